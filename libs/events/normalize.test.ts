@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { correctTimestamp, encodeMap, normalizeMessage, type RequestFacts } from './normalize.js';
+import { segmentMessageSchema } from './segment-message.js';
+
+const RECEIVED = Date.parse('2026-11-29T12:00:00.000Z');
+const facts: RequestFacts = {
+  tenantId: 'acme',
+  receivedAt: RECEIVED,
+  requestIp: '203.0.113.9',
+  requestUserAgent: 'curl/8',
+  batchSentAt: null,
+};
+const opts = { maxFutureMs: 60_000, mintId: () => 'minted-id' };
+
+function normalize(input: unknown, f: Partial<RequestFacts> = {}) {
+  const parsed = segmentMessageSchema.safeParse(input);
+  if (!parsed.success) throw new Error(parsed.error.message);
+  const r = normalizeMessage(parsed.data, { ...facts, ...f }, opts);
+  if (!r.ok) throw new Error(r.error);
+  return r.event;
+}
+
+describe('segmentMessageSchema', () => {
+  it.each([
+    [{ type: 'track', userId: 'u1' }, 'event'],
+    [{ type: 'track', event: 'X' }, 'userId or anonymousId'],
+    [{ type: 'group', userId: 'u1' }, 'groupId'],
+    [{ type: 'alias', userId: 'u1' }, 'previousId'],
+    [{ type: 'bogus', userId: 'u1' }, 'type'],
+    [{ type: 'page', userId: 'x'.repeat(129) }, '128'],
+    [{ type: 'page', userId: 'u', timestamp: 'not a date' }, 'ISO-8601'],
+  ])('rejects %j (%s)', (input, fragment) => {
+    const r = segmentMessageSchema.safeParse(input);
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain(fragment);
+  });
+
+  it('ignores unknown fields such as _metadata and integrations', () => {
+    const r = segmentMessageSchema.safeParse({
+      type: 'track',
+      event: 'Signed Up',
+      userId: 'u1',
+      _metadata: { nodeVersion: '20' },
+      integrations: {},
+    });
+    expect(r.success).toBe(true);
+    expect(r.data).not.toHaveProperty('_metadata');
+  });
+});
+
+describe('normalizeMessage', () => {
+  it('maps a Segment identify to the envelope', () => {
+    const e = normalize({
+      type: 'identify',
+      messageId: ' node-next-1795973604921-aa19c1c0 ',
+      userId: 42,
+      traits: { email: ' alice@acme.com ', firstName: 'Alice', plan: { tier: 'pro' } },
+      context: { ip: '8.8.8.8', userAgent: 'Mozilla/5.0', groupId: 'acct-1', library: { name: 'analytics-node' } },
+      timestamp: '2026-11-29T11:59:00.000Z',
+    });
+    expect(e).toMatchObject({
+      event_id: 'node-next-1795973604921-aa19c1c0',
+      tenant_id: 'acme',
+      type: 'identify',
+      user_id: '42',
+      account_id: 'acct-1',
+      ip: '8.8.8.8',
+      user_agent: 'Mozilla/5.0',
+      received_at: RECEIVED,
+      occurred_at: RECEIVED - 60_000,
+      timestamp_clamped: false,
+    });
+    expect(e.traits).toEqual({ email: '"alice@acme.com"', firstName: '"Alice"', plan: '{"tier":"pro"}' });
+    expect(e.account_traits).toEqual({});
+    expect(e.context.library_name).toBe('analytics-node');
+  });
+
+  it('mints an id when messageId is absent and takes ip/UA from the request', () => {
+    const e = normalize({ type: 'page', anonymousId: 'a1', name: 'Home' });
+    expect(e.event_id).toBe('minted-id');
+    expect(e.ip).toBe('203.0.113.9');
+    expect(e.user_agent).toBe('curl/8');
+    expect(e.name).toBe('Home');
+  });
+
+  it('drops an invalid context.ip instead of substituting the request address', () => {
+    expect(normalize({ type: 'page', anonymousId: 'a1', context: { ip: 'nope' } }).ip).toBeNull();
+  });
+
+  it('puts group traits in account_traits and the groupId in account_id', () => {
+    const e = normalize({ type: 'group', userId: 'u1', groupId: 'g-9', traits: { name: 'Acme Ltd' } });
+    expect(e.account_id).toBe('g-9');
+    expect(e.account_traits).toEqual({ name: '"Acme Ltd"' });
+    expect(e.traits).toEqual({});
+  });
+
+  it('extracts the clicked element from properties.element', () => {
+    const e = normalize({
+      type: 'click',
+      anonymousId: 'a1',
+      properties: {
+        element: { tag: 'BUTTON', id: 'save', classes: ['btn', 'btn-primary', 1, '', 'a', 'b', 'c'], label: '  Save  ' },
+        extra: 1,
+      },
+    });
+    expect(e.element).toEqual({ tag: 'BUTTON', id: 'save', classes: ['btn', 'btn-primary', 'a', 'b', 'c'], label: 'Save', href: null });
+    expect(e.properties).toEqual({ extra: '1' });
+  });
+
+  it('reads page fields from context.page, falling back to properties', () => {
+    const e = normalize({ type: 'page', anonymousId: 'a', properties: { url: 'https://x.io/a', path: '/a' }, context: { page: { title: 'A' } } });
+    expect(e.context).toMatchObject({ url: 'https://x.io/a', path: '/a', title: 'A' });
+  });
+
+  it('rejects maps beyond the limits with a message naming the field', () => {
+    const parsed = segmentMessageSchema.parse({ type: 'track', event: 'e', userId: 'u', properties: { big: 'x'.repeat(9000) } });
+    const r = normalizeMessage(parsed, facts, opts);
+    expect(r).toEqual({ ok: false, error: 'properties.big: value is longer than 8192 characters' });
+  });
+});
+
+describe('correctTimestamp', () => {
+  it.each([
+    ['no timestamp → received_at', {}, null, RECEIVED, false],
+    ['timestamp without sentAt taken as is', { timestamp: RECEIVED - 5000 }, null, RECEIVED - 5000, false],
+    ['client clock 1h fast is corrected', { timestamp: RECEIVED + 3_600_000 - 2000, sentAt: RECEIVED + 3_600_000 }, null, RECEIVED - 2000, false],
+    ['batch-level sentAt applies', { timestamp: '2026-11-29T13:00:00.000Z' }, '2026-11-29T13:00:10.000Z', RECEIVED - 10_000, false],
+    ['far future without sentAt is clamped', { timestamp: RECEIVED + 86_400_000 }, null, RECEIVED, true],
+    ['slightly ahead is tolerated', { timestamp: RECEIVED + 30_000 }, null, RECEIVED + 30_000, false],
+  ])('%s', (_name, msg, batchSentAt, expected, clamped) => {
+    const r = correctTimestamp(msg, { receivedAt: RECEIVED, batchSentAt }, 60_000);
+    expect(r.occurredAt).toBe(expected);
+    expect(r.clamped).toBe(clamped);
+  });
+});
+
+describe('encodeMap', () => {
+  it.each([
+    [{ a: 'x', b: 2, c: true, d: null, e: undefined }, { a: '"x"', b: '2', c: 'true', d: 'null' }],
+    [{ '  ': 1, ' k ': ' v ' }, { k: '"v"' }],
+  ])('encodes %j', (input, expected) => {
+    expect(encodeMap(input, 'p')).toEqual(expected);
+  });
+
+  it('limits the number of entries', () => {
+    const many = Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`k${i}`, i]));
+    expect(encodeMap(many, 'traits')).toBe('traits: more than 200 entries');
+  });
+});

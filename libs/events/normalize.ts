@@ -1,0 +1,185 @@
+// Turns one validated Segment-shaped message into the Tracklane envelope: tenant from the
+// write key, ids and strings trimmed, maps JSON-encoded within limits, timestamps
+// clock-skew corrected and far-future values clamped with a flag (DESIGN.md §2).
+import { isIP } from 'node:net';
+import { LIMITS, type ElementInfo, type JsonMap, type PageContext, type RawEvent } from './envelope.js';
+import type { SegmentMessage } from './segment-message.js';
+
+export interface RequestFacts {
+  tenantId: string;
+  /** server time the request arrived, ms */
+  receivedAt: number;
+  /** the request's client address (already resolved through trusted proxies) */
+  requestIp: string | null;
+  requestUserAgent: string | null;
+  /** the batch-level `sentAt`, when the client sent one */
+  batchSentAt: string | number | null;
+}
+
+export interface NormalizeOptions {
+  /** corrected timestamps later than receivedAt + this are clamped and flagged */
+  maxFutureMs: number;
+  mintId: () => string;
+}
+
+export type Normalized = { ok: true; event: RawEvent } | { ok: false; error: string };
+
+const fail = (error: string): Normalized => ({ ok: false, error });
+
+export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts: NormalizeOptions): Normalized {
+  const properties = msg.properties ?? {};
+  const propsWithoutElement: Record<string, unknown> = { ...properties };
+  // NOTE: the tag may send the clicked element top-level or under properties.element.
+  const rawElement = msg.element ?? asRecord(properties['element']);
+  delete propsWithoutElement['element'];
+
+  const encodedProps = encodeMap(propsWithoutElement, 'properties');
+  if (typeof encodedProps === 'string') return fail(encodedProps);
+
+  const isGroup = msg.type === 'group';
+  const encodedTraits = encodeMap(isGroup ? {} : (msg.traits ?? {}), 'traits');
+  if (typeof encodedTraits === 'string') return fail(encodedTraits);
+  const encodedAccountTraits = encodeMap(isGroup ? (msg.traits ?? {}) : {}, 'traits');
+  if (typeof encodedAccountTraits === 'string') return fail(encodedAccountTraits);
+
+  const time = correctTimestamp(msg, facts, opts.maxFutureMs);
+  const ctx = msg.context ?? {};
+  const page = ctx.page ?? {};
+
+  const contextIp = ctx.ip?.trim();
+  // NOTE: a server-side SDK sends its end user's address in context.ip; an invalid one is
+  // dropped rather than replaced by the request address (that would be the server's).
+  const ip = contextIp !== undefined ? (isIP(contextIp) ? contextIp : null) : facts.requestIp;
+
+  const context: PageContext = {
+    url: text(page.url ?? stringProp(properties, 'url'), LIMITS.urlChars),
+    path: text(page.path ?? stringProp(properties, 'path'), LIMITS.urlChars),
+    referrer: text(page.referrer ?? stringProp(properties, 'referrer'), LIMITS.urlChars),
+    title: text(page.title ?? stringProp(properties, 'title'), LIMITS.shortTextChars),
+    search: text(page.search ?? stringProp(properties, 'search'), LIMITS.urlChars),
+    locale: text(ctx.locale, 64),
+    timezone: text(ctx.timezone, 64),
+    screen_width: intOrNull(ctx.screen?.width),
+    screen_height: intOrNull(ctx.screen?.height),
+    library_name: text(ctx.library?.name, 64),
+    library_version: text(ctx.library?.version, 64),
+  };
+
+  const event: RawEvent = {
+    event_id: nonEmpty(msg.messageId) ?? opts.mintId(),
+    tenant_id: facts.tenantId,
+    type: msg.type,
+    name: text(msg.type === 'track' ? msg.event : (msg.name ?? msg.event), LIMITS.nameChars),
+    user_id: nonEmpty(msg.userId),
+    anonymous_id: nonEmpty(msg.anonymousId),
+    previous_id: nonEmpty(msg.previousId),
+    session_id: nonEmpty(msg.sessionId) ?? nonEmpty(ctx.sessionId),
+    account_id: nonEmpty(msg.groupId) ?? nonEmpty(ctx.groupId),
+    occurred_at: time.occurredAt,
+    sent_at: time.sentAt,
+    received_at: facts.receivedAt,
+    timestamp_clamped: time.clamped,
+    ip,
+    user_agent: text(ctx.userAgent ?? facts.requestUserAgent, LIMITS.shortTextChars),
+    context,
+    element: rawElement ? toElement(rawElement) : null,
+    properties: encodedProps,
+    traits: encodedTraits,
+    account_traits: encodedAccountTraits,
+  };
+  return { ok: true, event };
+}
+
+/**
+ * Corrected timestamp = received_at − (sent_at − occurred_at): the client's clock offset
+ * cancels out. Without sentAt the client's timestamp is taken as is.
+ */
+export function correctTimestamp(
+  msg: Pick<SegmentMessage, 'timestamp' | 'originalTimestamp' | 'sentAt'>,
+  facts: Pick<RequestFacts, 'receivedAt' | 'batchSentAt'>,
+  maxFutureMs: number,
+): { occurredAt: number; sentAt: number | null; clamped: boolean } {
+  const occurred = toMs(msg.timestamp ?? msg.originalTimestamp);
+  const sentAt = toMs(msg.sentAt ?? facts.batchSentAt);
+  let occurredAt = facts.receivedAt;
+  if (occurred !== null) {
+    occurredAt = sentAt !== null ? facts.receivedAt - (sentAt - occurred) : occurred;
+  }
+  if (occurredAt > facts.receivedAt + maxFutureMs) {
+    return { occurredAt: facts.receivedAt, sentAt, clamped: true };
+  }
+  return { occurredAt, sentAt, clamped: false };
+}
+
+function toMs(v: string | number | null | undefined): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'number') return Math.trunc(v);
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
+ * JSON-encodes each value of a string-keyed map, enforcing the limits. Returns the map,
+ * or an error message naming the field and the limit.
+ */
+export function encodeMap(obj: Record<string, unknown>, field: string): JsonMap | string {
+  const out: JsonMap = {};
+  let n = 0;
+  for (const rawKey in obj) {
+    const value = obj[rawKey];
+    if (value === undefined) continue;
+    const key = rawKey.trim();
+    if (key.length === 0) continue;
+    if (key.length > LIMITS.mapKeyChars) return `${field}: a key is longer than ${LIMITS.mapKeyChars} characters`;
+    if (++n > LIMITS.mapEntries) return `${field}: more than ${LIMITS.mapEntries} entries`;
+    const encoded = JSON.stringify(typeof value === 'string' ? value.trim() : value);
+    if (encoded === undefined) continue;
+    if (encoded.length > LIMITS.mapValueChars) {
+      return `${field}.${key}: value is longer than ${LIMITS.mapValueChars} characters`;
+    }
+    out[key] = encoded;
+  }
+  return out;
+}
+
+function toElement(raw: Record<string, unknown>): ElementInfo {
+  const classes = Array.isArray(raw['classes']) ? raw['classes'] : [];
+  return {
+    tag: text(asString(raw['tag']), 32),
+    id: text(asString(raw['id']), LIMITS.labelChars),
+    classes: classes
+      .filter((c): c is string => typeof c === 'string')
+      .map((c) => c.trim().slice(0, 64))
+      .filter((c) => c.length > 0)
+      .slice(0, LIMITS.maxClasses),
+    label: text(asString(raw['label']), LIMITS.labelChars),
+    href: text(asString(raw['href']), LIMITS.urlChars),
+  };
+}
+
+function nonEmpty(v: string | null | undefined): string | null {
+  if (v === null || v === undefined) return null;
+  const t = v.trim();
+  return t.length > 0 ? t : null;
+}
+
+function text(v: string | null | undefined, max: number): string | null {
+  const t = nonEmpty(v);
+  return t === null ? null : t.length > max ? t.slice(0, max) : t;
+}
+
+function intOrNull(v: number | undefined): number | null {
+  return v === undefined || !Number.isFinite(v) ? null : Math.trunc(v);
+}
+
+function asString(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function asRecord(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+function stringProp(props: Record<string, unknown>, key: string): string | undefined {
+  return asString(props[key]);
+}

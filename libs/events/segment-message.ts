@@ -1,0 +1,96 @@
+// Validation of one incoming message in Segment's HTTP Tracking API shape (plus Tracklane's
+// own auto events). Unknown fields (`_metadata`, `integrations`, `channel` …) are ignored,
+// not rejected, so existing Segment SDKs work unchanged.
+import { z } from 'zod';
+import { EVENT_TYPES, LIMITS } from './envelope.js';
+
+const idLike = z
+  .union([z.string(), z.number().finite()])
+  .transform((v) => String(v).trim())
+  .pipe(z.string().max(LIMITS.idChars, `must be at most ${LIMITS.idChars} characters`));
+
+/** ISO-8601 string or epoch milliseconds. */
+const timeLike = z.union([
+  z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO-8601 date'),
+  z.number().finite(),
+]);
+
+const looseObject = z.record(z.string(), z.unknown());
+
+const pageSchema = z
+  .object({
+    url: z.string().optional(),
+    path: z.string().optional(),
+    referrer: z.string().optional(),
+    title: z.string().optional(),
+    search: z.string().optional(),
+  })
+  .partial();
+
+const contextSchema = z
+  .object({
+    ip: z.string().optional(),
+    userAgent: z.string().optional(),
+    page: pageSchema.optional(),
+    locale: z.string().optional(),
+    timezone: z.string().optional(),
+    screen: z.object({ width: z.number().optional(), height: z.number().optional() }).partial().optional(),
+    library: z.object({ name: z.string().optional(), version: z.string().optional() }).partial().optional(),
+    groupId: idLike.optional(),
+    sessionId: idLike.optional(),
+  })
+  .partial();
+
+const elementSchema = z
+  .object({
+    tag: z.string().optional(),
+    id: z.string().optional(),
+    classes: z.array(z.string()).optional(),
+    label: z.string().optional(),
+    href: z.string().optional(),
+  })
+  .partial();
+
+export const segmentMessageSchema = z
+  .object({
+    type: z.enum(EVENT_TYPES),
+    messageId: idLike.optional(),
+    userId: idLike.nullish(),
+    anonymousId: idLike.nullish(),
+    previousId: idLike.nullish(),
+    groupId: idLike.nullish(),
+    sessionId: idLike.nullish(),
+    event: z.string().nullish(),
+    name: z.string().nullish(),
+    timestamp: timeLike.nullish(),
+    originalTimestamp: timeLike.nullish(),
+    sentAt: timeLike.nullish(),
+    context: contextSchema.nullish(),
+    properties: looseObject.nullish(),
+    traits: looseObject.nullish(),
+    element: elementSchema.nullish(),
+  })
+  .superRefine((m, ctx) => {
+    if (!m.userId && !m.anonymousId) {
+      ctx.addIssue({ code: 'custom', message: 'either userId or anonymousId is required', path: ['userId'] });
+    }
+    if (m.type === 'track' && !m.event?.trim()) {
+      ctx.addIssue({ code: 'custom', message: 'track requires a non-empty event name', path: ['event'] });
+    }
+    if (m.type === 'group' && !m.groupId) {
+      ctx.addIssue({ code: 'custom', message: 'group requires groupId', path: ['groupId'] });
+    }
+    if (m.type === 'alias' && (!m.previousId || !m.userId)) {
+      ctx.addIssue({ code: 'custom', message: 'alias requires previousId and userId', path: ['previousId'] });
+    }
+  });
+
+export type SegmentMessage = z.infer<typeof segmentMessageSchema>;
+
+/** One readable line from a zod error: `path: message; path: message`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}

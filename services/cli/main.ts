@@ -1,0 +1,73 @@
+// The `tracklane` command line: start (embedded pipeline), migrate, demo.
+import { Command } from 'commander';
+import { ChdbOpenError, createClickHouse } from '../../libs/clickhouse/client.js';
+import { migrate } from '../../libs/clickhouse/migrate.js';
+import { MasterKeyError } from '../../libs/anonymize/master-key.js';
+import { ConfigError, parseEnv } from '../../libs/config/env.js';
+import { createLogger } from '../../libs/core/logger.js';
+import { embeddedConfigSchema } from '../embedded/config.js';
+import { startEmbedded } from '../embedded/embedded-runner.js';
+import { runDemo } from '../demo/demo-runner.js';
+import { join, resolve } from 'node:path';
+
+const program = new Command('tracklane')
+  .description('Privacy-aware product-usage analytics pipeline')
+  .showHelpAfterError();
+
+program
+  .command('start')
+  .description('run the embedded pipeline: collector + enrich + anonymize + ClickHouse sink in one process')
+  .action(async () => {
+    const config = parseEnv(embeddedConfigSchema, process.env);
+    const logger = createLogger({ level: config.LOG_LEVEL });
+    const server = await startEmbedded(config, logger);
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      server.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('migrate')
+  .description('apply the ClickHouse migrations in schemas/clickhouse (idempotent)')
+  .action(async () => {
+    const config = parseEnv(embeddedConfigSchema, process.env);
+    const logger = createLogger({ level: config.LOG_LEVEL });
+    const client = createClickHouse({
+      url: config.CLICKHOUSE_URL,
+      dataDir: join(resolve(config.TRACKLANE_DATA_DIR), 'clickhouse'),
+      database: config.CLICKHOUSE_DATABASE,
+      username: config.CLICKHOUSE_USER,
+      password: config.CLICKHOUSE_PASSWORD,
+    });
+    try {
+      const { applied, skipped } = await migrate(client, { logger });
+      process.stdout.write(`migrations: ${applied.length} applied, ${skipped.length} already applied\n`);
+      for (const name of applied) process.stdout.write(`  applied ${name}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+
+program
+  .command('demo')
+  .description('start the embedded pipeline on a temporary data dir, send synthetic traffic, print a summary')
+  .option('-n, --events <n>', 'number of events to send', (v) => Number.parseInt(v, 10), 12_000)
+  .option('--seed <n>', 'random seed of the synthetic traffic', (v) => Number.parseInt(v, 10), 42)
+  .option('--keep', 'keep the temporary data dir and print its path', false)
+  .action(async (opts: { events: number; seed: number; keep: boolean }) => {
+    const ok = await runDemo({ events: opts.events, seed: opts.seed, keep: opts.keep, out: process.stdout, err: process.stderr });
+    process.exitCode = ok ? 0 : 1;
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const known = err instanceof ConfigError || err instanceof MasterKeyError || err instanceof ChdbOpenError;
+  process.stderr.write(`tracklane: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (!known && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(known ? 2 : 1);
+});

@@ -1,0 +1,72 @@
+// The collector's HTTP server: Segment-compatible ingestion, the admin API and health
+// routes, on one fastify instance. The runner decides what the pipeline behind it is.
+import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from '../../libs/core/logger.js';
+import { BodyError, registerBodyParser } from './body-parser.js';
+import { registerAdminRoutes, type AdminDeps } from './admin-routes.js';
+import { registerIngestRoutes, type IngestDeps } from './ingest-routes.js';
+
+export interface CollectorAppOptions {
+  logger: Logger;
+  /** compressed and uncompressed request size limit */
+  maxRequestBytes: number;
+  /** fastify trustProxy: which proxies may set X-Forwarded-For */
+  trustProxy: boolean | string | string[];
+  ingest: IngestDeps;
+  admin: AdminDeps;
+}
+
+export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
+  const app = fastify({
+    logger: false,
+    bodyLimit: opts.maxRequestBytes,
+    trustProxy: opts.trustProxy,
+    // Segment SDKs retry on 5xx; a slow ClickHouse flush must not be cut short by a timeout.
+    requestTimeout: 120_000,
+  });
+  registerBodyParser(app, opts.maxRequestBytes);
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof BodyError) {
+      return reply.code(err.statusCode).send({ success: false, error: errorName(err.statusCode), message: err.message });
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({
+        success: false,
+        error: 'payload_too_large',
+        message: `request body exceeds ${opts.maxRequestBytes} bytes`,
+      });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ success: false, error: errorName(err.statusCode), message: err.message });
+    }
+    opts.logger.error({ err: { message: err.message, code: err.code }, route: req.routeOptions.url }, 'request failed');
+    return reply.code(500).send({ success: false, error: 'internal', message: 'internal error; the request can be retried' });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) =>
+    opts.ingest.pipeline.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not_ready' }),
+  );
+
+  registerIngestRoutes(app, opts.ingest);
+  registerAdminRoutes(app, opts.admin);
+  return app;
+}
+
+function errorName(status: number): string {
+  switch (status) {
+    case 400:
+      return 'bad_request';
+    case 401:
+      return 'unauthorized';
+    case 404:
+      return 'not_found';
+    case 413:
+      return 'payload_too_large';
+    case 415:
+      return 'unsupported_media_type';
+    default:
+      return 'error';
+  }
+}

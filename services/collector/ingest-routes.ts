@@ -1,0 +1,156 @@
+// Segment HTTP Tracking API routes: /v1/batch and the single-call routes. Each message is
+// validated on its own: invalid ones are reported by index while valid siblings are
+// accepted; the answer is sent only after the pipeline handed the events on durably.
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EventType, RawEvent } from '../../libs/events/envelope.js';
+import { normalizeMessage, type RequestFacts } from '../../libs/events/normalize.js';
+import { describeIssues, segmentMessageSchema } from '../../libs/events/segment-message.js';
+import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
+import type { Tenant } from '../../libs/tenants/tenant-store.js';
+
+export interface IngestLimits {
+  maxEventBytes: number;
+  maxBatchEvents: number;
+  maxFutureMs: number;
+}
+
+export interface IngestDeps {
+  tenantByWriteKey: (writeKey: string) => Tenant | undefined;
+  pipeline: IngestPipeline;
+  limits: IngestLimits;
+  now?: () => number;
+}
+
+export interface EventError {
+  index: number;
+  messageId: string | null;
+  error: string;
+}
+
+const SINGLE_ROUTES: Record<string, EventType> = {
+  '/v1/track': 'track',
+  '/v1/identify': 'identify',
+  '/v1/page': 'page',
+  '/v1/screen': 'screen',
+  '/v1/group': 'group',
+  '/v1/alias': 'alias',
+};
+
+export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): void {
+  const now = deps.now ?? Date.now;
+
+  app.post('/v1/batch', async (req, reply) => {
+    const body = asObject(req.body);
+    if (!body || !Array.isArray(body['batch'])) {
+      return reply.code(400).send({ success: false, error: 'bad_request', message: 'body must be an object with a "batch" array' });
+    }
+    const batch = body['batch'] as unknown[];
+    if (batch.length > deps.limits.maxBatchEvents) {
+      return reply.code(400).send({
+        success: false,
+        error: 'batch_too_large',
+        message: `batch has ${batch.length} events; the limit is ${deps.limits.maxBatchEvents}`,
+      });
+    }
+    return ingest(req, reply, batch, body);
+  });
+
+  for (const [path, type] of Object.entries(SINGLE_ROUTES)) {
+    app.post(path, async (req, reply) => {
+      const body = asObject(req.body);
+      if (!body) return reply.code(400).send({ success: false, error: 'bad_request', message: 'body must be a JSON object' });
+      return ingest(req, reply, [{ ...body, type }], body);
+    });
+  }
+
+  async function ingest(req: FastifyRequest, reply: FastifyReply, messages: unknown[], body: Record<string, unknown>) {
+    const writeKey = writeKeyFrom(req, body);
+    const tenant = writeKey ? deps.tenantByWriteKey(writeKey) : undefined;
+    if (!tenant) {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Basic realm="tracklane"')
+        .send({ success: false, error: 'unauthorized', message: writeKey ? 'unknown write key' : 'missing write key (HTTP Basic username)' });
+    }
+    const facts: RequestFacts = {
+      tenantId: tenant.tenantId,
+      receivedAt: now(),
+      requestIp: req.ip ?? null,
+      requestUserAgent: req.headers['user-agent'] ?? null,
+      batchSentAt: timeField(body['sentAt']),
+    };
+    const { events, errors } = normalizeAll(messages, facts, deps.limits);
+    if (events.length === 0) {
+      return reply.code(400).send({ success: false, error: 'invalid_events', message: 'no valid event in the request', errors });
+    }
+    if (!deps.pipeline.ready()) {
+      return reply.code(503).header('retry-after', '1').send({ success: false, error: 'unavailable', message: 'pipeline is not ready' });
+    }
+    const outcome = await deps.pipeline.ingest(events);
+    if (outcome.retry.length > 0) {
+      // NOTE: siblings already stored are harmless on a retry: event ids are deduplicated.
+      return reply.code(503).header('retry-after', '1').send({
+        success: false,
+        error: 'retry',
+        message: `${outcome.retry.length} event(s) could not be processed now; retry the request`,
+      });
+    }
+    return reply.code(200).send({
+      success: true,
+      accepted: events.length,
+      ...(errors.length > 0 ? { rejected: errors.length, errors } : {}),
+    });
+  }
+}
+
+export function normalizeAll(
+  messages: readonly unknown[],
+  facts: RequestFacts,
+  limits: IngestLimits,
+): { events: RawEvent[]; errors: EventError[] } {
+  const events: RawEvent[] = [];
+  const errors: EventError[] = [];
+  const opts = { maxFutureMs: limits.maxFutureMs, mintId: randomUUID };
+  messages.forEach((msg, index) => {
+    const messageId = messageIdOf(msg);
+    const bytes = Buffer.byteLength(JSON.stringify(msg) ?? '');
+    if (bytes > limits.maxEventBytes) {
+      errors.push({ index, messageId, error: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` });
+      return;
+    }
+    const parsed = segmentMessageSchema.safeParse(msg);
+    if (!parsed.success) {
+      errors.push({ index, messageId, error: describeIssues(parsed.error) });
+      return;
+    }
+    const r = normalizeMessage(parsed.data, facts, opts);
+    if (r.ok) events.push(r.event);
+    else errors.push({ index, messageId, error: r.error });
+  });
+  return { events, errors };
+}
+
+function writeKeyFrom(req: FastifyRequest, body: Record<string, unknown>): string | null {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Basic ')) {
+    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    const user = decoded.split(':')[0]?.trim();
+    if (user) return user;
+  }
+  const fromBody = body['writeKey'];
+  return typeof fromBody === 'string' && fromBody.trim() ? fromBody.trim() : null;
+}
+
+function messageIdOf(msg: unknown): string | null {
+  const id = asObject(msg)?.['messageId'];
+  return typeof id === 'string' ? id.slice(0, 128) : null;
+}
+
+function timeField(v: unknown): string | number | null {
+  return typeof v === 'string' || typeof v === 'number' ? v : null;
+}
+
+function asObject(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}

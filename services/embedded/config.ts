@@ -1,0 +1,41 @@
+// Configuration of the embedded runner (`tracklane start`), parsed once from the environment.
+import { z } from 'zod';
+import { envBoolean, envOptionalString } from '../../libs/config/env.js';
+
+export const embeddedConfigSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().default('127.0.0.1'),
+    TRACKLANE_DATA_DIR: z.string().default('./data'),
+    /** unset → chDB on TRACKLANE_DATA_DIR; set → a ClickHouse server over HTTP */
+    CLICKHOUSE_URL: envOptionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    CLICKHOUSE_USER: envOptionalString,
+    CLICKHOUSE_PASSWORD: envOptionalString,
+    CLICKHOUSE_DATABASE: envOptionalString,
+    TRACKLANE_MASTER_KEY: envOptionalString,
+    TRACKLANE_ADMIN_TOKEN: envOptionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+    GEOIP_DB: envOptionalString,
+    ASN_DB: envOptionalString,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** fastify trustProxy: "false", "true", or a comma-separated list of proxy addresses */
+    TRUST_PROXY: z.string().default('false'),
+    SINK_MAX_ROWS: z.coerce.number().int().min(1).default(5000),
+    SINK_MAX_AGE_MS: z.coerce.number().int().min(1).default(50),
+    MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
+    MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
+    MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
+    MIGRATE_ON_START: envBoolean(true),
+  })
+  .refine((c) => c.MAX_EVENT_BYTES <= c.MAX_REQUEST_BYTES, {
+    message: 'MAX_EVENT_BYTES must not exceed MAX_REQUEST_BYTES (an event is part of a request)',
+    path: ['MAX_EVENT_BYTES'],
+  });
+
+export type EmbeddedConfig = z.infer<typeof embeddedConfigSchema>;
+
+export function parseTrustProxy(v: string): boolean | string[] {
+  const s = v.trim().toLowerCase();
+  if (s === 'true') return true;
+  if (s === 'false' || s === '') return false;
+  return s.split(',').map((p) => p.trim()).filter(Boolean);
+}

@@ -1,0 +1,185 @@
+// The embedded runner (`tracklane start`): one process, stages in line, chDB storage (or a
+// ClickHouse server when CLICKHOUSE_URL is set) and a tenant store persisted under the
+// data dir. start() wires everything; stop() tears it down in reverse order.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
+import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
+import { migrate } from '../../libs/clickhouse/migrate.js';
+import { ConfigError } from '../../libs/config/env.js';
+import type { Logger } from '../../libs/core/logger.js';
+import { createEnricher } from '../../libs/enrich/enrich-stage.js';
+import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
+import { openFileTenantStore } from '../../libs/tenants/file-tenant-store.js';
+import type { TenantStore } from '../../libs/tenants/tenant-store.js';
+import { buildCollectorApp } from '../collector/http-app.js';
+import { parseTrustProxy, type EmbeddedConfig } from './config.js';
+import { createEmbeddedPipeline, type DeadLetter } from './embedded-pipeline.js';
+
+export interface EmbeddedServer {
+  /** base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  port: number;
+  adminToken: string;
+  tenants: TenantStore;
+  clickhouse: ClickHouseClient;
+  stop(): Promise<void>;
+}
+
+export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Promise<EmbeddedServer> {
+  const dataDir = resolve(config.TRACKLANE_DATA_DIR);
+  await mkdir(dataDir, { recursive: true });
+  const stack: { name: string; close: () => Promise<void> | void }[] = [];
+  const closeAll = async () => {
+    for (const { name, close } of stack.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.error({ err: { message: (err as Error).message }, component: name }, 'error while stopping');
+      }
+    }
+    stack.length = 0;
+  };
+
+  try {
+    const keys = masterKeyRing(config.TRACKLANE_MASTER_KEY);
+    const tenants = await openFileTenantStore({ path: join(dataDir, 'tenants.json') });
+    stack.push({ name: 'tenants', close: () => tenants.close() });
+    const needing = tenants.list().filter((t) => t.flags.anonymizeIdentity);
+    if (needing.length > 0 && !keys) {
+      throw new ConfigError(
+        `TRACKLANE_MASTER_KEY is required: ${needing.length} tenant(s) have anonymizeIdentity on ` +
+          `(${needing.map((t) => t.tenantId).slice(0, 5).join(', ')}); set a secret of at least 32 bytes`,
+      );
+    }
+
+    const clickhouse = createClickHouse({
+      url: config.CLICKHOUSE_URL,
+      dataDir: join(dataDir, 'clickhouse'),
+      database: config.CLICKHOUSE_DATABASE,
+      username: config.CLICKHOUSE_USER,
+      password: config.CLICKHOUSE_PASSWORD,
+    });
+    stack.push({ name: 'clickhouse', close: () => clickhouse.close() });
+    if (config.MIGRATE_ON_START) {
+      const { applied } = await migrate(clickhouse, { logger });
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    }
+
+    const enricher = await createEnricher({
+      geoPaths: config.GEOIP_DB ? config.GEOIP_DB.split(',').map((p) => p.trim()) : undefined,
+      asnPath: config.ASN_DB,
+      flags: tenants,
+    });
+    stack.push({ name: 'enricher', close: () => enricher.close() });
+
+    const sink = createClickHouseSink({
+      client: clickhouse,
+      maxRows: config.SINK_MAX_ROWS,
+      maxAgeMs: config.SINK_MAX_AGE_MS,
+      logger,
+    });
+    stack.push({ name: 'sink', close: () => sink.stop() });
+
+    const pipeline = createEmbeddedPipeline({
+      enrich: enricher.stage,
+      anonymize: createAnonymizeStage({ flags: tenants, keys }),
+      sink: {
+        write: (events) => sink.write(events),
+        writeDeadLetters: (letters) => sink.writeDeadLetters(letters.map(toDeadLetterRow)),
+      },
+      logger,
+    });
+
+    const adminToken = config.TRACKLANE_ADMIN_TOKEN ?? (await ensureAdminToken(dataDir, logger));
+    const app = buildCollectorApp({
+      logger,
+      maxRequestBytes: config.MAX_REQUEST_BYTES,
+      trustProxy: parseTrustProxy(config.TRUST_PROXY),
+      ingest: {
+        tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
+        pipeline,
+        limits: { maxEventBytes: config.MAX_EVENT_BYTES, maxBatchEvents: config.MAX_BATCH_EVENTS, maxFutureMs: 60_000 },
+      },
+      admin: {
+        adminToken,
+        tenants,
+        canAnonymize: keys !== null,
+        readOnlyQuery: (sql) => readOnlyQuery(clickhouse, sql),
+      },
+    });
+    // NOTE: reverse order on stop: intake first (pipeline closed, server drains its
+    // in-flight requests), then the sink flushes, then storage closes.
+    stack.push({ name: 'http', close: () => app.close() });
+    stack.push({ name: 'intake', close: () => pipeline.close() });
+
+    await app.listen({ port: config.PORT, host: config.HOST });
+    const port = (app.server.address() as AddressInfo).port;
+    const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
+    logger.info({ url, dataDir, storage: config.CLICKHOUSE_URL ? 'clickhouse-http' : 'chdb', anonymization: keys !== null }, 'tracklane embedded pipeline listening');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      adminToken,
+      tenants,
+      clickhouse,
+      stop: () => (stopping ??= closeAll()),
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+function masterKeyRing(raw: string | undefined): KeyRing | null {
+  if (raw === undefined) return null;
+  // parseMasterKey throws a MasterKeyError whose message never contains the key.
+  return createKeyRing(parseMasterKey(raw));
+}
+
+/** An admin token for a laptop run: generated once, kept in the data dir (mode 0600), never logged. */
+async function ensureAdminToken(dataDir: string, logger: Logger): Promise<string> {
+  const path = join(dataDir, 'admin-token');
+  try {
+    const existing = (await readFile(path, 'utf8')).trim();
+    if (existing.length >= 16) return existing;
+  } catch {
+    // first start: generate below
+  }
+  const token = randomBytes(24).toString('base64url');
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  logger.info({ path }, 'TRACKLANE_ADMIN_TOKEN not set: generated one and stored it in the data dir');
+  return token;
+}
+
+function toDeadLetterRow(l: DeadLetter) {
+  return {
+    tenant_id: l.tenantId,
+    event_id: l.eventId,
+    stage: l.stage,
+    reason: l.reason,
+    error: l.error ?? '',
+    payload: l.payload,
+    received_at: l.receivedAt,
+  };
+}
+
+export async function readOnlyQuery(client: ClickHouseClient, sql: string): Promise<unknown[]> {
+  const rs = await client.query({
+    query: sql,
+    format: 'JSONEachRow',
+    clickhouse_settings: {
+      readonly: '1',
+      max_execution_time: 30,
+      max_result_rows: '10000',
+      result_overflow_mode: 'throw',
+    },
+  });
+  return rs.json<unknown>();
+}
