@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { ZodError } from 'zod';
+import { DEFAULT_FLAGS } from './flags.js';
+import { createMemoryTenantStore, generateWriteKey, TENANT_ID_RE, tenantIdSchema, TenantStoreError, WRITE_KEY_RE } from './tenant-store.js';
+
+describe('tenant ids', () => {
+  const table: Array<[string, boolean]> = [
+    ['acme', true],
+    ['0day', true],
+    ['a', true],
+    ['a'.repeat(63), true],
+    ['a-b_c9', true],
+    ['a'.repeat(64), false],
+    ['', false],
+    ['Acme', false],
+    ['-acme', false],
+    ['_acme', false],
+    ['ac me', false],
+    ['acme:1', false],
+    ['acme\n', false],
+    ['ac.me', false],
+  ];
+  it.each(table)('%j valid=%s', (id, valid) => {
+    expect(TENANT_ID_RE.test(id)).toBe(valid);
+    expect(tenantIdSchema.safeParse(id).success).toBe(valid);
+  });
+});
+
+describe('generateWriteKey', () => {
+  it('is tl_ + 24 random bytes base64url', () => {
+    const k = generateWriteKey();
+    expect(k).toMatch(/^tl_[A-Za-z0-9_-]{32}$/);
+    expect(WRITE_KEY_RE.test(k)).toBe(true);
+    expect(Buffer.from(k.slice(3), 'base64url')).toHaveLength(24);
+    expect(generateWriteKey()).not.toBe(k);
+  });
+});
+
+describe('memory tenant store', () => {
+  it('creates idempotently and looks tenants up by id and write key', async () => {
+    const store = createMemoryTenantStore({ now: () => 1234 });
+    const a = await store.createTenant('acme');
+    expect(a.created).toBe(true);
+    expect(a.tenant).toEqual({ tenantId: 'acme', writeKey: expect.stringMatching(WRITE_KEY_RE), createdAt: 1234, flags: DEFAULT_FLAGS });
+    const again = await store.createTenant('acme');
+    expect(again).toEqual({ tenant: a.tenant, created: false });
+    expect(store.getTenant('acme')).toBe(a.tenant);
+    expect(store.tenantByWriteKey(a.tenant.writeKey)).toBe(a.tenant);
+    expect(store.tenantByWriteKey('tl_nope')).toBeUndefined();
+    expect(store.get('acme')).toEqual(DEFAULT_FLAGS);
+    expect(store.get('nope')).toBeUndefined();
+    expect(store.list().map((t) => t.tenantId)).toEqual(['acme']);
+  });
+
+  it('concurrent creates of one id yield one tenant', async () => {
+    const store = createMemoryTenantStore();
+    const rs = await Promise.all([store.createTenant('acme'), store.createTenant('acme'), store.createTenant('acme')]);
+    expect(rs.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(rs.map((r) => r.tenant.writeKey)).size).toBe(1);
+  });
+
+  it('rejects invalid tenant ids', async () => {
+    const store = createMemoryTenantStore();
+    await expect(store.createTenant('Bad Id')).rejects.toBeInstanceOf(TenantStoreError);
+    expect(store.list()).toEqual([]);
+  });
+
+  const patches: Array<[string, Parameters<ReturnType<typeof createMemoryTenantStore>['patchFlags']>[1], Partial<typeof DEFAULT_FLAGS>]> = [
+    ['switch on stamps anonymizeSince', { anonymizeIdentity: true }, { anonymizeIdentity: true, anonymizeSince: 5000 }],
+    ['ip policy only', { ipPolicy: 'mask' }, { ipPolicy: 'mask', anonymizeSince: null }],
+    ['key rotation', { keyVersion: 2, piiTraits: ['email'] }, { keyVersion: 2, piiTraits: ['email'] }],
+  ];
+  it.each(patches)('patch: %s', async (_n, patch, expected) => {
+    const store = createMemoryTenantStore();
+    await store.createTenant('acme');
+    const flags = await store.patchFlags('acme', patch, 5000);
+    expect(flags).toEqual({ ...DEFAULT_FLAGS, ...expected });
+    expect(store.get('acme')).toEqual(flags);
+  });
+
+  it('switching off clears anonymizeSince; re-enabling restarts the window', async () => {
+    const store = createMemoryTenantStore();
+    await store.createTenant('acme');
+    await store.patchFlags('acme', { anonymizeIdentity: true }, 10);
+    expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 20))?.anonymizeSince).toBe(10);
+    expect((await store.patchFlags('acme', { anonymizeIdentity: false }, 30))?.anonymizeSince).toBeNull();
+    expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 40))?.anonymizeSince).toBe(40);
+  });
+
+  it('unknown tenant → undefined; invalid patch → ZodError, state unchanged', async () => {
+    const store = createMemoryTenantStore();
+    expect(await store.patchFlags('nope', { resolveIp: false }, 1)).toBeUndefined();
+    await store.createTenant('acme');
+    // @ts-expect-error: anonymizeSince is server-stamped, never patched
+    await expect(store.patchFlags('acme', { anonymizeSince: 1 }, 1)).rejects.toBeInstanceOf(ZodError);
+    await expect(store.patchFlags('acme', { keyVersion: 0 }, 1)).rejects.toBeInstanceOf(ZodError);
+    expect(store.get('acme')).toEqual(DEFAULT_FLAGS);
+  });
+
+  it('returns frozen snapshots that callers cannot change', async () => {
+    const store = createMemoryTenantStore();
+    const { tenant } = await store.createTenant('acme');
+    await store.patchFlags('acme', { piiTraits: ['email'] }, 1);
+    const flags = store.get('acme');
+    expect(Object.isFrozen(tenant)).toBe(true);
+    expect(Object.isFrozen(flags)).toBe(true);
+    expect(Object.isFrozen(flags?.piiTraits)).toBe(true);
+    expect(tenant.flags.piiTraits).toEqual([]); // old snapshot untouched by the patch
+  });
+
+  it('close waits for pending mutations, then rejects new ones', async () => {
+    const store = createMemoryTenantStore();
+    const pending = store.createTenant('acme');
+    await store.close();
+    await expect(pending).resolves.toMatchObject({ created: true });
+    await store.close();
+    await expect(store.createTenant('globex')).rejects.toThrow(/closed/);
+    expect(store.getTenant('acme')).toBeDefined();
+  });
+});
