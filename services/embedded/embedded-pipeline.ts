@@ -6,22 +6,10 @@ import type { Stage } from '../../libs/core/result.js';
 import type { CleanEvent, EnrichedEvent, RawEvent } from '../../libs/events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { chainStages } from '../../libs/pipeline/stage-chain.js';
+import type { ClickHouseSink, DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
 
-export interface DeadLetter {
-  tenantId: string;
-  eventId: string;
-  stage: string;
-  reason: string;
-  error: string | null;
-  /** the event as the failing stage received it (may carry PII: the table has a TTL) */
-  payload: string;
-  receivedAt: number;
-}
-
-export interface EmbeddedSink {
-  write(events: readonly CleanEvent[]): Promise<void>;
-  writeDeadLetters(letters: readonly DeadLetter[]): Promise<void>;
-}
+/** What the pipeline needs of the sink: the group-committing event write and dead letters. */
+export type EmbeddedSink = Pick<ClickHouseSink, 'write' | 'writeDeadLetters'>;
 
 export interface EmbeddedPipelineDeps {
   enrich: Stage<RawEvent, EnrichedEvent>;
@@ -46,7 +34,7 @@ export function createEmbeddedPipeline(deps: EmbeddedPipelineDeps): EmbeddedPipe
     },
     async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
       const clean: CleanEvent[] = [];
-      const letters: DeadLetter[] = [];
+      const letters: DeadLetterInput[] = [];
       const outcome: IngestOutcome = { accepted: 0, dropped: [], deadLettered: [], retry: [] };
       for (const event of events) {
         const r = run(event);
@@ -61,14 +49,15 @@ export function createEmbeddedPipeline(deps: EmbeddedPipelineDeps): EmbeddedPipe
           outcome.retry.push({ eventId: event.event_id, reason: result.reason });
         } else {
           outcome.deadLettered.push({ eventId: event.event_id, reason: result.reason });
+          // NOTE: the payload may carry PII; dead_letters has a TTL that bounds how long.
           letters.push({
-            tenantId: event.tenant_id,
-            eventId: event.event_id,
+            tenant_id: event.tenant_id,
+            event_id: event.event_id,
             stage,
             reason: result.reason,
-            error: result.error instanceof Error ? result.error.message : null,
-            payload: JSON.stringify(event),
-            receivedAt: event.received_at,
+            error: result.error,
+            payload: event,
+            received_at: event.received_at,
           });
         }
       }

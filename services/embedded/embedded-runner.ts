@@ -18,7 +18,7 @@ import { openFileTenantStore } from '../../libs/tenants/file-tenant-store.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { buildCollectorApp } from '../collector/http-app.js';
 import { parseTrustProxy, type EmbeddedConfig } from './config.js';
-import { createEmbeddedPipeline, type DeadLetter } from './embedded-pipeline.js';
+import { createEmbeddedPipeline } from './embedded-pipeline.js';
 
 export interface EmbeddedServer {
   /** base URL, e.g. http://127.0.0.1:8080 */
@@ -72,7 +72,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
 
     const enricher = await createEnricher({
       geoPaths: config.GEOIP_DB ? config.GEOIP_DB.split(',').map((p) => p.trim()) : undefined,
-      asnPath: config.ASN_DB,
+      asnPaths: config.ASN_DB ? config.ASN_DB.split(',').map((p) => p.trim()) : undefined,
       flags: tenants,
     });
     stack.push({ name: 'enricher', close: () => enricher.close() });
@@ -88,10 +88,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const pipeline = createEmbeddedPipeline({
       enrich: enricher.stage,
       anonymize: createAnonymizeStage({ flags: tenants, keys }),
-      sink: {
-        write: (events) => sink.write(events),
-        writeDeadLetters: (letters) => sink.writeDeadLetters(letters.map(toDeadLetterRow)),
-      },
+      sink,
       logger,
     });
 
@@ -140,7 +137,12 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
 function masterKeyRing(raw: string | undefined): KeyRing | null {
   if (raw === undefined) return null;
   // parseMasterKey throws a MasterKeyError whose message never contains the key.
-  return createKeyRing(parseMasterKey(raw));
+  const key = parseMasterKey(raw);
+  try {
+    return createKeyRing(key);
+  } finally {
+    key.fill(0); // the ring holds its own KeyObject copy
+  }
 }
 
 /** An admin token for a laptop run: generated once, kept in the data dir (mode 0600), never logged. */
@@ -158,24 +160,12 @@ async function ensureAdminToken(dataDir: string, logger: Logger): Promise<string
   return token;
 }
 
-function toDeadLetterRow(l: DeadLetter) {
-  return {
-    tenant_id: l.tenantId,
-    event_id: l.eventId,
-    stage: l.stage,
-    reason: l.reason,
-    error: l.error ?? '',
-    payload: l.payload,
-    received_at: l.receivedAt,
-  };
-}
-
 export async function readOnlyQuery(client: ClickHouseClient, sql: string): Promise<unknown[]> {
   const rs = await client.query({
     query: sql,
     format: 'JSONEachRow',
     clickhouse_settings: {
-      readonly: '1',
+      readonly: '2',
       max_execution_time: 30,
       max_result_rows: '10000',
       result_overflow_mode: 'throw',

@@ -1,0 +1,114 @@
+// Starts `npm start` (the embedded pipeline) as a child process on a free port and a temp
+// data dir, as a user would, and stops it with SIGTERM. For end-to-end tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface EmbeddedProcess {
+  url: string;
+  adminToken: string;
+  dataDir: string;
+  /** everything the process wrote to stdout and stderr so far */
+  output(): string;
+  admin<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  stop(): Promise<number | null>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEmbeddedProcess(env: Record<string, string> = {}): Promise<EmbeddedProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tracklane-e2e-'));
+  const port = await freePort();
+  const adminToken = randomBytes(18).toString('base64url');
+  const child: ChildProcess = spawn('npm', ['start', '--silent'], {
+    cwd: process.cwd(),
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TRACKLANE_DATA_DIR: dataDir,
+      TRACKLANE_ADMIN_TOKEN: adminToken,
+      TRACKLANE_MASTER_KEY: randomBytes(32).toString('base64').replace(/^/, 'base64:'),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`tracklane start exited with ${child.exitCode}:\n${out}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`tracklane start not ready after 90 s:\n${out}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  const admin = async <T>(method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  };
+
+  return {
+    url,
+    adminToken,
+    dataDir,
+    output: () => out,
+    admin,
+    async query<T>(sql: string) {
+      const r = await admin<{ rows?: T[]; message?: string }>('POST', '/v1/admin/query', { sql });
+      if (r.status !== 200 || !r.body.rows) throw new Error(`query failed (${r.status}): ${r.body.message}`);
+      return r.body.rows;
+    },
+    async stop() {
+      if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
+      const code = await exited;
+      await rm(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** Polls `probe` until it returns a truthy value or the timeout passes. */
+export async function eventually<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
