@@ -43,11 +43,11 @@ const contextSchema = z
 
 const elementSchema = z
   .object({
-    tag: z.string().optional(),
-    id: z.string().optional(),
-    classes: z.array(z.string()).optional(),
-    label: z.string().optional(),
-    href: z.string().optional(),
+    tag: z.string().nullish(),
+    id: z.string().nullish(),
+    classes: z.array(z.string()).nullish(),
+    label: z.string().nullish(),
+    href: z.string().nullish(),
   })
   .partial();
 
