@@ -103,7 +103,7 @@ interface StoredSummary {
 }
 
 async function readSummary(server: EmbeddedServer): Promise<StoredSummary> {
-  const q = async (sql: string) => (await readOnlyQuery(server.clickhouse, sql)) as Record<string, unknown>[];
+  const q = async (sql: string) => (await readOnlyQuery(server.analyst, sql)) as Record<string, unknown>[];
   const counts = async (sql: string) =>
     Object.fromEntries((await q(sql)).map((r) => [String(r['k'] ?? '(none)'), toNumber(r['n'])]));
 

@@ -27,6 +27,8 @@ export interface EmbeddedServer {
   adminToken: string;
   tenants: TenantStore;
   clickhouse: ClickHouseClient;
+  /** read-only session for analyst queries (see readOnlyQuery) */
+  analyst: ClickHouseClient;
   stop(): Promise<void>;
 }
 
@@ -57,14 +59,20 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       );
     }
 
-    const clickhouse = createClickHouse({
+    const chConfig = {
       url: config.CLICKHOUSE_URL,
       dataDir: join(dataDir, 'clickhouse'),
       database: config.CLICKHOUSE_DATABASE,
       username: config.CLICKHOUSE_USER,
       password: config.CLICKHOUSE_PASSWORD,
-    });
+    };
+    const clickhouse = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse', close: () => clickhouse.close() });
+    // TRICKY: chDB applies per-query settings as session-level SET statements, so a
+    // `readonly` query on the sink's connection would make every later insert fail.
+    // Analyst queries get a connection (= session) of their own that stays read-only.
+    const analyst = createClickHouse(chConfig);
+    stack.push({ name: 'clickhouse-analyst', close: () => analyst.close() });
     if (config.MIGRATE_ON_START) {
       const { applied } = await migrate(clickhouse, { logger });
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -106,7 +114,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         adminToken,
         tenants,
         canAnonymize: keys !== null,
-        readOnlyQuery: (sql) => readOnlyQuery(clickhouse, sql),
+        readOnlyQuery: (sql) => readOnlyQuery(analyst, sql),
       },
     });
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its
@@ -126,6 +134,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       adminToken,
       tenants,
       clickhouse,
+      analyst,
       stop: () => (stopping ??= closeAll()),
     };
   } catch (err) {
@@ -160,6 +169,10 @@ async function ensureAdminToken(dataDir: string, logger: Logger): Promise<string
   return token;
 }
 
+/**
+ * Runs one analyst statement with read-only settings. Use a client reserved for this: on
+ * chDB the settings stick to the client's session.
+ */
 export async function readOnlyQuery(client: ClickHouseClient, sql: string): Promise<unknown[]> {
   const rs = await client.query({
     query: sql,
