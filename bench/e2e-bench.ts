@@ -1,0 +1,158 @@
+// End-to-end benchmark of the embedded pipeline: `tracklane start` in its own process
+// (chDB), a load generator in this one posting Segment batches over loopback HTTP. Rows
+// are visible when a request's 2xx arrives (the group commit answers after the insert).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BenchReport } from './bench-types.js';
+import { generateTraffic, type SegmentMessage } from '../services/demo/traffic.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface E2eBenchOptions {
+  events?: number;
+  batchSize?: number;
+  concurrency?: number;
+}
+
+export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchReport> {
+  const total = opts.events ?? 200_000;
+  const batchSize = opts.batchSize ?? 500;
+  const concurrency = opts.concurrency ?? 16;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tracklane-bench-e2e-'));
+  const adminToken = randomBytes(24).toString('base64url');
+  const port = 18_000 + Math.floor(Math.random() * 2000);
+  const url = `http://127.0.0.1:${port}`;
+
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.bench", profiles the server.
+  const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'services/cli/main.ts'), 'start'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TRACKLANE_DATA_DIR: dataDir,
+      TRACKLANE_ADMIN_TOKEN: adminToken,
+      TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const pid = child.pid;
+  if (!pid) throw new Error('could not start tracklane');
+  try {
+    await waitReady(url);
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status}`);
+      return (await res.json()) as Record<string, unknown>;
+    };
+    const tenants = ['bench-a', 'bench-b'];
+    const keys: Record<string, string> = {};
+    for (const t of tenants) keys[t] = String((await admin('PUT', `/v1/admin/tenants/${t}`))['writeKey']);
+    await admin('PATCH', '/v1/admin/tenants/bench-b/flags', { anonymizeIdentity: true, ipPolicy: 'geo_then_mask' });
+
+    // Realistic traffic from the demo generator, re-cut into large per-tenant batches and
+    // serialised up front so the load generator spends its time on the wire.
+    const traffic = generateTraffic({ seed: 7, events: total, tenants, startMs: Date.now() });
+    const bodies: { auth: string; body: string; n: number }[] = [];
+    for (const tenant of tenants) {
+      const msgs: SegmentMessage[] = traffic.batches.filter((b) => b.tenant === tenant).flatMap((b) => b.messages);
+      const auth = `Basic ${Buffer.from(`${keys[tenant]}:`).toString('base64')}`;
+      for (let i = 0; i < msgs.length; i += batchSize) {
+        const batch = msgs.slice(i, i + batchSize);
+        bodies.push({ auth, body: JSON.stringify({ batch, sentAt: new Date().toISOString() }), n: batch.length });
+      }
+    }
+    // warm-up: a few batches outside the timed window (JIT, first parts, caches)
+    const warm = bodies.splice(0, 4);
+    await Promise.all(warm.map((b) => post(url, b)));
+    const warmEvents = warm.reduce((a, b) => a + b.n, 0);
+
+    const rssBefore = readRssKb(pid);
+    const started = process.hrtime.bigint();
+    let next = 0;
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < bodies.length) {
+          const b = bodies[next++];
+          if (!b) break;
+          await post(url, b);
+          sent += b.n;
+        }
+      }),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const peakRssMb = readPeakRssKb(pid) / 1024;
+
+    const rows = await admin('POST', '/v1/admin/query', { sql: 'SELECT count() AS n FROM events FINAL' });
+    const stored = Number((rows['rows'] as { n: number | string }[])[0]?.n);
+    if (stored !== sent + warmEvents) throw new Error(`stored ${stored} rows, expected ${sent + warmEvents}`);
+
+    const eventsPerSec = sent / seconds;
+    return {
+      name: 'embedded end-to-end (HTTP → ClickHouse)',
+      method:
+        `tracklane start (chDB) in its own process; this process posts ${bodies.length} pre-serialised Segment batches of ` +
+        `${batchSize} realistic events (2 tenants, one anonymizing + geo_then_mask) over loopback with ${concurrency} requests in flight; ` +
+        `timed from the first request to the last 2xx (each 2xx waits for the ClickHouse insert); then SELECT count() FROM events FINAL ` +
+        `= ${stored} checks nothing was lost; peak RSS = VmHWM of the server process (RSS before load ${Math.round((rssBefore ?? 0) / 1024)} MB)`,
+      metrics: { events: sent, seconds: round(seconds, 2), eventsPerSec: Math.round(eventsPerSec), peakRssMb: Math.round(peakRssMb) },
+      target: '≥ 50,000 events/s, peak RSS reported',
+      passed: eventsPerSec >= 50_000,
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function post(url: string, b: { auth: string; body: string }): Promise<void> {
+  const res = await fetch(`${url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: b.auth },
+    body: b.body,
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`batch failed with ${res.status}: ${text.slice(0, 300)}`);
+}
+
+async function waitReady(url: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('server not ready after 120 s');
+}
+
+function readStatusKb(pid: number, field: string): number | undefined {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const readRssKb = (pid: number) => readStatusKb(pid, 'VmRSS');
+const readPeakRssKb = (pid: number) => readStatusKb(pid, 'VmHWM') ?? 0;
+const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const report = await benchEndToEnd();
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
