@@ -28,7 +28,6 @@ describe('segmentMessageSchema', () => {
     [{ type: 'alias', userId: 'u1' }, 'previousId'],
     [{ type: 'bogus', userId: 'u1' }, 'type'],
     [{ type: 'page', userId: 'x'.repeat(129) }, '128'],
-    [{ type: 'page', userId: 'u', timestamp: 'not a date' }, 'ISO-8601'],
   ])('rejects %j (%s)', (input, fragment) => {
     const r = segmentMessageSchema.safeParse(input);
     expect(r.success).toBe(false);
@@ -110,6 +109,11 @@ describe('normalizeMessage', () => {
   it('reads page fields from context.page, falling back to properties', () => {
     const e = normalize({ type: 'page', anonymousId: 'a', properties: { url: 'https://x.io/a', path: '/a' }, context: { page: { title: 'A' } } });
     expect(e.context).toMatchObject({ url: 'https://x.io/a', path: '/a', title: 'A' });
+  });
+
+  it.each(['timestamp', 'sentAt', 'originalTimestamp'])('rejects an unparsable %s', (field) => {
+    const parsed = segmentMessageSchema.parse({ type: 'page', userId: 'u', [field]: 'not a date' });
+    expect(normalizeMessage(parsed, facts, opts)).toEqual({ ok: false, error: `${field}: must be an ISO-8601 date` });
   });
 
   it('rejects maps beyond the limits with a message naming the field', () => {

@@ -27,6 +27,10 @@ export type Normalized = { ok: true; event: RawEvent } | { ok: false; error: str
 const fail = (error: string): Normalized => ({ ok: false, error });
 
 export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts: NormalizeOptions): Normalized {
+  for (const field of ['timestamp', 'originalTimestamp', 'sentAt'] as const) {
+    const v = msg[field];
+    if (typeof v === 'string' && Number.isNaN(Date.parse(v))) return fail(`${field}: must be an ISO-8601 date`);
+  }
   const properties = msg.properties ?? {};
   const propsWithoutElement: Record<string, unknown> = { ...properties };
   // NOTE: the tag may send the clicked element top-level or under properties.element.
@@ -157,9 +161,9 @@ function toElement(raw: Record<string, unknown>): ElementInfo {
   };
 }
 
-function nonEmpty(v: string | null | undefined): string | null {
+function nonEmpty(v: string | number | null | undefined): string | null {
   if (v === null || v === undefined) return null;
-  const t = v.trim();
+  const t = typeof v === 'number' ? String(v) : v.trim();
   return t.length > 0 ? t : null;
 }
 

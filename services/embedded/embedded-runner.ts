@@ -85,8 +85,13 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
     stack.push({ name: 'enricher', close: () => enricher.close() });
 
+    // NOTE: users/accounts read-merge-writes get their own connection so they do not queue
+    // behind event inserts (a chDB connection runs one statement at a time).
+    const dimensions = createClickHouse(chConfig);
+    stack.push({ name: 'clickhouse-dimensions', close: () => dimensions.close() });
     const sink = createClickHouseSink({
       client: clickhouse,
+      dimensionClient: dimensions,
       maxRows: config.SINK_MAX_ROWS,
       maxAgeMs: config.SINK_MAX_AGE_MS,
       logger,

@@ -1,0 +1,218 @@
+// One way to get a ClickHouse client: the HTTP server in production (`url` set) or the
+// in-process chDB engine on a data dir (embedded mode, tests) — same @clickhouse/client API.
+import { createRequire } from 'node:module';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  ClickHouseLogLevel,
+  createClient,
+  type ClickHouseClient,
+  type ErrorLogParams,
+  type LogParams,
+  type Logger as ClientLogger,
+  type WarnLogParams,
+} from '@clickhouse/client';
+import type { Logger } from '../core/logger.js';
+
+export type { ClickHouseClient };
+
+export interface ClickHouseConfig {
+  /** http(s)://host:8123 of a ClickHouse server; unset → chDB on `dataDir`. */
+  url?: string;
+  /** chDB data directory (ignored when `url` is set). */
+  dataDir: string;
+  /** HTTP only; chDB always uses `default` (the data dir is the database). */
+  database?: string;
+  username?: string;
+  password?: string;
+  requestTimeoutMs?: number;
+  /** the client's own warnings/errors go here (else @clickhouse/client writes to the console) */
+  logger?: Logger;
+}
+
+/** Thrown when the chDB engine cannot be opened on the requested directory. */
+export class ChdbOpenError extends Error {
+  override readonly name = 'ChdbOpenError';
+  constructor(
+    message: string,
+    readonly dataDir: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+type ChdbConnectionModule = typeof import('chdb/connection');
+type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>;
+type ChdbRootModule = { drainPending(): Promise<void> };
+
+// NOTE: chDB (≈540 MB native library) is loaded only when a chDB client is asked for, so an
+// HTTP-mode process never maps it. createRequire keeps createClickHouse synchronous.
+const require = createRequire(import.meta.url);
+let chdbConnection: ChdbConnectionModule | undefined;
+let chdbRoot: ChdbRootModule | undefined;
+function loadChdb(): { conn: ChdbConnectionModule; root: ChdbRootModule } {
+  chdbConnection ??= require('chdb/connection') as ChdbConnectionModule;
+  chdbRoot ??= require('chdb') as ChdbRootModule;
+  return { conn: chdbConnection, root: chdbRoot };
+}
+
+/**
+ * TRICKY: libchdb binds ONE data directory per process (measured on chdb 3.4.0):
+ * - more clients on the same dir in one process are fine (connections share the engine);
+ * - a client on a different dir while one is open is refused by chDB ("only one active
+ *   data directory per process") — we rethrow naming both dirs;
+ * - after every client on dir A is closed, a client on dir B opens fine (close() here also
+ *   waits for chDB's deferred teardown, so a sequential re-open never races it);
+ * - another PROCESS holding the dir fails ("Cannot lock file <dir>/status" on stderr, a bare
+ *   "Failed to create connection" as the error) — we rethrow saying another Tracklane
+ *   process is using it (see lockHolderPid).
+ * We track open chDB dirs here only to word the errors; chDB itself enforces the rules.
+ */
+const openChdbDirs = new Map<string, number>();
+
+export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
+  if (cfg.url) {
+    if (!/^https?:\/\//i.test(cfg.url)) {
+      throw new Error(`ClickHouse url must be http(s)://…, got ${JSON.stringify(cfg.url)}`);
+    }
+    return createClient({
+      url: cfg.url,
+      database: cfg.database ?? 'default',
+      username: cfg.username ?? 'default',
+      password: cfg.password ?? '',
+      request_timeout: cfg.requestTimeoutMs ?? 30_000,
+      application: 'tracklane',
+      ...clientLog(cfg.logger),
+    });
+  }
+  return createChdbClient(cfg);
+}
+
+function createChdbClient(cfg: ClickHouseConfig): ClickHouseClient {
+  if (cfg.database !== undefined && cfg.database !== 'default') {
+    throw new Error(
+      `chDB mode supports only the "default" database (the data dir is the database); got ${JSON.stringify(cfg.database)}`,
+    );
+  }
+  const dir = resolve(cfg.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const { conn, root } = loadChdb();
+  let connection: ReturnType<ChdbConnectionModule['createChdbConnection']>;
+  try {
+    connection = conn.createChdbConnection({ path: dir });
+  } catch (err) {
+    throw explainChdbOpenError(err, dir);
+  }
+  openChdbDirs.set(dir, (openChdbDirs.get(dir) ?? 0) + 1);
+  // NOTE: chdb types the connection against @clickhouse/client-common while the client bundles
+  // its own copy of the same interface; they are structurally the same contract.
+  const client = createClient({
+    connection: connection as unknown as ClientConnection,
+    request_timeout: cfg.requestTimeoutMs ?? 30_000,
+    ...clientLog(cfg.logger),
+  });
+  const closeClient = client.close.bind(client);
+  let closed = false;
+  client.close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    try {
+      await closeClient();
+    } finally {
+      const n = (openChdbDirs.get(dir) ?? 1) - 1;
+      if (n <= 0) openChdbDirs.delete(dir);
+      else openChdbDirs.set(dir, n);
+      // NOTE: close() returns before chDB has released a connection still used by an
+      // operation; draining makes "close A, then open B" safe in one process.
+      await root.drainPending();
+    }
+  };
+  return client;
+}
+
+/** Routes @clickhouse/client's log lines to our pino logger (warn and above). */
+function clientLog(logger: Logger | undefined): { log?: { LoggerClass: new () => ClientLogger; level: ClickHouseLogLevel } } {
+  if (!logger) return {};
+  const log = logger.child({ module: 'clickhouse-client' });
+  class PinoBridge implements ClientLogger {
+    trace(p: LogParams): void {
+      log.trace({ args: p.args }, p.message);
+    }
+    debug(p: LogParams): void {
+      log.debug({ args: p.args }, p.message);
+    }
+    info(p: LogParams): void {
+      log.info({ args: p.args }, p.message);
+    }
+    warn(p: WarnLogParams): void {
+      log.warn({ args: p.args, err: p.err?.message }, p.message);
+    }
+    error(p: ErrorLogParams): void {
+      log.error({ args: p.args, err: p.err.message }, p.message);
+    }
+  }
+  return { log: { LoggerClass: PinoBridge, level: ClickHouseLogLevel.WARN } };
+}
+
+function explainChdbOpenError(err: unknown, dir: string): Error {
+  const msg = err instanceof Error ? err.message : String(err);
+  const holder = lockHolderPid(dir);
+  if (/Cannot lock file/i.test(msg) || holder !== null) {
+    return new ChdbOpenError(
+      `ClickHouse data dir ${dir} is in use by another process (probably another Tracklane process` +
+        `${holder !== null ? `, pid ${holder}` : ''}): chDB allows one process per data dir. ` +
+        `Stop that process or use another data dir.`,
+      dir,
+      { cause: err },
+    );
+  }
+  if (/only one active data directory per process/i.test(msg)) {
+    const other = [...openChdbDirs.keys()].find((d) => d !== dir);
+    return new ChdbOpenError(
+      `Cannot open chDB on ${dir}: this process already has chDB open on ${other ?? 'another data dir'}. ` +
+        `chDB runs one engine per process; close every client on that dir first, or reuse it.`,
+      dir,
+      { cause: err },
+    );
+  }
+  return new ChdbOpenError(`Cannot open chDB on ${dir}: ${msg} (the engine prints its reason on stderr)`, dir, { cause: err });
+}
+
+/**
+ * TRICKY: when another process holds the dir, chDB throws only "Failed to create connection"
+ * and prints "Cannot lock file <dir>/status" to stderr. The engine writes its PID into
+ * <dir>/status while it runs (and removes the file on a clean close), so a live PID there
+ * that is not ours identifies the holder. A stale file after a crash names a dead PID.
+ */
+function lockHolderPid(dir: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'status'), 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (e) {
+    // EPERM: alive but not ours to signal
+    return (e as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+  }
+}
+
+/**
+ * 64-bit integers arrive as JSON numbers from chDB and as strings from the HTTP server
+ * (output_format_json_quote_64bit_integers); read every count through this.
+ */
+export function toNumber(x: unknown): number {
+  if (typeof x === 'number') return x;
+  if (typeof x === 'bigint') return Number(x);
+  if (typeof x === 'string' && x.trim() !== '') {
+    const n = Number(x);
+    if (!Number.isNaN(n)) return n;
+  }
+  throw new TypeError(`expected a number or numeric string, got ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,172 @@
+// Folds user / account patches (what events said) into the full snapshot rows stored in
+// the `users` / `accounts` ReplacingMergeTree tables. Pure; the sink does the reads/writes.
+//
+// TRICKY: ReplacingMergeTree keeps the whole latest row per key, so a row must be a full
+// snapshot: an identify carrying only `email` must not blank a stored first_name. The sink
+// therefore does read-modify-write: per flush it reads the latest stored row of every key in
+// the batch (one primary-key query, including is_deleted rows), folds the batch's patches in
+// version order and inserts one row per changed key. That is one small query per flush
+// instead of a per-column argMax view analysts would have to know about, and it keeps the
+// compactor's contract simple (it too writes whole rows). Rules:
+//   * patches apply in version (received_at) order; a patch with version >= the current row
+//     version overwrites the columns / trait keys it carries (equal versions: one HTTP batch
+//     shares received_at, so later-in-batch wins);
+//   * a patch OLDER than the stored row changes no attribute: the stored row may be a
+//     compactor overwrite (version = request time) and an event received before that
+//     request must not bring the old PII back (DESIGN.md §5 step 4). It may still widen
+//     first_seen / last_seen;
+//   * a deleted row (is_deleted = 1) is a tombstone: only newer patches start a fresh row;
+//   * accounts: `explicit` source wins over `email_domain` whatever the order.
+// Concurrency: the sink runs these read-merge-writes one flush at a time, and a user's
+// events stay on one partition (one consumer), so no two writers race on a key.
+import type { AccountPatch, AccountRow, UserPatch, UserRow } from './event-rows.js';
+import { USER_COLUMNS } from './event-rows.js';
+
+export function userKey(r: { tenant_id: string; user_id: string }): string {
+  return `${r.tenant_id}\u0000${r.user_id}`;
+}
+
+export function accountKey(r: { tenant_id: string; account_id: string }): string {
+  return `${r.tenant_id}\u0000${r.account_id}`;
+}
+
+/** Group patches by key, each group sorted by version (stable: ties keep arrival order). */
+export function groupPatches<P extends { version: number }>(patches: readonly P[], key: (p: P) => string): Map<string, P[]> {
+  const groups = new Map<string, P[]>();
+  for (const p of patches) {
+    const k = key(p);
+    const g = groups.get(k);
+    if (g) g.push(p);
+    else groups.set(k, [p]);
+  }
+  for (const g of groups.values()) g.sort((a, b) => a.version - b.version);
+  return groups;
+}
+
+/**
+ * The new snapshot for one user, or null when nothing changed (no row to write).
+ * `patches` must share tenant/user and be sorted by version.
+ */
+export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[], now: number): UserRow | null {
+  const first = patches[0];
+  if (!first) return null;
+  let row: UserRow | null = stored ? { ...stored, traits: { ...stored.traits } } : null;
+  let changed = false;
+  for (const p of patches) {
+    if (row === null || (row.is_deleted === 1 && p.version > row.version)) {
+      row = blankUser(p);
+      changed = true;
+    }
+    if (row.is_deleted === 1) continue; // tombstone newer than the patch
+    if (p.version < row.first_seen) {
+      row.first_seen = p.version;
+      changed = true;
+    }
+    if (p.version > row.last_seen) {
+      row.last_seen = p.version;
+      changed = true;
+    }
+    if (p.version < row.version) continue; // older than the stored state: attributes stay
+    for (const col of USER_COLUMNS) {
+      const v = p.columns[col];
+      if (v !== undefined && row[col] !== v) {
+        row[col] = v;
+        changed = true;
+      }
+    }
+    for (const [k, v] of Object.entries(p.traits)) {
+      if (row.traits[k] !== v) {
+        row.traits[k] = v;
+        changed = true;
+      }
+    }
+    if (p.account_id !== null && row.account_id !== p.account_id) {
+      row.account_id = p.account_id;
+      changed = true;
+    }
+    const anonymized = p.identity_anonymized ? 1 : 0;
+    if (row.identity_anonymized !== anonymized) {
+      row.identity_anonymized = anonymized;
+      changed = true;
+    }
+    if (p.version > row.version) row.version = p.version;
+  }
+  if (!changed || row === null) return null;
+  row.updated_at = now;
+  return row;
+}
+
+function blankUser(p: UserPatch): UserRow {
+  return {
+    tenant_id: p.tenant_id,
+    user_id: p.user_id,
+    email: null,
+    first_name: null,
+    last_name: null,
+    name: null,
+    phone: null,
+    title: null,
+    company: null,
+    account_id: null,
+    traits: {},
+    first_seen: p.version,
+    last_seen: p.version,
+    identity_anonymized: p.identity_anonymized ? 1 : 0,
+    version: p.version,
+    is_deleted: 0,
+    updated_at: p.version,
+  };
+}
+
+/** The new snapshot for one account, or null when nothing changed. Patches sorted by version. */
+export function mergeAccount(stored: AccountRow | null, patches: readonly AccountPatch[], now: number): AccountRow | null {
+  let row: AccountRow | null = stored ? { ...stored, traits: { ...stored.traits } } : null;
+  let changed = false;
+  for (const p of patches) {
+    if (row === null || (row.is_deleted === 1 && p.version > row.version)) {
+      row = {
+        tenant_id: p.tenant_id,
+        account_id: p.account_id,
+        domain: null,
+        source: p.source,
+        name: null,
+        traits: {},
+        version: p.version,
+        is_deleted: 0,
+        updated_at: now,
+      };
+      changed = true;
+    }
+    if (row.is_deleted === 1) continue;
+    if (p.source === 'explicit' && row.source !== 'explicit') {
+      row.source = 'explicit';
+      changed = true;
+    }
+    if (p.version < row.version) {
+      // NOTE: an older event may still fill a domain nobody has set (not PII: a company domain).
+      if (row.domain === null && p.domain !== null) {
+        row.domain = p.domain;
+        changed = true;
+      }
+      continue;
+    }
+    if (p.domain !== null && row.domain !== p.domain) {
+      row.domain = p.domain;
+      changed = true;
+    }
+    if (p.name !== undefined && row.name !== p.name) {
+      row.name = p.name;
+      changed = true;
+    }
+    for (const [k, v] of Object.entries(p.traits)) {
+      if (row.traits[k] !== v) {
+        row.traits[k] = v;
+        changed = true;
+      }
+    }
+    if (changed && p.version > row.version) row.version = p.version;
+  }
+  if (!changed || row === null) return null;
+  row.updated_at = now;
+  return row;
+}
