@@ -78,6 +78,8 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
     const warmEvents = warm.reduce((a, b) => a + b.n, 0);
 
     const rssBefore = readRssKb(pid);
+    const serverCpu0 = readCpuSeconds(pid);
+    const loadCpu0 = process.cpuUsage();
     const started = process.hrtime.bigint();
     let next = 0;
     let sent = 0;
@@ -93,6 +95,9 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
     );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const peakRssMb = readPeakRssKb(pid) / 1024;
+    const serverCores = (readCpuSeconds(pid) - serverCpu0) / seconds;
+    const loadCpu = process.cpuUsage(loadCpu0);
+    const loadCores = (loadCpu.user + loadCpu.system) / 1e6 / seconds;
 
     const rows = await admin('POST', '/v1/admin/query', { sql: 'SELECT count() AS n FROM events FINAL' });
     const stored = Number((rows['rows'] as { n: number | string }[])[0]?.n);
@@ -106,7 +111,14 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
         `${batchSize} realistic events (2 tenants, one anonymizing + geo_then_mask) over loopback with ${concurrency} requests in flight; ` +
         `timed from the first request to the last 2xx (each 2xx waits for the ClickHouse insert); then SELECT count() FROM events FINAL ` +
         `= ${stored} checks nothing was lost; peak RSS = VmHWM of the server process (RSS before load ${Math.round((rssBefore ?? 0) / 1024)} MB)`,
-      metrics: { events: sent, seconds: round(seconds, 2), eventsPerSec: Math.round(eventsPerSec), peakRssMb: Math.round(peakRssMb) },
+      metrics: {
+        events: sent,
+        seconds: round(seconds, 2),
+        eventsPerSec: Math.round(eventsPerSec),
+        peakRssMb: Math.round(peakRssMb),
+        serverCpuCores: round(serverCores, 2),
+        loadGeneratorCpuCores: round(loadCores, 2),
+      },
       target: '≥ 50,000 events/s, peak RSS reported',
       passed: eventsPerSec >= 50_000,
     };
@@ -149,6 +161,11 @@ function readStatusKb(pid: number, field: string): number | undefined {
   }
 }
 const readRssKb = (pid: number) => readStatusKb(pid, 'VmRSS');
+/** user + system CPU seconds of a process, all threads (/proc/<pid>/stat fields 14 and 15) */
+function readCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 const readPeakRssKb = (pid: number) => readStatusKb(pid, 'VmHWM') ?? 0;
 const round = (n: number, d: number) => Math.round(n * 10 ** d) / 10 ** d;
 

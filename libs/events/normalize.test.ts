@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { correctTimestamp, encodeMap, normalizeMessage, type RequestFacts } from './normalize.js';
+import { correctTimestamp, encodeMap, eventBytesOver, normalizeMessage, type RequestFacts } from './normalize.js';
 import { segmentMessageSchema } from './segment-message.js';
 
 const RECEIVED = Date.parse('2026-11-29T12:00:00.000Z');
@@ -149,5 +149,20 @@ describe('encodeMap', () => {
   it('limits the number of entries', () => {
     const many = Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`k${i}`, i]));
     expect(encodeMap(many, 'traits')).toBe('traits: more than 200 entries');
+  });
+});
+
+describe('eventBytesOver', () => {
+  const base = normalize({ type: 'track', event: 'E', userId: 'u' });
+  it.each([
+    ['a small event', {}, null],
+    ['maps under the limit', { p: 'x'.repeat(8000), q: 'x'.repeat(8000) }, null],
+    ['maps over the limit', { p: 'x'.repeat(8000), q: 'x'.repeat(8000), r: 'x'.repeat(8000), s: 'x'.repeat(8000), t: 'x'.repeat(8000) }, 'over'],
+    ['multi-byte characters counted as bytes', { p: 'é'.repeat(8000), q: 'é'.repeat(8000), r: 'é'.repeat(1000) }, 'over'],
+  ])('%s', (_name, props, expected) => {
+    const event = { ...base, properties: encodeMap(props, 'properties') as Record<string, string> };
+    const bytes = eventBytesOver(event, 32 * 1024);
+    if (expected === null) expect(bytes).toBeNull();
+    else expect(bytes).toBe(Buffer.byteLength(JSON.stringify(event)));
   });
 });

@@ -48,25 +48,27 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
 
   const time = correctTimestamp(msg, facts, opts.maxFutureMs);
   const ctx = msg.context ?? {};
-  const page = ctx.page ?? {};
+  const page = asRecord(ctx['page']) ?? {};
+  const screen = asRecord(ctx['screen']) ?? {};
+  const library = asRecord(ctx['library']) ?? {};
 
-  const contextIp = ctx.ip?.trim();
+  const contextIp = asString(ctx['ip'])?.trim();
   // NOTE: a server-side SDK sends its end user's address in context.ip; an invalid one is
   // dropped rather than replaced by the request address (that would be the server's).
   const ip = contextIp !== undefined ? (isIP(contextIp) ? contextIp : null) : facts.requestIp;
 
   const context: PageContext = {
-    url: text(page.url ?? stringProp(properties, 'url'), LIMITS.urlChars),
-    path: text(page.path ?? stringProp(properties, 'path'), LIMITS.urlChars),
-    referrer: text(page.referrer ?? stringProp(properties, 'referrer'), LIMITS.urlChars),
-    title: text(page.title ?? stringProp(properties, 'title'), LIMITS.shortTextChars),
-    search: text(page.search ?? stringProp(properties, 'search'), LIMITS.urlChars),
-    locale: text(ctx.locale, 64),
-    timezone: text(ctx.timezone, 64),
-    screen_width: intOrNull(ctx.screen?.width),
-    screen_height: intOrNull(ctx.screen?.height),
-    library_name: text(ctx.library?.name, 64),
-    library_version: text(ctx.library?.version, 64),
+    url: text(stringProp(page, 'url') ?? stringProp(properties, 'url'), LIMITS.urlChars),
+    path: text(stringProp(page, 'path') ?? stringProp(properties, 'path'), LIMITS.urlChars),
+    referrer: text(stringProp(page, 'referrer') ?? stringProp(properties, 'referrer'), LIMITS.urlChars),
+    title: text(stringProp(page, 'title') ?? stringProp(properties, 'title'), LIMITS.shortTextChars),
+    search: text(stringProp(page, 'search') ?? stringProp(properties, 'search'), LIMITS.urlChars),
+    locale: text(stringProp(ctx, 'locale'), 64),
+    timezone: text(stringProp(ctx, 'timezone'), 64),
+    screen_width: intOrNull(screen['width']),
+    screen_height: intOrNull(screen['height']),
+    library_name: text(stringProp(library, 'name'), 64),
+    library_version: text(stringProp(library, 'version'), 64),
   };
 
   const event: RawEvent = {
@@ -77,14 +79,14 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
     user_id: nonEmpty(msg.userId),
     anonymous_id: nonEmpty(msg.anonymousId),
     previous_id: nonEmpty(msg.previousId),
-    session_id: nonEmpty(msg.sessionId) ?? nonEmpty(ctx.sessionId),
-    account_id: nonEmpty(msg.groupId) ?? nonEmpty(ctx.groupId),
+    session_id: nonEmpty(msg.sessionId) ?? idProp(ctx, 'sessionId'),
+    account_id: nonEmpty(msg.groupId) ?? idProp(ctx, 'groupId'),
     occurred_at: time.occurredAt,
     sent_at: time.sentAt,
     received_at: facts.receivedAt,
     timestamp_clamped: time.clamped,
     ip,
-    user_agent: text(ctx.userAgent ?? facts.requestUserAgent, LIMITS.shortTextChars),
+    user_agent: text(stringProp(ctx, 'userAgent') ?? facts.requestUserAgent, LIMITS.shortTextChars),
     context,
     element: rawElement ? toElement(rawElement) : null,
     properties: encodedProps,
@@ -92,6 +94,28 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
     account_traits: encodedAccountTraits,
   };
   return { ok: true, event };
+}
+
+/**
+ * The per-event size limit applies to what is stored: the event as JSON, after unknown
+ * fields were dropped. Returns the size in bytes when it is over `limit`, else null.
+ * NOTE: a cheap count of the unbounded parts (maps) decides most events without
+ * serialising them; only events within 3× of the limit (UTF-8 is ≤ 3 bytes per UTF-16
+ * unit) are measured exactly. The rest of the envelope is capped by LIMITS.
+ */
+export function eventBytesOver(event: RawEvent, limit: number): number | null {
+  const FIXED = 4096; // generous bound for the capped envelope fields
+  let units = FIXED + mapUnits(event.properties) + mapUnits(event.traits) + mapUnits(event.account_traits);
+  if (event.element) units += (event.element.href?.length ?? 0) + 512;
+  if (units * 3 <= limit) return null;
+  const bytes = Buffer.byteLength(JSON.stringify(event));
+  return bytes > limit ? bytes : null;
+}
+
+function mapUnits(map: JsonMap): number {
+  let n = 0;
+  for (const k in map) n += k.length + (map[k]?.length ?? 0) + 6;
+  return n;
 }
 
 /**
@@ -172,8 +196,16 @@ function text(v: string | null | undefined, max: number): string | null {
   return t === null ? null : t.length > max ? t.slice(0, max) : t;
 }
 
-function intOrNull(v: number | undefined): number | null {
-  return v === undefined || !Number.isFinite(v) ? null : Math.trunc(v);
+function intOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : null;
+}
+
+/** A string or number id from a loosely typed object, trimmed; over-long ids are cut. */
+function idProp(obj: Record<string, unknown>, key: string): string | null {
+  const v = obj[key];
+  if (typeof v !== 'string' && typeof v !== 'number') return null;
+  const id = nonEmpty(v);
+  return id === null ? null : id.slice(0, LIMITS.idChars);
 }
 
 function asString(v: unknown): string | undefined {

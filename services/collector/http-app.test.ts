@@ -35,6 +35,8 @@ let tenants: TenantStore;
 let writeKey: string;
 let canAnonymize = true;
 
+/** n properties of `size` characters each: under the per-value limit, over the per-event one when n × size > 32 KB */
+const padded = (n: number, size: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`pad${i}`, 'x'.repeat(size)]));
 const basic = (key: string) => `Basic ${Buffer.from(`${key}:`).toString('base64')}`;
 
 async function post(url: string, payload: unknown, headers: Record<string, string> = {}) {
@@ -141,7 +143,7 @@ describe('ingestion', () => {
     const res = await post('/v1/batch', {
       batch: [
         { type: 'track', event: 'ok-1', userId: 'u', messageId: 'ok-1' },
-        { type: 'track', event: 'big', userId: 'u', messageId: 'big', properties: { pad: 'x'.repeat(40 * 1024) } },
+        { type: 'track', event: 'big', userId: 'u', messageId: 'big', properties: padded(5, 7000) },
         { type: 'track', userId: 'u', messageId: 'no-name' },
         { type: 'track', event: 'ok-2', userId: 'u', messageId: 'ok-2' },
       ],

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventType, RawEvent } from '../../libs/events/envelope.js';
-import { normalizeMessage, type RequestFacts } from '../../libs/events/normalize.js';
+import { eventBytesOver, normalizeMessage, type RequestFacts } from '../../libs/events/normalize.js';
 import { describeIssues, segmentMessageSchema } from '../../libs/events/segment-message.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import type { Tenant } from '../../libs/tenants/tenant-store.js';
@@ -114,19 +114,22 @@ export function normalizeAll(
   const opts = { maxFutureMs: limits.maxFutureMs, mintId: randomUUID };
   messages.forEach((msg, index) => {
     const messageId = messageIdOf(msg);
-    const bytes = Buffer.byteLength(JSON.stringify(msg) ?? '');
-    if (bytes > limits.maxEventBytes) {
-      errors.push({ index, messageId, error: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` });
-      return;
-    }
     const parsed = segmentMessageSchema.safeParse(msg);
     if (!parsed.success) {
       errors.push({ index, messageId, error: describeIssues(parsed.error) });
       return;
     }
     const r = normalizeMessage(parsed.data, facts, opts);
-    if (r.ok) events.push(r.event);
-    else errors.push({ index, messageId, error: r.error });
+    if (!r.ok) {
+      errors.push({ index, messageId, error: r.error });
+      return;
+    }
+    const bytes = eventBytesOver(r.event, limits.maxEventBytes);
+    if (bytes !== null) {
+      errors.push({ index, messageId, error: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` });
+      return;
+    }
+    events.push(r.event);
   });
   return { events, errors };
 }
