@@ -9,15 +9,34 @@ import { embeddedConfigSchema } from '../embedded/config.js';
 import { startEmbedded } from '../embedded/embedded-runner.js';
 import { runDemo } from '../demo/demo-runner.js';
 import { join, resolve } from 'node:path';
+import { createKafka } from '../../libs/kafka/kafka-client.js';
+import { ensureTopics, topicNames } from '../../libs/kafka/topics.js';
+import { fleetConfigSchema } from '../fleet/fleet-config.js';
+
+const topicsConfigSchema = fleetConfigSchema.pick({ KAFKA_BROKERS: true, TOPIC_PREFIX: true, KAFKA_PARTITIONS: true, LOG_LEVEL: true });
 
 const program = new Command('tracklane')
   .description('Privacy-aware product-usage analytics pipeline')
   .showHelpAfterError();
 
+const FLEET_SERVICES = ['collector', 'enricher', 'anonymizer', 'sink'] as const;
+
 program
   .command('start')
-  .description('run the embedded pipeline: collector + enrich + anonymize + ClickHouse sink in one process')
-  .action(async () => {
+  .description(
+    'run the embedded pipeline (default: collector + stages + ClickHouse in one process), ' +
+      `or one fleet service: ${FLEET_SERVICES.join(', ')} (configured by environment variables)`,
+  )
+  .argument('[service]', 'embedded | collector | enricher | anonymizer | sink', 'embedded')
+  .action(async (service: string) => {
+    if (service !== 'embedded') {
+      if (!(FLEET_SERVICES as readonly string[]).includes(service)) {
+        throw new ConfigError(`unknown service "${service}"; choose embedded, ${FLEET_SERVICES.join(', ')}`);
+      }
+      // each service's main module parses its environment and handles signals itself
+      await import(`../${service}/main.js`);
+      return;
+    }
     const config = parseEnv(embeddedConfigSchema, process.env);
     const logger = createLogger({ level: config.LOG_LEVEL });
     const server = await startEmbedded(config, logger);
@@ -30,6 +49,17 @@ program
     };
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('topics')
+  .description('create the Kafka topics (KAFKA_BROKERS, TOPIC_PREFIX, KAFKA_PARTITIONS) if they do not exist')
+  .action(async () => {
+    const config = parseEnv(topicsConfigSchema, process.env);
+    const logger = createLogger({ level: config.LOG_LEVEL });
+    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tracklane-topics', logger });
+    const created = await ensureTopics(kafka, topicNames(config.TOPIC_PREFIX), { partitions: config.KAFKA_PARTITIONS });
+    process.stdout.write(created.length > 0 ? `created ${created.join(', ')}\n` : 'all topics exist\n');
   });
 
 program

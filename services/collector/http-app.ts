@@ -1,6 +1,7 @@
 // The collector's HTTP server: Segment-compatible ingestion, the admin API and health
 // routes, on one fastify instance. The runner decides what the pipeline behind it is.
 import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../../libs/core/logger.js';
 import { BodyError, registerBodyParser } from './body-parser.js';
 import { registerAdminRoutes, type AdminDeps } from './admin-routes.js';
@@ -14,6 +15,8 @@ export interface CollectorAppOptions {
   trustProxy: boolean | string | string[];
   ingest: IngestDeps;
   admin: AdminDeps;
+  /** serves GET /metrics (Prometheus text) when given */
+  metrics?: Registry;
 }
 
 export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
@@ -48,6 +51,11 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
   app.get('/readyz', async (_req, reply) =>
     opts.ingest.pipeline.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not_ready' }),
   );
+
+  const metrics = opts.metrics;
+  if (metrics) {
+    app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
+  }
 
   registerIngestRoutes(app, opts.ingest);
   registerAdminRoutes(app, opts.admin);

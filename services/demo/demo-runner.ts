@@ -10,7 +10,8 @@ import { pino } from 'pino';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../embedded/config.js';
-import { readOnlyQuery, startEmbedded, type EmbeddedServer } from '../embedded/embedded-runner.js';
+import { readOnlyQuery } from '../../libs/clickhouse/read-only-query.js';
+import { startEmbedded, type EmbeddedServer } from '../embedded/embedded-runner.js';
 import { createProgressBar, sendTraffic } from './send.js';
 import { generateTraffic, type ExpectedSummary } from './traffic.js';
 

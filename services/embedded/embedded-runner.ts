@@ -10,6 +10,7 @@ import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
+import { readOnlyQuery } from '../../libs/clickhouse/read-only-query.js';
 import { ConfigError } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
@@ -172,22 +173,4 @@ async function ensureAdminToken(dataDir: string, logger: Logger): Promise<string
   await writeFile(path, `${token}\n`, { mode: 0o600 });
   logger.info({ path }, 'TRACKLANE_ADMIN_TOKEN not set: generated one and stored it in the data dir');
   return token;
-}
-
-/**
- * Runs one analyst statement with read-only settings. Use a client reserved for this: on
- * chDB the settings stick to the client's session.
- */
-export async function readOnlyQuery(client: ClickHouseClient, sql: string): Promise<unknown[]> {
-  const rs = await client.query({
-    query: sql,
-    format: 'JSONEachRow',
-    clickhouse_settings: {
-      readonly: '2',
-      max_execution_time: 30,
-      max_result_rows: '10000',
-      result_overflow_mode: 'throw',
-    },
-  });
-  return rs.json<unknown>();
 }

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
-import { readOnlyQuery, startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import { readOnlyQuery } from '../../libs/clickhouse/read-only-query.js';
+import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 
 let server: EmbeddedServer;
 let dataDir: string;

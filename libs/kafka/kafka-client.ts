@@ -1,0 +1,35 @@
+// KafkaJS behind a small seam: one place that builds the client (logging through pino,
+// retry policy), so the rest of the code never imports kafkajs directly except the runner.
+import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+import type { Logger } from '../core/logger.js';
+
+export interface KafkaClientConfig {
+  brokers: string[];
+  clientId: string;
+  logger: Logger;
+  /** ms; also bounds how long a produce waits when the cluster is down */
+  requestTimeoutMs?: number;
+  connectionTimeoutMs?: number;
+}
+
+export function createKafka(cfg: KafkaClientConfig): Kafka {
+  const log = cfg.logger.child({ component: 'kafkajs' });
+  const config: KafkaConfig = {
+    clientId: cfg.clientId,
+    brokers: cfg.brokers,
+    requestTimeout: cfg.requestTimeoutMs ?? 10_000,
+    connectionTimeout: cfg.connectionTimeoutMs ?? 3_000,
+    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        // NOTE: kafkajs log entries carry broker/topic metadata, never record payloads.
+        const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR) log.error(rest, message);
+        else if (level === logLevel.WARN) log.warn(rest, message);
+        else log.debug(rest, message);
+      },
+  };
+  return new Kafka(config);
+}

@@ -1,0 +1,47 @@
+// The collector's pipeline in the fleet: raw events are produced to `tracklane.raw.v1`, keyed
+// by tenant:user so one user's events stay in order, with acks=all. `ingest` resolves only
+// after Kafka acknowledged every event; if it cannot, all of them are reported for a retry
+// (the collector answers 503) — never a 2xx for an unacknowledged event.
+import type { Producer } from 'kafkajs';
+import type { Logger } from '../core/logger.js';
+import { partitionKey, type RawEvent } from '../events/envelope.js';
+import type { IngestOutcome, IngestPipeline } from '../pipeline/ingest.js';
+
+export interface KafkaIngest extends IngestPipeline {
+  close(): void;
+}
+
+export function createKafkaIngest(opts: {
+  producer: Producer;
+  topic: string;
+  encode: (e: RawEvent) => Buffer | Promise<Buffer>;
+  logger: Logger;
+}): KafkaIngest {
+  let connected = true;
+  let open = true;
+  opts.producer.on(opts.producer.events.DISCONNECT, () => {
+    connected = false;
+  });
+  opts.producer.on(opts.producer.events.CONNECT, () => {
+    connected = true;
+  });
+
+  return {
+    ready: () => open && connected,
+    close() {
+      open = false;
+    },
+    async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
+      try {
+        const messages = await Promise.all(events.map(async (e) => ({ key: partitionKey(e), value: await opts.encode(e) })));
+        await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+        connected = true;
+        return { accepted: events.length, dropped: [], deadLettered: [], retry: [] };
+      } catch (err) {
+        opts.logger.warn({ err: { message: (err as Error).message, name: (err as Error).name }, events: events.length }, 'produce to Kafka failed');
+        const reason = 'Kafka did not acknowledge the events';
+        return { accepted: 0, dropped: [], deadLettered: [], retry: events.map((e) => ({ eventId: e.event_id, reason })) };
+      }
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// Outputs a stage worker binds at start-up: the next topic (encoded, produced with acks=all
+// by an idempotent producer) and the dead-letter topic (original bytes plus reason headers).
+import type { Kafka, Message, Producer } from 'kafkajs';
+import type { DeadLetter, DeadLetterOutput, StageOutput } from './stage-worker.js';
+
+/** One idempotent, acks=all producer per process (KafkaJS needs maxInFlightRequests 1 for it). */
+export async function connectProducer(kafka: Kafka): Promise<Producer> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  return producer;
+}
+
+export function createTopicOutput<Out>(opts: {
+  producer: Producer;
+  topic: string;
+  encode: (value: Out) => Buffer | Promise<Buffer>;
+  key: (value: Out) => string;
+}): StageOutput<Out> {
+  return {
+    async write(items) {
+      const messages: Message[] = await Promise.all(
+        items.map(async ({ value }) => ({ key: opts.key(value), value: await opts.encode(value) })),
+      );
+      await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+    },
+  };
+}
+
+/** Header names on dead-letter records (`tl-` prefix). */
+export const DLQ_HEADERS = {
+  topic: 'tl-original-topic',
+  partition: 'tl-original-partition',
+  offset: 'tl-original-offset',
+  stage: 'tl-stage',
+  reason: 'tl-reason',
+  error: 'tl-error',
+  attempts: 'tl-attempts',
+  tenantId: 'tl-tenant-id',
+  eventId: 'tl-event-id',
+  failedAt: 'tl-failed-at',
+} as const;
+
+export function createDeadLetterOutput(opts: { producer: Producer; topic: string; now?: () => number }): DeadLetterOutput {
+  const now = opts.now ?? Date.now;
+  return {
+    async write(letters: readonly DeadLetter[]) {
+      const messages: Message[] = letters.map((l) => ({
+        key: l.record.key,
+        // NOTE: the original bytes are kept as they were, so a fixed consumer can replay them.
+        value: l.record.value,
+        headers: {
+          [DLQ_HEADERS.topic]: l.record.topic,
+          [DLQ_HEADERS.partition]: String(l.record.partition),
+          [DLQ_HEADERS.offset]: l.record.offset,
+          [DLQ_HEADERS.stage]: l.stage,
+          [DLQ_HEADERS.reason]: l.reason,
+          [DLQ_HEADERS.attempts]: String(l.attempts),
+          [DLQ_HEADERS.failedAt]: String(now()),
+          ...(l.error ? { [DLQ_HEADERS.error]: l.error.slice(0, 1000) } : {}),
+          ...(l.tenantId ? { [DLQ_HEADERS.tenantId]: l.tenantId } : {}),
+          ...(l.eventId ? { [DLQ_HEADERS.eventId]: l.eventId } : {}),
+        },
+      }));
+      await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+    },
+  };
+}

@@ -1,0 +1,232 @@
+// The generic Kafka runner for one stage (STYLE.md §2–§5): consume a partition's batch,
+// decode, run the stage, hand results to the bound outputs (next topic or sink) and the
+// dead-letter output, and commit offset max+1 only after all of that resolved — in order per
+// partition. Retriable stage results (e.g. tenant flags unavailable: fail closed) pause the
+// partition with bounded backoff instead of skipping; unknown errors are thrown so KafkaJS
+// restarts the consumer and the uncommitted records are redelivered.
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from '../core/logger.js';
+import type { Stage } from '../core/result.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+export interface ConsumedRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export interface DeadLetter {
+  record: ConsumedRecord;
+  stage: string;
+  reason: string;
+  error: string | null;
+  attempts: number;
+  /** what is known of the event, for the dead_letters row */
+  tenantId: string | null;
+  eventId: string | null;
+}
+
+/** Where a stage's results go: the next topic (encode + produce, acked) or a sink. */
+export interface StageOutput<Out> {
+  write(items: readonly { record: ConsumedRecord; value: Out }[]): Promise<void>;
+}
+
+export interface DeadLetterOutput {
+  write(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+export interface StageWorkerOptions<In, Out> {
+  /** stage name, used in metrics, logs and dead-letter reasons */
+  name: string;
+  kafka: Kafka;
+  groupId: string;
+  inputTopic: string;
+  /** the record is passed too, for inputs whose meaning is in the headers (dead letters) */
+  decode: (value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<In>>;
+  stage: Stage<In, Out>;
+  /** ids for the dead_letters row when a decoded record fails */
+  describe: (input: In) => { tenantId: string | null; eventId: string | null };
+  output: StageOutput<Out>;
+  deadLetters: DeadLetterOutput;
+  metrics: WorkerMetrics;
+  logger: Logger;
+  /** partitions processed at once (each one batch at a time): bounds batches in flight */
+  partitionsConsumedConcurrently?: number;
+  /** backoff for `retry` results; retried until it succeeds or the worker stops */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** max bytes fetched per partition per batch: bounds memory */
+  maxBytesPerPartition?: number;
+  sessionTimeoutMs?: number;
+}
+
+export interface StageWorker {
+  start(): Promise<void>;
+  /** stop fetching, let the batch in hand finish and commit, disconnect. Idempotent. */
+  stop(): Promise<void>;
+  /** true once the consumer joined its group and until stop */
+  ready(): boolean;
+}
+
+export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): StageWorker {
+  const log = opts.logger.child({ worker: opts.name });
+  const consumer: Consumer = opts.kafka.consumer({
+    groupId: opts.groupId,
+    sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
+    heartbeatInterval: 1_000,
+    maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
+    maxWaitTimeInMs: 100,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+  });
+  const retryInitialMs = opts.retryInitialMs ?? 100;
+  const retryMaxMs = opts.retryMaxMs ?? 2_000;
+  let joined = false;
+  let stopping: Promise<void> | undefined;
+
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = true;
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    const { error, restart } = e.payload;
+    log.error({ err: { message: error.message, name: error.name }, restart }, 'consumer crashed');
+    // NOTE: a crash KafkaJS will not restart from leaves the worker useless: exit and let the
+    // orchestrator restart us (uncommitted records are redelivered to the next owner).
+    if (!restart && !stopping) process.exitCode = 1;
+  });
+
+  async function handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { topic, partition } = batch;
+    const timer = opts.metrics.batchSeconds.startTimer({ stage: opts.name });
+    let pending: { record: ConsumedRecord; value: Out }[] = [];
+    let letters: DeadLetter[] = [];
+    let lastDone: string | undefined;
+
+    // Writes what is pending, then commits up to and including `upTo`.
+    const settle = async (upTo: string | undefined) => {
+      if (upTo === undefined) return;
+      const [outs, dls] = [pending, letters];
+      pending = [];
+      letters = [];
+      await Promise.all([outs.length > 0 ? opts.output.write(outs) : undefined, dls.length > 0 ? opts.deadLetters.write(dls) : undefined]);
+      opts.metrics.eventsOut.inc({ stage: opts.name }, outs.length);
+      opts.metrics.deadLetters.inc({ stage: opts.name }, dls.length);
+      // NOTE: after a revocation the new owner resumes from the last commit; committing here
+      // would race it. What was just written is redelivered there (idempotent downstream).
+      if (isStale()) return;
+      await consumer.commitOffsets([{ topic, partition, offset: (BigInt(upTo) + 1n).toString() }]);
+      resolveOffset(upTo);
+      lastDone = undefined;
+    };
+
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const record = toRecord(topic, partition, message);
+      opts.metrics.eventsIn.inc({ stage: opts.name });
+      if (record.value === null) {
+        letters.push(letter(record, 'decode', 'record has no value', null, 1, null, null));
+        lastDone = record.offset;
+        continue;
+      }
+      const decoded = await opts.decode(record.value, record);
+      if (!decoded.ok) {
+        letters.push(letter(record, 'decode', 'record cannot be decoded', decoded.error, 1, null, null));
+        lastDone = record.offset;
+        continue;
+      }
+      const ids = opts.describe(decoded.value);
+      let attempts = 0;
+      for (;;) {
+        attempts++;
+        const r = opts.stage(decoded.value);
+        if (r.kind === 'ok') {
+          pending.push({ record, value: r.value });
+          break;
+        }
+        if (r.kind === 'drop') {
+          opts.metrics.drops.inc({ stage: opts.name });
+          break;
+        }
+        if (r.kind === 'dlq') {
+          letters.push(letter(record, opts.name, r.reason, errorText(r.error), attempts, ids.tenantId, ids.eventId));
+          break;
+        }
+        // retry: hand on and commit what is done so far, then wait and try this record again.
+        // TRICKY: order per partition is kept by never moving past a record that asked for a
+        // retry; a stop while paused leaves it uncommitted, so the next owner gets it again.
+        await settle(lastDone);
+        if (!isRunning() || isStale()) {
+          timer();
+          return;
+        }
+        opts.metrics.retries.inc({ stage: opts.name });
+        if (attempts === 1 || attempts % 50 === 0) log.warn({ reason: r.reason, attempts, topic, partition }, 'stage asked for a retry; pausing partition');
+        await sleep(Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempts - 1, 10)));
+        await heartbeat();
+      }
+      lastDone = record.offset;
+    }
+    await settle(lastDone);
+    opts.metrics.lag.set({ stage: opts.name, topic, partition: String(partition) }, Number(batch.offsetLag()));
+    timer();
+    await heartbeat();
+  }
+
+  return {
+    ready: () => joined && !stopping,
+    async start() {
+      await consumer.connect();
+      await consumer.subscribe({ topic: opts.inputTopic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 2,
+        eachBatch: handleBatch,
+      });
+      log.info({ topic: opts.inputTopic, groupId: opts.groupId }, 'consuming');
+    },
+    stop() {
+      stopping ??= (async () => {
+        // consumer.disconnect() stops fetching and waits for the batch in hand (which
+        // commits what it finished) before leaving the group.
+        await consumer.disconnect();
+        joined = false;
+        log.info('consumer stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+function toRecord(topic: string, partition: number, m: KafkaMessage): ConsumedRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    if (v === undefined) continue;
+    headers[k] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
+  }
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers };
+}
+
+function letter(
+  record: ConsumedRecord,
+  stage: string,
+  reason: string,
+  error: string | null,
+  attempts: number,
+  tenantId: string | null,
+  eventId: string | null,
+): DeadLetter {
+  return { record, stage, reason, error, attempts, tenantId, eventId };
+}
+
+function errorText(e: unknown): string | null {
+  if (e === undefined || e === null) return null;
+  return e instanceof Error ? e.message : String(e);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

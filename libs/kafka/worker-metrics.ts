@@ -1,0 +1,36 @@
+// Prometheus metrics of a worker (prom-client), one registry per process, served on /metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface WorkerMetrics {
+  registry: Registry;
+  eventsIn: Counter<'stage'>;
+  eventsOut: Counter<'stage'>;
+  deadLetters: Counter<'stage'>;
+  drops: Counter<'stage'>;
+  retries: Counter<'stage'>;
+  batchSeconds: Histogram<'stage'>;
+  lag: Gauge<'stage' | 'topic' | 'partition'>;
+}
+
+export function createWorkerMetrics(service: string): WorkerMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    eventsIn: new Counter({ name: 'tracklane_events_in_total', help: 'records taken from the input', labelNames: ['stage'], registers }),
+    eventsOut: new Counter({ name: 'tracklane_events_out_total', help: 'records handed to the output', labelNames: ['stage'], registers }),
+    deadLetters: new Counter({ name: 'tracklane_dead_letters_total', help: 'records sent to the dead-letter topic', labelNames: ['stage'], registers }),
+    drops: new Counter({ name: 'tracklane_dropped_total', help: 'records deliberately discarded', labelNames: ['stage'], registers }),
+    retries: new Counter({ name: 'tracklane_retries_total', help: 'stage retries (e.g. fail-closed pauses)', labelNames: ['stage'], registers }),
+    batchSeconds: new Histogram({
+      name: 'tracklane_batch_seconds',
+      help: 'time to process one batch, commit included',
+      labelNames: ['stage'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    lag: new Gauge({ name: 'tracklane_consumer_lag', help: 'records behind the high watermark', labelNames: ['stage', 'topic', 'partition'], registers }),
+  };
+}

@@ -1,0 +1,33 @@
+// Configuration shared by the fleet services, parsed once from the environment in each
+// service's main (STYLE.md §7). Each service extends it with its own variables.
+import { z } from 'zod';
+import { envOptionalString } from '../../libs/config/env.js';
+
+export const fleetConfigSchema = z.object({
+  KAFKA_BROKERS: z
+    .string({ message: 'KAFKA_BROKERS is required (e.g. 127.0.0.1:9092)' })
+    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+    .pipe(z.array(z.string()).min(1, 'KAFKA_BROKERS names no broker')),
+  SCHEMA_REGISTRY_URL: z.url({ message: 'SCHEMA_REGISTRY_URL must be the Confluent-compatible registry URL' }),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be redis://host:port').default('redis://127.0.0.1:6379'),
+  /** prepended to every topic name and consumer group, so test runs can share a broker */
+  TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"').default(''),
+  KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
+  PORT: z.coerce.number().int().min(0).max(65535),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** how long SIGTERM may take before the process exits anyway */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(8_000),
+  TRACKLANE_REDIS_PREFIX: z.string().default('tracklane:'),
+  CLICKHOUSE_URL: envOptionalString,
+  CLICKHOUSE_USER: envOptionalString,
+  CLICKHOUSE_PASSWORD: envOptionalString,
+  CLICKHOUSE_DATABASE: envOptionalString,
+});
+
+export type FleetConfig = z.infer<typeof fleetConfigSchema>;
+
+/** Consumer group of a service, isolated by the topic prefix. */
+export function groupId(config: Pick<FleetConfig, 'TOPIC_PREFIX'>, service: string): string {
+  return `${config.TOPIC_PREFIX}tracklane-${service}`;
+}

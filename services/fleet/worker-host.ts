@@ -1,0 +1,66 @@
+// What every fleet process shares: /healthz, /readyz and /metrics on its own port, and a
+// shutdown that runs the service's stop steps in order once, bounded by a timeout.
+import type { AddressInfo } from 'node:net';
+import { fastify, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../../libs/core/logger.js';
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(opts: {
+  port: number;
+  host: string;
+  ready: () => boolean;
+  metrics: Registry;
+  app?: FastifyInstance;
+}): Promise<HealthServer> {
+  const app = opts.app ?? fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => (opts.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not_ready' })));
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', opts.metrics.contentType).send(await opts.metrics.metrics()));
+  await app.listen({ port: opts.port, host: opts.host });
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+}
+
+export interface StopStep {
+  name: string;
+  run: () => Promise<unknown> | unknown;
+}
+
+/** Runs stop steps in the given order; errors are logged and do not skip later steps. */
+export async function runStopSteps(steps: readonly StopStep[], logger: Logger): Promise<boolean> {
+  let clean = true;
+  for (const step of steps) {
+    try {
+      await step.run();
+    } catch (err) {
+      clean = false;
+      logger.error({ err: { message: (err as Error).message }, step: step.name }, 'stop step failed');
+    }
+  }
+  return clean;
+}
+
+/** SIGTERM/SIGINT → stop() once; exit 0 when it finished cleanly in time, 1 otherwise. */
+export function exitOnSignals(stop: () => Promise<boolean>, logger: Logger, timeoutMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown timed out');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    stop().then(
+      (clean) => process.exit(clean ? 0 : 1),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+}
