@@ -200,6 +200,30 @@ describe('createEnrichStage', () => {
     else expect(e.ua).toMatchObject(expected);
   });
 
+  it('scrubs the page fields analytics.js repeats in properties, and emails in titles and labels', () => {
+    const input = rawEvent({
+      context: { ...rawEvent().context, title: 'Inbox of alice@acme.com' },
+      element: { tag: 'A', id: null, classes: [], label: 'bob@acme.com', href: 'https://x.io/?token=t0k' },
+      properties: {
+        url: JSON.stringify('https://app.acme.com/a?email=alice@acme.com&plan=pro'),
+        referrer: JSON.stringify('https://x.io/reset?password=hunter2'),
+        title: JSON.stringify('Hi carol@acme.com'),
+        plan: JSON.stringify('pro'),
+        count: '3',
+      },
+    });
+    const e = enrichedOf(stage(deepFreeze(input)));
+    expect(e.properties).toEqual({
+      url: JSON.stringify('https://app.acme.com/a?email=redacted&plan=pro'),
+      referrer: JSON.stringify('https://x.io/reset?password=redacted'),
+      title: JSON.stringify('Hi redacted'),
+      plan: JSON.stringify('pro'),
+      count: '3',
+    });
+    expect(e.context.title).toBe('Inbox of redacted');
+    expect(e.element).toMatchObject({ label: 'redacted', href: 'https://x.io/?token=redacted' });
+  });
+
   it('copies every raw field through unchanged apart from ip, context and element', () => {
     const input = rawEvent({ context: { ...rawEvent().context, url: null, referrer: null, search: null } });
     const e = enrichedOf(stage(input));

@@ -26,7 +26,8 @@ export function scrubParamSet(names: readonly string[]): ScrubParams {
 // domain: labels + alpha TLD
 const EMAIL_RE = /(?<!%[0-9a-f]?)(?:[a-z0-9._+!~$'*-]|%2b)+(?:@|%40)(?:[a-z0-9-]+\.)+[a-z]{2,63}/gi;
 
-function redactEmails(s: string): string {
+/** Email addresses (plain or %40-encoded) in free text, replaced by REDACTED. */
+export function redactEmails(s: string): string {
   return s.indexOf('@') === -1 && s.indexOf('%40') === -1 ? s : s.replace(EMAIL_RE, REDACTED);
 }
 

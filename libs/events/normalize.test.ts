@@ -166,3 +166,27 @@ describe('eventBytesOver', () => {
     else expect(bytes).toBe(Buffer.byteLength(JSON.stringify(event)));
   });
 });
+
+describe('well-formed strings and time ranges', () => {
+  it('never stores half a surrogate pair', () => {
+    const e = normalize({ type: 'track', event: `${'a'.repeat(199)}😀`, userId: 'u\uD800', properties: { 'k\uDC00': 'v' } });
+    expect(e.name).toBe('a'.repeat(199));
+    expect(e.user_id).toBe('u\uFFFD');
+    expect(Object.keys(e.properties)).toEqual(['k\uFFFD']);
+    for (const s of [e.name, e.user_id, ...Object.keys(e.properties)]) expect(s?.isWellFormed()).toBe(true);
+  });
+
+  it.each([
+    ['sentAt', 1e300],
+    ['timestamp', '1970-01-01T00:00:00Z'],
+    ['timestamp', '2150-01-01T00:00:00Z'],
+  ])('rejects %s = %s as out of range', (field, value) => {
+    const parsed = segmentMessageSchema.parse({ type: 'page', userId: 'u', [field]: value });
+    expect(normalizeMessage(parsed, facts, opts)).toEqual({ ok: false, error: `${field}: must lie between 2000-01-01 and 2100-01-01` });
+  });
+
+  it('clamps a correction that lands before 2000', () => {
+    const r = correctTimestamp({ timestamp: Date.UTC(2001, 0, 1), sentAt: Date.UTC(2099, 0, 1) }, { receivedAt: RECEIVED, batchSentAt: null }, 60_000);
+    expect(r).toMatchObject({ occurredAt: RECEIVED, clamped: true });
+  });
+});

@@ -26,10 +26,17 @@ export type Normalized = { ok: true; event: RawEvent } | { ok: false; error: str
 
 const fail = (error: string): Normalized => ({ ok: false, error });
 
+/** Client times outside [2000, 2100) are rejected: they are bugs, and would not partition sanely. */
+export const MIN_TIMESTAMP_MS = Date.UTC(2000, 0, 1);
+export const MAX_TIMESTAMP_MS = Date.UTC(2100, 0, 1);
+
 export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts: NormalizeOptions): Normalized {
   for (const field of ['timestamp', 'originalTimestamp', 'sentAt'] as const) {
     const v = msg[field];
-    if (typeof v === 'string' && Number.isNaN(Date.parse(v))) return fail(`${field}: must be an ISO-8601 date`);
+    if (v === null || v === undefined) continue;
+    const ms = typeof v === 'number' ? v : Date.parse(v);
+    if (Number.isNaN(ms)) return fail(`${field}: must be an ISO-8601 date`);
+    if (ms < MIN_TIMESTAMP_MS || ms > MAX_TIMESTAMP_MS) return fail(`${field}: must lie between 2000-01-01 and 2100-01-01`);
   }
   const properties = msg.properties ?? {};
   const propsWithoutElement: Record<string, unknown> = { ...properties };
@@ -133,7 +140,9 @@ export function correctTimestamp(
   if (occurred !== null) {
     occurredAt = sentAt !== null ? facts.receivedAt - (sentAt - occurred) : occurred;
   }
-  if (occurredAt > facts.receivedAt + maxFutureMs) {
+  // NOTE: the correction can carry a valid client time out of range (e.g. sentAt far ahead
+  // of timestamp); such values are clamped like far-future ones, and flagged.
+  if (occurredAt > facts.receivedAt + maxFutureMs || occurredAt < MIN_TIMESTAMP_MS) {
     return { occurredAt: facts.receivedAt, sentAt, clamped: true };
   }
   return { occurredAt, sentAt, clamped: false };
@@ -156,7 +165,7 @@ export function encodeMap(obj: Record<string, unknown>, field: string): JsonMap 
   for (const rawKey in obj) {
     const value = obj[rawKey];
     if (value === undefined) continue;
-    const key = rawKey.trim();
+    const key = rawKey.trim().toWellFormed();
     if (key.length === 0) continue;
     if (key.length > LIMITS.mapKeyChars) return `${field}: a key is longer than ${LIMITS.mapKeyChars} characters`;
     if (++n > LIMITS.mapEntries) return `${field}: more than ${LIMITS.mapEntries} entries`;
@@ -177,7 +186,7 @@ function toElement(raw: Record<string, unknown>): ElementInfo {
     id: text(asString(raw['id']), LIMITS.labelChars),
     classes: classes
       .filter((c): c is string => typeof c === 'string')
-      .map((c) => c.trim().slice(0, 64))
+      .map((c) => cut(c.trim().toWellFormed(), 64))
       .filter((c) => c.length > 0)
       .slice(0, LIMITS.maxClasses),
     label: text(asString(raw['label']), LIMITS.labelChars),
@@ -185,15 +194,25 @@ function toElement(raw: Record<string, unknown>): ElementInfo {
   };
 }
 
+// TRICKY: client strings may hold lone UTF-16 surrogates, and cutting at a length can split
+// a pair; ClickHouse rejects such a row and with it the whole insert. Every stored string
+// passes through here: made well-formed, and cut at a code-point boundary.
 function nonEmpty(v: string | number | null | undefined): string | null {
   if (v === null || v === undefined) return null;
-  const t = typeof v === 'number' ? String(v) : v.trim();
+  const t = typeof v === 'number' ? String(v) : v.trim().toWellFormed();
   return t.length > 0 ? t : null;
 }
 
 function text(v: string | null | undefined, max: number): string | null {
   const t = nonEmpty(v);
-  return t === null ? null : t.length > max ? t.slice(0, max) : t;
+  return t === null ? null : cut(t, max);
+}
+
+/** At most `max` UTF-16 units, never ending in half a surrogate pair. */
+export function cut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const code = s.charCodeAt(max - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }
 
 function intOrNull(v: unknown): number | null {
@@ -205,7 +224,7 @@ function idProp(obj: Record<string, unknown>, key: string): string | null {
   const v = obj[key];
   if (typeof v !== 'string' && typeof v !== 'number') return null;
   const id = nonEmpty(v);
-  return id === null ? null : id.slice(0, LIMITS.idChars);
+  return id === null ? null : cut(id, LIMITS.idChars);
 }
 
 function asString(v: unknown): string | undefined {

@@ -406,10 +406,10 @@ export function toAccountPatch(e: CleanEvent): AccountPatch | null {
     if (k === 'name') name = traitString(carried, ['name']);
     else traits[k] = v;
   }
+  // NOTE: an explicit account's domain comes only from its own (group) traits: its members'
+  // email domains differ, and taking them would make the stored domain flap between them.
   const domain =
-    account && account.account_id === accountId && account.domain !== null
-      ? account.domain
-      : traitString(carried, ['domain']);
+    source === 'email_domain' && account && account.account_id === accountId ? account.domain : traitString(carried, ['domain']);
   const patch: AccountPatch = { tenant_id: e.tenant_id, account_id: accountId, domain, source, traits, version: e.received_at };
   if (name !== undefined) patch.name = name;
   return patch;

@@ -35,14 +35,14 @@ describe('file tenant store', () => {
     const a = await open();
     const { tenant } = await a.createTenant('acme');
     await a.createTenant('globex');
-    const flags = await a.patchFlags('acme', { anonymizeIdentity: true, piiTraits: ['email'] }, 777);
-    expect(flags?.anonymizeSince).toBe(777);
+    const flags = await a.patchFlags('acme', { anonymizeIdentity: true, piiTraits: ['email'] }, 1777);
+    expect(flags?.anonymizeSince).toBe(1777);
     await a.close();
 
     const b = await open();
     expect(b.list().map((t) => t.tenantId)).toEqual(['acme', 'globex']);
     expect(b.tenantByWriteKey(tenant.writeKey)?.tenantId).toBe('acme');
-    expect(b.get('acme')).toEqual({ ...DEFAULT_FLAGS, anonymizeIdentity: true, anonymizeSince: 777, piiTraits: ['email'] });
+    expect(b.get('acme')).toEqual({ ...DEFAULT_FLAGS, anonymizeIdentity: true, anonymizeSince: 1777, piiTraits: ['email'] });
     expect(await b.createTenant('acme')).toMatchObject({ created: false, tenant: { writeKey: tenant.writeKey } });
   });
 
@@ -60,12 +60,12 @@ describe('file tenant store', () => {
     const s = await open();
     await s.createTenant('acme');
     await Promise.all([
-      s.patchFlags('acme', { ipPolicy: 'mask' }, 1),
-      s.patchFlags('acme', { anonymizeIdentity: true }, 2),
-      s.patchFlags('acme', { piiTraits: ['email'] }, 3),
-      s.patchFlags('acme', { resolveIp: false }, 4),
+      s.patchFlags('acme', { ipPolicy: 'mask' }, 1001),
+      s.patchFlags('acme', { anonymizeIdentity: true }, 1002),
+      s.patchFlags('acme', { piiTraits: ['email'] }, 1003),
+      s.patchFlags('acme', { resolveIp: false }, 1004),
     ]);
-    const expected = { ...DEFAULT_FLAGS, ipPolicy: 'mask', anonymizeIdentity: true, anonymizeSince: 2, piiTraits: ['email'], resolveIp: false };
+    const expected = { ...DEFAULT_FLAGS, ipPolicy: 'mask', anonymizeIdentity: true, anonymizeSince: 1002, piiTraits: ['email'], resolveIp: false };
     expect(s.get('acme')).toEqual(expected);
     await s.close();
     expect((await open()).get('acme')).toEqual(expected);

@@ -71,7 +71,7 @@ describe('memory tenant store', () => {
     ['key rotation', { keyVersion: 2, piiTraits: ['email'] }, { keyVersion: 2, piiTraits: ['email'] }],
   ];
   it.each(patches)('patch: %s', async (_n, patch, expected) => {
-    const store = createMemoryTenantStore();
+    const store = createMemoryTenantStore({ now: () => 0 });
     await store.createTenant('acme');
     const flags = await store.patchFlags('acme', patch, 5000);
     expect(flags).toEqual({ ...DEFAULT_FLAGS, ...expected });
@@ -79,12 +79,39 @@ describe('memory tenant store', () => {
   });
 
   it('switching off clears anonymizeSince; re-enabling restarts the window', async () => {
-    const store = createMemoryTenantStore();
+    const store = createMemoryTenantStore({ now: () => 0 });
     await store.createTenant('acme');
     await store.patchFlags('acme', { anonymizeIdentity: true }, 10);
     expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 20))?.anonymizeSince).toBe(10);
     expect((await store.patchFlags('acme', { anonymizeIdentity: false }, 30))?.anonymizeSince).toBeNull();
     expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 40))?.anonymizeSince).toBe(40);
+  });
+
+  it('stamps anonymizeSince no earlier than the store clock when the patch runs', async () => {
+    let clock = 100;
+    const store = createMemoryTenantStore({ now: () => clock });
+    await store.createTenant('acme');
+    clock = 500; // the patch was asked at 200 but runs when the clock says 500
+    expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 200))?.anonymizeSince).toBe(500);
+  });
+
+  it('makes new flags visible before the persist resolves, and rolls back if it fails', async () => {
+    const { createTenantStoreCore } = await import('./tenant-store.js');
+    let release: (ok: boolean) => void = () => undefined;
+    let gate = false;
+    const store = createTenantStoreCore([], {
+      now: () => 0,
+      persist: () =>
+        gate ? new Promise<void>((resolve, reject) => (release = (ok) => (ok ? resolve() : reject(new Error('disk full'))))) : Promise.resolve(),
+    });
+    await store.createTenant('acme');
+    gate = true;
+    const pending = store.patchFlags('acme', { anonymizeIdentity: true }, 10);
+    await new Promise((r) => setImmediate(r));
+    expect(store.get('acme')?.anonymizeIdentity).toBe(true);
+    release(false);
+    await expect(pending).rejects.toThrow('disk full');
+    expect(store.get('acme')?.anonymizeIdentity).toBe(false);
   });
 
   it('unknown tenant → undefined; invalid patch → ZodError, state unchanged', async () => {

@@ -102,8 +102,14 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
     const next = Array.from(byId.values(), (t) => (t.tenantId === tenant.tenantId ? tenant : t));
     if (previous === undefined) next.push(tenant);
     await persist(next);
+    publish(tenant);
+  }
+
+  /** Makes `tenant` the visible state of its id (both indexes). */
+  function publish(tenant: Tenant): void {
+    const previous = byId.get(tenant.tenantId);
     byId.set(tenant.tenantId, tenant);
-    if (previous !== undefined) byWriteKey.delete(previous.writeKey);
+    if (previous !== undefined && previous.writeKey !== tenant.writeKey) byWriteKey.delete(previous.writeKey);
     byWriteKey.set(tenant.writeKey, tenant);
   }
 
@@ -138,10 +144,23 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
       return serialize(async () => {
         const current = byId.get(tenantId);
         if (current === undefined) return undefined;
+        // TRICKY: forward-only anonymization needs every event received at or after
+        // `anonymizeSince` to see the new flags. So the stamp is taken when the flags become
+        // visible (never before `now`: a queued patch may run later than it was asked), and
+        // they become visible in the same synchronous step, before the (slow, fsync'd)
+        // persist; a failed persist rolls them back. Publishing early is safe in the
+        // fail-closed direction and at worst briefly early in the other.
+        const stamp = Math.max(now, clock());
         // NOTE: re-validated so a bad combination can never reach the file and make it unloadable.
-        const flags = tenantFlagsSchema.parse(applyFlagsPatch(current.flags, parsed, now));
+        const flags = tenantFlagsSchema.parse(applyFlagsPatch(current.flags, parsed, stamp));
         const tenant = freezeTenant({ ...current, flags });
-        await commit(tenant);
+        publish(tenant);
+        try {
+          await persist(Array.from(byId.values()));
+        } catch (err) {
+          if (byId.get(tenantId) === tenant) publish(current);
+          throw err;
+        }
         return tenant.flags;
       });
     },

@@ -37,7 +37,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       const tenantId = tenantIdParam(req, reply);
       if (!tenantId) return reply;
       const { tenant, created } = await deps.tenants.createTenant(tenantId);
-      return reply.code(created ? 201 : 200).send({ tenantId: tenant.tenantId, writeKey: tenant.writeKey, created });
+      // NOTE: the fleet's Redis store keeps only key hashes: an existing tenant comes back without its key.
+      const body = tenant.writeKey === '' ? { tenantId: tenant.tenantId, created } : { tenantId: tenant.tenantId, writeKey: tenant.writeKey, created };
+      return reply.code(created ? 201 : 200).send(body);
     });
 
     admin.get('/v1/admin/tenants/:tenantId/flags', async (req, reply) => {

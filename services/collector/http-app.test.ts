@@ -158,6 +158,15 @@ describe('ingestion', () => {
     expect(pipeline.events.map((e) => e.event_id)).toEqual(['ok-1', 'ok-2']);
   });
 
+  it('reports a too deeply nested event by itself instead of failing the request', async () => {
+    const deep = `${'{"d":'.repeat(50_000)}"x"${'}'.repeat(50_000)}`;
+    const body = `{"batch":[{"type":"track","event":"ok","userId":"u","messageId":"fine"},{"type":"track","event":"deep","userId":"u","messageId":"deep","properties":${deep}}]}`;
+    const res = await post('/v1/batch', body);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ accepted: 1, rejected: 1, errors: [{ index: 1, messageId: 'deep' }] });
+    expect(pipeline.events.map((e) => e.event_id)).toEqual(['fine']);
+  });
+
   it('answers 400 with every error when no event is valid', async () => {
     const res = await post('/v1/batch', { batch: [{ type: 'nope' }, { type: 'track', userId: 'u' }] });
     expect(res.statusCode).toBe(400);

@@ -98,7 +98,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): vo
     }
     return reply.code(200).send({
       success: true,
-      accepted: events.length,
+      accepted: outcome.accepted,
       ...(errors.length > 0 ? { rejected: errors.length, errors } : {}),
     });
   }
@@ -114,6 +114,16 @@ export function normalizeAll(
   const opts = { maxFutureMs: limits.maxFutureMs, mintId: randomUUID };
   messages.forEach((msg, index) => {
     const messageId = messageIdOf(msg);
+    try {
+      normalizeOne(msg, index, messageId);
+    } catch {
+      // NOTE: e.g. JSON nested too deep to encode (RangeError). The message is not echoed: it may hold PII.
+      errors.push({ index, messageId, error: 'event could not be processed (nested too deeply or malformed)' });
+    }
+  });
+  return { events, errors };
+
+  function normalizeOne(msg: unknown, index: number, messageId: string | null): void {
     const parsed = segmentMessageSchema.safeParse(msg);
     if (!parsed.success) {
       errors.push({ index, messageId, error: describeIssues(parsed.error) });
@@ -130,8 +140,7 @@ export function normalizeAll(
       return;
     }
     events.push(r.event);
-  });
-  return { events, errors };
+  }
 }
 
 function writeKeyFrom(req: FastifyRequest, body: Record<string, unknown>): string | null {

@@ -10,7 +10,6 @@ import { pino } from 'pino';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../embedded/config.js';
-import { readOnlyQuery } from '../../libs/clickhouse/read-only-query.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/embedded-runner.js';
 import { createProgressBar, sendTraffic } from './send.js';
 import { generateTraffic, type ExpectedSummary } from './traffic.js';
@@ -104,7 +103,7 @@ interface StoredSummary {
 }
 
 async function readSummary(server: EmbeddedServer): Promise<StoredSummary> {
-  const q = async (sql: string) => (await readOnlyQuery(server.analyst, sql)) as Record<string, unknown>[];
+  const q = async (sql: string) => (await server.analystQuery(sql)) as Record<string, unknown>[];
   const counts = async (sql: string) =>
     Object.fromEntries((await q(sql)).map((r) => [String(r['k'] ?? '(none)'), toNumber(r['n'])]));
 

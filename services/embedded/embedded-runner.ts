@@ -10,7 +10,7 @@ import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
-import { readOnlyQuery } from '../../libs/clickhouse/read-only-query.js';
+import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import { ConfigError } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
@@ -28,8 +28,8 @@ export interface EmbeddedServer {
   adminToken: string;
   tenants: TenantStore;
   clickhouse: ClickHouseClient;
-  /** read-only session for analyst queries (see readOnlyQuery) */
-  analyst: ClickHouseClient;
+  /** runs analyst SQL read-only on a session of its own (as POST /v1/admin/query does) */
+  analystQuery: AnalystQuery;
   stop(): Promise<void>;
 }
 
@@ -74,6 +74,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // Analyst queries get a connection (= session) of their own that stays read-only.
     const analyst = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse-analyst', close: () => analyst.close() });
+    const analystQuery = await createAnalystQuery(analyst, config.CLICKHOUSE_URL ? 'per-query' : 'session');
     if (config.MIGRATE_ON_START) {
       const { applied } = await migrate(clickhouse, { logger });
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -120,7 +121,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         adminToken,
         tenants,
         canAnonymize: keys !== null,
-        readOnlyQuery: (sql) => readOnlyQuery(analyst, sql),
+        readOnlyQuery: analystQuery,
       },
     });
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its
@@ -140,7 +141,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       adminToken,
       tenants,
       clickhouse,
-      analyst,
+      analystQuery,
       stop: () => (stopping ??= closeAll()),
     };
   } catch (err) {

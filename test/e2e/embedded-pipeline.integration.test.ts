@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
-import { readOnlyQuery } from '../../libs/clickhouse/read-only-query.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 
 let server: EmbeddedServer;
@@ -62,7 +61,7 @@ async function send(writeKey: string, batch: unknown[], init: { body?: Buffer | 
 }
 
 async function rows(sql: string): Promise<Record<string, unknown>[]> {
-  return (await readOnlyQuery(server.analyst, sql)) as Record<string, unknown>[];
+  return (await server.analystQuery(sql)) as Record<string, unknown>[];
 }
 
 const track = (id: string, extra: Record<string, unknown> = {}) => ({ type: 'track', event: 'Tested', messageId: id, userId: 'u1', ...extra });
@@ -108,7 +107,7 @@ describe('enrichment (check 3)', () => {
     ]);
     const accounts = await rows(`SELECT account_id, domain, source FROM accounts FINAL WHERE tenant_id = '${tenant}' ORDER BY account_id`);
     expect(accounts).toEqual([
-      { account_id: 'acct-7', domain: expect.anything(), source: 'explicit' },
+      { account_id: 'acct-7', domain: null, source: 'explicit' },
       { account_id: 'acme.co.uk', domain: 'acme.co.uk', source: 'email_domain' },
     ]);
     const users = await rows(`SELECT user_id, email, account_id FROM users FINAL WHERE tenant_id = '${tenant}' ORDER BY user_id`);
@@ -203,5 +202,69 @@ describe('bad input (check 6)', () => {
     expect(res.status).toBe(413);
     const [r] = await rows(`SELECT count() AS n FROM events WHERE tenant_id = '${tenant}'`);
     expect(toNumber(r?.['n'])).toBe(0);
+  });
+});
+
+describe('analyst queries (POST /v1/admin/query)', () => {
+  it.each([
+    ["SELECT * FROM file('tenants.json', 'LineAsString')", 'readonly'],
+    ["SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')", 'readonly'],
+    ['SELECT count() FROM events SETTINGS max_result_rows = 100000000', 'readonly'],
+    ['DROP TABLE events', 'readonly'],
+  ])('refuses %s', async (sql, fragment) => {
+    const res = await admin('POST', '/v1/admin/query', { sql });
+    expect(res.status).toBe(400);
+    expect(String(res.body['message']).toLowerCase()).toContain(fragment);
+  });
+
+  it('answers a plain SELECT, and ingestion keeps working afterwards', async () => {
+    const res = await admin('POST', '/v1/admin/query', { sql: 'SELECT 1 AS one' });
+    expect(res.body).toEqual({ rows: [{ one: 1 }] });
+    const { tenant, writeKey } = await newTenant();
+    expect((await send(writeKey, [track('after-query')])).status).toBe(200);
+    expect(await rows(`SELECT event_id FROM events FINAL WHERE tenant_id = '${tenant}'`)).toEqual([{ event_id: 'after-query' }]);
+  });
+});
+
+describe('anonymization switched on under load', () => {
+  it('stores no clear identity for any event received at or after anonymizeSince', async () => {
+    const { tenant, writeKey } = await newTenant();
+    let n = 0;
+    let sending = true;
+    const sender = (async () => {
+      while (sending) await send(writeKey, Array.from({ length: 20 }, () => track(`load-${n++}`, { userId: 'steady-user' })));
+    })();
+    await new Promise((r) => setTimeout(r, 150));
+    const flipped = await admin('PATCH', `/v1/admin/tenants/${tenant}/flags`, { anonymizeIdentity: true });
+    await new Promise((r) => setTimeout(r, 150));
+    sending = false;
+    await sender;
+    const since = Number(flipped.body['anonymizeSince']);
+    const r = await rows(
+      `SELECT countIf(identity_anonymized = 0 AND toUnixTimestamp64Milli(received_at) >= ${since}) AS leaked,
+              countIf(identity_anonymized = 1) AS anonymized, countIf(identity_anonymized = 0) AS clear
+       FROM events FINAL WHERE tenant_id = '${tenant}'`,
+    );
+    expect(toNumber(r[0]?.['leaked'])).toBe(0);
+    expect(toNumber(r[0]?.['anonymized'])).toBeGreaterThan(0);
+    expect(toNumber(r[0]?.['clear'])).toBeGreaterThan(0);
+  });
+});
+
+describe('URL scrub', () => {
+  it('reaches the page fields in properties, titles and click labels', async () => {
+    const { tenant, writeKey } = await newTenant();
+    await send(writeKey, [
+      {
+        type: 'page',
+        messageId: 'pii-page',
+        userId: 'u1',
+        name: 'Inbox',
+        properties: { url: 'https://app.io/?email=alice@acme.com&token=abc', referrer: 'https://x.io/?password=hunter2', title: 'alice@acme.com' },
+      },
+      { type: 'click', messageId: 'pii-click', anonymousId: 'a1', element: { tag: 'BUTTON', label: 'bob@acme.com' } },
+    ]);
+    const stored = JSON.stringify(await rows(`SELECT * FROM events FINAL WHERE tenant_id = '${tenant}'`));
+    for (const secret of ['alice@acme.com', 'bob@acme.com', 'hunter2', 'token=abc']) expect(stored).not.toContain(secret);
   });
 });
