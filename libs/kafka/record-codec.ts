@@ -1,0 +1,317 @@
+// Encodes and decodes Tracklane's Kafka records in the Confluent wire format (magic byte 0,
+// 4-byte big-endian schema id, Avro body) against a Confluent-compatible schema registry.
+import avro from 'avsc';
+import { COMPATIBILITY, SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { z } from 'zod';
+import {
+  cleanEventSchema,
+  enrichedEventSchema,
+  rawEventSchema,
+  type CleanEvent,
+  type EnrichedEvent,
+  type RawEvent,
+} from '../events/envelope.js';
+import { avroType, loadAvroSchema, RECORD_KINDS, type RecordKind } from './avro-schemas.js';
+import {
+  deadLetterSchema,
+  overwriteCommandSchema,
+  type DeadLetter,
+  type OverwriteCommand,
+} from './record-types.js';
+
+/** An undecodable record is an expected outcome (it goes to the DLQ), so decode returns it. */
+export type DecodeResult<T> = { ok: true; value: T; schemaId: number } | { ok: false; error: string };
+
+export interface RecordTopics {
+  raw: string;
+  enriched: string;
+  clean: string;
+  overwrites: string;
+  dlq: string;
+}
+
+/** What the codec needs of the registry client; a real `SchemaRegistry` is one. */
+export type RegistryClient = Pick<SchemaRegistry, 'register' | 'getSchema'>;
+
+export interface RecordCodecOptions {
+  registry: RegistryClient;
+  topics: RecordTopics;
+  /**
+   * Check every decoded record against its zod schema (enum members such as `type`, id
+   * lengths — what Avro's `string` and `int` cannot say). Default true; see the measurements
+   * in the report / README before turning it off.
+   */
+  validate?: boolean;
+  /**
+   * The registry's base URL. Only used by init() to set BACKWARD on a subject that a
+   * crashed replica registered without setting it (Apicurio reports such a subject as NONE).
+   */
+  registryUrl?: string;
+}
+
+export interface RecordCodec {
+  /** Registers every schema under `<topic>-value` and caches the ids. Idempotent. */
+  init(): Promise<void>;
+  /** The schema id each kind is written with (after init). */
+  schemaIds(): Readonly<Record<RecordKind, number>>;
+  subjects(): Readonly<Record<RecordKind, string>>;
+  encodeRaw(e: RawEvent): Buffer;
+  decodeRaw(buf: Buffer): Promise<DecodeResult<RawEvent>>;
+  encodeEnriched(e: EnrichedEvent): Buffer;
+  decodeEnriched(buf: Buffer): Promise<DecodeResult<EnrichedEvent>>;
+  encodeClean(e: CleanEvent): Buffer;
+  decodeClean(buf: Buffer): Promise<DecodeResult<CleanEvent>>;
+  encodeOverwrite(c: OverwriteCommand): Buffer;
+  decodeOverwrite(buf: Buffer): Promise<DecodeResult<OverwriteCommand>>;
+  encodeDeadLetter(d: DeadLetter): Buffer;
+  decodeDeadLetter(buf: Buffer): Promise<DecodeResult<DeadLetter>>;
+}
+
+/** Thrown (not returned) when the registry cannot be asked: retriable, never the record's fault. */
+export class SchemaRegistryUnavailableError extends Error {
+  override readonly name = 'SchemaRegistryUnavailableError';
+}
+
+export const WIRE_HEADER_BYTES = 5;
+const MAGIC_BYTE = 0;
+
+const ZOD_SCHEMAS: Record<RecordKind, z.ZodType> = {
+  raw: rawEventSchema,
+  enriched: enrichedEventSchema,
+  clean: cleanEventSchema,
+  overwrite: overwriteCommandSchema,
+  deadLetter: deadLetterSchema,
+};
+
+/** `<topic>-value` (Confluent's TopicNameStrategy) per record kind. */
+export function subjectsFor(topics: RecordTopics): Record<RecordKind, string> {
+  return {
+    raw: `${topics.raw}-value`,
+    enriched: `${topics.enriched}-value`,
+    clean: `${topics.clean}-value`,
+    overwrite: `${topics.overwrites}-value`,
+    deadLetter: `${topics.dlq}-value`,
+  };
+}
+
+// NOTE: a cached writer id resolves to either "same schema" (no resolver), a resolver into
+// our reader schema, or a permanent reason why records written with it cannot be read.
+type WriterEntry = { kind: 'same' } | { kind: 'resolve'; resolver: avro.Resolver } | { kind: 'bad'; error: string };
+const MAX_BAD_IDS = 1024;
+const INIT_RETRIES = 5;
+
+export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
+  const { registry } = opts;
+  const validate = opts.validate ?? true;
+  const subjects = subjectsFor(opts.topics);
+  const ids = new Map<RecordKind, number>();
+  const writers = new Map<RecordKind, Map<number, WriterEntry>>(RECORD_KINDS.map((k) => [k, new Map()]));
+  const pendingWriters = new Map<string, Promise<WriterEntry>>();
+  let initPromise: Promise<void> | undefined;
+  // NOTE: one scratch buffer per codec; encode is synchronous, so no two encodes share it.
+  let scratch = Buffer.allocUnsafe(16 * 1024);
+
+  async function registerOne(kind: RecordKind): Promise<void> {
+    const subject = subjects[kind];
+    const schema = { type: SchemaType.AVRO, schema: JSON.stringify(loadAvroSchema(kind)) } as const;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // NOTE: the client reads /config/{subject}: 404 (new subject) → it registers, then sets
+        // BACKWARD; an existing subject must already be BACKWARD or it refuses. Registering a
+        // schema the subject already holds returns its id, so every replica may call this.
+        const { id } = await registry.register(schema, { subject, compatibility: COMPATIBILITY.BACKWARD });
+        ids.set(kind, id);
+        // NOTE: our own schema under its own id decodes without a resolver.
+        writers.get(kind)?.set(id, { kind: 'same' });
+        return;
+      } catch (err) {
+        // TRICKY: Apicurio races two ways when replicas register a new subject at once: the
+        // loser of the artifact creation gets 409 "already exists" (retrying finds the
+        // schema), and a subject that exists without a rule reads as NONE (Confluent: 404),
+        // i.e. between another replica's first registration and its PUT of BACKWARD — or
+        // forever if that replica died in between, which we then repair ourselves. Any other
+        // level was set on purpose: fail loudly.
+        const lostCreateRace = httpStatus(err) === 409 && /already exists/i.test(errorText(err));
+        const level = refusedLevel(err);
+        if (!lostCreateRace && level !== 'NONE') throw err;
+        if (attempt >= INIT_RETRIES) {
+          if (lostCreateRace) throw err;
+          throw new Error(
+            `schema registry: subject ${subject} exists with compatibility NONE; set it to BACKWARD ` +
+              `(PUT /config/${subject}) or give the codec registryUrl to repair it`,
+          );
+        }
+        if (lostCreateRace || attempt < INIT_RETRIES - 1 || !opts.registryUrl) {
+          await sleep(50 * 2 ** attempt);
+          continue;
+        }
+        await putBackward(opts.registryUrl, subject);
+      }
+    }
+  }
+
+  function idOf(kind: RecordKind): number {
+    const id = ids.get(kind);
+    if (id === undefined) throw new Error(`record codec: init() has not completed (no schema id for ${kind})`);
+    return id;
+  }
+
+  function encode(kind: RecordKind, value: unknown): Buffer {
+    const id = idOf(kind);
+    const type = avroType(kind);
+    let end: number;
+    try {
+      end = type.encode(value, scratch, WIRE_HEADER_BYTES);
+      if (end < 0) {
+        // NOTE: avsc returns -(bytes missing); grow once to fit and keep the larger buffer.
+        scratch = Buffer.allocUnsafe(Math.max(scratch.length * 2, scratch.length - end));
+        end = type.encode(value, scratch, WIRE_HEADER_BYTES);
+      }
+    } catch (err) {
+      throw new Error(`cannot encode ${kind} record: ${invalidPaths(type, value) || errorText(err)}`);
+    }
+    const out = Buffer.allocUnsafe(end);
+    out[0] = MAGIC_BYTE;
+    out.writeInt32BE(id, 1);
+    scratch.copy(out, WIRE_HEADER_BYTES, WIRE_HEADER_BYTES, end);
+    return out;
+  }
+
+  async function writerEntry(kind: RecordKind, id: number): Promise<WriterEntry> {
+    const key = `${kind}:${id}`;
+    const pending = pendingWriters.get(key);
+    if (pending) return pending;
+    const p = resolveWriter(kind, id).finally(() => pendingWriters.delete(key));
+    pendingWriters.set(key, p);
+    return p;
+  }
+
+  async function resolveWriter(kind: RecordKind, id: number): Promise<WriterEntry> {
+    const cache = writers.get(kind);
+    const reader = avroType(kind);
+    let writer: unknown;
+    try {
+      writer = await registry.getSchema(id);
+    } catch (err) {
+      if (httpStatus(err) !== 404) {
+        throw new SchemaRegistryUnavailableError(`schema registry: cannot fetch schema id ${id}: ${errorText(err)}`);
+      }
+      return remember(cache, id, { kind: 'bad', error: `unknown schema id ${id}` });
+    }
+    let entry: WriterEntry;
+    if (!(writer instanceof avro.Type)) {
+      entry = { kind: 'bad', error: `schema id ${id} is not an Avro schema` };
+    } else if (writer.name !== reader.name) {
+      // NOTE: e.g. a clean event on the raw topic; avsc would refuse too, less readably.
+      entry = { kind: 'bad', error: `schema id ${id} is ${writer.name ?? 'unnamed'}, expected ${reader.name ?? kind}` };
+    } else if (writer.equals(reader)) {
+      entry = { kind: 'same' };
+    } else {
+      try {
+        entry = { kind: 'resolve', resolver: reader.createResolver(writer) };
+      } catch (err) {
+        entry = { kind: 'bad', error: `schema id ${id} cannot be read as ${reader.name ?? kind}: ${errorText(err)}` };
+      }
+    }
+    return remember(cache, id, entry);
+  }
+
+  async function decode<T>(kind: RecordKind, buf: Buffer): Promise<DecodeResult<T>> {
+    if (!Buffer.isBuffer(buf)) return { ok: false, error: 'not a buffer' };
+    if (buf.length < WIRE_HEADER_BYTES) return { ok: false, error: `truncated: ${buf.length} bytes, no wire header` };
+    if (buf[0] !== MAGIC_BYTE) return { ok: false, error: `unknown magic byte ${buf[0] ?? -1}` };
+    const id = buf.readInt32BE(1);
+    const entry = writers.get(kind)?.get(id) ?? (await writerEntry(kind, id));
+    if (entry.kind === 'bad') return { ok: false, error: entry.error };
+    let value: unknown;
+    try {
+      value = avroType(kind).fromBuffer(
+        buf.subarray(WIRE_HEADER_BYTES),
+        entry.kind === 'resolve' ? entry.resolver : undefined,
+      );
+    } catch (err) {
+      return { ok: false, error: `malformed Avro body (schema id ${id}): ${errorText(err)}` };
+    }
+    if (validate) {
+      const parsed = ZOD_SCHEMAS[kind].safeParse(value);
+      if (!parsed.success) {
+        const first = parsed.error.issues[0];
+        return { ok: false, error: `invalid ${kind} record: ${first ? `${first.path.join('.')}: ${first.message}` : 'rejected'}` };
+      }
+      return { ok: true, value: parsed.data as T, schemaId: id };
+    }
+    return { ok: true, value: value as T, schemaId: id };
+  }
+
+  return {
+    init() {
+      initPromise ??= Promise.all(RECORD_KINDS.map(registerOne)).then(
+        () => undefined,
+        (err: unknown) => {
+          // NOTE: forget the failure so a caller's retry registers again.
+          initPromise = undefined;
+          throw err;
+        },
+      );
+      return initPromise;
+    },
+    schemaIds() {
+      return Object.fromEntries(RECORD_KINDS.map((k) => [k, idOf(k)])) as Record<RecordKind, number>;
+    },
+    subjects: () => subjects,
+    encodeRaw: (e) => encode('raw', e),
+    decodeRaw: (b) => decode<RawEvent>('raw', b),
+    encodeEnriched: (e) => encode('enriched', e),
+    decodeEnriched: (b) => decode<EnrichedEvent>('enriched', b),
+    encodeClean: (e) => encode('clean', e),
+    decodeClean: (b) => decode<CleanEvent>('clean', b),
+    encodeOverwrite: (c) => encode('overwrite', c),
+    decodeOverwrite: (b) => decode<OverwriteCommand>('overwrite', b),
+    encodeDeadLetter: (d) => encode('deadLetter', d),
+    decodeDeadLetter: (b) => decode<DeadLetter>('deadLetter', b),
+  };
+}
+
+function remember(cache: Map<number, WriterEntry> | undefined, id: number, entry: WriterEntry): WriterEntry {
+  if (!cache) return entry;
+  // NOTE: bound the cache: garbage records carry random ids, each a permanent miss.
+  if (entry.kind === 'bad' && cache.size >= MAX_BAD_IDS) {
+    for (const [k, v] of cache) if (v.kind === 'bad') cache.delete(k);
+  }
+  cache.set(id, entry);
+  return entry;
+}
+
+/** The level the client refused to register under (its error says `(BACKWARD != NONE)`). */
+function refusedLevel(err: unknown): string | undefined {
+  // NOTE: the error class is not exported from the package root; its name is set though.
+  if (!(err instanceof Error) || err.name !== 'ConfluentSchemaRegistryCompatibilityError') return undefined;
+  return /!= ([A-Z_]+)\)/.exec(err.message)?.[1];
+}
+
+async function putBackward(baseUrl: string, subject: string): Promise<void> {
+  const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
+  });
+  if (!res.ok) throw new Error(`schema registry: cannot set BACKWARD on ${subject}: HTTP ${res.status} ${await res.text()}`);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function invalidPaths(type: avro.Type, value: unknown): string {
+  const paths: string[] = [];
+  type.isValid(value, { errorHook: (path) => paths.push(path.join('.') || '(root)') });
+  return paths.length ? `invalid field(s) ${paths.slice(0, 5).join(', ')}` : '';
+}
+
+function httpStatus(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number'
+    ? err.status
+    : undefined;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

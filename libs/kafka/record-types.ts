@@ -1,0 +1,57 @@
+// Zod schemas (and inferred types) of the two Kafka records that are not events: overwrite
+// commands (issue 4) and dead letters. NOTE: they belong beside the envelope in
+// libs/events/; they live here until the lead moves them (proposed diff in the report).
+import { z } from 'zod';
+import { LIMITS } from '../events/envelope.js';
+
+export const OVERWRITE_SUBJECTS = ['user', 'account'] as const;
+export const overwriteSubjectSchema = z.enum(OVERWRITE_SUBJECTS);
+export type OverwriteSubject = z.infer<typeof overwriteSubjectSchema>;
+
+export const OVERWRITE_MODES = ['overwrite', 'anonymize', 'delete'] as const;
+export const overwriteModeSchema = z.enum(OVERWRITE_MODES);
+export type OverwriteMode = z.infer<typeof overwriteModeSchema>;
+
+/**
+ * One overwrite/erasure command on `tracklane.overwrites.v1` (issue 4, DESIGN.md §5).
+ * NOTE: snake_case like every other record; the REST API's camelCase body
+ * (`requestId`, `deleteEvents`, …) is mapped at the API boundary, and its optional flags
+ * are normalised to booleans there so consumers never see "absent".
+ */
+export const overwriteCommandSchema = z.object({
+  request_id: z.string().min(1).max(LIMITS.idChars),
+  tenant_id: z.string().min(1).max(LIMITS.idChars),
+  subject: overwriteSubjectSchema,
+  /** user id or account id, per `subject` */
+  id: z.string().min(1).max(LIMITS.idChars),
+  /** attribute → new plain-string value; null clears it */
+  set: z.record(z.string(), z.string().nullable()),
+  mode: overwriteModeSchema,
+  /** with mode `delete`: remove the subject's events too */
+  delete_events: z.boolean(),
+  /** drop (and count) the subject's future events */
+  suppress: z.boolean(),
+  /** ms since epoch; history received before this instant is rewritten */
+  requested_at: z.number().int(),
+});
+export type OverwriteCommand = z.infer<typeof overwriteCommandSchema>;
+
+/** A poison or permanently failing record on `tracklane.dlq.v1`, with where it came from. */
+export const deadLetterSchema = z.object({
+  original_topic: z.string(),
+  original_partition: z.number().int(),
+  /** NOTE: Avro long read as a JS number: exact up to 2^53, far beyond any real offset */
+  original_offset: z.number().int(),
+  key: z.instanceof(Buffer).nullable(),
+  /** the original record bytes, as consumed: possibly undecodable */
+  value: z.instanceof(Buffer),
+  stage: z.string(),
+  reason: z.string(),
+  error: z.string().nullable(),
+  attempts: z.number().int(),
+  tenant_id: z.string().nullable(),
+  event_id: z.string().nullable(),
+  /** ms since epoch */
+  failed_at: z.number().int(),
+});
+export type DeadLetter = z.infer<typeof deadLetterSchema>;

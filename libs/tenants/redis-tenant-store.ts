@@ -1,0 +1,670 @@
+// The fleet's tenant registry and flags in Redis (DESIGN.md §3): the TenantStore every collector,
+// enricher and anonymizer replica shares, served synchronously from an in-process cache that
+// pub/sub and a frequent cursor poll keep fresh, and that fails closed when it cannot be.
+//
+// Data model (all keys under `keyPrefix`, default `tracklane:`):
+//   <prefix>tenant:<id>          hash  tenantId, createdAt (ms), writeKeyHash (sha256 hex of the
+//                                      write key), flags (JSON, validated by tenantFlagsSchema on
+//                                      every read), rev (see below)
+//   <prefix>writekey:<sha256>    string → tenantId (uniqueness of keys; lookup for operators)
+//   <prefix>tenants              zset  member tenantId, score = the tenant's rev (the registry's
+//                                      member list and the incremental-sync cursor; no SCAN)
+//   <prefix>rev                  string, one counter INCRed by every mutation
+//   channel <prefix>tenants      every mutation publishes `{"tenantId":…,"rev":…}` after writing
+// A tenant's `rev` is the counter value of its last mutation: it increases per tenant and also
+// orders mutations across tenants, so "what changed since rev N" is one ZRANGEBYSCORE.
+// Every mutation is one Lua script (write + INCR + ZADD + PUBLISH atomically).
+// NOTE: the clear write key is returned once by createTenant and never stored anywhere.
+// NOTE: scripts touch several keys and derive tenant keys inside the read script, so this
+// targets a single Redis (or a primary with replicas), not Redis Cluster.
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Logger } from '../core/logger.js';
+import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagsPatch, type TenantFlags } from './flags.js';
+import { generateWriteKey, TENANT_ID_RE, TenantStoreError, WRITE_KEY_RE, type Tenant, type TenantStore } from './tenant-store.js';
+
+/**
+ * TRICKY — why a flag flip is safe although replicas learn of it late.
+ * The anonymizer classifies an event by its `received_at` (collector clock) against the
+ * `anonymizeSince` it holds. A replica holding the old flags (off) while processing an event
+ * with received_at ≥ anonymizeSince would write a clear id. We rule that out with two rules:
+ *  1. Freshness: get() answers only while the cache is confirmed current as of a sync that
+ *     *started* at most `staleAfterMs` ago (a sync reads Redis after it starts, so the cache
+ *     holds every mutation written before that start); otherwise undefined (fail closed).
+ *  2. Forward stamp: switching anonymization on stamps anonymizeSince = T + propagationWindowMs,
+ *     where the write must land in Redis (checked by the script against Redis TIME) no later
+ *     than T + writeSlack, writeSlack = propagationWindowMs − staleAfterMs − 2·maxClockSkewMs.
+ * Proof sketch (clocks of collectors, replicas and Redis within maxClockSkewMs of each other):
+ * a replica lacking the flip last synced at t0 with its read at Redis time r < write time w,
+ * r ≥ t0 − skew; it processes events only while now ≤ t0 + staleAfterMs, and those events have
+ * received_at ≤ now + skew ≤ t0 + staleAfterMs + skew. anonymizeSince = T + W ≥ w − slack + W
+ * > t0 − skew − slack + W = t0 + staleAfterMs + skew ≥ received_at. So every event it passes in
+ * clear was received before anonymizeSince: it is outside the flag's forward window anyway.
+ * Consequences: the admin sees `anonymizeSince` up to 2 s in the future (events received until
+ * then keep their clear id, as the forward-only rule allows); `propagationWindowMs` (2 s) is the
+ * propagation contract; pub/sub only makes the usual case fast (ms).
+ * Switching off, key versions, IP policy, piiTraits etc. carry no forward stamp: replicas apply
+ * them within staleAfterMs (turning anonymization off late over-protects, it cannot leak).
+ */
+export const DEFAULT_PROPAGATION_WINDOW_MS = 2_000;
+export const DEFAULT_STALE_AFTER_MS = 1_000;
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 250;
+export const DEFAULT_RECONCILE_INTERVAL_MS = 250;
+/** Below this the admin's request would have too little time to land in Redis. */
+export const MIN_WRITE_SLACK_MS = 100;
+
+export interface RedisTenantStoreOptions {
+  /** An ioredis client (left open by close()) or a URL (the store owns the client). */
+  redis: Redis | string;
+  /** Default `tracklane:`; tests use a unique prefix each. */
+  keyPrefix?: string;
+  logger: Logger;
+  /** Clock for createdAt and freshness; defaults to Date.now. */
+  now?: () => number;
+  /** get() returns undefined once the last confirmed sync started longer ago than this. */
+  staleAfterMs?: number;
+  /** Cursor poll period (cheap: one EVALSHA answering one integer when nothing changed). */
+  reconcileIntervalMs?: number;
+  /** anonymizeSince is stamped this far after the flip; the cross-replica propagation contract. */
+  propagationWindowMs?: number;
+  /** Assumed bound on clock differences between collectors, workers and Redis (NTP). */
+  maxClockSkewMs?: number;
+  /**
+   * false: no pub/sub subscriber, the cursor poll alone keeps the cache fresh (tests use it to
+   * model a replica that misses every message). Default true.
+   */
+  pubsub?: boolean;
+  /** open() rejects when the first full load has not completed within this. Default 10 s. */
+  openTimeoutMs?: number;
+}
+
+export interface RedisTenantStore extends TenantStore {
+  /**
+   * Tenants loaded from Redis carry `writeKey: ''`: only the key's hash is stored, so the clear
+   * key exists only in createTenant's result for `created: true`. An existing tenant is
+   * returned with `writeKey: ''` and `created: false`.
+   */
+  createTenant(tenantId: string): Promise<{ tenant: Tenant; created: boolean }>;
+  /** Whether get() currently answers (connected, subscribed, synced within staleAfterMs). */
+  available(): boolean;
+  /** Resolves true as soon as available(), false after `timeoutMs`. */
+  waitUntilAvailable(timeoutMs: number): Promise<boolean>;
+}
+
+export interface TimingBudget {
+  propagationWindowMs: number;
+  staleAfterMs: number;
+  maxClockSkewMs: number;
+  reconcileIntervalMs: number;
+}
+
+/** The time a flip has to land in Redis after it was stamped; throws when the budget is unsound. */
+export function writeSlackMs(b: TimingBudget): number {
+  const slack = b.propagationWindowMs - b.staleAfterMs - 2 * b.maxClockSkewMs;
+  if (slack < MIN_WRITE_SLACK_MS) {
+    throw new TenantStoreError(
+      `tenant store timing unsound: propagationWindowMs (${b.propagationWindowMs}) must exceed staleAfterMs (${b.staleAfterMs}) + 2 × maxClockSkewMs (${b.maxClockSkewMs}) by at least ${MIN_WRITE_SLACK_MS} ms, or a replica with stale flags could pass an event received after anonymizeSince`,
+    );
+  }
+  if (b.reconcileIntervalMs <= 0 || b.reconcileIntervalMs * 2 > b.staleAfterMs) {
+    throw new TenantStoreError(
+      `tenant store timing unsound: reconcileIntervalMs (${b.reconcileIntervalMs}) must be positive and at most half of staleAfterMs (${b.staleAfterMs}), or flags would flap to unavailable between syncs`,
+    );
+  }
+  return slack;
+}
+
+export function writeKeyHash(writeKey: string): string {
+  return createHash('sha256').update(writeKey).digest('hex');
+}
+
+/** One tenant as read from Redis: a Tenant when its fields are valid, else why not (no values). */
+export type DecodedTenant =
+  | { ok: true; rev: number; writeKeyHash: string; tenant: Tenant }
+  | { ok: false; rev: number; writeKeyHash: string; problem: string };
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+export function decodeTenant(tenantId: string, fields: { createdAt: string; writeKeyHash: string; flags: string; rev: string }): DecodedTenant {
+  const rev = Number(fields.rev);
+  const hash = fields.writeKeyHash;
+  const fail = (problem: string): DecodedTenant => ({ ok: false, rev: Number.isSafeInteger(rev) ? rev : 0, writeKeyHash: hash, problem });
+  if (!TENANT_ID_RE.test(tenantId)) return fail('invalid tenant id');
+  if (!Number.isSafeInteger(rev) || rev <= 0) return fail('rev: not a positive integer');
+  const createdAt = Number(fields.createdAt);
+  if (fields.createdAt === '' || !Number.isSafeInteger(createdAt)) return fail('createdAt: not an integer');
+  if (!HASH_RE.test(hash)) return fail('writeKeyHash: not a sha256 hex digest');
+  const flags = decodeFlags(fields.flags);
+  if (!flags.ok) return fail(flags.problem);
+  return { ok: true, rev, writeKeyHash: hash, tenant: freezeTenant({ tenantId, writeKey: '', createdAt, flags: flags.flags }) };
+}
+
+export function decodeFlags(json: string): { ok: true; flags: TenantFlags } | { ok: false; problem: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    // TRICKY: V8's message quotes the text around the error; say what is wrong, not what it holds.
+    return { ok: false, problem: 'flags: not valid JSON' };
+  }
+  const parsed = tenantFlagsSchema.safeParse(raw);
+  if (!parsed.success) {
+    // NOTE: paths and zod messages only; they describe expectations, not values.
+    const issues = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `flags.${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    return { ok: false, problem: issues };
+  }
+  return { ok: true, flags: parsed.data };
+}
+
+const changeMessageSchema = z.object({ tenantId: z.string(), rev: z.number().int() });
+
+// KEYS: tenant hash, write-key index, tenants zset, rev counter.
+// ARGV: tenantId, createdAt, writeKeyHash, flags JSON, channel.
+// Returns {status, createdAt, writeKeyHash, flags, rev}: 1 created, 0 exists, -1 key-hash taken.
+// NOTE: an existing tenant holding *our* key hash means ioredis resent the script after a
+// reconnect that lost the first reply: it is ours, so report it created (with our clear key).
+const CREATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local h = redis.call('HMGET', KEYS[1], 'createdAt', 'writeKeyHash', 'flags', 'rev')
+  local status = 0
+  if h[2] == ARGV[3] then status = 1 end
+  return {status, h[1] or '', h[2] or '', h[3] or '', h[4] or ''}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, '', '', '', ''} end
+local rev = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], 'tenantId', ARGV[1], 'createdAt', ARGV[2], 'writeKeyHash', ARGV[3], 'flags', ARGV[4], 'rev', rev)
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], rev, ARGV[1])
+redis.call('PUBLISH', ARGV[5], '{"tenantId":"' .. ARGV[1] .. '","rev":' .. rev .. '}')
+return {1, ARGV[2], ARGV[3], ARGV[4], tostring(rev)}
+`;
+
+// KEYS: tenant hash, tenants zset, rev counter.
+// ARGV: expected rev, flags JSON, tenantId, channel, not-after (ms, Redis TIME) or ''.
+// Returns {1, rev} written, {0} unknown tenant, {-1} rev moved (retry), {-2, redisNowMs} too late.
+const PATCH_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], 'rev')
+if not cur then return {0} end
+if cur ~= ARGV[1] then return {-1} end
+if ARGV[5] ~= '' then
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if ms > tonumber(ARGV[5]) then return {-2, ms} end
+end
+local rev = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'flags', ARGV[2], 'rev', rev)
+redis.call('ZADD', KEYS[2], rev, ARGV[3])
+redis.call('PUBLISH', ARGV[4], '{"tenantId":"' .. ARGV[3] .. '","rev":' .. rev .. '}')
+return {1, rev}
+`;
+
+// KEYS: rev counter, tenants zset. ARGV: cursor (-1 = full load), tenant key prefix.
+// Returns {counter, full, id, createdAt, writeKeyHash, flags, rev, id, …}: every tenant changed
+// after the cursor, or all of them when full (asked for, or the counter went back: Redis reset).
+// NOTE: atomic, so the counter and the tenants are one consistent snapshot.
+const SYNC_SCRIPT = `
+local g = tonumber(redis.call('GET', KEYS[1]) or '0')
+local from = tonumber(ARGV[1])
+local full = 0
+if from < 0 or from > g then full = 1 end
+if full == 0 and from == g then return {g, 0} end
+local ids
+if full == 1 then ids = redis.call('ZRANGE', KEYS[2], 0, -1) else ids = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf') end
+local out = {g, full}
+for _, id in ipairs(ids) do
+  local h = redis.call('HMGET', ARGV[2] .. id, 'createdAt', 'writeKeyHash', 'flags', 'rev')
+  out[#out + 1] = id
+  for i = 1, 4 do out[#out + 1] = h[i] or '' end
+end
+return out
+`;
+
+interface Script {
+  text: string;
+  sha: string;
+}
+const script = (text: string): Script => ({ text, sha: createHash('sha1').update(text).digest('hex') });
+const CREATE = script(CREATE_SCRIPT);
+const PATCH = script(PATCH_SCRIPT);
+const SYNC = script(SYNC_SCRIPT);
+
+/** A cached tenant; `tenant` is absent when its record in Redis is invalid (fail closed). */
+interface Entry {
+  rev: number;
+  writeKeyHash: string;
+  tenant: Tenant | undefined;
+}
+
+const MAX_PATCH_ATTEMPTS = 50;
+const MAX_CREATE_ATTEMPTS = 5;
+
+/**
+ * Connects, subscribes, loads every tenant, and resolves once get() can answer; rejects with a
+ * TenantStoreError (after releasing what it opened) when that takes longer than openTimeoutMs
+ * or the timing options are unsound.
+ */
+export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promise<RedisTenantStore> {
+  const budget: TimingBudget = {
+    propagationWindowMs: opts.propagationWindowMs ?? DEFAULT_PROPAGATION_WINDOW_MS,
+    staleAfterMs: opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS,
+    maxClockSkewMs: opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+    reconcileIntervalMs: opts.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS,
+  };
+  const slackMs = writeSlackMs(budget);
+  const clock = opts.now ?? Date.now;
+  const prefix = opts.keyPrefix ?? 'tracklane:';
+  const log = opts.logger.child({ component: 'redis-tenant-store' });
+  const channel = `${prefix}tenants`;
+  const keys = {
+    tenant: (id: string) => `${prefix}tenant:${id}`,
+    writeKey: (hash: string) => `${prefix}writekey:${hash}`,
+    tenants: `${prefix}tenants`,
+    rev: `${prefix}rev`,
+  };
+
+  const ownsMain = typeof opts.redis === 'string';
+  // NOTE: few retries per command: a mutation during an outage should fail to the admin rather
+  // than hang; the cache's own syncs are retried by the poll anyway.
+  const main = typeof opts.redis === 'string' ? new Redis(opts.redis, { maxRetriesPerRequest: 2 }) : opts.redis;
+  // A subscribed connection cannot run commands, so the subscriber is always a connection of our own.
+  const sub = opts.pubsub === false ? null : main.duplicate();
+
+  // --- cache -------------------------------------------------------------------------------
+  let byId = new Map<string, Entry>();
+  let byHash = new Map<string, Tenant>();
+  /** Counter value the cache is complete up to (-1: needs a full load). */
+  let cursor = -1;
+
+  // --- health ------------------------------------------------------------------------------
+  // NOTE: `epoch` moves on every connectivity change; only a full load started in the current
+  // epoch makes the store healthy again, and a sync started in an older epoch is discarded.
+  let epoch = 0;
+  let healthyEpoch = -1;
+  let mainUp = main.status === 'ready';
+  let subUp = sub === null;
+  let lastSyncAt: number | null = null;
+  let closed = false;
+  const waiters = new Set<() => void>();
+
+  function available(): boolean {
+    return !closed && mainUp && subUp && healthyEpoch === epoch && lastSyncAt !== null && clock() - lastSyncAt <= budget.staleAfterMs;
+  }
+
+  function connectionLost(which: 'main' | 'subscriber', event: string): void {
+    const wasAvailable = available();
+    if (which === 'main') mainUp = false;
+    else subUp = false;
+    epoch++;
+    if (wasAvailable) log.warn({ connection: which, event }, 'redis connection lost: tenant flags unavailable (fail closed) until a full reload');
+    if (event === 'end' && !closed) log.error({ connection: which }, 'redis client gave up reconnecting: tenant flags stay unavailable');
+  }
+
+  // --- sync --------------------------------------------------------------------------------
+  let syncing = false;
+  let syncAgain = false;
+  let fullWanted = true;
+  let syncFailing = false;
+
+  function requestSync(full: boolean): void {
+    if (full) fullWanted = true;
+    if (closed) return;
+    if (syncing) {
+      syncAgain = true;
+      return;
+    }
+    syncing = true;
+    void (async () => {
+      try {
+        do {
+          syncAgain = false;
+          await syncOnce();
+        } while (syncAgain && !closed);
+      } finally {
+        syncing = false;
+      }
+    })();
+  }
+
+  async function syncOnce(): Promise<void> {
+    if (!mainUp) return;
+    const startedEpoch = epoch;
+    const startedAt = clock();
+    const full = fullWanted || cursor < 0;
+    let reply: unknown;
+    try {
+      // TRICKY: bounded wait: a black-holed connection emits no event, and a sync stuck on it
+      // would block every later one; staleness already fails get() closed meanwhile.
+      reply = await withTimeout(evalScript(SYNC, [keys.rev, keys.tenants], [full ? '-1' : String(cursor), `${prefix}tenant:`]), budget.staleAfterMs);
+    } catch (err) {
+      // NOTE: logged once per run of failures, not once per poll.
+      if (!closed && !syncFailing) log.warn({ err: errorSummary(err) }, 'tenant registry sync failing; retrying every poll');
+      syncFailing = true;
+      return;
+    }
+    if (syncFailing && !closed) log.info('tenant registry sync recovered');
+    syncFailing = false;
+    if (closed || epoch !== startedEpoch) {
+      if (!closed) syncAgain = true;
+      return;
+    }
+    const parsed = parseSyncReply(reply);
+    if (parsed === undefined) {
+      log.error('tenant registry sync: unexpected reply shape');
+      return;
+    }
+    if (parsed.full) applyFull(parsed.records, parsed.counter);
+    else for (const r of parsed.records) applyRecord(r.tenantId, r.decoded);
+    cursor = parsed.counter;
+    if (parsed.full) {
+      fullWanted = false;
+      if (healthyEpoch !== epoch) log.info({ tenants: byId.size }, 'tenant registry loaded from redis');
+      healthyEpoch = epoch;
+    }
+    lastSyncAt = lastSyncAt === null ? startedAt : Math.max(lastSyncAt, startedAt);
+    if (available()) for (const w of [...waiters]) w();
+  }
+
+  function applyFull(records: { tenantId: string; decoded: DecodedTenant }[], counter: number): void {
+    const previous = byId;
+    byId = new Map();
+    byHash = new Map();
+    for (const r of records) applyRecord(r.tenantId, r.decoded);
+    // NOTE: a local mutation that landed after the snapshot was read may already be cached
+    // with a higher rev (or be a tenant the snapshot predates): keep it.
+    for (const [id, e] of previous) {
+      const loaded = byId.get(id);
+      if (loaded === undefined ? e.rev > counter : e.rev > loaded.rev) setEntry(id, e);
+    }
+  }
+
+  function applyRecord(tenantId: string, decoded: DecodedTenant): void {
+    const current = byId.get(tenantId);
+    if (current !== undefined && current.rev >= decoded.rev) return;
+    if (!decoded.ok) {
+      // NOTE: the problem names fields and expectations only, never values.
+      log.error({ tenantId, rev: decoded.rev, problem: decoded.problem }, 'tenant record in redis is invalid: its flags are unavailable (fail closed) until it is fixed');
+    }
+    setEntry(tenantId, { rev: decoded.rev, writeKeyHash: decoded.writeKeyHash, tenant: decoded.ok ? decoded.tenant : undefined });
+  }
+
+  function setEntry(tenantId: string, entry: Entry): void {
+    const current = byId.get(tenantId);
+    if (current !== undefined && byHash.get(current.writeKeyHash)?.tenantId === tenantId) byHash.delete(current.writeKeyHash);
+    byId.set(tenantId, entry);
+    if (entry.tenant !== undefined) byHash.set(entry.writeKeyHash, entry.tenant);
+  }
+
+  async function evalScript(s: Script, scriptKeys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await main.evalsha(s.sha, scriptKeys.length, ...scriptKeys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      return main.eval(s.text, scriptKeys.length, ...scriptKeys, ...args);
+    }
+  }
+
+  // --- connection events -------------------------------------------------------------------
+  const onMainReady = (): void => {
+    mainUp = true;
+    lastError = '';
+    epoch++;
+    requestSync(true);
+  };
+  const onMainClose = (): void => connectionLost('main', 'close');
+  const onMainReconnecting = (): void => connectionLost('main', 'reconnecting');
+  const onMainEnd = (): void => connectionLost('main', 'end');
+  // NOTE: a reconnect loop repeats the same error many times a second; log it when it changes.
+  let lastError = '';
+  const onError = (err: unknown): void => {
+    const summary = errorSummary(err);
+    if (closed || summary.message === lastError) return;
+    lastError = summary.message;
+    log.warn({ err: summary }, 'redis client error');
+  };
+  main.on('ready', onMainReady);
+  main.on('close', onMainClose);
+  main.on('reconnecting', onMainReconnecting);
+  main.on('end', onMainEnd);
+  main.on('error', onError);
+
+  if (sub !== null) {
+    sub.on('error', onError);
+    sub.on('close', () => connectionLost('subscriber', 'close'));
+    sub.on('reconnecting', () => connectionLost('subscriber', 'reconnecting'));
+    sub.on('end', () => connectionLost('subscriber', 'end'));
+    // NOTE: ioredis resubscribes by itself on reconnect; subscribing again here is harmless
+    // and lets us know when the subscription is back, after which a full reload covers
+    // whatever was published while we were away (pub/sub is at-most-once).
+    sub.on('ready', () => {
+      void sub.subscribe(channel).then(
+        () => {
+          if (closed) return;
+          subUp = true;
+          epoch++;
+          requestSync(true);
+        },
+        (err: unknown) => log.warn({ err: errorSummary(err) }, 'tenant channel subscribe failed'),
+      );
+    });
+    sub.on('message', (ch: string, message: string) => {
+      if (ch !== channel) return;
+      let parsed: z.infer<typeof changeMessageSchema> | undefined;
+      try {
+        parsed = changeMessageSchema.parse(JSON.parse(message));
+      } catch {
+        log.warn('ignoring malformed message on the tenant channel');
+        requestSync(false);
+        return;
+      }
+      // NOTE: the incremental sync re-reads every tenant changed after the cursor, this one included.
+      if (parsed.rev > cursor) requestSync(false);
+    });
+  }
+
+  const poll = setInterval(() => requestSync(false), budget.reconcileIntervalMs);
+  poll.unref();
+  if (mainUp) requestSync(true);
+
+  // --- store -------------------------------------------------------------------------------
+  const pending = new Set<Promise<unknown>>();
+  let closing: Promise<void> | null = null;
+  function track<T>(fn: () => Promise<T>): Promise<T> {
+    if (closed || closing !== null) return Promise.reject(new TenantStoreError('tenant store is closed'));
+    const p = fn();
+    pending.add(p);
+    const done = (): void => {
+      pending.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  function waitUntilAvailable(timeoutMs: number): Promise<boolean> {
+    if (available()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (value: boolean): void => {
+        clearTimeout(timer);
+        waiters.delete(onReady);
+        resolve(value);
+      };
+      const onReady = (): void => finish(true);
+      const timer = setTimeout(() => finish(available()), timeoutMs);
+      waiters.add(onReady);
+    });
+  }
+
+  async function doClose(): Promise<void> {
+    await Promise.allSettled([...pending]);
+    closed = true;
+    clearInterval(poll);
+    for (const w of [...waiters]) w();
+    main.off('ready', onMainReady);
+    main.off('close', onMainClose);
+    main.off('reconnecting', onMainReconnecting);
+    main.off('end', onMainEnd);
+    main.off('error', onError);
+    if (sub !== null) await quitQuietly(sub);
+    if (ownsMain) await quitQuietly(main);
+  }
+
+  const store: RedisTenantStore = {
+    get(tenantId) {
+      if (!available()) return undefined;
+      return byId.get(tenantId)?.tenant?.flags;
+    },
+    getTenant: (tenantId) => byId.get(tenantId)?.tenant,
+    tenantByWriteKey(writeKey) {
+      // NOTE: served from the cache even while flags are unavailable: write keys never change
+      // and the stages behind the collector fail closed on flags themselves.
+      if (!WRITE_KEY_RE.test(writeKey)) return undefined;
+      return byHash.get(writeKeyHash(writeKey));
+    },
+    list() {
+      const out: Tenant[] = [];
+      for (const e of byId.values()) if (e.tenant !== undefined) out.push(e.tenant);
+      return out;
+    },
+    available,
+    waitUntilAvailable,
+
+    createTenant(tenantId) {
+      if (!TENANT_ID_RE.test(tenantId)) {
+        return Promise.reject(new TenantStoreError('tenant id must match ^[a-z0-9][a-z0-9_-]{0,62}$'));
+      }
+      return track(async () => {
+        for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
+          const writeKey = generateWriteKey();
+          const hash = writeKeyHash(writeKey);
+          const reply = await evalScript(CREATE, [keys.tenant(tenantId), keys.writeKey(hash), keys.tenants, keys.rev], [tenantId, String(clock()), hash, JSON.stringify(DEFAULT_FLAGS), channel]);
+          const [status = '', createdAt = '', storedHash = '', flags = '', rev = ''] = stringTuple(reply, 5);
+          if (status === '-1') continue; // a 192-bit collision: astronomically unlikely; draw again
+          const decoded = decodeTenant(tenantId, { createdAt, writeKeyHash: storedHash, flags, rev });
+          applyRecord(tenantId, decoded);
+          if (!decoded.ok) throw new TenantStoreError(`tenant ${tenantId} exists but its record in redis is invalid: ${decoded.problem}`);
+          if (status === '1') {
+            log.info({ tenantId, rev: decoded.rev }, 'tenant created');
+            return { tenant: freezeTenant({ ...decoded.tenant, writeKey }), created: true };
+          }
+          return { tenant: decoded.tenant, created: false };
+        }
+        throw new TenantStoreError('could not draw an unused write key');
+      });
+    },
+
+    patchFlags(tenantId, patch, now) {
+      let parsedPatch: FlagsPatch;
+      try {
+        parsedPatch = flagsPatchSchema.parse(patch);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return track(async () => {
+        let stampBase = now;
+        for (let attempt = 0; attempt < MAX_PATCH_ATTEMPTS; attempt++) {
+          // NOTE: read from Redis, not the cache: the cache may trail another replica's write,
+          // and the rev check below makes the read-modify-write atomic.
+          const [flagsJson, rev, createdAt, storedHash] = await main.hmget(keys.tenant(tenantId), 'flags', 'rev', 'createdAt', 'writeKeyHash');
+          if (rev === null || rev === undefined) return undefined;
+          const current = decodeFlags(flagsJson ?? '');
+          if (!current.ok) {
+            log.error({ tenantId, problem: current.problem }, 'cannot patch flags: the stored flags are invalid');
+            throw new TenantStoreError(`flags of tenant ${tenantId} in redis are invalid (${current.problem}); fix the record by hand`);
+          }
+          // NOTE: applyFlagsPatch stamps anonymizeSince with the time it is given: the forward stamp (see TRICKY above).
+          const next = tenantFlagsSchema.parse(applyFlagsPatch(current.flags, parsedPatch, stampBase + budget.propagationWindowMs));
+          const stamped = next.anonymizeSince !== null && next.anonymizeSince !== current.flags.anonymizeSince;
+          const nextJson = JSON.stringify(next);
+          const reply = await evalScript(PATCH, [keys.tenant(tenantId), keys.tenants, keys.rev], [rev, nextJson, tenantId, channel, stamped ? String(stampBase + slackMs) : '']);
+          const [status = '', value = ''] = stringTuple(reply, 1);
+          if (status === '0') return undefined;
+          if (status === '-1') {
+            await delay(Math.floor(Math.random() * 5 * Math.min(attempt + 1, 10)));
+            continue;
+          }
+          if (status === '-2') {
+            // The write came too late for its stamp: restamp from Redis's own clock.
+            stampBase = Math.max(stampBase, Number(value));
+            log.warn({ tenantId }, 'flag write landed after its stamp allowed; restamping anonymizeSince');
+            continue;
+          }
+          // NOTE: our own cache learns at once (read-your-writes on this replica); others via pub/sub.
+          applyRecord(tenantId, decodeTenant(tenantId, { createdAt: createdAt ?? '', writeKeyHash: storedHash ?? '', flags: nextJson, rev: value }));
+          return next;
+        }
+        throw new TenantStoreError(`could not patch flags of tenant ${tenantId}: too much contention`);
+      });
+    },
+
+    close() {
+      closing ??= doClose();
+      return closing;
+    },
+  };
+
+  // NOTE: a lazyConnect client would otherwise wait for a first command that never comes.
+  for (const c of [main, sub]) if (c !== null && c.status === 'wait') c.connect().catch(() => undefined);
+  const ok = await waitUntilAvailable(opts.openTimeoutMs ?? 10_000);
+  if (!ok) {
+    await store.close();
+    throw new TenantStoreError('tenant registry in redis is not reachable (no full load within openTimeoutMs)');
+  }
+  return store;
+}
+
+function parseSyncReply(reply: unknown): { counter: number; full: boolean; records: { tenantId: string; decoded: DecodedTenant }[] } | undefined {
+  if (!Array.isArray(reply) || reply.length < 2 || (reply.length - 2) % 5 !== 0) return undefined;
+  const counter = Number(reply[0]);
+  if (!Number.isSafeInteger(counter)) return undefined;
+  const records: { tenantId: string; decoded: DecodedTenant }[] = [];
+  for (let i = 2; i < reply.length; i += 5) {
+    const [tenantId, createdAt, hash, flags, rev] = reply.slice(i, i + 5).map((v: unknown) => (v === null || v === undefined ? '' : String(v)));
+    const id = tenantId ?? '';
+    records.push({ tenantId: id, decoded: decodeTenant(id, { createdAt: createdAt ?? '', writeKeyHash: hash ?? '', flags: flags ?? '', rev: rev ?? '' }) });
+  }
+  return { counter, full: Number(reply[1]) === 1, records };
+}
+
+/** A script reply as strings; throws unless it has at least `min` elements. */
+function stringTuple(reply: unknown, min: number): string[] {
+  if (!Array.isArray(reply) || reply.length < min) throw new TenantStoreError('unexpected reply from redis script');
+  return reply.map((v: unknown) => (v === null || v === undefined ? '' : String(v)));
+}
+
+function freezeTenant(t: Tenant): Tenant {
+  const flags: TenantFlags = Object.freeze({
+    ...t.flags,
+    piiTraits: Object.freeze([...t.flags.piiTraits]) as string[],
+    scrubQueryParams: Object.freeze([...t.flags.scrubQueryParams]) as string[],
+  });
+  return Object.freeze({ tenantId: t.tenantId, writeKey: t.writeKey, createdAt: t.createdAt, flags });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function quitQuietly(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await withTimeout(client.quit(), 1_000);
+  } catch {
+    client.disconnect();
+  }
+}
+
+/** Error name and message only: ioredis errors carry no secrets, but never the command args. */
+function errorSummary(err: unknown): { name: string; message: string } {
+  return err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
+}
