@@ -26,6 +26,9 @@ export function createKafka(cfg: KafkaClientConfig): Kafka {
       ({ level, log: entry }: LogEntry) => {
         // NOTE: kafkajs log entries carry broker/topic metadata, never record payloads.
         const { message, ...rest } = entry;
+        // NOTE: retries are bounded on purpose (a collector must answer 503 rather than hang);
+        // a message resent after that is deduplicated downstream by event id.
+        if (message.startsWith('Limiting retries for the idempotent producer')) return;
         if (level <= logLevel.ERROR) log.error(rest, message);
         else if (level === logLevel.WARN) log.warn(rest, message);
         else log.debug(rest, message);

@@ -1,11 +1,17 @@
 // Outputs a stage worker binds at start-up: the next topic (encoded, produced with acks=all
 // by an idempotent producer) and the dead-letter topic (original bytes plus reason headers).
-import type { Kafka, Message, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { DeadLetter, DeadLetterOutput, StageOutput } from './stage-worker.js';
 
 /** One idempotent, acks=all producer per process (KafkaJS needs maxInFlightRequests 1 for it). */
 export async function connectProducer(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  // NOTE: the Java-compatible murmur2 partitioner, so keys land where other Kafka clients put them.
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   return producer;
 }

@@ -1,0 +1,42 @@
+// Anonymizer: tracklane.enriched.v1 → pseudonymize identities under the tenant's flags
+// (Redis, fail closed) → tracklane.clean.v1.
+import { z } from 'zod';
+import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
+import { createKeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import type { Logger } from '../../libs/core/logger.js';
+import { partitionKey, type CleanEvent } from '../../libs/events/envelope.js';
+import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
+import { createStageWorker } from '../../libs/kafka/stage-worker.js';
+import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { openFleetContext } from '../fleet/fleet-context.js';
+import { runningService, type RunningService } from '../fleet/running-service.js';
+
+export const anonymizerConfigSchema = fleetConfigSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(9102),
+  // NOTE: any tenant may switch anonymization on at any time, so the anonymizer always needs it.
+  TRACKLANE_MASTER_KEY: z.string({ message: 'TRACKLANE_MASTER_KEY is required (at least 32 bytes)' }),
+});
+export type AnonymizerConfig = z.infer<typeof anonymizerConfigSchema>;
+
+export async function startAnonymizer(config: AnonymizerConfig, logger: Logger): Promise<RunningService> {
+  const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
+  const keys = createKeyRing(masterKey);
+  masterKey.fill(0);
+  const ctx = await openFleetContext('anonymizer', config, logger);
+  const worker = createStageWorker({
+    name: 'anonymize',
+    kafka: ctx.kafka,
+    groupId: groupId(config, 'anonymizer'),
+    inputTopic: ctx.topics.enriched,
+    decode: (b) => ctx.codec.decodeEnriched(b),
+    // Flags unknown (Redis down, stale cache) → the stage answers retry → the partition pauses.
+    stage: createAnonymizeStage({ flags: ctx.tenants, keys }),
+    describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
+    output: createTopicOutput<CleanEvent>({ producer: ctx.producer, topic: ctx.topics.clean, encode: (e) => ctx.codec.encodeClean(e), key: partitionKey }),
+    deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
+    metrics: ctx.metrics,
+    logger,
+  });
+  return runningService(ctx, [worker], []);
+}

@@ -1,0 +1,91 @@
+// The fleet collector: the same HTTP app as embedded mode, with the raw events produced to
+// tracklane.raw.v1 (2xx only after Kafka acked, 503 + Retry-After when it cannot), tenants
+// and flags in Redis, and analyst queries against the ClickHouse server.
+import type { AddressInfo } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
+import { z } from 'zod';
+import { createClickHouse } from '../../libs/clickhouse/client.js';
+import { createAnalystQuery } from '../../libs/clickhouse/read-only-query.js';
+import type { Logger } from '../../libs/core/logger.js';
+import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
+import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
+import { parseTrustProxy } from '../embedded/config.js';
+import { fleetConfigSchema } from '../fleet/fleet-config.js';
+import { openFleetContext } from '../fleet/fleet-context.js';
+import type { RunningService } from '../fleet/running-service.js';
+import { runStopSteps } from '../fleet/worker-host.js';
+import { buildCollectorApp } from './http-app.js';
+
+export const collectorConfigSchema = fleetConfigSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
+  TRUST_PROXY: z.string().default('false'),
+  MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
+  MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
+  MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
+});
+export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
+
+export async function startCollector(config: CollectorConfig, logger: Logger): Promise<RunningService> {
+  const ctx = await openFleetContext('collector', config, logger);
+  const analyst = config.CLICKHOUSE_URL
+    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD })
+    : null;
+  const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
+  const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
+  const counted = countIngest(kafkaIngest, ctx.metrics.registry);
+
+  const app = buildCollectorApp({
+    logger,
+    maxRequestBytes: config.MAX_REQUEST_BYTES,
+    trustProxy: parseTrustProxy(config.TRUST_PROXY),
+    metrics: ctx.metrics.registry,
+    ingest: {
+      tenantByWriteKey: (k) => ctx.tenants.tenantByWriteKey(k),
+      pipeline: counted,
+      limits: { maxEventBytes: config.MAX_EVENT_BYTES, maxBatchEvents: config.MAX_BATCH_EVENTS, maxFutureMs: 60_000 },
+    },
+    admin: {
+      adminToken: config.TRACKLANE_ADMIN_TOKEN,
+      tenants: ctx.tenants,
+      // NOTE: hashing happens in the anonymizers, which refuse to start without a master key.
+      canAnonymize: true,
+      readOnlyQuery: async (sql) => {
+        if (!analystQuery) throw new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)');
+        return analystQuery(sql);
+      },
+    },
+  });
+  await app.listen({ port: config.PORT, host: config.HOST });
+  const port = (app.server.address() as AddressInfo).port;
+  logger.info({ port, topic: ctx.topics.raw }, 'collector listening');
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    port,
+    stop: () =>
+      (stopping ??= runStopSteps(
+        [
+          { name: 'intake', run: () => kafkaIngest.close() },
+          // fastify's close() waits for in-flight requests, whose produce calls finish first
+          { name: 'http', run: () => app.close() },
+          ...ctx.stopSteps,
+          { name: 'clickhouse', run: () => analyst?.close() },
+        ],
+        logger,
+      )),
+  };
+}
+
+function countIngest(inner: IngestPipeline, registry: Registry): IngestPipeline {
+  const events = new Counter({ name: 'tracklane_collector_events_total', help: 'events by outcome', labelNames: ['outcome'], registers: [registry] });
+  return {
+    ready: () => inner.ready(),
+    async ingest(batch) {
+      const outcome = await inner.ingest(batch);
+      events.inc({ outcome: 'accepted' }, outcome.accepted);
+      if (outcome.retry.length > 0) events.inc({ outcome: 'retry' }, outcome.retry.length);
+      return outcome;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// Enricher: tracklane.raw.v1 → enrich (geo, company, UA, account, URL scrub) → tracklane.enriched.v1.
+import { z } from 'zod';
+import { envOptionalString } from '../../libs/config/env.js';
+import type { Logger } from '../../libs/core/logger.js';
+import { partitionKey, type EnrichedEvent } from '../../libs/events/envelope.js';
+import { createEnricher } from '../../libs/enrich/enrich-stage.js';
+import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
+import { createStageWorker } from '../../libs/kafka/stage-worker.js';
+import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { openFleetContext } from '../fleet/fleet-context.js';
+import { runningService, type RunningService } from '../fleet/running-service.js';
+
+export const enricherConfigSchema = fleetConfigSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(9101),
+  GEOIP_DB: envOptionalString,
+  ASN_DB: envOptionalString,
+});
+export type EnricherConfig = z.infer<typeof enricherConfigSchema>;
+
+export async function startEnricher(config: EnricherConfig, logger: Logger): Promise<RunningService> {
+  const ctx = await openFleetContext('enricher', config, logger);
+  const enricher = await createEnricher({
+    flags: ctx.tenants,
+    geoPaths: config.GEOIP_DB?.split(',').map((p) => p.trim()),
+    asnPaths: config.ASN_DB?.split(',').map((p) => p.trim()),
+  });
+  const worker = createStageWorker({
+    name: 'enrich',
+    kafka: ctx.kafka,
+    groupId: groupId(config, 'enricher'),
+    inputTopic: ctx.topics.raw,
+    decode: (b) => ctx.codec.decodeRaw(b),
+    stage: enricher.stage,
+    describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
+    output: createTopicOutput<EnrichedEvent>({ producer: ctx.producer, topic: ctx.topics.enriched, encode: (e) => ctx.codec.encodeEnriched(e), key: partitionKey }),
+    deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
+    metrics: ctx.metrics,
+    logger,
+  });
+  return runningService(ctx, [worker], [{ name: 'enricher', run: () => enricher.close() }]);
+}

@@ -1,0 +1,66 @@
+// Starts a fleet service's workers and its health server, and gives back one stop() that
+// runs in the order of STYLE.md §8: stop intake (consumers drain and commit), flush and close
+// the service's own parts, close shared clients, then the health server.
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { ConfigError, parseEnv } from '../../libs/config/env.js';
+import { createLogger, type Logger } from '../../libs/core/logger.js';
+import type { StageWorker } from '../../libs/kafka/stage-worker.js';
+import type { FleetContext } from './fleet-context.js';
+import { exitOnSignals, runStopSteps, startHealthServer, type StopStep } from './worker-host.js';
+
+export interface RunningService {
+  /** port of the health/metrics (and, for the collector, API) server */
+  port: number;
+  /** resolves true when every step stopped cleanly; idempotent */
+  stop(): Promise<boolean>;
+}
+
+export async function runningService(
+  ctx: FleetContext,
+  workers: readonly StageWorker[],
+  ownStops: readonly StopStep[],
+  opts: { app?: FastifyInstance; ready?: () => boolean } = {},
+): Promise<RunningService> {
+  for (const w of workers) await w.start();
+  const ready = opts.ready ?? (() => workers.every((w) => w.ready()));
+  const health = await startHealthServer({ port: ctx.config.PORT, host: ctx.config.HOST, ready, metrics: ctx.metrics.registry, app: opts.app });
+  ctx.logger.info({ service: ctx.service, port: health.port, topicPrefix: ctx.config.TOPIC_PREFIX }, 'service started');
+  let stopping: Promise<boolean> | undefined;
+  return {
+    port: health.port,
+    stop: () =>
+      (stopping ??= runStopSteps(
+        [
+          ...workers.map((w, i) => ({ name: `worker-${i}`, run: () => w.stop() })),
+          ...ownStops,
+          ...ctx.stopSteps,
+          { name: 'http', run: () => health.close() },
+        ],
+        ctx.logger,
+      )),
+  };
+}
+
+/** Entry point of a fleet service: parse env once, start, stop on SIGTERM/SIGINT. */
+export function runServiceMain<S extends z.ZodType<{ LOG_LEVEL: string; SHUTDOWN_TIMEOUT_MS: number }>>(
+  name: string,
+  schema: S,
+  start: (config: z.infer<S>, logger: Logger) => Promise<RunningService>,
+): void {
+  let config: z.infer<S>;
+  try {
+    config = parseEnv(schema, process.env);
+  } catch (err) {
+    process.stderr.write(`tracklane ${name}: ${(err as Error).message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+  const logger = createLogger({ level: config.LOG_LEVEL, name });
+  start(config, logger).then(
+    (svc) => exitOnSignals(() => svc.stop(), logger, config.SHUTDOWN_TIMEOUT_MS),
+    (err: unknown) => {
+      logger.fatal({ err: { message: (err as Error).message, name: (err as Error).name } }, 'failed to start');
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,98 @@
+// Sink: tracklane.clean.v1 → ClickHouse (events, users, accounts; group commit), and
+// tracklane.dlq.v1 → dead_letters rows. Offsets are committed only after the insert that
+// holds a record succeeded, so a crash at any point redelivers instead of losing rows.
+import { z } from 'zod';
+import { createClickHouse } from '../../libs/clickhouse/client.js';
+import { migrate } from '../../libs/clickhouse/migrate.js';
+import { envBoolean } from '../../libs/config/env.js';
+import { ok, type Result } from '../../libs/core/result.js';
+import type { Logger } from '../../libs/core/logger.js';
+import type { CleanEvent } from '../../libs/events/envelope.js';
+import { createDeadLetterOutput, DLQ_HEADERS } from '../../libs/kafka/outputs.js';
+import { createStageWorker, type ConsumedRecord, type DecodeResult } from '../../libs/kafka/stage-worker.js';
+import { createClickHouseSink, type DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
+import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { openFleetContext } from '../fleet/fleet-context.js';
+import { runningService, type RunningService } from '../fleet/running-service.js';
+
+export const sinkConfigSchema = fleetConfigSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(9103),
+  CLICKHOUSE_URL: z.url({ message: 'CLICKHOUSE_URL is required (http(s)://host:8123)' }),
+  SINK_MAX_ROWS: z.coerce.number().int().min(1).default(10_000),
+  SINK_MAX_AGE_MS: z.coerce.number().int().min(1).default(200),
+  MIGRATE_ON_START: envBoolean(true),
+});
+export type SinkConfig = z.infer<typeof sinkConfigSchema>;
+
+const pass = <T>(v: T): Result<T> => ok(v);
+
+export async function startSink(config: SinkConfig, logger: Logger): Promise<RunningService> {
+  const chConfig = {
+    url: config.CLICKHOUSE_URL,
+    dataDir: '',
+    database: config.CLICKHOUSE_DATABASE,
+    username: config.CLICKHOUSE_USER,
+    password: config.CLICKHOUSE_PASSWORD,
+  };
+  const clickhouse = createClickHouse(chConfig);
+  const dimensions = createClickHouse(chConfig);
+  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
+  const ctx = await openFleetContext('sink', config, logger);
+  const sink = createClickHouseSink({ client: clickhouse, dimensionClient: dimensions, maxRows: config.SINK_MAX_ROWS, maxAgeMs: config.SINK_MAX_AGE_MS, logger });
+
+  const events = createStageWorker<CleanEvent, CleanEvent>({
+    name: 'sink',
+    kafka: ctx.kafka,
+    groupId: groupId(config, 'sink'),
+    inputTopic: ctx.topics.clean,
+    decode: (b) => ctx.codec.decodeClean(b),
+    stage: pass,
+    describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
+    output: { write: (items) => sink.write(items.map((i) => i.value)) },
+    deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
+    metrics: ctx.metrics,
+    logger,
+  });
+  const deadLetters = createStageWorker<DeadLetterInput, DeadLetterInput>({
+    name: 'dead-letters',
+    kafka: ctx.kafka,
+    groupId: groupId(config, 'sink-dlq'),
+    inputTopic: ctx.topics.dlq,
+    decode: async (_b, record) => deadLetterRow(record),
+    stage: pass,
+    describe: (d) => ({ tenantId: d.tenant_id, eventId: d.event_id ?? null }),
+    output: { write: (items) => sink.writeDeadLetters(items.map((i) => i.value)) },
+    // NOTE: a dead letter that cannot be stored is not sent back to the DLQ (loop); the
+    // worker retries it through KafkaJS by throwing from write.
+    deadLetters: { write: async () => undefined },
+    metrics: ctx.metrics,
+    logger,
+  });
+  return runningService(ctx, [events, deadLetters], [
+    { name: 'clickhouse-sink', run: () => sink.stop() },
+    { name: 'clickhouse', run: () => Promise.all([clickhouse.close(), dimensions.close()]) },
+  ]);
+}
+
+/** A dead_letters row from a DLQ record's headers; the payload is kept as base64 of the original bytes. */
+export function deadLetterRow(record: ConsumedRecord): DecodeResult<DeadLetterInput> {
+  const h = record.headers;
+  return {
+    ok: true,
+    value: {
+      tenant_id: h[DLQ_HEADERS.tenantId] ?? '',
+      event_id: h[DLQ_HEADERS.eventId] ?? null,
+      stage: h[DLQ_HEADERS.stage] ?? 'unknown',
+      reason: h[DLQ_HEADERS.reason] ?? 'unknown',
+      error: h[DLQ_HEADERS.error] ?? null,
+      payload: JSON.stringify({
+        topic: h[DLQ_HEADERS.topic] ?? null,
+        partition: h[DLQ_HEADERS.partition] ?? null,
+        offset: h[DLQ_HEADERS.offset] ?? null,
+        attempts: h[DLQ_HEADERS.attempts] ?? null,
+        value_base64: record.value?.toString('base64') ?? null,
+      }),
+      received_at: Number(h[DLQ_HEADERS.failedAt]) || Date.now(),
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// Runs Tracklane fleet services as separate processes (as production does) against the real
+// services of the test run, isolated by a topic prefix and a Redis key prefix per fleet.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './embedded-process.js';
+import { serviceEndpoints } from './services.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export type FleetServiceName = 'collector' | 'enricher' | 'anonymizer' | 'sink';
+
+export interface FleetProcess {
+  name: FleetServiceName;
+  port: number;
+  pid: number;
+  output(): string;
+  /** resolves when the process has exited */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export interface Fleet {
+  prefix: string;
+  adminToken: string;
+  /** environment every process of this fleet gets */
+  env: Record<string, string>;
+  processes: Map<string, FleetProcess>;
+  collectorUrl(): string;
+  /** starts one more process of a service (a replica, or a restart after a kill) */
+  start(name: FleetServiceName, key?: string, extraEnv?: Record<string, string>): Promise<FleetProcess>;
+  admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** SIGTERM to everything still running, then SIGKILL after a grace period */
+  stopAll(): Promise<void>;
+}
+
+export async function startFleet(opts: { services?: FleetServiceName[]; partitions?: number; env?: Record<string, string> } = {}): Promise<Fleet> {
+  const ep = serviceEndpoints();
+  const prefix = `t${randomBytes(4).toString('hex')}.`;
+  const adminToken = randomBytes(18).toString('base64url');
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: ep.kafkaBrokers,
+    SCHEMA_REGISTRY_URL: ep.schemaRegistryUrl,
+    REDIS_URL: ep.redisUrl,
+    CLICKHOUSE_URL: ep.clickhouseUrl,
+    TOPIC_PREFIX: prefix,
+    TRACKLANE_REDIS_PREFIX: `tl-fleet-${prefix}`,
+    KAFKA_PARTITIONS: String(opts.partitions ?? 3),
+    TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
+    TRACKLANE_ADMIN_TOKEN: adminToken,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  const processes = new Map<string, FleetProcess>();
+
+  async function start(name: FleetServiceName, key: string = name, extraEnv: Record<string, string> = {}): Promise<FleetProcess> {
+    const port = await freePort();
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `services/${name}/main.ts`], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, ...extraEnv, PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const proc: FleetProcess = {
+      name,
+      port,
+      pid: child.pid ?? -1,
+      output: () => out,
+      exited,
+      kill: (signal) => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
+    };
+    processes.set(key, proc);
+    await waitReady(proc, child);
+    return proc;
+  }
+
+  const fleet: Fleet = {
+    prefix,
+    adminToken,
+    env,
+    processes,
+    collectorUrl() {
+      const c = processes.get('collector');
+      if (!c) throw new Error('no collector in this fleet');
+      return `http://127.0.0.1:${c.port}`;
+    },
+    start,
+    async admin<T>(method: string, path: string, body?: unknown) {
+      const res = await fetch(`${fleet.collectorUrl()}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: res.status, body: (await res.json()) as T };
+    },
+    async stopAll() {
+      const running = [...processes.values()];
+      for (const p of running) p.kill('SIGTERM');
+      await Promise.all(
+        running.map((p) =>
+          Promise.race([p.exited, new Promise((r) => setTimeout(r, 12_000)).then(() => p.kill('SIGKILL'))]),
+        ),
+      );
+    },
+  };
+  for (const name of opts.services ?? ['collector', 'enricher', 'anonymizer', 'sink']) await start(name);
+  return fleet;
+}
+
+async function waitReady(proc: FleetProcess, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${proc.name} exited with ${child.exitCode}:\n${proc.output()}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${proc.port}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${proc.name} not ready after 60 s:\n${proc.output()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Posts a Segment batch to the collector; returns the status. */
+export async function sendBatch(url: string, writeKey: string, batch: unknown[]): Promise<number> {
+  const res = await fetch(`${url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
+    body: JSON.stringify({ batch, sentAt: new Date().toISOString() }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
