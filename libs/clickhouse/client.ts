@@ -12,6 +12,7 @@ import {
   type Logger as ClientLogger,
   type WarnLogParams,
 } from '@clickhouse/client';
+import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
 export type { ClickHouseClient };
@@ -146,10 +147,10 @@ function clientLog(logger: Logger | undefined): { log?: { LoggerClass: new () =>
       log.info({ args: p.args }, p.message);
     }
     warn(p: WarnLogParams): void {
-      log.warn({ args: p.args, err: p.err?.message }, p.message);
+      log.warn({ args: p.args, ...(p.err ? safeErrorFields(p.err) : {}) }, p.message);
     }
     error(p: ErrorLogParams): void {
-      log.error({ args: p.args, err: p.err.message }, p.message);
+      log.error({ args: p.args, ...safeErrorFields(p.err) }, p.message);
     }
   }
   return { log: { LoggerClass: PinoBridge, level: ClickHouseLogLevel.WARN } };

@@ -5,6 +5,7 @@
 // partition with bounded backoff instead of skipping; unknown errors are thrown so KafkaJS
 // restarts the consumer and the uncommitted records are redelivered.
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Stage } from '../core/result.js';
 import type { WorkerMetrics } from './worker-metrics.js';
@@ -93,7 +94,7 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
   });
   consumer.on(consumer.events.CRASH, (e) => {
     const { error, restart } = e.payload;
-    log.error({ err: { message: error.message, name: error.name }, restart }, 'consumer crashed');
+    log.error({ ...safeErrorFields(error), restart }, 'consumer crashed');
     // NOTE: a crash KafkaJS will not restart from leaves the worker useless: exit and let the
     // orchestrator restart us (uncommitted records are redelivered to the next owner).
     if (!restart && !stopping) process.exitCode = 1;
@@ -113,7 +114,15 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
       const [outs, dls] = [pending, letters];
       pending = [];
       letters = [];
-      await Promise.all([outs.length > 0 ? opts.output.write(outs) : undefined, dls.length > 0 ? opts.deadLetters.write(dls) : undefined]);
+      try {
+        await Promise.all([outs.length > 0 ? opts.output.write(outs) : undefined, dls.length > 0 ? opts.deadLetters.write(dls) : undefined]);
+      } catch (err) {
+        // NOTE: thrown on to KafkaJS (which logs it and redelivers from the last commit), but
+        // without its message: a ClickHouse error can quote row data.
+        const safe = safeErrorFields(err);
+        log.error({ ...safe, topic, partition }, 'output failed; the batch will be redelivered');
+        throw new Error(`${opts.name} output failed (${safe.type ?? safe.error}${safe.code ? ` code ${safe.code}` : ''})`);
+      }
       opts.metrics.eventsOut.inc({ stage: opts.name }, outs.length);
       opts.metrics.deadLetters.inc({ stage: opts.name }, dls.length);
       // NOTE: after a revocation the new owner resumes from the last commit; committing here

@@ -1,6 +1,7 @@
 // The sink stage's writer: buffers CleanEvents from many concurrent callers and group-commits
 // them to ClickHouse (events + merged users/accounts snapshots), resolving each caller only
-// once the flush holding all of its rows is durable (DESIGN.md §6).
+// once the flush holding all of its rows is durable (DESIGN.md §6). A flush that fails is
+// retried write by write, so one bad write fails only itself (see retryPerWrite).
 import { TupleParam, type ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
 import type { CleanEvent } from '../events/envelope.js';
@@ -19,6 +20,7 @@ import {
   type UserPatch,
   type UserRow,
 } from './event-rows.js';
+import { safeErrorFields } from '../core/errors.js';
 import { accountKey, groupPatches, mergeAccount, mergeUser, userKey } from './dimension-merge.js';
 
 export type { DeadLetterInput };
@@ -48,7 +50,10 @@ export interface ClickHouseSinkOptions {
 export interface ClickHouseSinkStats {
   /** flushes attempted (one events insert each, plus users/accounts inserts when needed) */
   flushes: number;
+  /** flushes whose group commit failed (their writes were then retried one by one) */
   failedFlushes: number;
+  /** write() parts rejected after their own retry failed (a write split over flushes counts per flush) */
+  failedWrites: number;
   eventRows: number;
   userRows: number;
   accountRows: number;
@@ -58,28 +63,70 @@ export interface ClickHouseSinkStats {
 }
 
 export interface ClickHouseSink {
-  /** Resolves once every event is in ClickHouse; rejects if the flush holding any failed. */
+  /**
+   * Resolves once every event is in ClickHouse (events and users/accounts). Rejects if its
+   * rows could not be stored, even when retried on their own; other writes of the same flush
+   * are not affected. The rejection's message may quote row data (ClickHouse parse errors
+   * do): callers must not log it.
+   */
   write(events: readonly CleanEvent[]): Promise<void>;
   /** Inserted directly (no batching): dead letters are rare and must not wait on events. */
   writeDeadLetters(rows: readonly DeadLetterInput[]): Promise<void>;
-  /** Flushes everything buffered so far; rejects if any of those flushes failed. */
+  /** Flushes everything buffered so far; rejects if any write in those flushes failed. */
   flush(): Promise<void>;
   /** Refuses new writes, flushes the rest. Idempotent. */
   stop(): Promise<void>;
   stats(): ClickHouseSinkStats;
 }
 
-interface Batch {
+/** Deferred promise; its rejection is pre-handled so nobody awaiting it never crashes the process. */
+interface Settle {
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function settle(): Settle {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // NOTE: a write whose caller is gone (or a batch nobody flushes) must not crash the process.
+  done.catch(() => undefined);
+  return { done, resolve, reject };
+}
+
+/**
+ * The rows one write() call put into one batch: contiguous index ranges (a write is
+ * buffered synchronously, so nothing interleaves). One HTTP request in embedded mode, one
+ * Kafka batch in the fleet; the unit of failure isolation.
+ */
+interface WritePart extends Settle {
+  eventFrom: number;
+  eventTo: number;
+  userFrom: number;
+  userTo: number;
+  accountFrom: number;
+  accountTo: number;
+}
+
+interface Batch extends Settle {
   readonly id: number;
   readonly eventTuples: unknown[][];
   readonly userPatches: UserPatch[];
   readonly accountPatches: AccountPatch[];
+  readonly parts: WritePart[];
   /** the age limit passed: flush as soon as a slot is free */
   due: boolean;
   timer: NodeJS.Timeout | undefined;
-  readonly done: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
+}
+
+/** users/accounts rows merged for a set of patches, ready to insert */
+interface MergedDimensions {
+  users: UserRow[];
+  accounts: AccountRow[];
 }
 
 export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSink {
@@ -98,6 +145,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
   const stats: ClickHouseSinkStats = {
     flushes: 0,
     failedFlushes: 0,
+    failedWrites: 0,
     eventRows: 0,
     userRows: 0,
     accountRows: 0,
@@ -110,29 +158,29 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
   const inFlight = new Set<Promise<void>>();
   let nextId = 1;
   let stopping: Promise<void> | undefined;
-  // NOTE: users/accounts read-modify-write runs one flush at a time (see dimension-merge.ts),
-  // while events inserts of different flushes may overlap.
+  // NOTE: users/accounts read-modify-write runs one at a time (see dimension-merge.ts), while
+  // events inserts of different flushes may overlap.
   let dimensionChain: Promise<void> = Promise.resolve();
+  function withDimensionLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = dimensionChain.then(fn);
+    // the chain continues even if this step fails
+    dimensionChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
 
   function newBatch(): Batch {
-    let resolve!: () => void;
-    let reject!: (err: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    // NOTE: a batch nobody awaits any more (all writers gone) must not crash the process.
-    done.catch(() => undefined);
     const batch: Batch = {
       id: nextId++,
       eventTuples: [],
       userPatches: [],
       accountPatches: [],
+      parts: [],
       due: false,
       timer: undefined,
-      done,
-      resolve,
-      reject,
+      ...settle(),
     };
     batch.timer = setTimeout(() => {
       batch.timer = undefined;
@@ -172,27 +220,126 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     stats.flushes++;
     stats.maxFlushRows = Math.max(stats.maxFlushRows, rows);
     const started = performance.now();
-    try {
-      const dims = dimensionChain.then(() => writeDimensions(batch.userPatches, batch.accountPatches));
-      // the chain continues even if this flush's dimension write fails
-      dimensionChain = dims.catch(() => undefined);
-      await Promise.all([insertEvents(batch.eventTuples), dims]);
+    let eventsStored = false;
+    const events = insertEvents(batch.eventTuples).then(() => {
+      eventsStored = true;
+    });
+    // TRICKY: the users/accounts reads overlap the events insert, but their rows are inserted
+    // only once the events insert succeeded: if it fails, the retry below writes each write's
+    // dimension rows only after its own events are stored, so a rejected write never leaves
+    // users/accounts rows behind.
+    const dims = withDimensionLock(async () => {
+      const merged = await mergeDimensions(batch.userPatches, batch.accountPatches);
+      await events;
+      await insertDimensions(merged);
+    });
+    // NOTE: both settle before anything is decided, so a retry never overlaps this insert.
+    const [eventsResult, dimsResult] = await Promise.allSettled([events, dims]);
+    const failure = eventsResult.status === 'rejected' ? eventsResult : dimsResult.status === 'rejected' ? dimsResult : undefined;
+    if (!failure) {
       stats.eventRows += rows;
       logger.debug({ batch: batch.id, rows, ms: Math.round(performance.now() - started) }, 'sink flush');
+      for (const part of batch.parts) part.resolve();
       batch.resolve();
-    } catch (err) {
-      stats.failedFlushes++;
-      logger.error({ batch: batch.id, rows, err: errorSummary(err) }, 'sink flush failed');
-      batch.reject(err);
+      return;
     }
+    const err: unknown = failure.reason;
+    stats.failedFlushes++;
+    if (eventsStored) stats.eventRows += rows;
+    // NOTE: a single write has nothing to isolate (unless the partition limit refused it, see
+    // insertEvents), and a transport error (no ClickHouse error code: down, timeout) is not
+    // about the rows — retrying would only double the load on a struggling server.
+    const retry = isServerError(err) && (batch.parts.length > 1 || isTooManyPartitions(err));
+    logger.error(
+      { batch: batch.id, rows, writes: batch.parts.length, eventsStored, ...safeErrorFields(err) },
+      retry ? 'sink flush failed; retrying its writes one by one' : 'sink flush failed',
+    );
+    if (retry) await retryPerWrite(batch, eventsStored);
+    else rejectAll(batch, batch.parts, err);
   }
 
-  async function insertEvents(tuples: unknown[][]): Promise<void> {
+  function rejectAll(batch: Batch, parts: readonly WritePart[], err: unknown): void {
+    for (const part of parts) part.reject(err);
+    stats.failedWrites += parts.length;
+    batch.reject(err);
+  }
+
+  /**
+   * After a failed group commit: each write's rows again, on their own and one write at a
+   * time, so a write ClickHouse rejects (unparseable row, too many partitions, …) fails
+   * alone and every other write of the flush is stored. One round, no backoff: a write that
+   * fails again is rejected and its caller retries (HTTP 500 / Kafka redelivery). If
+   * ClickHouse itself is failing, every write fails again and rejects — right, the callers
+   * retry; a transport error ends the round early for the writes not yet sent.
+   * TRICKY: re-inserting is safe because every table is a ReplacingMergeTree keyed by
+   * tenant + id (events: event_id, version received_at): rows the failed insert did store
+   * (a server may commit some blocks before the bad row), and the rows a rejected write's
+   * caller sends again, collapse to one row (read with FINAL).
+   */
+  async function retryPerWrite(batch: Batch, eventsStored: boolean): Promise<void> {
+    let firstError: unknown;
+    let failed = 0;
+    for (const [i, part] of batch.parts.entries()) {
+      const rows = part.eventTo - part.eventFrom;
+      try {
+        if (!eventsStored) await insertEvents(batch.eventTuples.slice(part.eventFrom, part.eventTo), { liftPartitionLimit: true });
+        // the write's users/accounts only once its events are stored (see runFlush)
+        await withDimensionLock(async () =>
+          insertDimensions(
+            await mergeDimensions(
+              batch.userPatches.slice(part.userFrom, part.userTo),
+              batch.accountPatches.slice(part.accountFrom, part.accountTo),
+            ),
+          ),
+        );
+      } catch (err) {
+        failed++;
+        stats.failedWrites++;
+        firstError ??= err;
+        // NOTE: never the error message: ClickHouse parse errors quote the row (user ids, IPs).
+        logger.error({ batch: batch.id, write: i, rows, ...safeErrorFields(err) }, 'sink write failed');
+        part.reject(err);
+        if (!isServerError(err)) {
+          const rest = batch.parts.slice(i + 1);
+          failed += rest.length;
+          rejectAll(batch, rest, err);
+          break;
+        }
+        continue;
+      }
+      if (!eventsStored) stats.eventRows += rows;
+      part.resolve();
+    }
+    logger.warn({ batch: batch.id, writes: batch.parts.length, failedWrites: failed }, 'sink flush retried per write');
+    // NOTE: batch.done is what flush()/stop() report; a no-op if rejectAll() settled it.
+    if (failed > 0) batch.reject(firstError);
+    else batch.resolve();
+  }
+
+  /**
+   * liftPartitionLimit: max_partitions_per_insert_block = 0 (no limit). Events partition by
+   * the client's month, and a write of old or backfilled events may span > 100 months, which
+   * ClickHouse refuses as a whole ("Too many partitions for single INSERT block", code 252).
+   * NOTE: sent only on the per-write retry, not on every group commit: on chDB a per-query
+   * setting becomes a `SET …; INSERT …` multi-statement, measured ~15–45 % slower per 5000-row
+   * insert. On HTTP the setting is per request; on chDB the SET is session-level and stays on
+   * that connection — harmless: it is the sink's own connection (embedded-runner.ts gives
+   * analyst queries their own), the value is always the same, and later inserts on it (group
+   * commits, dead letters) merely keep the lifted limit.
+   */
+  async function insertEvents(tuples: unknown[][], opts: { liftPartitionLimit?: boolean } = {}): Promise<void> {
     if (tuples.length === 0) return;
-    await client.insert({ table: tables.events, values: tuples, format: 'JSONCompactEachRow', columns: [...EVENT_COLUMNS] });
+    await client.insert({
+      table: tables.events,
+      values: tuples,
+      format: 'JSONCompactEachRow',
+      columns: [...EVENT_COLUMNS],
+      ...(opts.liftPartitionLimit ? { clickhouse_settings: { max_partitions_per_insert_block: '0' } } : {}),
+    });
   }
 
-  async function writeDimensions(userPatches: UserPatch[], accountPatches: AccountPatch[]): Promise<void> {
+  /** Reads the stored users/accounts for these patches and merges; rows that changed only. */
+  async function mergeDimensions(userPatches: UserPatch[], accountPatches: AccountPatch[]): Promise<MergedDimensions> {
     const at = now();
     const userGroups = groupPatches(userPatches, userKey);
     const accountGroups = groupPatches(accountPatches, accountKey);
@@ -210,6 +357,10 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
       const row = mergeAccount(storedAccounts.get(k) ?? null, patches, at);
       if (row) accounts.push(row);
     }
+    return { users, accounts };
+  }
+
+  async function insertDimensions({ users, accounts }: MergedDimensions): Promise<void> {
     await Promise.all([
       users.length > 0
         ? dimClient.insert({
@@ -272,13 +423,24 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     if (events.length === 0) return Promise.resolve();
     const waits: Promise<void>[] = [];
     let batch: Batch | undefined;
+    let part: WritePart | undefined;
+    const endPart = (): void => {
+      if (!batch || !part) return;
+      part.eventTo = batch.eventTuples.length;
+      part.userTo = batch.userPatches.length;
+      part.accountTo = batch.accountPatches.length;
+    };
     try {
       for (const e of events) {
         if (!batch || batch.eventTuples.length >= maxRows) {
+          endPart();
           if (batch && batch === open) seal(batch);
           open ??= newBatch();
           batch = open;
-          waits.push(batch.done);
+          const from = { eventFrom: batch.eventTuples.length, userFrom: batch.userPatches.length, accountFrom: batch.accountPatches.length };
+          part = { ...from, eventTo: from.eventFrom, userTo: from.userFrom, accountTo: from.accountFrom, ...settle() };
+          batch.parts.push(part);
+          waits.push(part.done);
         }
         batch.eventTuples.push(toEventTuple(e));
         const up = toUserPatch(e);
@@ -289,9 +451,11 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     } catch (err) {
       // NOTE: a mapping bug must not leave half a write buffered without a waiter; the rows
       // already buffered still flush (idempotent) but this write reports the failure.
+      endPart();
       pump();
       return Promise.reject(err);
     }
+    endPart();
     if (batch && batch === open && batch.eventTuples.length >= maxRows) seal(batch);
     pump();
     return waits.length === 1 ? (waits[0] as Promise<void>) : Promise.all(waits).then(() => undefined);
@@ -383,7 +547,13 @@ function parseAccountRow(r: Record<string, unknown>): AccountRow {
   };
 }
 
-/** Error text for logs: the message only, never the rows it was about. */
-function errorSummary(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message.slice(0, 500)}` : String(err).slice(0, 500);
+/** "Too many partitions for single INSERT block" (TOO_MANY_PARTS, also used for parts backlog). */
+function isTooManyPartitions(err: unknown): boolean {
+  return safeErrorFields(err).code === '252';
 }
+
+/** A ClickHouse server error (it has a ClickHouse error code), i.e. not a transport error. */
+function isServerError(err: unknown): boolean {
+  return safeErrorFields(err).code !== undefined;
+}
+

@@ -2,6 +2,7 @@
 // routes, on one fastify instance. The runner decides what the pipeline behind it is.
 import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { BodyError, registerBodyParser } from './body-parser.js';
 import { registerAdminRoutes, type AdminDeps } from './admin-routes.js';
@@ -43,7 +44,7 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ success: false, error: errorName(err.statusCode), message: err.message });
     }
-    opts.logger.error({ err: { message: err.message, code: err.code }, route: req.routeOptions.url }, 'request failed');
+    opts.logger.error({ ...safeErrorFields(err), route: req.routeOptions.url }, 'request failed');
     return reply.code(500).send({ success: false, error: 'internal', message: 'internal error; the request can be retried' });
   });
 

@@ -12,6 +12,7 @@ import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/c
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import { ConfigError } from '../../libs/config/env.js';
+import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
@@ -42,7 +43,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       try {
         await close();
       } catch (err) {
-        logger.error({ err: { message: (err as Error).message }, component: name }, 'error while stopping');
+        logger.error({ ...safeErrorFields(err), component: name }, 'error while stopping');
       }
     }
     stack.length = 0;

@@ -3,6 +3,7 @@
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 
 export interface HealthServer {
@@ -38,7 +39,7 @@ export async function runStopSteps(steps: readonly StopStep[], logger: Logger): 
       await step.run();
     } catch (err) {
       clean = false;
-      logger.error({ err: { message: (err as Error).message }, step: step.name }, 'stop step failed');
+      logger.error({ ...safeErrorFields(err), step: step.name }, 'stop step failed');
     }
   }
   return clean;

@@ -234,7 +234,7 @@ describe('ClickHouse sink', () => {
     await sink.stop();
   });
 
-  it('a failed flush rejects every write waiting on it; flush() and stop() report it', async () => {
+  it('a flush failing for every write rejects each of them; flush() and stop() report it', async () => {
     const tenant = uniqueTenant();
     const sink = createClickHouseSink({ client: ch().client, logger, tables: { events: 'no_such_table' }, maxAgeMs: 20 });
     const results = await Promise.allSettled([
@@ -243,7 +243,7 @@ describe('ClickHouse sink', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/no_such_table/);
-    expect(sink.stats()).toMatchObject({ failedFlushes: 1, eventRows: 0 });
+    expect(sink.stats()).toMatchObject({ failedFlushes: 1, failedWrites: 2, eventRows: 0 });
     const pending = sink.write([cleanEvent({ tenant_id: tenant, event_id: 'f3' })]);
     await expect(sink.stop()).rejects.toThrow(/no_such_table/);
     await expect(pending).rejects.toThrow(/no_such_table/);

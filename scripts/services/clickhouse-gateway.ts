@@ -1,0 +1,73 @@
+// The test-only ClickHouse HTTP gateway (test/support/clickhouse-gateway-main.ts: one process
+// owning a chDB engine) on 127.0.0.1:8123, started as a detached node process.
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isPortOpen, progress, ServiceSetupError, spawnDetached, stopProcess, waitUntilReady } from './process-control.js';
+import { repoRoot, servicePath, shortPath } from './paths.js';
+import type { ServiceRecord } from './state.js';
+
+export const CLICKHOUSE_HOST = '127.0.0.1';
+export const CLICKHOUSE_PORT = 8123;
+export const clickhouseUrl = `http://${CLICKHOUSE_HOST}:${CLICKHOUSE_PORT}`;
+
+const gatewayHome = servicePath('clickhouse');
+export const clickhouseDataDir = join(gatewayHome, 'data');
+export const clickhouseLogFile = join(gatewayHome, 'gateway.log');
+const pidFile = join(gatewayHome, 'gateway.pid');
+const gatewayMain = join(repoRoot, 'test', 'support', 'clickhouse-gateway-main.ts');
+
+/** `ready`: GET /ping answers `Ok.`; `closed`: nothing listens; `other`: something else does. */
+export async function probeClickHouse(): Promise<'ready' | 'closed' | 'other'> {
+  try {
+    const res = await fetch(`${clickhouseUrl}/ping`, { signal: AbortSignal.timeout(2_000) });
+    const body = await res.text();
+    return res.status === 200 && body.trim() === 'Ok.' ? 'ready' : 'other';
+  } catch {
+    return (await isPortOpen(CLICKHOUSE_HOST, CLICKHOUSE_PORT)) ? 'other' : 'closed';
+  }
+}
+
+export async function startClickHouseGatewayProcess(opts: { fresh: boolean; timeoutMs?: number }): Promise<ServiceRecord> {
+  if (!existsSync(gatewayMain)) {
+    throw new ServiceSetupError(`clickhouse: ${shortPath(gatewayMain)} is missing (the chDB HTTP gateway entry point); cannot serve ${clickhouseUrl}`);
+  }
+  if (await isPortOpen(CLICKHOUSE_HOST, CLICKHOUSE_PORT)) {
+    throw new ServiceSetupError(`clickhouse: port ${CLICKHOUSE_HOST}:${CLICKHOUSE_PORT} is in use by something that does not answer GET /ping with Ok.; free it or set CLICKHOUSE_URL`);
+  }
+  // NOTE: chDB allows one process per data dir; a fresh start also drops tables of earlier runs.
+  if (opts.fresh) await rm(clickhouseDataDir, { recursive: true, force: true });
+  await mkdir(clickhouseDataDir, { recursive: true });
+  await writeFile(clickhouseLogFile, `==== ${new Date().toISOString()} start (fresh=${opts.fresh}) ====\n`);
+  progress(`clickhouse: starting the chDB gateway on ${clickhouseUrl} (log ${shortPath(clickhouseLogFile)})`);
+  const started = Date.now();
+  const pid = await spawnDetached({
+    command: process.execPath,
+    args: ['--import', 'tsx', gatewayMain],
+    cwd: repoRoot,
+    env: { ...process.env, CLICKHOUSE_GATEWAY_PORT: String(CLICKHOUSE_PORT), CLICKHOUSE_GATEWAY_DATA_DIR: clickhouseDataDir },
+    logFile: clickhouseLogFile,
+    missingHint: 'node itself could not be started',
+  });
+  await writeFile(pidFile, `${pid}\n`);
+  try {
+    await waitUntilReady({
+      name: 'clickhouse',
+      check: async () => (await probeClickHouse()) === 'ready',
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      pid,
+      marker: gatewayMain,
+      logFile: clickhouseLogFile,
+    });
+  } catch (err) {
+    await stopProcess(pid, gatewayMain, { name: 'clickhouse', termTimeoutMs: 10_000 });
+    throw err;
+  }
+  return { pid, marker: gatewayMain, startedAt: new Date(started).toISOString(), logFile: clickhouseLogFile, startupMs: Date.now() - started };
+}
+
+export async function stopClickHouseGatewayProcess(record: ServiceRecord): Promise<boolean> {
+  const stopped = await stopProcess(record.pid, record.marker, { name: 'clickhouse', termTimeoutMs: 15_000 });
+  await rm(pidFile, { force: true });
+  return stopped;
+}
