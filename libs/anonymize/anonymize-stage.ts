@@ -1,8 +1,8 @@
 // The anonymization stage (DESIGN.md §3): replaces the identify id with a per-tenant
 // pseudonym when the tenant's flag applies to the event, forward only, failing closed.
-import { ok, retry, type Result, type Stage } from '../core/result.js';
+import { dlq, ok, retry, type Result, type Stage } from '../core/result.js';
 import type { CleanEvent, EnrichedEvent, JsonMap } from '../events/envelope.js';
-import type { FlagSource, TenantFlags } from '../tenants/flags.js';
+import { unknownTenantVerdict, type FlagSource, type TenantFlags } from '../tenants/flags.js';
 import type { KeyRing } from './key-ring.js';
 
 export interface AnonymizeStageDeps {
@@ -46,7 +46,11 @@ export function createAnonymizeStage(deps: AnonymizeStageDeps): Stage<EnrichedEv
 
   return function anonymizeStage(event: EnrichedEvent): Result<CleanEvent> {
     const flags = flagSource.get(event.tenant_id);
-    if (flags === undefined) return retry('tenant flags unavailable');
+    if (flags === undefined) {
+      return unknownTenantVerdict(flagSource, event.tenant_id, event.received_at) === 'unknown'
+        ? dlq('unknown tenant')
+        : retry('tenant flags unavailable');
+    }
 
     if (!anonymizationApplies(flags, event.received_at)) {
       return ok(cleanEvent(event, event.user_id, event.previous_id, event.traits, false, 0));

@@ -1,8 +1,8 @@
 // The enrichment stage (raw → enriched): applies the tenant's IP policy with geo and network org,
 // parses the user agent, attributes the account, and scrubs PII from URLs. Fails closed on unknown flags.
-import { ok, retry, type Stage } from '../core/result.js';
+import { dlq, ok, retry, type Stage } from '../core/result.js';
 import { traitString, USER_TRAIT_COLUMNS, type ElementInfo, type EnrichedEvent, type JsonMap, type PageContext, type RawEvent } from '../events/envelope.js';
-import type { FlagSource } from '../tenants/flags.js';
+import { unknownTenantVerdict, type FlagSource } from '../tenants/flags.js';
 import { openAsnLookup, type AsnLookup } from './asn-lookup.js';
 import { inferAccount } from './email-account.js';
 import { openGeoLookup, type GeoLookup } from './geo-lookup.js';
@@ -84,7 +84,11 @@ export function createEnrichStage(deps: EnrichStageDeps): Stage<RawEvent, Enrich
   return function enrichStage(event: RawEvent) {
     const flags = deps.flags.get(event.tenant_id);
     // TRICKY: fail closed: without the tenant's IP policy we cannot know whether the full IP may be stored.
-    if (flags === undefined) return retry(`tenant flags unavailable for ${event.tenant_id}`);
+    if (flags === undefined) {
+      return unknownTenantVerdict(deps.flags, event.tenant_id, event.received_at) === 'unknown'
+        ? dlq('unknown tenant')
+        : retry(`tenant flags unavailable for ${event.tenant_id}`);
+    }
     const ip = resolveIp(event.ip, flags);
     const params = paramsFor(flags.scrubQueryParams);
     const email = traitString(event.traits, EMAIL_KEYS);

@@ -46,6 +46,28 @@ export type FlagsPatch = z.infer<typeof flagsPatchSchema>;
  */
 export interface FlagSource {
   get(tenantId: string): TenantFlags | undefined;
+  /**
+   * For a tenant the source does not hold at all: when its last complete, successful view of
+   * all tenants started (ms). undefined when it cannot tell (unavailable, or the tenant exists
+   * but its flags are unreadable: that must fail closed, not be taken as "no such tenant").
+   * A tenant still unknown to a view that started well after an event was received does not
+   * exist, and its events are rejected permanently instead of retried for ever. Sources
+   * without it (in-process stores) never reject a tenant as unknown.
+   */
+  absentSince?(tenantId: string): number | undefined;
+}
+
+/**
+ * A tenant missing from a view that started this long after an event was received is taken
+ * as nonexistent. NOTE: longer than the Redis store's propagation window, so a tenant created
+ * moments before its first event is never mistaken for a missing one.
+ */
+export const UNKNOWN_TENANT_GRACE_MS = 5_000;
+
+/** retry (flags may appear) or dlq (the tenant does not exist) for an event whose flags are unknown. */
+export function unknownTenantVerdict(source: FlagSource, tenantId: string, receivedAt: number): 'retry' | 'unknown' {
+  const synced = source.absentSince?.(tenantId);
+  return synced !== undefined && synced > receivedAt + UNKNOWN_TENANT_GRACE_MS ? 'unknown' : 'retry';
 }
 
 /**

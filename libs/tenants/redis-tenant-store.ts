@@ -90,6 +90,8 @@ export interface RedisTenantStore extends TenantStore {
   available(): boolean;
   /** Resolves true as soon as available(), false after `timeoutMs`. */
   waitUntilAvailable(timeoutMs: number): Promise<boolean>;
+  /** See FlagSource.absentSince: the last full sync's start for a tenant Redis does not hold. */
+  absentSince(tenantId: string): number | undefined;
 }
 
 export interface TimingBudget {
@@ -530,6 +532,7 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
     },
     available,
     waitUntilAvailable,
+    absentSince: (tenantId) => (byId.has(tenantId) || !available() ? undefined : (lastSyncAt ?? undefined)),
 
     createTenant(tenantId) {
       if (!TENANT_ID_RE.test(tenantId)) {
