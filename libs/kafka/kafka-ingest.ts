@@ -6,6 +6,7 @@ import type { Producer } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
 import { partitionKey, type RawEvent } from '../events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../pipeline/ingest.js';
+import { sendInChunks } from './outputs.js';
 
 export interface KafkaIngest extends IngestPipeline {
   close(): void;
@@ -34,7 +35,7 @@ export function createKafkaIngest(opts: {
     async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
       try {
         const messages = await Promise.all(events.map(async (e) => ({ key: partitionKey(e), value: await opts.encode(e) })));
-        await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+        await sendInChunks(opts.producer, opts.topic, messages);
         connected = true;
         return { accepted: events.length, dropped: [], deadLettered: [], retry: [] };
       } catch (err) {

@@ -16,6 +16,35 @@ export async function connectProducer(kafka: Kafka): Promise<Producer> {
   return producer;
 }
 
+/**
+ * Produces messages with acks=all in sends of at most `maxBytes` each.
+ * TRICKY: KafkaJS puts one send's messages for a partition into one record batch, and the
+ * broker refuses a batch over `message.max.bytes` (1 MB by default) — a large consumed batch
+ * re-produced in one send would fail for ever and stall its partition.
+ */
+export async function sendInChunks(producer: Producer, topic: string, messages: readonly Message[], maxBytes = 512 * 1024): Promise<void> {
+  let chunk: Message[] = [];
+  let bytes = 0;
+  const sends: Promise<unknown>[] = [];
+  for (const m of messages) {
+    const size = sizeOf(m.value) + sizeOf(m.key) + 64;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      sends.push(producer.send({ topic, acks: -1, messages: chunk }));
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length > 0) sends.push(producer.send({ topic, acks: -1, messages: chunk }));
+  await Promise.all(sends);
+}
+
+function sizeOf(v: Message['value'] | Message['key']): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+}
+
 export function createTopicOutput<Out>(opts: {
   producer: Producer;
   topic: string;
@@ -27,7 +56,7 @@ export function createTopicOutput<Out>(opts: {
       const messages: Message[] = await Promise.all(
         items.map(async ({ value }) => ({ key: opts.key(value), value: await opts.encode(value) })),
       );
-      await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+      await sendInChunks(opts.producer, opts.topic, messages);
     },
   };
 }
@@ -67,7 +96,7 @@ export function createDeadLetterOutput(opts: { producer: Producer; topic: string
           ...(l.eventId ? { [DLQ_HEADERS.eventId]: l.eventId } : {}),
         },
       }));
-      await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+      await sendInChunks(opts.producer, opts.topic, messages);
     },
   };
 }

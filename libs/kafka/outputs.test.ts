@@ -1,0 +1,27 @@
+import type { Message, Producer, ProducerRecord } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { sendInChunks } from './outputs.js';
+
+function recordingProducer(): { producer: Producer; sends: ProducerRecord[] } {
+  const sends: ProducerRecord[] = [];
+  const producer = { send: async (r: ProducerRecord) => (sends.push(r), []) } as unknown as Producer;
+  return { producer, sends };
+}
+
+describe('sendInChunks', () => {
+  it.each([
+    ['everything fits one send', 10, 1_000, 1],
+    ['splits at the byte budget', 10, 30_000, 4],
+    ['one message larger than the budget still goes, alone', 1, 200_000, 1],
+  ])('%s', async (_name, count, size, expectedSends) => {
+    const { producer, sends } = recordingProducer();
+    const messages: Message[] = Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: Buffer.alloc(size) }));
+    await sendInChunks(producer, 'topic', messages, 100_000);
+    expect(sends).toHaveLength(expectedSends);
+    expect(sends.flatMap((s) => s.messages)).toEqual(messages);
+    for (const s of sends) expect(s).toMatchObject({ topic: 'topic', acks: -1 });
+    for (const s of sends.filter((x) => x.messages.length > 1)) {
+      expect(s.messages.reduce((n, m) => n + (m.value as Buffer).length, 0)).toBeLessThanOrEqual(100_000);
+    }
+  });
+});
