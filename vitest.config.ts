@@ -1,14 +1,36 @@
 import { defineConfig } from 'vitest/config';
 
+const shared = {
+  // NOTE: chDB allows one engine per process; forks give every test file its own process.
+  pool: 'forks' as const,
+  testTimeout: 60_000,
+  hookTimeout: 120_000,
+};
+
 export default defineConfig({
   test: {
-    include: ['libs/**/*.test.ts', 'services/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**', 'data/**'],
-    // NOTE: chDB allows one engine per process; forks give every test file its own process.
-    pool: 'forks',
     // Starts Kafka, the schema registry, Redis and the ClickHouse gateway when a test file needs them.
     globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'main',
+          include: ['libs/**/*.test.ts', 'services/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
+          exclude: ['node_modules/**', 'dist/**', 'data/**', 'test/fleet/**'],
+        },
+      },
+      {
+        // TRICKY: the fleet tests stop and restart the shared Kafka broker and load both cores;
+        // they run after every other test file has finished, one file at a time.
+        test: {
+          ...shared,
+          name: 'fleet',
+          include: ['test/fleet/**/*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -15,7 +15,9 @@ import { sendTraffic } from '../../services/demo/send.js';
 import { generateTraffic } from '../../services/demo/traffic.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { kafkaBrokerList, serviceEndpoints } from '../support/services.js';
+import { startKafka, stopKafka } from '../../scripts/services/services.js';
 
 let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
@@ -147,4 +149,217 @@ describe('fleet: shutdown (check 6)', () => {
     }
     fleet.processes.clear();
   }, 180_000);
+});
+
+/** Posts batches of fresh events until stopped; records which ids were answered 200. */
+function steadyLoad(url: string, writeKey: string, idPrefix: string, opts: { batch?: number; concurrency?: number; userId?: string; pauseMs?: number } = {}) {
+  const accepted: string[] = [];
+  const statuses: { at: number; status: number }[] = [];
+  let n = 0;
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      const ids = Array.from({ length: opts.batch ?? 50 }, () => `${idPrefix}-${n++}`);
+      let status = 0;
+      try {
+        const res = await fetch(`${url}/v1/batch`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
+          body: JSON.stringify({ batch: ids.map((id) => track(id, opts.userId ?? 'steady-user')) }),
+          signal: AbortSignal.timeout(30_000),
+        });
+        await res.arrayBuffer();
+        status = res.status;
+      } catch {
+        status = -1;
+      }
+      statuses.push({ at: Date.now(), status });
+      if (status === 200) accepted.push(...ids);
+      else await new Promise((r) => setTimeout(r, 200));
+      if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+    }
+  };
+  const workers = Array.from({ length: opts.concurrency ?? 2 }, worker);
+  return {
+    accepted,
+    statuses,
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function storedCount(tenantId: string, final = true): Promise<number> {
+  return toNumber((await q(`SELECT count() AS n FROM events ${final ? 'FINAL' : ''} WHERE tenant_id = '${tenantId}'`))[0]?.['n']);
+}
+
+/**
+ * Every accepted id is stored exactly once through FINAL; with `onlyAccepted`, nothing else is
+ * (without it, events of requests answered 503 may also have made it: that is allowed).
+ */
+async function expectExactlyOnce(tenantId: string, accepted: readonly string[], onlyAccepted = true): Promise<void> {
+  let seen = -1;
+  await eventually(async () => (seen = await storedCount(tenantId)) >= accepted.length, 180_000, `${accepted.length} rows`).catch((err: Error) => {
+    throw new Error(`${err.message} (saw ${seen})`);
+  });
+  const [r] = await q(`SELECT count() AS n, uniqExact(event_id) AS u FROM events FINAL WHERE tenant_id = '${tenantId}'`);
+  expect(toNumber(r?.['n'])).toBe(toNumber(r?.['u']));
+  if (onlyAccepted) expect(toNumber(r?.['n'])).toBe(accepted.length);
+  const ids = new Set((await q<{ event_id: string }>(`SELECT event_id FROM events FINAL WHERE tenant_id = '${tenantId}'`)).map((x) => x.event_id));
+  expect(accepted.filter((id) => !ids.has(id))).toEqual([]);
+}
+
+function testKafka(): Kafka {
+  return new Kafka({ clientId: 'fleet-test', brokers: kafkaBrokerList(serviceEndpoints()), logLevel: logLevel.NOTHING });
+}
+
+describe('fleet: kill -9 under steady load (check 2)', () => {
+  it('loses and duplicates nothing, and the sink never commits ahead of ClickHouse', async () => {
+    fleet = await startFleet({ partitions: 3 });
+    const t = await tenant(fleet, 'kill');
+    const load = steadyLoad(fleet.collectorUrl(), t.writeKey, 'kill', { batch: 100 });
+    const admin = testKafka().admin();
+    await admin.connect();
+    const committedSum = async () => {
+      const offsets = await admin.fetchOffsets({ groupId: `${fleet?.prefix}tracklane-sink`, topics: [`${fleet?.prefix}tracklane.clean.v1`] });
+      return offsets.flatMap((o) => o.partitions).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+    };
+    // NOTE: offsets read before rows: a commit happens only after its insert, so rows ≥ committed.
+    const violations: string[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const committed = await committedSum();
+        const rows = await storedCount(t.id, false);
+        if (committed > rows) violations.push(`committed ${committed} > rows ${rows}`);
+        await sleep(300);
+      }
+    })();
+    try {
+      await eventually(async () => (await storedCount(t.id)) > 3_000, 60_000, 'rows before the sink kill');
+      const sink = fleet.processes.get('sink');
+      sink?.kill('SIGKILL');
+      expect((await sink?.exited)?.signal).toBe('SIGKILL');
+      const committedAtKill = await committedSum();
+      expect(committedAtKill).toBeLessThanOrEqual(await storedCount(t.id, false));
+      await sleep(1_000);
+      await fleet.start('sink');
+      const before = await storedCount(t.id);
+      await eventually(async () => (await storedCount(t.id)) > before + 2_000, 60_000, 'rows after the sink restart');
+      sampling = false;
+      await sampler;
+
+      const enricher = fleet.processes.get('enricher');
+      enricher?.kill('SIGKILL');
+      expect((await enricher?.exited)?.signal).toBe('SIGKILL');
+      await sleep(1_000);
+      await fleet.start('enricher');
+      await sleep(3_000);
+    } finally {
+      sampling = false;
+      await sampler;
+      await load.stop();
+      await admin.disconnect();
+    }
+    expect(violations).toEqual([]);
+    expect(load.accepted.length).toBeGreaterThan(5_000);
+    await expectExactlyOnce(t.id, load.accepted);
+  }, 420_000);
+});
+
+describe('fleet: flags in Redis (check 4)', () => {
+  let redis: PrivateRedis | undefined;
+  afterEach(async () => {
+    await redis?.destroy();
+  });
+
+  it('two anonymizers honour a flip within 2 s; with Redis stopped no clear identity passes; nothing is lost when it returns', async () => {
+    redis = await startPrivateRedis();
+    fleet = await startFleet({ partitions: 3, env: { REDIS_URL: redis.url } });
+    await fleet.start('anonymizer', 'anonymizer-2');
+    const t = await tenant(fleet, 'flip');
+    const load = steadyLoad(fleet.collectorUrl(), t.writeKey, 'flip', { batch: 20, pauseMs: 50 });
+    let since = 0;
+    try {
+      await sleep(1_500);
+      const flippedAt = Date.now();
+      const flipped = await fleet.admin('PATCH', `/v1/admin/tenants/${t.id}/flags`, { anonymizeIdentity: true });
+      since = Number(flipped.body['anonymizeSince']);
+      expect(since - flippedAt).toBeLessThanOrEqual(2_500);
+      await sleep(Math.max(0, since - Date.now()) + 2_000);
+
+      await redis.stop();
+      await sleep(4_000);
+      await redis.start();
+      await sleep(3_000);
+    } finally {
+      await load.stop();
+    }
+    await expectExactlyOnce(t.id, load.accepted);
+    const [r] = await q(
+      `SELECT countIf(identity_anonymized = 0 AND toUnixTimestamp64Milli(received_at) >= ${since}) AS leaked,
+              countIf(identity_anonymized = 1) AS anonymized, countIf(identity_anonymized = 0) AS clear,
+              countIf(user_id = 'steady-user' AND toUnixTimestamp64Milli(received_at) >= ${since}) AS clear_after
+       FROM events FINAL WHERE tenant_id = '${t.id}'`,
+    );
+    expect(toNumber(r?.['leaked'])).toBe(0);
+    expect(toNumber(r?.['clear_after'])).toBe(0);
+    expect(toNumber(r?.['anonymized'])).toBeGreaterThan(0);
+    expect(toNumber(r?.['clear'])).toBeGreaterThan(0);
+
+    // the clean topic itself never carried the clear id after anonymizeSince
+    const codec = createRecordCodec({ registry: new SchemaRegistry({ host: serviceEndpoints().schemaRegistryUrl }), topics: topicNames(fleet.prefix) });
+    await codec.init();
+    const consumer = testKafka().consumer({ groupId: `${fleet.prefix}check-clean` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${fleet.prefix}tracklane.clean.v1`, fromBeginning: true });
+    let records = 0;
+    let leakedOnTopic = 0;
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
+        const d = await codec.decodeClean(message.value);
+        if (!d.ok) return;
+        records++;
+        if (d.value.tenant_id === t.id && d.value.received_at >= since && (!d.value.identity_anonymized || d.value.user_id === 'steady-user')) leakedOnTopic++;
+      },
+    });
+    await eventually(async () => records >= load.accepted.length, 60_000, 'the clean topic read back');
+    await consumer.disconnect();
+    expect(leakedOnTopic).toBe(0);
+    // both replicas took part
+    for (const key of ['anonymizer', 'anonymizer-2']) {
+      const metrics = await (await fetch(`http://127.0.0.1:${fleet.processes.get(key)?.port}/metrics`)).text();
+      expect(metrics).toMatch(/tracklane_events_out_total\{stage="anonymize",service="anonymizer"\} [1-9]/);
+    }
+  }, 420_000);
+});
+
+describe('fleet: Kafka stopped (check 5)', () => {
+  it('the collector answers 503, never 2xx without an ack, and every 2xx event arrives after Kafka returns', async () => {
+    fleet = await startFleet({ partitions: 2 });
+    const t = await tenant(fleet, 'outage');
+    const load = steadyLoad(fleet.collectorUrl(), t.writeKey, 'outage', { batch: 20, pauseMs: 50 });
+    let stoppedAt = 0;
+    let restartedAt = 0;
+    try {
+      await sleep(2_000);
+      expect(await stopKafka()).toBe(true);
+      stoppedAt = Date.now();
+      await sleep(8_000);
+      expect(await startKafka()).toBe(true);
+      restartedAt = Date.now();
+      await eventually(async () => load.statuses.some((s) => s.at > restartedAt + 1_000 && s.status === 200), 90_000, 'a 2xx after Kafka returned');
+    } finally {
+      await load.stop();
+    }
+    const during = load.statuses.filter((s) => s.at > stoppedAt + 500 && s.at < restartedAt);
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.filter((s) => s.status === 200)).toEqual([]);
+    expect(during.some((s) => s.status === 503)).toBe(true);
+    await expectExactlyOnce(t.id, load.accepted, false);
+  }, 420_000);
 });
