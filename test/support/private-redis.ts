@@ -28,6 +28,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     const deadline = Date.now() + 15_000;
     for (;;) {
       const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined);
       try {
         await probe.connect();
         if ((await probe.ping()) === 'PONG') return;
