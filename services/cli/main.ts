@@ -74,6 +74,7 @@ program
       database: config.CLICKHOUSE_DATABASE,
       username: config.CLICKHOUSE_USER,
       password: config.CLICKHOUSE_PASSWORD,
+      logger,
     });
     try {
       const { applied, skipped } = await migrate(client, { logger });

@@ -29,7 +29,7 @@ export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
 export async function startCollector(config: CollectorConfig, logger: Logger): Promise<RunningService> {
   const ctx = await openFleetContext('collector', config, logger);
   const analyst = config.CLICKHOUSE_URL
-    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD })
+    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, logger })
     : null;
   const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });

@@ -67,6 +67,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       database: config.CLICKHOUSE_DATABASE,
       username: config.CLICKHOUSE_USER,
       password: config.CLICKHOUSE_PASSWORD,
+      logger,
     };
     const clickhouse = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse', close: () => clickhouse.close() });

@@ -33,6 +33,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     database: config.CLICKHOUSE_DATABASE,
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
+    logger,
   };
   const clickhouse = createClickHouse(chConfig);
   const dimensions = createClickHouse(chConfig);

@@ -37,7 +37,8 @@ export async function startEmbeddedProcess(env: Record<string, string> = {}): Pr
   const child: ChildProcess = spawn('npm', ['start', '--silent'], {
     cwd: process.cwd(),
     env: {
-      ...process.env,
+      // NOTE: embedded defaults: the run's service endpoints (set by the global setup) are not passed on
+      ...withoutServiceEndpoints(process.env),
       PORT: String(port),
       HOST: '127.0.0.1',
       TRACKLANE_DATA_DIR: dataDir,
@@ -95,6 +96,11 @@ export async function startEmbeddedProcess(env: Record<string, string> = {}): Pr
       return code;
     },
   };
+}
+
+function withoutServiceEndpoints(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { CLICKHOUSE_URL: _c, KAFKA_BROKERS: _k, SCHEMA_REGISTRY_URL: _s, REDIS_URL: _r, ...rest } = env;
+  return rest;
 }
 
 /** Polls `probe` until it returns a truthy value or the timeout passes. */
