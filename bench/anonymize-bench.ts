@@ -8,6 +8,7 @@ import { parseMasterKey } from '../libs/anonymize/master-key.js';
 import type { EnrichedEvent, EventType, PageContext } from '../libs/events/envelope.js';
 import { createMemoryTenantStore } from '../libs/tenants/tenant-store.js';
 import type { BenchReport } from './bench-types.js';
+import { rng, zipfSampler } from './bench-random.js';
 
 const EVENTS = 1_000_000;
 const WARMUP = 200_000;
@@ -18,37 +19,6 @@ const TARGET = 300_000;
 /** A cache far smaller than the ~33k (tenant, user) pairs anonymized: shows the gain under pressure. */
 const SMALL_CACHE = 5_000;
 const T0 = 1_750_000_000_000;
-
-/** mulberry32: a small deterministic PRNG so every run sees the same fixture. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Zipf(s) over ranks 1..n by inverse CDF: a few heavy users, a long tail. */
-function zipfSampler(n: number, s: number, rand: () => number): () => number {
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s);
-  for (let i = 0; i < n; i++) cdf[i] = (cdf[i] ?? 0) / sum;
-  return () => {
-    const u = rand();
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((cdf[mid] ?? 1) < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-}
 
 const TENANTS = ['acme', 'globex', 'initech'] as const;
 

@@ -8,42 +8,12 @@ import { DEFAULT_IP_CACHE_SIZE } from '../libs/enrich/ip-policy.js';
 import { formatIpv4, formatIpv6, isPublicIpv4 } from '../libs/enrich/ip-address.js';
 import { DEFAULT_FLAGS, type FlagSource, type TenantFlags } from '../libs/tenants/flags.js';
 import type { BenchReport } from './bench-types.js';
+import { rng, zipfSampler } from './bench-random.js';
 
 const DISTINCT_IPS = 50_000;
 const POOL = 100_000;
 const MEASURED = 1_000_000;
 const TARGET = 200_000;
-
-/** mulberry32: deterministic, so runs are comparable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Zipf(s) sampler over ranks 0..n-1 by inverse CDF. */
-function zipf(n: number, s: number, rand: () => number): () => number {
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s);
-  for (let i = 0; i < n; i++) cdf[i] = (cdf[i] as number) / sum;
-  return () => {
-    const u = rand();
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const m = (lo + hi) >>> 1;
-      if ((cdf[m] as number) < u) lo = m + 1;
-      else hi = m;
-    }
-    return lo;
-  };
-}
 
 const UAS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
@@ -91,7 +61,7 @@ interface Workload {
 /** One IP as an event carries it: 5% private, else a Zipf draw over the distinct public IPs. */
 function ipDrawer(rand: () => number): () => string {
   const ips = buildIps(rand);
-  const pickIp = zipf(ips.length, 1.0, rand);
+  const pickIp = zipfSampler(ips.length, 1.0, rand);
   // NOTE: a fresh string per draw, as a JSON decoder would produce it.
   return () => (rand() < 0.05 ? `${PRIVATE_IPS[Math.floor(rand() * PRIVATE_IPS.length)]} `.trimEnd() : `${ips[pickIp()]} `.trimEnd());
 }
