@@ -64,6 +64,8 @@ export interface StageWorkerOptions<In, Out> {
   /** max bytes fetched per partition per batch: bounds memory */
   maxBytesPerPartition?: number;
   sessionTimeoutMs?: number;
+  /** called when the consumer crashed and KafkaJS will not restart it (the worker is dead) */
+  onFatal?: (error: Error) => void;
 }
 
 export interface StageWorker {
@@ -95,9 +97,9 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
   consumer.on(consumer.events.CRASH, (e) => {
     const { error, restart } = e.payload;
     log.error({ ...safeErrorFields(error), restart }, 'consumer crashed');
-    // NOTE: a crash KafkaJS will not restart from leaves the worker useless: exit and let the
-    // orchestrator restart us (uncommitted records are redelivered to the next owner).
-    if (!restart && !stopping) process.exitCode = 1;
+    // NOTE: a crash KafkaJS will not restart from leaves the worker useless: the service exits
+    // and the orchestrator restarts it (uncommitted records are redelivered to the next owner).
+    if (!restart && !stopping) opts.onFatal?.(error);
   });
 
   async function handleBatch(payload: EachBatchPayload): Promise<void> {

@@ -10,7 +10,7 @@ import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outp
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
-import { runningService, type RunningService } from '../fleet/running-service.js';
+import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const anonymizerConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(9102),
@@ -37,6 +37,7 @@ export async function startAnonymizer(config: AnonymizerConfig, logger: Logger):
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
     metrics: ctx.metrics,
     logger,
+    onFatal: exitOnFatal(logger),
   });
   return runningService(ctx, [worker], []);
 }

@@ -8,7 +8,7 @@ import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outp
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
-import { runningService, type RunningService } from '../fleet/running-service.js';
+import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const enricherConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(9101),
@@ -36,6 +36,7 @@ export async function startEnricher(config: EnricherConfig, logger: Logger): Pro
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
     metrics: ctx.metrics,
     logger,
+    onFatal: exitOnFatal(logger),
   });
   return runningService(ctx, [worker], [{ name: 'enricher', run: () => enricher.close() }]);
 }

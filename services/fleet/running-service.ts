@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { ConfigError, parseEnv } from '../../libs/config/env.js';
+import { safeErrorFields } from '../../libs/core/errors.js';
 import { createLogger, type Logger } from '../../libs/core/logger.js';
 import type { StageWorker } from '../../libs/kafka/stage-worker.js';
 import type { FleetContext } from './fleet-context.js';
@@ -39,6 +40,14 @@ export async function runningService(
         ],
         ctx.logger,
       )),
+  };
+}
+
+/** A consumer that died for good: log and exit non-zero so the orchestrator restarts the process. */
+export function exitOnFatal(logger: Logger): (error: Error) => void {
+  return (error) => {
+    logger.fatal({ ...safeErrorFields(error) }, 'consumer stopped for good; exiting');
+    process.exit(1);
   };
 }
 

@@ -13,7 +13,7 @@ import { createStageWorker, type ConsumedRecord, type DecodeResult } from '../..
 import { createClickHouseSink, type DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
-import { runningService, type RunningService } from '../fleet/running-service.js';
+import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const sinkConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(9103),
@@ -53,6 +53,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
     metrics: ctx.metrics,
     logger,
+    onFatal: exitOnFatal(logger),
   });
   const deadLetters = createStageWorker<DeadLetterInput, DeadLetterInput>({
     name: 'dead-letters',
@@ -68,6 +69,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     deadLetters: { write: async () => undefined },
     metrics: ctx.metrics,
     logger,
+    onFatal: exitOnFatal(logger),
   });
   return runningService(ctx, [events, deadLetters], [
     { name: 'clickhouse-sink', run: () => sink.stop() },
