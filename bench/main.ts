@@ -7,6 +7,7 @@ import type { BenchReport } from './bench-types.js';
 import { benchAnonymize } from './anonymize-bench.js';
 import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
+import { benchFleet } from './fleet-bench.js';
 import { benchSink } from './sink-bench.js';
 
 const only = process.argv.slice(2);
@@ -15,6 +16,7 @@ const suites: [string, () => Promise<BenchReport>][] = [
   ['anonymize', benchAnonymize],
   ['sink', benchSink],
   ['e2e', () => benchEndToEnd()],
+  ['fleet', benchFleet],
 ];
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
