@@ -119,6 +119,12 @@ describe('clickhouse gateway: reads', () => {
     expect(row).toEqual({ x: 42, s: tricky, a: ['a', "b'c", 'd\\e'], m: { k: "v'1", 'k\\2': 'v2' }, n: null });
   });
 
+  it('accepts query params far larger than 16 KB in the URL, as ClickHouse does (up to 1 MiB)', async () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => `user-${i}-${'x'.repeat(20)}`);
+    const rs = await client.query({ query: 'SELECT length({ids:Array(String)}) AS n', query_params: { ids }, format: 'JSONEachRow' });
+    expect(await rs.json()).toEqual([{ n: '3000' }]);
+  });
+
   it('quotes 64-bit integers in JSON like a real server, unless asked not to', async () => {
     const [row] = await rows<{ c: unknown; u32: unknown; i64: unknown }>(
       'SELECT count() AS c, toUInt32(7) AS u32, toInt64(-9007199254740993) AS i64 FROM numbers(5)',

@@ -300,7 +300,9 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
   }
 
   const inflight = new Set<Promise<void>>();
-  const server = createServer((req, res) => {
+  // NOTE: ClickHouse accepts URLs up to http_max_uri_size (1 MiB); query parameters (e.g. the
+  // sink's key tuples) travel in the URL, so Node's 16 KB header limit would cut them off.
+  const server = createServer({ maxHeaderSize: 1024 * 1024 }, (req, res) => {
     const p = handle(req, res).catch((err: unknown) => {
       log?.error({ err: errorMessage(err) }, 'clickhouse-gateway: request handler failed');
       if (!res.headersSent) res.writeHead(500);
