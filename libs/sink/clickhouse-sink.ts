@@ -129,6 +129,9 @@ interface MergedDimensions {
   accounts: AccountRow[];
 }
 
+/** Keys per dimension read: ≤ ~2 × 128-char ids each, well under a 1 MiB URL. */
+const KEYS_PER_READ = 2_000;
+
 export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSink {
   const { client, logger } = opts;
   const dimClient = opts.dimensionClient ?? client;
@@ -404,16 +407,19 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     const select = columns
       .map((c) => (TIME_COLUMNS.has(c) ? `toUnixTimestamp64Milli(${c}) AS ${c}` : c))
       .join(', ');
-    const rs = await dimClient.query({
-      query:
-        `SELECT ${select} FROM ${table} WHERE (tenant_id, ${idColumn}) IN {keys:Array(Tuple(String, String))} ` +
-        `ORDER BY version DESC, updated_at DESC LIMIT 1 BY tenant_id, ${idColumn}`,
-      query_params: { keys },
-      format: 'JSONEachRow',
-    });
-    for (const raw of await rs.json<Record<string, unknown>>()) {
-      const row = parse(raw);
-      out.set(key(row), row);
+    // NOTE: over HTTP the parameter travels in the URL (ClickHouse caps it at 1 MiB): chunked.
+    for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
+      const rs = await dimClient.query({
+        query:
+          `SELECT ${select} FROM ${table} WHERE (tenant_id, ${idColumn}) IN {keys:Array(Tuple(String, String))} ` +
+          `ORDER BY version DESC, updated_at DESC LIMIT 1 BY tenant_id, ${idColumn}`,
+        query_params: { keys: keys.slice(i, i + KEYS_PER_READ) },
+        format: 'JSONEachRow',
+      });
+      for (const raw of await rs.json<Record<string, unknown>>()) {
+        const row = parse(raw);
+        out.set(key(row), row);
+      }
     }
     return out;
   }
