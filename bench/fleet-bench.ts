@@ -215,7 +215,7 @@ async function benchStages(a: {
       const topics = topicNames(prefix);
       const scratch = `${prefix}bench.passthrough.v1`;
       await ensureTopics(kafka, topics, { partitions: o.partitions });
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: scratch, numPartitions: o.partitions, replicationFactor: 1 }] });
+      await ensureTopics(kafka, [scratch], { partitions: o.partitions });
       const messages = inputs[spec.input];
       const t0 = performance.now();
       for (let i = 0; i < messages.length; i += 20_000) await sendInChunks(producer, topics[spec.input], messages.slice(i, i + 20_000));

@@ -23,24 +23,33 @@ export function topicNames(prefix = ''): TopicNames {
 /** Creates the topics that do not exist yet; waits for leaders. Returns the ones created. */
 export async function ensureTopics(
   kafka: Kafka,
-  topics: TopicNames,
-  opts: { partitions: number; replicationFactor?: number },
+  topics: TopicNames | readonly string[],
+  opts: { partitions: number; replicationFactor?: number; attempts?: number },
 ): Promise<string[]> {
+  const wanted = Array.isArray(topics) ? [...topics] : Object.values(topics);
+  const attempts = opts.attempts ?? 6;
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = Object.values(topics).filter((t) => !existing.has(t));
-    if (missing.length === 0) return [];
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({
-        topic,
-        numPartitions: opts.partitions,
-        replicationFactor: opts.replicationFactor ?? 1,
-      })),
-    });
-    return missing;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const existing = new Set(await admin.listTopics());
+        const missing = wanted.filter((t) => !existing.has(t));
+        if (missing.length === 0) return [];
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: opts.partitions, replicationFactor: opts.replicationFactor ?? 1 })),
+        });
+        return missing;
+      } catch (err) {
+        // TRICKY: right after a broker starts (or while another replica creates the same
+        // topics) metadata can lag: UNKNOWN_TOPIC_OR_PARTITION / TOPIC_ALREADY_EXISTS are
+        // retriable here, and the next listTopics() settles it.
+        const retriable = (err as { retriable?: boolean }).retriable === true || /already exists/i.test((err as Error).message);
+        if (!retriable || attempt >= attempts) throw err;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
   } finally {
     await admin.disconnect();
   }

@@ -1,0 +1,529 @@
+// The compactor's embedded-mode core (DESIGN.md §5, issue 4): applies a batch of overwrite
+// commands to ClickHouse — new users/accounts versions, PII-free batched mutations of history,
+// forced merges, removal of superseded parts — then proves the result and writes receipts.
+import { TupleParam, type ClickHouseClient } from '@clickhouse/client';
+import { toNumber } from '../clickhouse/client.js';
+import { safeErrorFields } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { JsonMap } from '../events/envelope.js';
+import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../kafka/record-types.js';
+import { ACCOUNT_ROW_COLUMNS, USER_ROW_COLUMNS, type AccountRow, type UserRow } from '../sink/event-rows.js';
+import {
+  attributeChanges,
+  mapRewrite,
+  newAccountRow,
+  newUserRow,
+  sha256Hex,
+  valuesOf,
+  type AttributeChanges,
+  type MapRewrite,
+} from './overwrite-plan.js';
+import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-registry.js';
+
+export type ReceiptStatus = 'pending' | 'applied' | 'verified' | 'failed';
+
+export interface Receipt {
+  request_id: string;
+  tenant_id: string;
+  subject: OverwriteSubject;
+  subject_id_hash: string;
+  mode: OverwriteMode;
+  status: ReceiptStatus;
+  /** table → rows rewritten (events rows whose traits changed, users/accounts rows written, events_deleted) */
+  rows_rewritten: Record<string, number>;
+  /** why it failed; never a PII value */
+  reason: string | null;
+  attempts: number;
+  requested_at: number;
+  applied_at: number | null;
+  verified_at: number | null;
+}
+
+export interface CompactorOptions {
+  client: ClickHouseClient;
+  logger: Logger;
+  now?: () => number;
+  /** the tenant's PII traits (scrubbed by anonymize/delete); default none */
+  piiTraits?: (tenantId: string) => readonly string[];
+  /** shared with the sink; one is created when absent */
+  registry?: OverwriteRegistry;
+  /** attempts per batch round before its receipts say failed (default 3) */
+  maxAttempts?: number;
+  /** bound on waiting for superseded parts to leave disk (default 60 s) */
+  oldPartsTimeoutMs?: number;
+}
+
+export interface Compactor {
+  apply(commands: readonly OverwriteCommand[]): Promise<Receipt[]>;
+  readonly registry: OverwriteRegistry;
+  /** per-step milliseconds of the last verified round (read, stage, capture, mutation, merge, old_parts, verify, …) */
+  lastTimings(): Record<string, number>;
+}
+
+/** A verification that did not hold: retried like any failed step, its reason is PII-free. */
+export class VerificationError extends Error {
+  override readonly name = 'VerificationError';
+}
+
+const JOIN = 'default.overwrite_join';
+const KEYS = 'default.overwrite_keys';
+const DELETE_KEYS = 'default.overwrite_delete_keys';
+const COMPACTED_TABLES = ['events', 'users', 'accounts'] as const;
+const SHORT_PART_LIFETIME = 'old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_period = 1';
+
+// NOTE: the mutation texts below are constants: every value comes from the Join table, so
+// system.mutations / query_log never see one (checked in compactor.integration.test.ts).
+const jg = (col: string, subject: OverwriteSubject, idExpr: string): string =>
+  `joinGet('${JOIN}', '${col}', '${subject}', tenant_id, ${idExpr})`;
+const USER_ID = 'assumeNotNull(user_id)';
+const ACCOUNT_ID = 'assumeNotNull(account_id)';
+
+/** rewritten map: present keys in repl take the new value, keys in drop_keys go. */
+function rewriteExpr(mapCol: string, subject: OverwriteSubject, idExpr: string): string {
+  return (
+    `mapFilter((k, v) -> NOT has(${jg('drop_keys', subject, idExpr)}, k), ` +
+    `mapApply((k, v) -> (k, if(mapContains(${jg('repl', subject, idExpr)}, k), ${jg('repl', subject, idExpr)}[k], v)), ${mapCol}))`
+  );
+}
+/** the part of a map the batch's rewrite concerns (its old or new values) */
+function affectedExpr(mapCol: string, subject: OverwriteSubject, idExpr: string): string {
+  return `mapFilter((k, v) -> mapContains(${jg('repl', subject, idExpr)}, k) OR has(${jg('drop_keys', subject, idExpr)}, k), ${mapCol})`;
+}
+/** a map still holding something other than the new values for the batch's keys */
+function staleExpr(mapCol: string, subject: OverwriteSubject, idExpr: string): string {
+  return (
+    `arrayExists((k, v) -> has(${jg('drop_keys', subject, idExpr)}, k) OR (mapContains(${jg('repl', subject, idExpr)}, k) AND v != ${jg('repl', subject, idExpr)}[k]), ` +
+    `mapKeys(${mapCol}), mapValues(${mapCol}))`
+  );
+}
+const idCol = (subject: OverwriteSubject): string => (subject === 'user' ? 'user_id' : 'account_id');
+const idExprOf = (subject: OverwriteSubject): string => (subject === 'user' ? USER_ID : ACCOUNT_ID);
+function historyWhere(subject: OverwriteSubject): string {
+  const id = idExprOf(subject);
+  return `${idCol(subject)} IS NOT NULL AND ('${subject}', tenant_id, ${id}) IN ${KEYS} AND received_at <= ${jg('requested_at', subject, id)}`;
+}
+
+export const USER_HISTORY_MUTATION =
+  `ALTER TABLE default.events UPDATE traits = ${rewriteExpr('traits', 'user', USER_ID)} ` +
+  `WHERE ${historyWhere('user')} SETTINGS mutations_sync = 2`;
+// NOTE: a group call may carry the account's traits Segment-style in `traits` too.
+export const ACCOUNT_HISTORY_MUTATION =
+  `ALTER TABLE default.events UPDATE account_traits = ${rewriteExpr('account_traits', 'account', ACCOUNT_ID)}, ` +
+  `traits = if(type = 'group', ${rewriteExpr('traits', 'account', ACCOUNT_ID)}, traits) ` +
+  `WHERE ${historyWhere('account')} SETTINGS mutations_sync = 2`;
+export const DELETE_EVENTS_MUTATION =
+  `ALTER TABLE default.events DELETE WHERE user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${DELETE_KEYS} ` +
+  `AND received_at <= ${jg('requested_at', 'user', USER_ID)} SETTINGS mutations_sync = 2`;
+
+interface Plan {
+  cmd: OverwriteCommand;
+  changes: AttributeChanges;
+  rewrite: MapRewrite;
+  storedUser: UserRow | null;
+  storedAccount: AccountRow | null;
+  newUser: UserRow | null;
+  newAccount: AccountRow | null;
+  /** old values (plain and JSON-encoded) — in memory only, never logged or persisted */
+  oldValues: Set<string>;
+  newValues: Set<string>;
+  receipt: Receipt;
+}
+
+const keyOf = (c: { subject: string; tenant_id: string; id: string }): string => `${c.subject}\u0000${c.tenant_id}\u0000${c.id}`;
+
+export function createCompactor(opts: CompactorOptions): Compactor {
+  const { client } = opts;
+  const log = opts.logger.child({ module: 'compactor' });
+  const now = opts.now ?? Date.now;
+  const registry = opts.registry ?? createOverwriteRegistry({ client });
+  const maxAttempts = opts.maxAttempts ?? 3;
+  const oldPartsTimeoutMs = opts.oldPartsTimeoutMs ?? 60_000;
+  let lastVersion = 0;
+  let lastTimings: Record<string, number> = {};
+  // NOTE: the Join/Set tables hold one batch at a time: batches run strictly one after another.
+  let chain: Promise<unknown> = Promise.resolve();
+
+  const version = (): number => (lastVersion = Math.max(lastVersion + 1, now()));
+
+  async function rows<T>(query: string, query_params?: Record<string, unknown>): Promise<T[]> {
+    const rs = await client.query({ query, format: 'JSONEachRow', ...(query_params ? { query_params } : {}) });
+    return rs.json<T>();
+  }
+
+  async function writeReceipts(receipts: readonly Receipt[]): Promise<void> {
+    if (receipts.length === 0) return;
+    await client.insert({
+      table: 'overwrite_requests',
+      format: 'JSONEachRow',
+      values: receipts.map((r) => ({ ...r, version: version() })),
+    });
+  }
+
+  async function readReceipts(ids: readonly string[]): Promise<Map<string, Receipt>> {
+    const found = await rows<Record<string, unknown>>(
+      `SELECT request_id, tenant_id, subject, subject_id_hash, mode, status, rows_rewritten, reason, attempts,
+              toUnixTimestamp64Milli(requested_at) AS requested_at,
+              toUnixTimestamp64Milli(applied_at) AS applied_at, toUnixTimestamp64Milli(verified_at) AS verified_at
+       FROM overwrite_requests FINAL WHERE request_id IN {ids:Array(String)}`,
+      { ids },
+    );
+    const out = new Map<string, Receipt>();
+    for (const r of found) {
+      const rw: Record<string, number> = {};
+      for (const [k, v] of Object.entries(r.rows_rewritten as Record<string, unknown>)) rw[k] = toNumber(v);
+      out.set(String(r.request_id), {
+        request_id: String(r.request_id),
+        tenant_id: String(r.tenant_id),
+        subject: r.subject as OverwriteSubject,
+        subject_id_hash: String(r.subject_id_hash),
+        mode: r.mode as OverwriteMode,
+        status: r.status as ReceiptStatus,
+        rows_rewritten: rw,
+        reason: (r.reason as string | null) ?? null,
+        attempts: toNumber(r.attempts),
+        requested_at: toNumber(r.requested_at),
+        applied_at: r.applied_at === null ? null : toNumber(r.applied_at),
+        verified_at: r.verified_at === null ? null : toNumber(r.verified_at),
+      });
+    }
+    return out;
+  }
+
+  async function readStored(cmds: readonly OverwriteCommand[]): Promise<{ users: Map<string, UserRow>; accounts: Map<string, AccountRow> }> {
+    const users = new Map<string, UserRow>();
+    const accounts = new Map<string, AccountRow>();
+    const userKeys = cmds.filter((c) => c.subject === 'user').map((c) => new TupleParam([c.tenant_id, c.id]));
+    const accountKeys = cmds.filter((c) => c.subject === 'account').map((c) => new TupleParam([c.tenant_id, c.id]));
+    if (userKeys.length > 0) {
+      const found = await rows<Record<string, unknown>>(
+        `SELECT tenant_id, user_id, email, first_name, last_name, name, phone, title, company, account_id, traits,
+                toUnixTimestamp64Milli(first_seen) AS first_seen, toUnixTimestamp64Milli(last_seen) AS last_seen,
+                identity_anonymized, version, is_deleted, toUnixTimestamp64Milli(updated_at) AS updated_at
+         FROM users FINAL WHERE (tenant_id, user_id) IN {keys:Array(Tuple(String, String))}`,
+        { keys: userKeys },
+      );
+      for (const r of found) {
+        const row = { ...r, first_seen: toNumber(r.first_seen), last_seen: toNumber(r.last_seen), version: toNumber(r.version), updated_at: toNumber(r.updated_at) } as unknown as UserRow;
+        users.set(keyOf({ subject: 'user', tenant_id: row.tenant_id, id: row.user_id }), row);
+      }
+    }
+    if (accountKeys.length > 0) {
+      const found = await rows<Record<string, unknown>>(
+        `SELECT tenant_id, account_id, domain, source, name, traits, version, is_deleted, toUnixTimestamp64Milli(updated_at) AS updated_at
+         FROM accounts FINAL WHERE (tenant_id, account_id) IN {keys:Array(Tuple(String, String))}`,
+        { keys: accountKeys },
+      );
+      for (const r of found) {
+        const row = { ...r, version: toNumber(r.version), updated_at: toNumber(r.updated_at) } as unknown as AccountRow;
+        accounts.set(keyOf({ subject: 'account', tenant_id: row.tenant_id, id: row.account_id }), row);
+      }
+    }
+    return { users, accounts };
+  }
+
+  /** Loads the round's values into the Join/Set tables the mutations read (no PII in any SQL text). */
+  async function stage(plans: readonly Plan[]): Promise<void> {
+    for (const t of [JOIN, KEYS, DELETE_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
+    await client.insert({
+      table: 'overwrite_join',
+      format: 'JSONEachRow',
+      values: plans.map((p) => ({
+        subject: p.cmd.subject,
+        tenant_id: p.cmd.tenant_id,
+        id: p.cmd.id,
+        repl: p.rewrite.repl,
+        drop_keys: p.rewrite.drop,
+        requested_at: p.cmd.requested_at,
+      })),
+    });
+    await client.insert({
+      table: 'overwrite_keys',
+      format: 'JSONEachRow',
+      values: plans.map((p) => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
+    });
+    const deletes = plans.filter((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events);
+    if (deletes.length > 0) {
+      await client.insert({
+        table: 'overwrite_delete_keys',
+        format: 'JSONEachRow',
+        values: deletes.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
+      });
+    }
+  }
+
+  /** Per subject key: event rows whose maps hold affected keys, and the distinct values there. */
+  async function historyValues(subject: OverwriteSubject): Promise<Map<string, { n: number; values: string[]; stale: number }>> {
+    const id = idExprOf(subject);
+    const maps = subject === 'user' ? ['traits'] : ['account_traits', 'traits'];
+    const affected = maps.map((m) => affectedExpr(m, subject, id));
+    const stale = maps.map((m) => staleExpr(m, subject, id)).join(' OR ');
+    const found = await rows<{ tenant_id: string; id: string; n: unknown; stale: unknown; vals: string[] }>(
+      `SELECT tenant_id, ${id} AS id,
+              countIf(${affected.map((a) => `notEmpty(${a})`).join(' OR ')}) AS n,
+              countIf(${stale}) AS stale,
+              groupUniqArrayArray(arrayConcat(${affected.map((a) => `mapValues(${a})`).join(', ')})) AS vals
+       FROM default.events WHERE ${historyWhere(subject)} GROUP BY tenant_id, id`,
+    );
+    const out = new Map<string, { n: number; values: string[]; stale: number }>();
+    for (const r of found) out.set(keyOf({ subject, tenant_id: r.tenant_id, id: r.id }), { n: toNumber(r.n), values: r.vals, stale: toNumber(r.stale) });
+    return out;
+  }
+
+  async function waitForOldParts(since: number): Promise<number> {
+    const started = Date.now();
+    const deadline = started + oldPartsTimeoutMs;
+    for (;;) {
+      // NOTE: a part created before the rewrite finished and now inactive may hold old
+      // values on disk; parts created after it cannot (modification_time is in seconds).
+      const [r] = await rows<{ n: unknown }>(
+        `SELECT count() AS n FROM system.parts
+         WHERE database = 'default' AND table IN {tables:Array(String)} AND active = 0
+           AND modification_time <= toDateTime({since:UInt32})`,
+        { tables: [...COMPACTED_TABLES], since: Math.ceil(since / 1000) },
+      );
+      if (toNumber(r?.n) === 0) return Date.now() - started;
+      if (Date.now() > deadline) throw new VerificationError(`superseded parts still on disk after ${oldPartsTimeoutMs} ms`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+
+  async function verify(plans: readonly Plan[]): Promise<void> {
+    for (const subject of ['user', 'account'] as const) {
+      const ps = plans.filter((p) => p.cmd.subject === subject);
+      if (ps.length === 0) continue;
+      const history = await historyValues(subject);
+      for (const p of ps) {
+        const h = history.get(keyOf(p.cmd));
+        if (!h) continue;
+        if (p.cmd.mode === 'delete' && p.cmd.delete_events && h.n > 0) throw new VerificationError('events of a deleted user remain');
+        if (h.stale > 0) throw new VerificationError(`${h.stale} events rows still hold a superseded value`);
+        if (h.values.some((v) => p.oldValues.has(v) && !p.newValues.has(v))) throw new VerificationError('an old value remains in events');
+      }
+      // without FINAL: after the forced merge exactly one physical row per key, the new one
+      const table = subject === 'user' ? 'users' : 'accounts';
+      const cols = subject === 'user' ? USER_ROW_COLUMNS : ACCOUNT_ROW_COLUMNS;
+      const found = await rows<Record<string, unknown>>(
+        `SELECT ${cols.filter((c) => !['first_seen', 'last_seen', 'updated_at'].includes(c)).join(', ')} FROM default.${table}
+         WHERE ('${subject}', tenant_id, ${idCol(subject)}) IN ${KEYS}`,
+      );
+      for (const p of ps) {
+        const expected = subject === 'user' ? p.newUser : p.newAccount;
+        const mine = found.filter((r) => r.tenant_id === p.cmd.tenant_id && r[idCol(subject)] === p.cmd.id);
+        if (expected === null) {
+          if (mine.length > 0) throw new VerificationError(`${table} has a row the plan did not expect`);
+          continue;
+        }
+        if (mine.length !== 1) throw new VerificationError(`${table} holds ${mine.length} physical rows for one key after the merge`);
+        const row = mine[0] as Record<string, unknown>;
+        const exp = expected as unknown as Record<string, unknown>;
+        for (const col of [...Object.keys(p.changes.columns), 'is_deleted']) {
+          if (row[col] !== exp[col]) throw new VerificationError(`${table}.${col} does not hold the new value`);
+        }
+        const traits = row.traits as JsonMap;
+        for (const [k, v] of Object.entries(p.changes.traits)) {
+          if ((traits[k] ?? null) !== (v === null ? null : JSON.stringify(v))) throw new VerificationError(`${table}.traits does not hold the new value`);
+        }
+        for (const v of Object.values(row)) {
+          const texts = typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v as Record<string, unknown>).map(String) : [];
+          if (texts.some((t) => p.oldValues.has(t) && !p.newValues.has(t))) throw new VerificationError(`${table} still holds an old value`);
+        }
+      }
+    }
+  }
+
+  async function runRound(cmds: readonly OverwriteCommand[], receipts: Map<string, Receipt>): Promise<void> {
+    const timings: Record<string, number> = {};
+    const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      try {
+        return await f();
+      } finally {
+        timings[name] = (timings[name] ?? 0) + Date.now() - t0;
+      }
+    };
+    const stored = await timed('read', () => readStored(cmds));
+    const t = now();
+    const plans: Plan[] = cmds.map((cmd) => {
+      const changes = attributeChanges(cmd, opts.piiTraits?.(cmd.tenant_id) ?? []);
+      const storedUser = cmd.subject === 'user' ? (stored.users.get(keyOf(cmd)) ?? null) : null;
+      const storedAccount = cmd.subject === 'account' ? (stored.accounts.get(keyOf(cmd)) ?? null) : null;
+      const newUser = cmd.subject === 'user' ? newUserRow(storedUser, cmd, changes, t) : null;
+      const newAccount = cmd.subject === 'account' ? newAccountRow(storedAccount, cmd, changes, t) : null;
+      const newValues = new Set<string>();
+      for (const v of [...Object.values(changes.columns), ...Object.values(changes.traits)]) {
+        if (v !== null) newValues.add(v).add(JSON.stringify(v));
+      }
+      return {
+        cmd,
+        changes,
+        rewrite: mapRewrite(cmd.subject, changes),
+        storedUser,
+        storedAccount,
+        newUser,
+        newAccount,
+        oldValues: new Set(valuesOf(storedUser ?? storedAccount, changes)),
+        newValues,
+        receipt: receipts.get(cmd.request_id) as Receipt,
+      };
+    });
+
+    // The registry first: from here on the sink rewrites late events of these subjects too.
+    await timed('register', async () => {
+      await client.insert({
+        table: 'overwrite_values',
+        format: 'JSONEachRow',
+        values: plans.flatMap((p) => {
+          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: p.cmd.id, mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
+          return [
+            ...Object.entries(p.rewrite.repl).map(([attr, new_value]) => ({ ...base, attr, new_value })),
+            ...p.rewrite.drop.map((attr) => ({ ...base, attr, new_value: null })),
+          ];
+        }),
+      });
+      registry.record(
+        plans.map((p) => ({
+          request_id: p.cmd.request_id,
+          tenant_id: p.cmd.tenant_id,
+          subject: p.cmd.subject,
+          id: p.cmd.id,
+          requested_at: p.cmd.requested_at,
+          rewrite: p.rewrite,
+          delete_events: p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events,
+        })),
+      );
+    });
+    await timed('stage', () => stage(plans));
+
+    // Old values of history, captured before the rewrite: memory only.
+    const rewritten = new Map<string, Record<string, number>>();
+    for (const subject of ['user', 'account'] as const) {
+      if (!plans.some((p) => p.cmd.subject === subject)) continue;
+      const history = await timed('capture', () => historyValues(subject));
+      for (const p of plans.filter((x) => x.cmd.subject === subject)) {
+        const h = history.get(keyOf(p.cmd));
+        for (const v of h?.values ?? []) if (!p.newValues.has(v)) p.oldValues.add(v);
+        rewritten.set(p.cmd.request_id, { events: h?.n ?? 0 });
+      }
+    }
+
+    const users = plans.flatMap((p) => (p.newUser ? [p.newUser] : []));
+    const accounts = plans.flatMap((p) => (p.newAccount ? [p.newAccount] : []));
+    await timed('dimensions', async () => {
+      if (users.length > 0) await client.insert({ table: 'users', format: 'JSONEachRow', values: users });
+      if (accounts.length > 0) await client.insert({ table: 'accounts', format: 'JSONEachRow', values: accounts });
+    });
+    await timed('mutation', async () => {
+      if (plans.some((p) => p.cmd.subject === 'user')) await client.command({ query: USER_HISTORY_MUTATION });
+      if (plans.some((p) => p.cmd.subject === 'account')) await client.command({ query: ACCOUNT_HISTORY_MUTATION });
+      if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
+        await client.command({ query: DELETE_EVENTS_MUTATION });
+      }
+    });
+    // NOTE: events need no OPTIMIZE: the mutation rewrote every physical copy (redelivered
+    // duplicates included); users/accounts hold superseded versions until merged.
+    await timed('merge', async () => {
+      if (users.length > 0) await client.command({ query: 'OPTIMIZE TABLE default.users FINAL' });
+      if (accounts.length > 0) await client.command({ query: 'OPTIMIZE TABLE default.accounts FINAL' });
+    });
+    const rewrittenAt = now();
+    for (const p of plans) {
+      const rw = rewritten.get(p.cmd.request_id) ?? {};
+      if (p.cmd.subject === 'user') rw.users = p.newUser ? 1 : 0;
+      else rw.accounts = p.newAccount ? 1 : 0;
+      if (p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events) {
+        rw.events_deleted = rw.events ?? 0;
+        rw.events = 0;
+      }
+      Object.assign(p.receipt, { status: 'applied', rows_rewritten: rw, applied_at: rewrittenAt, reason: null });
+    }
+    await writeReceipts(plans.map((p) => p.receipt));
+    await timed('old_parts', () => waitForOldParts(Date.now()));
+    await timed('verify', () => verify(plans));
+    const verifiedAt = now();
+    for (const p of plans) Object.assign(p.receipt, { status: 'verified', verified_at: verifiedAt });
+    await writeReceipts(plans.map((p) => p.receipt));
+    lastTimings = timings;
+    log.info({ commands: plans.length, users: users.length, accounts: accounts.length, ms: timings }, 'overwrite batch verified');
+  }
+
+  let prepared = false;
+  async function applyBatch(commands: readonly OverwriteCommand[]): Promise<Receipt[]> {
+    if (commands.length === 0) return [];
+    if (!prepared) {
+      // NOTE: superseded parts hold old values until removed: keep them as briefly as the
+      // engine allows (see 0005_overwrites.sql for the measurements). Idempotent.
+      for (const t of COMPACTED_TABLES) {
+        await client.command({ query: `ALTER TABLE default.${t} MODIFY SETTING ${SHORT_PART_LIFETIME}` });
+      }
+      prepared = true;
+    }
+    const existing = await readReceipts([...new Set(commands.map((c) => c.request_id))]);
+    const receipts = new Map<string, Receipt>();
+    const todo: OverwriteCommand[] = [];
+    for (const cmd of commands) {
+      const prior = existing.get(cmd.request_id);
+      // NOTE: a verified request is done: redelivery changes nothing and returns its receipt.
+      if (prior?.status === 'verified' || receipts.has(cmd.request_id)) {
+        if (prior) receipts.set(cmd.request_id, prior);
+        continue;
+      }
+      receipts.set(cmd.request_id, {
+        request_id: cmd.request_id,
+        tenant_id: cmd.tenant_id,
+        subject: cmd.subject,
+        subject_id_hash: sha256Hex(cmd.id),
+        mode: cmd.mode,
+        status: 'pending',
+        rows_rewritten: {},
+        reason: null,
+        attempts: prior?.attempts ?? 0,
+        requested_at: cmd.requested_at,
+        applied_at: null,
+        verified_at: null,
+      });
+      todo.push(cmd);
+    }
+    if (todo.length > 0) await writeReceipts(todo.map((c) => receipts.get(c.request_id) as Receipt));
+
+    // TRICKY: the Join table holds one entry per (subject, tenant, id), so two commands for
+    // one subject go in successive rounds, oldest request first.
+    const rounds: OverwriteCommand[][] = [];
+    for (const cmd of [...todo].sort((a, b) => a.requested_at - b.requested_at)) {
+      let r = rounds.find((round) => !round.some((c) => keyOf(c) === keyOf(cmd)));
+      if (!r) rounds.push((r = []));
+      r.push(cmd);
+    }
+    for (const round of rounds) {
+      for (let attempt = 1; ; attempt++) {
+        for (const c of round) (receipts.get(c.request_id) as Receipt).attempts++;
+        try {
+          await runRound(round, receipts);
+          break;
+        } catch (err) {
+          const step = err instanceof VerificationError ? `verification failed: ${err.message}` : `step failed: ${Object.values(safeErrorFields(err)).join(' ')}`;
+          log.warn({ attempt, maxAttempts, commands: round.length, ...safeErrorFields(err) }, 'overwrite round failed');
+          if (attempt >= maxAttempts) {
+            for (const c of round) Object.assign(receipts.get(c.request_id) as Receipt, { status: 'failed', reason: step });
+            await writeReceipts(round.map((c) => receipts.get(c.request_id) as Receipt)).catch((e: unknown) =>
+              log.error({ ...safeErrorFields(e) }, 'could not write failed receipts'),
+            );
+            break;
+          }
+          await new Promise((res) => setTimeout(res, 200 * 2 ** attempt));
+        }
+      }
+    }
+    // one receipt per command, in input order
+    return commands.map((c) => receipts.get(c.request_id) as Receipt);
+  }
+
+  return {
+    registry,
+    lastTimings: () => ({ ...lastTimings }),
+    apply(commands) {
+      const run = chain.then(() => applyBatch(commands));
+      chain = run.catch(() => undefined);
+      return run;
+    },
+  };
+}
