@@ -12,7 +12,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -29,6 +28,7 @@ import { createKafka } from '../libs/kafka/kafka-client.js';
 import { connectProducer, sendInChunks } from '../libs/kafka/outputs.js';
 import { createRecordCodec } from '../libs/kafka/record-codec.js';
 import { ensureTopics, topicNames, type TopicNames } from '../libs/kafka/topics.js';
+import { freePort } from '../test/support/embedded-process.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../libs/tenants/redis-tenant-store.js';
 import { ensureServices, stopServices, type ServiceEndpoints, type ServiceName } from '../scripts/services/services.js';
 import { normalizeAll } from '../services/collector/ingest-routes.js';
@@ -692,18 +692,6 @@ async function startProcess(entry: ServiceEntry, label: string, env: Record<stri
     }
   }
   return proc;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function readStatusKb(pid: number, field: string): number {

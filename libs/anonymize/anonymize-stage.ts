@@ -67,7 +67,7 @@ export function createAnonymizeStage(deps: AnonymizeStageDeps): Stage<EnrichedEv
         // hashing it whenever present is the fail-closed reading of that rule.
         event.previous_id === null ? null : keys.pseudonym(tenantId, version, event.previous_id),
         flags.piiTraits.length === 0 ? event.traits : hashTraits(event.traits, flags.piiTraits, keys, tenantId, version),
-        // NOTE: true whenever the rule covers the event, even without a user_id: any id it
+        // NOTE: true whenever the rule covers the event, even without a user_id: an id it
         // carries is a pseudonym under key_version.
         true,
         version,

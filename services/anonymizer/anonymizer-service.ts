@@ -14,7 +14,7 @@ import { exitOnFatal, runningService, type RunningService } from '../fleet/runni
 
 export const anonymizerConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(9102),
-  // NOTE: any tenant may switch anonymization on at any time, so the anonymizer always needs it.
+  // NOTE: every tenant may switch anonymization on at any time, so the anonymizer always needs it.
   TRACKLANE_MASTER_KEY: z.string({ message: 'TRACKLANE_MASTER_KEY is required (at least 32 bytes)' }),
 });
 export type AnonymizerConfig = z.infer<typeof anonymizerConfigSchema>;

@@ -1,12 +1,12 @@
 // Microbenchmark of the record codec on a typical CleanEvent (~60 leaf fields), without a
-// registry: `npx tsx libs/kafka/record-codec.bench.ts`. Compares our encode/decode with
+// registry: `npx tsx bench/record-codec-bench.ts`. Compares our encode/decode with
 // the registry client's own encode/decode (its schema cache pre-filled) and JSON.
 import { performance } from 'node:perf_hooks';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { cleanEventSchema } from '../events/envelope.js';
-import { avroType, loadAvroSchema, RECORD_KINDS } from './avro-schemas.js';
-import { createRecordCodec, type RegistryClient } from './record-codec.js';
-import { cleanFull } from './record-fixtures.js';
+import { cleanEventSchema } from '../libs/events/envelope.js';
+import { avroType, loadAvroSchema, RECORD_KINDS } from '../libs/kafka/avro-schemas.js';
+import { createRecordCodec, type RegistryClient } from '../libs/kafka/record-codec.js';
+import { cleanFull } from '../libs/kafka/record-fixtures.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 
