@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { describeIssues } from '../../libs/events/segment-message.js';
 import { flagsPatchSchema } from '../../libs/tenants/flags.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
+import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
 
 export interface AdminDeps {
   adminToken: string;
@@ -14,6 +15,8 @@ export interface AdminDeps {
   canAnonymize: boolean;
   /** runs one read-only statement; rejects with a ClickHouse error message on failure */
   readOnlyQuery: (sql: string) => Promise<unknown[]>;
+  /** retroactive overwrites and erasures; the routes exist only where a compactor runs */
+  overwrites?: Omit<OverwriteDeps, 'tenants'>;
   now?: () => number;
 }
 
@@ -67,6 +70,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       if (!flags) return notFound(reply, tenantId);
       return reply.send({ tenantId, ...flags });
     });
+
+    if (deps.overwrites) registerOverwriteRoutes(admin, { ...deps.overwrites, tenants: deps.tenants });
 
     admin.post('/v1/admin/query', async (req, reply) => {
       const parsed = querySchema.safeParse(req.body ?? {});

@@ -15,6 +15,8 @@ export interface EmbeddedPipelineDeps {
   enrich: Stage<RawEvent, EnrichedEvent>;
   anonymize: Stage<EnrichedEvent, CleanEvent>;
   sink: EmbeddedSink;
+  /** last look at clean events before they are written (e.g. pending overwrites) */
+  beforeSink?: (events: CleanEvent[]) => CleanEvent[];
   logger: Logger;
 }
 
@@ -65,7 +67,7 @@ export function createEmbeddedPipeline(deps: EmbeddedPipelineDeps): EmbeddedPipe
         deps.logger.warn({ count: outcome.retry.length, reason: outcome.retry[0]?.reason }, 'events need a retry');
       }
       await Promise.all([
-        clean.length > 0 ? deps.sink.write(clean) : undefined,
+        clean.length > 0 ? deps.sink.write(deps.beforeSink ? deps.beforeSink(clean) : clean) : undefined,
         letters.length > 0 ? deps.sink.writeDeadLetters(letters) : undefined,
       ]);
       outcome.accepted = clean.length;

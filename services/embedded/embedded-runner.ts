@@ -10,6 +10,7 @@ import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
+import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import { ConfigError } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
@@ -21,6 +22,7 @@ import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { buildCollectorApp } from '../collector/http-app.js';
 import { parseTrustProxy, type EmbeddedConfig } from './config.js';
 import { createEmbeddedPipeline } from './embedded-pipeline.js';
+import { createOverwriteQueue } from './overwrite-queue.js';
 
 export interface EmbeddedServer {
   /** base URL, e.g. http://127.0.0.1:8080 */
@@ -102,9 +104,19 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
     stack.push({ name: 'sink', close: () => sink.stop() });
 
+    // Retroactive overwrites: the compactor on a session of its own (its mutations and merges
+    // run long), receipts read on the analyst session.
+    const compactorClient = createClickHouse(chConfig);
+    stack.push({ name: 'clickhouse-compactor', close: () => compactorClient.close() });
+    const compactor = createCompactor({ client: compactorClient, logger, piiTraits: (t) => tenants.get(t)?.piiTraits ?? [] });
+    const overwrites = createOverwriteQueue({ compactor, client: analyst, logger });
+    stack.push({ name: 'overwrites', close: () => overwrites.close() });
+
     const pipeline = createEmbeddedPipeline({
       enrich: enricher.stage,
       anonymize: createAnonymizeStage({ flags: tenants, keys }),
+      // NOTE: events received before an overwrite request but sunk after it get it applied too.
+      beforeSink: (events) => compactor.registry.applyPendingOverwrites(events),
       sink,
       logger,
     });
@@ -124,6 +136,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         tenants,
         canAnonymize: keys !== null,
         readOnlyQuery: analystQuery,
+        overwrites: { submit: (c) => overwrites.submit(c), receipt: (id) => overwrites.receipt(id) },
       },
     });
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its

@@ -1,0 +1,105 @@
+// Admin routes for retroactive overwrites and erasures (issue 4): they validate, turn the body
+// into overwrite commands, hand them to the runner's queue and answer 202 with a request id;
+// the receipt route reports what the compactor did. Values never appear in a response or log.
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { LIMITS } from '../../libs/events/envelope.js';
+import { describeIssues } from '../../libs/events/segment-message.js';
+import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
+
+export interface RequestReceipt {
+  requestId: string;
+  status: 'pending' | 'applied' | 'verified' | 'failed';
+  /** commands the request was split into (one per user of an erasure) */
+  commands: number;
+  rowsRewritten: Record<string, number>;
+  reason: string | null;
+  requestedAt: number;
+  verifiedAt: number | null;
+}
+
+export interface OverwriteDeps {
+  tenants: TenantStore;
+  /** queues commands for the compactor; resolves once they are durably queued */
+  submit: (commands: OverwriteCommand[]) => Promise<void>;
+  receipt: (requestId: string) => Promise<RequestReceipt | undefined>;
+  now?: () => number;
+}
+
+const idSchema = z.string().trim().min(1).max(LIMITS.idChars);
+const setSchema = z
+  .record(z.string().min(1).max(LIMITS.mapKeyChars), z.union([z.string().max(LIMITS.mapValueChars), z.null()]))
+  .refine((s) => Object.keys(s).length > 0, 'set must name at least one attribute')
+  .refine((s) => Object.keys(s).length <= LIMITS.mapEntries, `set may name at most ${LIMITS.mapEntries} attributes`);
+const patchSchema = z.object({ set: setSchema }).strict();
+const erasureSchema = z
+  .object({
+    userIds: z.array(idSchema).min(1).max(10_000),
+    mode: z.enum(['anonymize', 'delete']),
+    deleteEvents: z.boolean().default(false),
+    suppress: z.boolean().default(false),
+  })
+  .strict()
+  .refine((e) => !e.deleteEvents || e.mode === 'delete', { message: 'deleteEvents needs mode "delete"', path: ['deleteEvents'] });
+
+export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteDeps): void {
+  const now = deps.now ?? Date.now;
+
+  const base = (tenantId: string, requestId: string, at: number) => ({
+    tenant_id: tenantId,
+    delete_events: false,
+    suppress: false,
+    requested_at: at,
+    request_id: requestId,
+  });
+
+  for (const subject of ['user', 'account'] as const) {
+    admin.patch(`/v1/admin/tenants/:tenantId/${subject}s/:id`, async (req, reply) => {
+      const { tenantId, id } = req.params as { tenantId: string; id: string };
+      if (!knownTenant(deps.tenants, tenantId)) return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
+      const parsedId = idSchema.safeParse(id);
+      const body = patchSchema.safeParse(req.body ?? {});
+      if (!parsedId.success || !body.success) {
+        return reply.code(400).send({ error: 'bad_request', message: parsedId.success ? describeIssues(body.error as z.ZodError) : `${subject} id: 1–128 characters` });
+      }
+      const requestId = randomUUID();
+      await deps.submit([{ ...base(tenantId, requestId, now()), subject, id: parsedId.data, set: body.data.set, mode: 'overwrite' }]);
+      return reply.code(202).send({ requestId });
+    });
+  }
+
+  admin.post('/v1/admin/tenants/:tenantId/erasures', async (req, reply) => {
+    const { tenantId } = req.params as { tenantId: string };
+    if (!knownTenant(deps.tenants, tenantId)) return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
+    const body = erasureSchema.safeParse(req.body ?? {});
+    if (!body.success) return reply.code(400).send({ error: 'bad_request', message: describeIssues(body.error) });
+    const requestId = randomUUID();
+    const at = now();
+    // NOTE: one command per user, `<requestId>/<n>`: receipts are per command, the request's is their sum.
+    const commands: OverwriteCommand[] = [...new Set(body.data.userIds)].map((userId, n) => ({
+      ...base(tenantId, `${requestId}/${n}`, at),
+      subject: 'user',
+      id: userId,
+      set: {},
+      mode: body.data.mode,
+      delete_events: body.data.deleteEvents,
+      suppress: body.data.suppress,
+    }));
+    await deps.submit(commands);
+    return reply.code(202).send({ requestId, users: commands.length });
+  });
+
+  admin.get('/v1/admin/requests/:requestId', async (req, reply) => {
+    const { requestId } = req.params as { requestId: string };
+    if (!/^[0-9a-f-]{36}$/.test(requestId)) return reply.code(400).send({ error: 'bad_request', message: 'requestId must be a UUID' });
+    const receipt = await deps.receipt(requestId);
+    if (!receipt) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
+    return reply.send(receipt);
+  });
+}
+
+function knownTenant(tenants: TenantStore, tenantId: string): boolean {
+  return TENANT_ID_RE.test(tenantId) && tenants.getTenant(tenantId) !== undefined;
+}

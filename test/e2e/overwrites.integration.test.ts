@@ -1,0 +1,127 @@
+// Issue 4 through the embedded server's REST API: a PATCH of a user's PII reaches `verified`
+// and no stored copy of the old values remains; erasures; bad requests.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toNumber } from '../../libs/clickhouse/client.js';
+import { createLogger } from '../../libs/core/logger.js';
+import { embeddedConfigSchema } from '../../services/embedded/config.js';
+import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import { eventually } from '../support/embedded-process.js';
+
+let server: EmbeddedServer;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'tracklane-overwrites-'));
+  const config = embeddedConfigSchema.parse({
+    PORT: '0',
+    TRACKLANE_DATA_DIR: dataDir,
+    TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+  });
+  server = await startEmbedded(config, createLogger({ level: 'silent' }));
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function call(method: string, path: string, body?: unknown, auth = `Bearer ${server.adminToken}`) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function tenantWithUser(tenant: string, userId: string, traits: Record<string, string>) {
+  const { body } = await call('PUT', `/v1/admin/tenants/${tenant}`);
+  const res = await fetch(`${server.url}/v1/batch`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${String(body['writeKey'])}:`).toString('base64')}` },
+    body: JSON.stringify({
+      batch: [
+        { type: 'identify', messageId: `${tenant}-i1`, userId, traits },
+        { type: 'track', messageId: `${tenant}-t1`, userId, event: 'Report Exported' },
+        { type: 'identify', messageId: `${tenant}-i2`, userId, traits: { ...traits, plan: 'pro' } },
+      ],
+    }),
+  });
+  expect(res.status).toBe(200);
+}
+
+async function verified(requestId: string) {
+  return eventually(async () => {
+    const r = await call('GET', `/v1/admin/requests/${requestId}`);
+    if (r.body['status'] === 'failed') throw new Error(`request failed: ${String(r.body['reason'])}`);
+    return r.body['status'] === 'verified' ? r.body : undefined;
+  }, 150_000, 'a verified receipt');
+}
+
+/** Every String/Map/Array column of every table, searched for any of `needles`. */
+async function grepEverything(needles: string[]): Promise<string[]> {
+  const columns = (await server.analystQuery(
+    `SELECT table, name FROM system.columns WHERE database = currentDatabase()
+       AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT IN ('View', 'Join', 'Set'))
+       AND (type LIKE '%String%' OR type LIKE 'Map%' OR type LIKE 'Array%')`,
+  )) as { table: string; name: string }[];
+  const hits: string[] = [];
+  for (const { table, name } of columns) {
+    for (const needle of needles) {
+      const [r] = (await server.analystQuery(`SELECT count() AS n FROM ${table} WHERE position(toString(\`${name}\`), '${needle}') > 0`)) as { n: unknown }[];
+      if (toNumber(r?.n) > 0) hits.push(`${table}.${name}`);
+    }
+  }
+  return hits;
+}
+
+describe('retroactive overwrites over the admin API (embedded)', () => {
+  it('a PATCH of email, first and last name is verified and leaves no old copy anywhere', async () => {
+    await tenantWithUser('ow-a', 'user-1', { email: 'old.alice@acme-old.io', firstName: 'Alicia', lastName: 'Oldname' });
+    const patched = await call('PATCH', '/v1/admin/tenants/ow-a/users/user-1', { set: { email: 'alice@acme.io', firstName: 'Alice', lastName: 'Liddell' } });
+    expect(patched.status).toBe(202);
+    const receipt = await verified(String(patched.body['requestId']));
+    expect(receipt).toMatchObject({ status: 'verified', commands: 1, verifiedAt: expect.any(Number) });
+
+    expect(await server.analystQuery(`SELECT email, first_name, last_name FROM users FINAL WHERE tenant_id = 'ow-a'`)).toEqual([
+      { email: 'alice@acme.io', first_name: 'Alice', last_name: 'Liddell' },
+    ]);
+    const [physical] = (await server.analystQuery(`SELECT count() AS n FROM users WHERE tenant_id = 'ow-a' AND user_id = 'user-1'`)) as { n: unknown }[];
+    expect(toNumber(physical?.n)).toBe(1);
+    expect(await grepEverything(['old.alice@acme-old.io', 'Alicia', 'Oldname'])).toEqual([]);
+    // the events are kept, their trait snapshots rewritten
+    const events = (await server.analystQuery(`SELECT event_id, traits FROM events FINAL WHERE tenant_id = 'ow-a' ORDER BY event_id`)) as { traits: Record<string, string> }[];
+    expect(events).toHaveLength(3);
+    expect(events[0]?.traits['email']).toBe('"alice@acme.io"');
+  }, 200_000);
+
+  it('an anonymize erasure scrubs the users it names and leaves others alone', async () => {
+    await tenantWithUser('ow-b', 'user-2', { email: 'bob@acme-b.io', firstName: 'Bobby', lastName: 'Tables' });
+    const erased = await call('POST', '/v1/admin/tenants/ow-b/erasures', { userIds: ['user-2'], mode: 'anonymize' });
+    expect(erased.status).toBe(202);
+    await verified(String(erased.body['requestId']));
+    expect(await grepEverything(['bob@acme-b.io', 'Bobby'])).toEqual([]);
+    const [user] = (await server.analystQuery(`SELECT email, first_name FROM users FINAL WHERE tenant_id = 'ow-b'`)) as { email: string; first_name: string | null }[];
+    expect(user?.email).toMatch(/anonymized/);
+    expect(user?.first_name).toBeNull();
+  }, 200_000);
+
+  it.each([
+    ['PATCH', '/v1/admin/tenants/ow-a/users/user-1', { set: {} }, 400],
+    ['PATCH', '/v1/admin/tenants/nobody/users/u', { set: { email: 'x@y.z' } }, 404],
+    ['POST', '/v1/admin/tenants/ow-a/erasures', { userIds: ['u'], mode: 'anonymize', deleteEvents: true }, 400],
+    ['POST', '/v1/admin/tenants/ow-a/erasures', { userIds: [], mode: 'delete' }, 400],
+    ['GET', '/v1/admin/requests/00000000-0000-0000-0000-000000000000', undefined, 404],
+    ['GET', '/v1/admin/requests/not-a-uuid', undefined, 400],
+  ])('%s %s → %i', async (method, path, body, status) => {
+    expect((await call(method, path, body)).status).toBe(status);
+  });
+
+  it('needs the admin token', async () => {
+    expect((await call('PATCH', '/v1/admin/tenants/ow-a/users/user-1', { set: { email: 'x@y.z' } }, 'Bearer nope')).status).toBe(401);
+  });
+});
