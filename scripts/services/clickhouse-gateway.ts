@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isPortOpen, progress, ServiceSetupError, spawnDetached, stopProcess, waitUntilReady } from './process-control.js';
+import { awaitStarted, isPortOpen, progress, ServiceSetupError, spawnDetached, stopRecorded } from './process-control.js';
 import { repoRoot, servicePath, shortPath } from './paths.js';
 import type { ServiceRecord } from './state.js';
 
@@ -49,25 +49,18 @@ export async function startClickHouseGatewayProcess(opts: { fresh: boolean; time
     logFile: clickhouseLogFile,
     missingHint: 'node itself could not be started',
   });
-  await writeFile(pidFile, `${pid}\n`);
-  try {
-    await waitUntilReady({
-      name: 'clickhouse',
-      check: async () => (await probeClickHouse()) === 'ready',
-      timeoutMs: opts.timeoutMs ?? 60_000,
-      pid,
-      marker: gatewayMain,
-      logFile: clickhouseLogFile,
-    });
-  } catch (err) {
-    await stopProcess(pid, gatewayMain, { name: 'clickhouse', termTimeoutMs: 10_000 });
-    throw err;
-  }
-  return { pid, marker: gatewayMain, startedAt: new Date(started).toISOString(), logFile: clickhouseLogFile, startupMs: Date.now() - started };
+  return awaitStarted({
+    name: 'clickhouse',
+    pid,
+    marker: gatewayMain,
+    logFile: clickhouseLogFile,
+    pidFile,
+    startedAt: started,
+    check: async () => (await probeClickHouse()) === 'ready',
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  });
 }
 
 export async function stopClickHouseGatewayProcess(record: ServiceRecord): Promise<boolean> {
-  const stopped = await stopProcess(record.pid, record.marker, { name: 'clickhouse', termTimeoutMs: 15_000 });
-  await rm(pidFile, { force: true });
-  return stopped;
+  return stopRecorded(record, { name: 'clickhouse', pidFile, termTimeoutMs: 15_000 });
 }

@@ -12,8 +12,8 @@ import {
   runCommand,
   ServiceSetupError,
   spawnDetached,
-  stopProcess,
-  waitUntilReady,
+  stopRecorded,
+  awaitStarted,
   isPortOpen,
 } from './process-control.js';
 import type { ServiceRecord } from './state.js';
@@ -171,27 +171,20 @@ export async function startKafkaProcess(opts: { fresh: boolean; timeoutMs?: numb
     logFile: kafkaLogFile,
     missingHint: 'install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)',
   });
-  await writeFile(pidFile, `${pid}\n`);
-  try {
-    await waitUntilReady({
-      name: 'kafka',
-      check: kafkaUsable,
-      timeoutMs: opts.timeoutMs ?? 90_000,
-      pid,
-      marker: kafkaMarker,
-      logFile: kafkaLogFile,
-      intervalMs: 250,
-    });
-  } catch (err) {
-    await stopProcess(pid, kafkaMarker, { name: 'kafka', termTimeoutMs: 10_000 });
-    throw err;
-  }
-  return { pid, marker: kafkaMarker, startedAt: new Date(started).toISOString(), logFile: kafkaLogFile, startupMs: Date.now() - started };
+  return awaitStarted({
+    name: 'kafka',
+    pid,
+    marker: kafkaMarker,
+    logFile: kafkaLogFile,
+    pidFile,
+    startedAt: started,
+    check: kafkaUsable,
+    timeoutMs: opts.timeoutMs ?? 90_000,
+    intervalMs: 250,
+  });
 }
 
 /** SIGTERM (the broker's shutdown hook flushes and closes the log cleanly), SIGKILL after 30 s. */
 export async function stopKafkaProcess(record: ServiceRecord): Promise<boolean> {
-  const stopped = await stopProcess(record.pid, record.marker, { name: 'kafka', termTimeoutMs: 30_000 });
-  await rm(pidFile, { force: true });
-  return stopped;
+  return stopRecorded(record, { name: 'kafka', pidFile, termTimeoutMs: 30_000 });
 }

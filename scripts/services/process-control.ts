@@ -2,9 +2,10 @@
 // output to a log file, recognised by pid plus command line, stopped with SIGTERM then SIGKILL.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServiceRecord } from './state.js';
 
 export function progress(message: string): void {
   process.stderr.write(`[services] ${message}\n`);
@@ -196,4 +197,42 @@ export async function rssBytes(pid: number): Promise<number | undefined> {
 
 export function formatMb(bytes: number | undefined): string {
   return bytes === undefined ? '?' : `${Math.round(bytes / (1024 * 1024))} MB`;
+}
+
+/**
+ * After spawnDetached: writes the pid file, waits until `check` holds (stopping the process if
+ * it does not), and returns the record kept in the state file.
+ */
+export async function awaitStarted(opts: {
+  name: string;
+  pid: number;
+  marker: string;
+  logFile: string;
+  pidFile: string;
+  startedAt: number;
+  check: () => Promise<boolean>;
+  timeoutMs: number;
+  intervalMs?: number;
+}): Promise<ServiceRecord> {
+  await writeFile(opts.pidFile, `${opts.pid}\n`);
+  try {
+    await waitUntilReady(opts);
+  } catch (err) {
+    await stopProcess(opts.pid, opts.marker, { name: opts.name, termTimeoutMs: 10_000 });
+    throw err;
+  }
+  return {
+    pid: opts.pid,
+    marker: opts.marker,
+    startedAt: new Date(opts.startedAt).toISOString(),
+    logFile: opts.logFile,
+    startupMs: Date.now() - opts.startedAt,
+  };
+}
+
+/** stopProcess for a recorded service, then removes its pid file. */
+export async function stopRecorded(record: ServiceRecord, opts: { name: string; pidFile: string; termTimeoutMs: number }): Promise<boolean> {
+  const stopped = await stopProcess(record.pid, record.marker, { name: opts.name, termTimeoutMs: opts.termTimeoutMs });
+  await rm(opts.pidFile, { force: true });
+  return stopped;
 }

@@ -11,8 +11,8 @@ import {
   runCommand,
   ServiceSetupError,
   spawnDetached,
-  stopProcess,
-  waitUntilReady,
+  stopRecorded,
+  awaitStarted,
 } from './process-control.js';
 import type { ServiceRecord } from './state.js';
 
@@ -114,25 +114,18 @@ export async function startRegistryProcess(opts: { timeoutMs?: number } = {}): P
     logFile: registryLogFile,
     missingHint: 'install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)',
   });
-  await writeFile(pidFile, `${pid}\n`);
-  try {
-    await waitUntilReady({
-      name: 'registry',
-      check: async () => (await probeRegistry()) === 'ready',
-      timeoutMs: opts.timeoutMs ?? 120_000,
-      pid,
-      marker: jar,
-      logFile: registryLogFile,
-    });
-  } catch (err) {
-    await stopProcess(pid, jar, { name: 'registry', termTimeoutMs: 10_000 });
-    throw err;
-  }
-  return { pid, marker: jar, startedAt: new Date(started).toISOString(), logFile: registryLogFile, startupMs: Date.now() - started };
+  return awaitStarted({
+    name: 'registry',
+    pid,
+    marker: jar,
+    logFile: registryLogFile,
+    pidFile,
+    startedAt: started,
+    check: async () => (await probeRegistry()) === 'ready',
+    timeoutMs: opts.timeoutMs ?? 120_000,
+  });
 }
 
 export async function stopRegistryProcess(record: ServiceRecord): Promise<boolean> {
-  const stopped = await stopProcess(record.pid, record.marker, { name: 'registry', termTimeoutMs: 20_000 });
-  await rm(pidFile, { force: true });
-  return stopped;
+  return stopRecorded(record, { name: 'registry', pidFile, termTimeoutMs: 20_000 });
 }
