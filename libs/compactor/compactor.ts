@@ -6,38 +6,21 @@ import { toNumber } from '../clickhouse/client.js';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { JsonMap } from '../events/envelope.js';
-import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
 import { ACCOUNT_ROW_COLUMNS, USER_ROW_COLUMNS, type AccountRow, type UserRow } from '../sink/event-rows.js';
 import {
   attributeChanges,
   mapRewrite,
   newAccountRow,
   newUserRow,
-  sha256Hex,
   valuesOf,
   type AttributeChanges,
   type MapRewrite,
 } from './overwrite-plan.js';
 import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-registry.js';
+import { createReceiptStore, pendingReceipt, type Receipt } from './receipts.js';
 
-export type ReceiptStatus = 'pending' | 'applied' | 'verified' | 'failed';
-
-export interface Receipt {
-  request_id: string;
-  tenant_id: string;
-  subject: OverwriteSubject;
-  subject_id_hash: string;
-  mode: OverwriteMode;
-  status: ReceiptStatus;
-  /** table → rows rewritten (events rows whose traits changed, users/accounts rows written, events_deleted) */
-  rows_rewritten: Record<string, number>;
-  /** why it failed; never a PII value */
-  reason: string | null;
-  attempts: number;
-  requested_at: number;
-  applied_at: number | null;
-  verified_at: number | null;
-}
+export type { Receipt, ReceiptStatus } from './receipts.js';
 
 export interface CompactorOptions {
   client: ClickHouseClient;
@@ -51,6 +34,11 @@ export interface CompactorOptions {
   maxAttempts?: number;
   /** bound on waiting for superseded parts to leave disk (default 60 s) */
   oldPartsTimeoutMs?: number;
+  /**
+   * Runs after a round's overwrites are registered, before history is rewritten: the fleet
+   * waits here until every sink has loaded them (DESIGN.md §5 step 4).
+   */
+  afterRegister?: () => Promise<void>;
 }
 
 export interface Compactor {
@@ -69,7 +57,6 @@ const JOIN = 'default.overwrite_join';
 const KEYS = 'default.overwrite_keys';
 const DELETE_KEYS = 'default.overwrite_delete_keys';
 const COMPACTED_TABLES = ['events', 'users', 'accounts'] as const;
-const SHORT_PART_LIFETIME = 'old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_period = 1';
 
 // NOTE: the mutation texts below are constants: every value comes from the Join table, so
 // system.mutations / query_log never see one (checked in compactor.integration.test.ts).
@@ -115,10 +102,14 @@ export const DELETE_EVENTS_MUTATION =
   `ALTER TABLE default.events DELETE WHERE user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${DELETE_KEYS} ` +
   `AND received_at <= ${jg('requested_at', 'user', USER_ID)} SETTINGS mutations_sync = 2`;
 
-interface Plan {
+/** A command with its changes, before the stored rows are read. */
+interface Staged {
   cmd: OverwriteCommand;
   changes: AttributeChanges;
   rewrite: MapRewrite;
+}
+
+interface Plan extends Staged {
   storedUser: UserRow | null;
   storedAccount: AccountRow | null;
   newUser: UserRow | null;
@@ -150,68 +141,29 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     return rs.json<T>();
   }
 
-  async function writeReceipts(receipts: readonly Receipt[]): Promise<void> {
-    if (receipts.length === 0) return;
-    await client.insert({
-      table: 'overwrite_requests',
-      format: 'JSONEachRow',
-      values: receipts.map((r) => ({ ...r, version: version() })),
-    });
-  }
+  const receiptStore = createReceiptStore(client);
+  const writeReceipts = (receipts: readonly Receipt[]): Promise<void> => receiptStore.write(receipts, version());
 
-  async function readReceipts(ids: readonly string[]): Promise<Map<string, Receipt>> {
-    const found = await rows<Record<string, unknown>>(
-      `SELECT request_id, tenant_id, subject, subject_id_hash, mode, status, rows_rewritten, reason, attempts,
-              toUnixTimestamp64Milli(requested_at) AS requested_at,
-              toUnixTimestamp64Milli(applied_at) AS applied_at, toUnixTimestamp64Milli(verified_at) AS verified_at
-       FROM overwrite_requests FINAL WHERE request_id IN {ids:Array(String)}`,
-      { ids },
-    );
-    const out = new Map<string, Receipt>();
-    for (const r of found) {
-      const rw: Record<string, number> = {};
-      for (const [k, v] of Object.entries(r.rows_rewritten as Record<string, unknown>)) rw[k] = toNumber(v);
-      out.set(String(r.request_id), {
-        request_id: String(r.request_id),
-        tenant_id: String(r.tenant_id),
-        subject: r.subject as OverwriteSubject,
-        subject_id_hash: String(r.subject_id_hash),
-        mode: r.mode as OverwriteMode,
-        status: r.status as ReceiptStatus,
-        rows_rewritten: rw,
-        reason: (r.reason as string | null) ?? null,
-        attempts: toNumber(r.attempts),
-        requested_at: toNumber(r.requested_at),
-        applied_at: r.applied_at === null ? null : toNumber(r.applied_at),
-        verified_at: r.verified_at === null ? null : toNumber(r.verified_at),
-      });
-    }
-    return out;
-  }
-
+  /** The stored users/accounts rows of the round's subjects (keys staged in the Set table). */
   async function readStored(cmds: readonly OverwriteCommand[]): Promise<{ users: Map<string, UserRow>; accounts: Map<string, AccountRow> }> {
     const users = new Map<string, UserRow>();
     const accounts = new Map<string, AccountRow>();
-    const userKeys = cmds.filter((c) => c.subject === 'user').map((c) => new TupleParam([c.tenant_id, c.id]));
-    const accountKeys = cmds.filter((c) => c.subject === 'account').map((c) => new TupleParam([c.tenant_id, c.id]));
-    if (userKeys.length > 0) {
+    if (cmds.some((c) => c.subject === 'user')) {
       const found = await rows<Record<string, unknown>>(
         `SELECT tenant_id, user_id, email, first_name, last_name, name, phone, title, company, account_id, traits,
                 toUnixTimestamp64Milli(first_seen) AS first_seen, toUnixTimestamp64Milli(last_seen) AS last_seen,
                 identity_anonymized, version, is_deleted, toUnixTimestamp64Milli(updated_at) AS updated_at
-         FROM users FINAL WHERE (tenant_id, user_id) IN {keys:Array(Tuple(String, String))}`,
-        { keys: userKeys },
+         FROM default.users FINAL WHERE ('user', tenant_id, user_id) IN ${KEYS}`,
       );
       for (const r of found) {
         const row = { ...r, first_seen: toNumber(r.first_seen), last_seen: toNumber(r.last_seen), version: toNumber(r.version), updated_at: toNumber(r.updated_at) } as unknown as UserRow;
         users.set(keyOf({ subject: 'user', tenant_id: row.tenant_id, id: row.user_id }), row);
       }
     }
-    if (accountKeys.length > 0) {
+    if (cmds.some((c) => c.subject === 'account')) {
       const found = await rows<Record<string, unknown>>(
         `SELECT tenant_id, account_id, domain, source, name, traits, version, is_deleted, toUnixTimestamp64Milli(updated_at) AS updated_at
-         FROM accounts FINAL WHERE (tenant_id, account_id) IN {keys:Array(Tuple(String, String))}`,
-        { keys: accountKeys },
+         FROM default.accounts FINAL WHERE ('account', tenant_id, account_id) IN ${KEYS}`,
       );
       for (const r of found) {
         const row = { ...r, version: toNumber(r.version), updated_at: toNumber(r.updated_at) } as unknown as AccountRow;
@@ -222,7 +174,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   }
 
   /** Loads the round's values into the Join/Set tables the mutations read (no PII in any SQL text). */
-  async function stage(plans: readonly Plan[]): Promise<void> {
+  async function stage(plans: readonly Staged[]): Promise<void> {
     for (const t of [JOIN, KEYS, DELETE_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
     await client.insert({
       table: 'overwrite_join',
@@ -306,9 +258,14 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         `SELECT ${cols.filter((c) => !['first_seen', 'last_seen', 'updated_at'].includes(c)).join(', ')} FROM default.${table}
          WHERE ('${subject}', tenant_id, ${idCol(subject)}) IN ${KEYS}`,
       );
+      const physical = new Map<string, Record<string, unknown>[]>();
+      for (const r of found) {
+        const k = keyOf({ subject, tenant_id: String(r.tenant_id), id: String(r[idCol(subject)]) });
+        physical.set(k, [...(physical.get(k) ?? []), r]);
+      }
       for (const p of ps) {
         const expected = subject === 'user' ? p.newUser : p.newAccount;
-        const mine = found.filter((r) => r.tenant_id === p.cmd.tenant_id && r[idCol(subject)] === p.cmd.id);
+        const mine = physical.get(keyOf(p.cmd)) ?? [];
         if (expected === null) {
           if (mine.length > 0) throw new VerificationError(`${table} has a row the plan did not expect`);
           continue;
@@ -341,10 +298,42 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         timings[name] = (timings[name] ?? 0) + Date.now() - t0;
       }
     };
+    const staged: Staged[] = cmds.map((cmd) => {
+      const changes = attributeChanges(cmd, opts.piiTraits?.(cmd.tenant_id) ?? []);
+      return { cmd, changes, rewrite: mapRewrite(cmd.subject, changes) };
+    });
+
+    // The registry first: from here on the sink rewrites late events of these subjects too.
+    await timed('register', async () => {
+      await client.insert({
+        table: 'overwrite_values',
+        format: 'JSONEachRow',
+        values: staged.flatMap((p) => {
+          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: p.cmd.id, mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
+          return [
+            ...Object.entries(p.rewrite.repl).map(([attr, new_value]) => ({ ...base, attr, new_value })),
+            ...p.rewrite.drop.map((attr) => ({ ...base, attr, new_value: null })),
+          ];
+        }),
+      });
+      registry.record(
+        staged.map((p) => ({
+          request_id: p.cmd.request_id,
+          tenant_id: p.cmd.tenant_id,
+          subject: p.cmd.subject,
+          id: p.cmd.id,
+          requested_at: p.cmd.requested_at,
+          rewrite: p.rewrite,
+          delete_events: p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events,
+        })),
+      );
+      if (opts.afterRegister) await opts.afterRegister();
+    });
+    await timed('stage', () => stage(staged));
+
     const stored = await timed('read', () => readStored(cmds));
     const t = now();
-    const plans: Plan[] = cmds.map((cmd) => {
-      const changes = attributeChanges(cmd, opts.piiTraits?.(cmd.tenant_id) ?? []);
+    const plans: Plan[] = staged.map(({ cmd, changes, rewrite }) => {
       const storedUser = cmd.subject === 'user' ? (stored.users.get(keyOf(cmd)) ?? null) : null;
       const storedAccount = cmd.subject === 'account' ? (stored.accounts.get(keyOf(cmd)) ?? null) : null;
       const newUser = cmd.subject === 'user' ? newUserRow(storedUser, cmd, changes, t) : null;
@@ -356,7 +345,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       return {
         cmd,
         changes,
-        rewrite: mapRewrite(cmd.subject, changes),
+        rewrite,
         storedUser,
         storedAccount,
         newUser,
@@ -367,39 +356,13 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       };
     });
 
-    // The registry first: from here on the sink rewrites late events of these subjects too.
-    await timed('register', async () => {
-      await client.insert({
-        table: 'overwrite_values',
-        format: 'JSONEachRow',
-        values: plans.flatMap((p) => {
-          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: p.cmd.id, mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
-          return [
-            ...Object.entries(p.rewrite.repl).map(([attr, new_value]) => ({ ...base, attr, new_value })),
-            ...p.rewrite.drop.map((attr) => ({ ...base, attr, new_value: null })),
-          ];
-        }),
-      });
-      registry.record(
-        plans.map((p) => ({
-          request_id: p.cmd.request_id,
-          tenant_id: p.cmd.tenant_id,
-          subject: p.cmd.subject,
-          id: p.cmd.id,
-          requested_at: p.cmd.requested_at,
-          rewrite: p.rewrite,
-          delete_events: p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events,
-        })),
-      );
-    });
-    await timed('stage', () => stage(plans));
-
     // Old values of history, captured before the rewrite: memory only.
     const rewritten = new Map<string, Record<string, number>>();
     for (const subject of ['user', 'account'] as const) {
       if (!plans.some((p) => p.cmd.subject === subject)) continue;
       const history = await timed('capture', () => historyValues(subject));
-      for (const p of plans.filter((x) => x.cmd.subject === subject)) {
+      for (const p of plans) {
+        if (p.cmd.subject !== subject) continue;
         const h = history.get(keyOf(p.cmd));
         for (const v of h?.values ?? []) if (!p.newValues.has(v)) p.oldValues.add(v);
         rewritten.set(p.cmd.request_id, { events: h?.n ?? 0 });
@@ -446,18 +409,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     log.info({ commands: plans.length, users: users.length, accounts: accounts.length, ms: timings }, 'overwrite batch verified');
   }
 
-  let prepared = false;
+  // NOTE: superseded parts hold old values until removed: migration 0006 keeps them briefly.
   async function applyBatch(commands: readonly OverwriteCommand[]): Promise<Receipt[]> {
     if (commands.length === 0) return [];
-    if (!prepared) {
-      // NOTE: superseded parts hold old values until removed: keep them as briefly as the
-      // engine allows (see 0005_overwrites.sql for the measurements). Idempotent.
-      for (const t of COMPACTED_TABLES) {
-        await client.command({ query: `ALTER TABLE default.${t} MODIFY SETTING ${SHORT_PART_LIFETIME}` });
-      }
-      prepared = true;
-    }
-    const existing = await readReceipts([...new Set(commands.map((c) => c.request_id))]);
+    const existing = await receiptStore.read([...new Set(commands.map((c) => c.request_id))]);
     const receipts = new Map<string, Receipt>();
     const todo: OverwriteCommand[] = [];
     for (const cmd of commands) {
@@ -467,20 +422,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         if (prior) receipts.set(cmd.request_id, prior);
         continue;
       }
-      receipts.set(cmd.request_id, {
-        request_id: cmd.request_id,
-        tenant_id: cmd.tenant_id,
-        subject: cmd.subject,
-        subject_id_hash: sha256Hex(cmd.id),
-        mode: cmd.mode,
-        status: 'pending',
-        rows_rewritten: {},
-        reason: null,
-        attempts: prior?.attempts ?? 0,
-        requested_at: cmd.requested_at,
-        applied_at: null,
-        verified_at: null,
-      });
+      receipts.set(cmd.request_id, pendingReceipt(cmd, prior?.attempts ?? 0));
       todo.push(cmd);
     }
     if (todo.length > 0) await writeReceipts(todo.map((c) => receipts.get(c.request_id) as Receipt));
@@ -488,10 +430,11 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     // TRICKY: the Join table holds one entry per (subject, tenant, id), so two commands for
     // one subject go in successive rounds, oldest request first.
     const rounds: OverwriteCommand[][] = [];
+    const roundsOfKey = new Map<string, number>();
     for (const cmd of [...todo].sort((a, b) => a.requested_at - b.requested_at)) {
-      let r = rounds.find((round) => !round.some((c) => keyOf(c) === keyOf(cmd)));
-      if (!r) rounds.push((r = []));
-      r.push(cmd);
+      const n = roundsOfKey.get(keyOf(cmd)) ?? 0;
+      roundsOfKey.set(keyOf(cmd), n + 1);
+      (rounds[n] ??= []).push(cmd);
     }
     for (const round of rounds) {
       for (let attempt = 1; ; attempt++) {

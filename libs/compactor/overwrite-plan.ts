@@ -103,7 +103,8 @@ function applyTraits(traits: JsonMap, changes: Record<string, string | null>): J
  * `overwrite` mode an attribute that later identify set is overwritten too.
  */
 export function newUserRow(stored: UserRow | null, cmd: OverwriteCommand, changes: AttributeChanges, now: number): UserRow | null {
-  if (!stored) return null;
+  if (!stored && !(cmd.insert_missing === true && cmd.mode === 'overwrite')) return null;
+  stored ??= emptyUserRow(cmd);
   const row: UserRow = { ...stored, traits: applyTraits(stored.traits, changes.traits) };
   for (const [col, value] of Object.entries(changes.columns)) (row as unknown as Record<string, unknown>)[col] = value;
   row.version = stored.version < cmd.requested_at ? cmd.requested_at : stored.version + 1;
@@ -113,7 +114,8 @@ export function newUserRow(stored: UserRow | null, cmd: OverwriteCommand, change
 }
 
 export function newAccountRow(stored: AccountRow | null, cmd: OverwriteCommand, changes: AttributeChanges, now: number): AccountRow | null {
-  if (!stored) return null;
+  if (!stored && !(cmd.insert_missing === true && cmd.mode === 'overwrite')) return null;
+  stored ??= emptyAccountRow(cmd);
   const row: AccountRow = { ...stored, traits: applyTraits(stored.traits, changes.traits) };
   for (const [col, value] of Object.entries(changes.columns)) {
     if (col === 'name') row.name = value;
@@ -123,6 +125,34 @@ export function newAccountRow(stored: AccountRow | null, cmd: OverwriteCommand, 
   row.is_deleted = cmd.mode === 'delete' ? 1 : 0;
   row.updated_at = now;
   return row;
+}
+
+// NOTE: `--insert-missing` rows start empty at version 0, so the command's version
+// (requested_at) wins; first/last seen are the request time (no event seen them yet).
+function emptyUserRow(cmd: OverwriteCommand): UserRow {
+  return {
+    tenant_id: cmd.tenant_id,
+    user_id: cmd.id,
+    email: null,
+    first_name: null,
+    last_name: null,
+    name: null,
+    phone: null,
+    title: null,
+    company: null,
+    account_id: null,
+    traits: {},
+    first_seen: cmd.requested_at,
+    last_seen: cmd.requested_at,
+    identity_anonymized: 0,
+    version: 0,
+    is_deleted: 0,
+    updated_at: cmd.requested_at,
+  };
+}
+
+function emptyAccountRow(cmd: OverwriteCommand): AccountRow {
+  return { tenant_id: cmd.tenant_id, account_id: cmd.id, domain: null, source: 'explicit', name: null, traits: {}, version: 0, is_deleted: 0, updated_at: cmd.requested_at };
 }
 
 /** Applies a rewrite to one events map (the registry's in-process twin of the mutation). */

@@ -128,6 +128,7 @@ export const overwriteFull: OverwriteCommand = {
   delete_events: false,
   suppress: true,
   requested_at: T0 + 60_000,
+  insert_missing: true,
 };
 export const overwriteEmptySet: OverwriteCommand = {
   request_id: 'req_2',
@@ -139,6 +140,7 @@ export const overwriteEmptySet: OverwriteCommand = {
   delete_events: true,
   suppress: false,
   requested_at: 0,
+  insert_missing: null,
 };
 
 export const deadLetterFull: DeadLetter = {

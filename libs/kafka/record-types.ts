@@ -33,6 +33,11 @@ export const overwriteCommandSchema = z.object({
   suppress: z.boolean(),
   /** ms since epoch; history received before this instant is rewritten */
   requested_at: z.number().int(),
+  /**
+   * create the user/account row when none is stored (Data Loader `--insert-missing`);
+   * NOTE: nullable (null = false) because it was added after v1 (schemas/avro/README.md)
+   */
+  insert_missing: z.boolean().nullable(),
 });
 export type OverwriteCommand = z.infer<typeof overwriteCommandSchema>;
 

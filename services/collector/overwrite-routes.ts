@@ -6,25 +6,17 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { LIMITS } from '../../libs/events/envelope.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
-import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import type { RequestReceipt } from '../../libs/compactor/receipts.js';
+import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
-
-export interface RequestReceipt {
-  requestId: string;
-  status: 'pending' | 'applied' | 'verified' | 'failed';
-  /** commands the request was split into (one per user of an erasure) */
-  commands: number;
-  rowsRewritten: Record<string, number>;
-  reason: string | null;
-  requestedAt: number;
-  verifiedAt: number | null;
-}
 
 export interface OverwriteDeps {
   tenants: TenantStore;
   /** queues commands for the compactor; resolves once they are durably queued */
   submit: (commands: OverwriteCommand[]) => Promise<void>;
   receipt: (requestId: string) => Promise<RequestReceipt | undefined>;
+  /** which of these ids have a stored row (Data Loader: the others are reported missing) */
+  storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => Promise<Set<string>>;
   now?: () => number;
 }
 
@@ -44,6 +36,20 @@ const erasureSchema = z
   .strict()
   .refine((e) => !e.deleteEvents || e.mode === 'delete', { message: 'deleteEvents needs mode "delete"', path: ['deleteEvents'] });
 
+/** rows per Data Loader call: one request, one receipt; the loader sends a file in chunks */
+export const MAX_LOAD_ROWS = 5_000;
+/** body limit of a Data Loader call (uncompressed); the loader splits chunks by bytes too */
+export const MAX_LOAD_BYTES = 16 * 1024 * 1024;
+const loadSchema = z
+  .object({
+    subject: z.enum(['user', 'account']),
+    rows: z.array(z.unknown()).min(1).max(MAX_LOAD_ROWS),
+    insertMissing: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
+  })
+  .strict();
+const loadRowSchema = z.object({ id: idSchema, set: setSchema }).strict();
+
 export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteDeps): void {
   const now = deps.now ?? Date.now;
 
@@ -51,6 +57,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     tenant_id: tenantId,
     delete_events: false,
     suppress: false,
+    insert_missing: null,
     requested_at: at,
     request_id: requestId,
   });
@@ -89,6 +96,42 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     }));
     await deps.submit(commands);
     return reply.code(202).send({ requestId, users: commands.length });
+  });
+
+  // The Data Loader's bulk route: rows are validated one by one — a bad row is reported by its
+  // index and skipped, the others go on (DESIGN.md: bad input loses nothing). Errors name the
+  // attribute, never a value.
+  admin.post('/v1/admin/tenants/:tenantId/loads', { bodyLimit: MAX_LOAD_BYTES }, async (req, reply) => {
+    const { tenantId } = req.params as { tenantId: string };
+    if (!knownTenant(deps.tenants, tenantId)) return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
+    const body = loadSchema.safeParse(req.body ?? {});
+    if (!body.success) return reply.code(400).send({ error: 'bad_request', message: describeIssues(body.error) });
+    const { subject, insertMissing, dryRun } = body.data;
+    const rejected: { index: number; reason: string }[] = [];
+    const good: { index: number; id: string; set: Record<string, string | null> }[] = [];
+    body.data.rows.forEach((raw, index) => {
+      const row = loadRowSchema.safeParse(raw);
+      if (row.success) good.push({ index, ...row.data });
+      else rejected.push({ index, reason: describeIssues(row.error) });
+    });
+    const stored = good.length > 0 ? await deps.storedIds(tenantId, subject, [...new Set(good.map((g) => g.id))]) : new Set<string>();
+    const missing = good.filter((g) => !stored.has(g.id)).length;
+    if (dryRun || good.length === 0) {
+      return reply.code(dryRun ? 200 : 202).send({ requestId: null, accepted: good.length, rejected, missing });
+    }
+    const requestId = randomUUID();
+    const at = now();
+    await deps.submit(
+      good.map((g) => ({
+        ...base(tenantId, `${requestId}/${g.index}`, at),
+        subject,
+        id: g.id,
+        set: g.set,
+        mode: 'overwrite',
+        insert_missing: insertMissing,
+      })),
+    );
+    return reply.code(202).send({ requestId, accepted: good.length, rejected, missing });
   });
 
   admin.get('/v1/admin/requests/:requestId', async (req, reply) => {

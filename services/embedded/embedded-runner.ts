@@ -11,6 +11,8 @@ import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { createReceiptStore } from '../../libs/compactor/receipts.js';
+import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import { ConfigError } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
@@ -109,7 +111,9 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const compactorClient = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse-compactor', close: () => compactorClient.close() });
     const compactor = createCompactor({ client: compactorClient, logger, piiTraits: (t) => tenants.get(t)?.piiTraits ?? [] });
-    const overwrites = createOverwriteQueue({ compactor, client: analyst, logger });
+    // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
+    const receipts = createReceiptStore(dimensions);
+    const overwrites = createOverwriteQueue({ compactor, receipts, logger });
     stack.push({ name: 'overwrites', close: () => overwrites.close() });
 
     const pipeline = createEmbeddedPipeline({
@@ -136,7 +140,11 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         tenants,
         canAnonymize: keys !== null,
         readOnlyQuery: analystQuery,
-        overwrites: { submit: (c) => overwrites.submit(c), receipt: (id) => overwrites.receipt(id) },
+        overwrites: {
+          submit: (c) => overwrites.submit(c),
+          receipt: (id) => overwrites.receipt(id),
+          storedIds: (tenant, subject, ids) => storedSubjectIds(dimensions, tenant, subject, ids),
+        },
       },
     });
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its

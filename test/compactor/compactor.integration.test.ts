@@ -53,6 +53,7 @@ function command(tenant: string, user: string, over: Partial<OverwriteCommand> =
     delete_events: false,
     suppress: false,
     requested_at: Date.now(),
+    insert_missing: null,
     ...over,
   };
 }
