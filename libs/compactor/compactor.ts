@@ -13,6 +13,7 @@ import {
   mapRewrite,
   newAccountRow,
   newUserRow,
+  sha256Hex,
   valuesOf,
   type AttributeChanges,
   type MapRewrite,
@@ -56,6 +57,7 @@ export class VerificationError extends Error {
 const JOIN = 'default.overwrite_join';
 const KEYS = 'default.overwrite_keys';
 const DELETE_KEYS = 'default.overwrite_delete_keys';
+const SUPPRESS_KEYS = 'default.overwrite_suppress_keys';
 const COMPACTED_TABLES = ['events', 'users', 'accounts'] as const;
 
 // NOTE: the mutation texts below are constants: every value comes from the Join table, so
@@ -108,6 +110,12 @@ interface Staged {
   changes: AttributeChanges;
   rewrite: MapRewrite;
 }
+
+const suppresses = (c: OverwriteCommand): boolean => c.subject === 'user' && c.suppress;
+const SUPPRESSED_WHERE =
+  `user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${SUPPRESS_KEYS} AND received_at > ${jg('requested_at', 'user', USER_ID)}`;
+/** events of a suppressed user received after the request but stored before the sinks knew */
+export const SUPPRESS_EVENTS_MUTATION = `ALTER TABLE default.events DELETE WHERE ${SUPPRESSED_WHERE} SETTINGS mutations_sync = 2`;
 
 interface Plan extends Staged {
   storedUser: UserRow | null;
@@ -175,7 +183,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
 
   /** Loads the round's values into the Join/Set tables the mutations read (no PII in any SQL text). */
   async function stage(plans: readonly Staged[]): Promise<void> {
-    for (const t of [JOIN, KEYS, DELETE_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
+    for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
     await client.insert({
       table: 'overwrite_join',
       format: 'JSONEachRow',
@@ -199,6 +207,14 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         table: 'overwrite_delete_keys',
         format: 'JSONEachRow',
         values: deletes.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
+      });
+    }
+    const suppressed = plans.filter((p) => suppresses(p.cmd));
+    if (suppressed.length > 0) {
+      await client.insert({
+        table: 'overwrite_suppress_keys',
+        format: 'JSONEachRow',
+        values: suppressed.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
       });
     }
   }
@@ -240,6 +256,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   }
 
   async function verify(plans: readonly Plan[]): Promise<void> {
+    if (plans.some((p) => suppresses(p.cmd))) {
+      const [r] = await rows<{ n: unknown }>(`SELECT count() AS n FROM default.events WHERE ${SUPPRESSED_WHERE}`);
+      if (toNumber(r?.n) > 0) throw new VerificationError(`${toNumber(r?.n)} events of a suppressed user remain`);
+    }
     for (const subject of ['user', 'account'] as const) {
       const ps = plans.filter((p) => p.cmd.subject === subject);
       if (ps.length === 0) continue;
@@ -327,6 +347,13 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           delete_events: p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events,
         })),
       );
+      const suppressions = staged
+        .filter((p) => suppresses(p.cmd))
+        .map((p) => ({ tenant_id: p.cmd.tenant_id, subject_id_hash: sha256Hex(p.cmd.id), request_id: p.cmd.request_id, requested_at: p.cmd.requested_at }));
+      if (suppressions.length > 0) {
+        await client.insert({ table: 'suppressions', format: 'JSONEachRow', values: suppressions });
+        registry.recordSuppressions(suppressions);
+      }
       if (opts.afterRegister) await opts.afterRegister();
     });
     await timed('stage', () => stage(staged));
@@ -375,11 +402,37 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       if (users.length > 0) await client.insert({ table: 'users', format: 'JSONEachRow', values: users });
       if (accounts.length > 0) await client.insert({ table: 'accounts', format: 'JSONEachRow', values: accounts });
     });
+    const deletedEvents = new Map<string, number>();
     await timed('mutation', async () => {
+      if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
+        // every event of the user received before the request goes, with or without traits
+        const found = await rows<{ tenant_id: string; id: string; n: unknown }>(
+          `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL
+           WHERE user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${DELETE_KEYS} AND received_at <= ${jg('requested_at', 'user', USER_ID)}
+           GROUP BY tenant_id, id`,
+        );
+        for (const r of found) deletedEvents.set(keyOf({ subject: 'user', tenant_id: r.tenant_id, id: r.id }), toNumber(r.n));
+      }
       if (plans.some((p) => p.cmd.subject === 'user')) await client.command({ query: USER_HISTORY_MUTATION });
       if (plans.some((p) => p.cmd.subject === 'account')) await client.command({ query: ACCOUNT_HISTORY_MUTATION });
       if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
         await client.command({ query: DELETE_EVENTS_MUTATION });
+      }
+      if (plans.some((p) => suppresses(p.cmd))) {
+        // NOTE: counted before they go, per request and day, like the sink counts its drops
+        const late = await rows<{ tenant_id: string; id: string; day: string; n: unknown }>(
+          `SELECT tenant_id, ${USER_ID} AS id, toString(toDate(received_at)) AS day, count() AS n
+           FROM default.events WHERE ${SUPPRESSED_WHERE} GROUP BY tenant_id, id, day`,
+        );
+        if (late.length > 0) {
+          const requestOf = new Map(plans.filter((p) => suppresses(p.cmd)).map((p) => [keyOf(p.cmd), p.cmd.request_id]));
+          await client.command({ query: SUPPRESS_EVENTS_MUTATION });
+          await client.insert({
+            table: 'suppressed_events',
+            format: 'JSONEachRow',
+            values: late.map((r) => ({ tenant_id: r.tenant_id, request_id: requestOf.get(keyOf({ subject: 'user', tenant_id: r.tenant_id, id: r.id })), day: r.day, events: toNumber(r.n) })),
+          });
+        }
       }
     });
     // NOTE: events need no OPTIMIZE: the mutation rewrote every physical copy (redelivered
@@ -394,7 +447,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       if (p.cmd.subject === 'user') rw.users = p.newUser ? 1 : 0;
       else rw.accounts = p.newAccount ? 1 : 0;
       if (p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events) {
-        rw.events_deleted = rw.events ?? 0;
+        rw.events_deleted = deletedEvents.get(keyOf(p.cmd)) ?? 0;
         rw.events = 0;
       }
       Object.assign(p.receipt, { status: 'applied', rows_rewritten: rw, applied_at: rewrittenAt, reason: null });

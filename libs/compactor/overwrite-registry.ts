@@ -1,11 +1,13 @@
 // The registry of recent overwrites the sink consults before inserting (DESIGN.md §5 step 4):
 // an event received before a request but sunk after it gets the same rewrite the compactor's
-// mutation applied to history. In memory, backed by `overwrite_values` so a restart keeps it.
+// mutation applied to history; an event of a suppressed user received after the request is
+// dropped and counted. In memory, backed by `overwrite_values` and `suppressions`.
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { Logger } from '../core/logger.js';
 import type { CleanEvent, JsonMap } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
 import type { OverwriteSubject } from '../kafka/record-types.js';
-import { rewriteMap, type MapRewrite } from './overwrite-plan.js';
+import { rewriteMap, sha256Hex, type MapRewrite } from './overwrite-plan.js';
 
 export interface RegisteredOverwrite {
   request_id: string;
@@ -18,29 +20,96 @@ export interface RegisteredOverwrite {
   delete_events: boolean;
 }
 
+export interface RegisteredSuppression {
+  tenant_id: string;
+  /** sha256 hex of the user id */
+  subject_id_hash: string;
+  request_id: string;
+  requested_at: number;
+}
+
 export interface OverwriteRegistry {
   /** Remembers overwrites (in memory; the compactor persists them in overwrite_values). */
   record(entries: readonly RegisteredOverwrite[]): void;
-  /** Loads the persisted overwrites requested since `sinceMs` (at start-up). */
-  load(sinceMs: number): Promise<number>;
+  /** Remembers suppressed users (the compactor persists them in `suppressions`). */
+  recordSuppressions(entries: readonly RegisteredSuppression[]): void;
+  /**
+   * Loads the persisted overwrites requested since `sinceMs` and the suppressions requested
+   * since `suppressionsSinceMs` (default: all). Returns how many entries were new.
+   */
+  load(sinceMs: number, suppressionsSinceMs?: number): Promise<number>;
+  /** Writes the counts of suppressed events dropped since the last call to `suppressed_events`. */
+  flushSuppressedCounts(): Promise<number>;
   /**
    * Rewrites the traits of events received at or before a recorded request for their user
    * (and account traits for their account); drops those of a deleted user whose events were
-   * deleted. Events without a matching overwrite are returned as they are (same objects).
+   * deleted, and those of a suppressed user received after the suppression (counted).
+   * Events without a matching entry are returned as they are (same objects).
    */
   applyPendingOverwrites(events: readonly CleanEvent[]): CleanEvent[];
   readonly size: number;
 }
 
+/**
+ * How far back a process loads overwrites at start: an event received before a request can
+ * still be on its way to ClickHouse this long after it (Kafka retention of the clean topic is
+ * the real bound; overwrite_values keeps 30 days). Suppressions are loaded in full.
+ */
+export const OVERWRITE_RACE_WINDOW_MS = 30 * 24 * 3600 * 1000;
+
 function key(subject: OverwriteSubject, tenantId: string, id: string): string {
   return `${subject}\u0000${tenantId}\u0000${id}`;
 }
 
-export function createOverwriteRegistry(deps: { client?: ClickHouseClient } = {}): OverwriteRegistry {
+export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logger?: Logger } = {}): OverwriteRegistry {
   // NOTE: per key, sorted by requested_at and deduplicated by request_id; an event gets every
   // overwrite requested at or after its receipt, oldest first, so the latest value wins.
   const byKey = new Map<string, RegisteredOverwrite[]>();
   let size = 0;
+  // tenant → user id hash → suppression; an event's user id is hashed only for tenants here
+  const suppressed = new Map<string, Map<string, RegisteredSuppression>>();
+  // `${tenant}\u0000${request}\u0000${day}` → events dropped, until flushed
+  let counts = new Map<string, number>();
+
+  function recordSuppressions(entries: readonly RegisteredSuppression[]): void {
+    for (const e of entries) {
+      const forTenant = suppressed.get(e.tenant_id) ?? new Map<string, RegisteredSuppression>();
+      const prior = forTenant.get(e.subject_id_hash);
+      // NOTE: the earliest suppression of a user decides from when its events are dropped
+      if (!prior || prior.requested_at > e.requested_at) {
+        if (!prior) size++;
+        forTenant.set(e.subject_id_hash, e);
+      }
+      suppressed.set(e.tenant_id, forTenant);
+    }
+  }
+
+  function suppressedBy(e: CleanEvent): RegisteredSuppression | undefined {
+    if (e.user_id === null) return undefined;
+    const forTenant = suppressed.get(e.tenant_id);
+    if (!forTenant) return undefined;
+    const s = forTenant.get(sha256Hex(e.user_id));
+    return s && e.received_at > s.requested_at ? s : undefined;
+  }
+
+  async function flushSuppressedCounts(): Promise<number> {
+    if (counts.size === 0) return 0;
+    const taken = counts;
+    counts = new Map();
+    const rows = [...taken].map(([k, events]) => {
+      const [tenant_id, request_id, day] = k.split('\u0000');
+      return { tenant_id, request_id, day, events };
+    });
+    const total = rows.reduce((n, r) => n + r.events, 0);
+    try {
+      if (deps.client) await deps.client.insert({ table: 'suppressed_events', format: 'JSONEachRow', values: rows });
+      deps.logger?.info({ events: total, requests: rows.length }, 'events of suppressed users dropped');
+      return total;
+    } catch (err) {
+      for (const [k, n] of taken) counts.set(k, (counts.get(k) ?? 0) + n); // kept for the next flush
+      throw err;
+    }
+  }
 
   function record(entries: readonly RegisteredOverwrite[]): void {
     for (const e of entries) {
@@ -54,11 +123,21 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient } = {}
     }
   }
 
-  async function load(sinceMs: number): Promise<number> {
+  async function load(sinceMs: number, suppressionsSinceMs = 0): Promise<number> {
     if (!deps.client) return 0;
+    const sup = await deps.client.query({
+      query: `SELECT tenant_id, subject_id_hash, request_id, toUnixTimestamp64Milli(requested_at) AS requested_ms
+              FROM suppressions FINAL WHERE requested_at >= fromUnixTimestamp64Milli({since:Int64})`,
+      query_params: { since: suppressionsSinceMs },
+      format: 'JSONEachRow',
+    });
+    const before = size;
+    recordSuppressions(
+      (await sup.json<Omit<RegisteredSuppression, 'requested_at'> & { requested_ms: unknown }>()).map(({ requested_ms, ...r }) => ({ ...r, requested_at: toNumber(requested_ms) })),
+    );
     const rs = await deps.client.query({
       query: `SELECT request_id, tenant_id, subject, id, any(delete_events) AS delete_events,
-                toUnixTimestamp64Milli(any(requested_at)) AS requested_at,
+                toUnixTimestamp64Milli(any(requested_at)) AS requested_ms,
                 groupArray(tuple(attr, new_value)) AS attrs
               FROM overwrite_values FINAL
               WHERE requested_at >= fromUnixTimestamp64Milli({since:Int64})
@@ -72,10 +151,9 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient } = {}
       subject: OverwriteSubject;
       id: string;
       delete_events: unknown;
-      requested_at: unknown;
+      requested_ms: unknown;
       attrs: [string, string | null][];
     }>();
-    const before = size;
     record(
       rows.map((r) => {
         // overwrite_values stores events-map keys with JSON-encoded values (see compactor.ts)
@@ -89,7 +167,7 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient } = {}
           tenant_id: r.tenant_id,
           subject: r.subject,
           id: r.id,
-          requested_at: toNumber(r.requested_at),
+          requested_at: toNumber(r.requested_ms),
           rewrite,
           delete_events: toNumber(r.delete_events) === 1,
         };
@@ -105,9 +183,15 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient } = {}
   }
 
   function applyPendingOverwrites(events: readonly CleanEvent[]): CleanEvent[] {
-    if (byKey.size === 0) return [...events];
+    if (byKey.size === 0 && suppressed.size === 0) return [...events];
     const out: CleanEvent[] = [];
     for (const e of events) {
+      const s = suppressedBy(e);
+      if (s) {
+        const k = `${s.tenant_id}\u0000${s.request_id}\u0000${new Date(e.received_at).toISOString().slice(0, 10)}`;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+        continue;
+      }
       const forUser = pending('user', e.tenant_id, e.user_id, e.received_at);
       const forAccount = pending('account', e.tenant_id, e.account_id, e.received_at);
       if (forUser.length === 0 && forAccount.length === 0) {
@@ -130,6 +214,8 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient } = {}
 
   return {
     record,
+    recordSuppressions,
+    flushSuppressedCounts,
     load,
     applyPendingOverwrites,
     get size() {

@@ -36,6 +36,8 @@ export interface RequestReceipt {
   reason: string | null;
   requestedAt: number;
   verifiedAt: number | null;
+  /** later events of suppressed users dropped so far */
+  suppressedEvents: number;
 }
 
 export interface ReceiptStore {
@@ -135,6 +137,13 @@ export function createReceiptStore(client: ClickHouseClient): ReceiptStore {
       const rowsRewritten: Record<string, number> = {};
       for (const r of rows) for (const [table, n] of Object.entries(r.rw)) rowsRewritten[table] = (rowsRewritten[table] ?? 0) + toNumber(n);
       const status = STATUS_ORDER.find((s) => rows.some((r) => r.status === s)) ?? 'pending';
+      const sup = await client.query({
+        query: `SELECT sum(events) AS n FROM suppressed_events
+                WHERE request_id = {id:String} OR startsWith(request_id, concat({id:String}, '/'))`,
+        query_params: { id: requestId },
+        format: 'JSONEachRow',
+      });
+      const [suppressed] = await sup.json<{ n: unknown }>();
       return {
         requestId,
         status,
@@ -143,6 +152,7 @@ export function createReceiptStore(client: ClickHouseClient): ReceiptStore {
         reason: rows.find((r) => r.status === 'failed')?.reason ?? null,
         requestedAt: Math.min(...rows.map((r) => toNumber(r.requested_at))),
         verifiedAt: status === 'verified' ? Math.max(...rows.map((r) => toNumber(r.verified_at ?? 0))) : null,
+        suppressedEvents: toNumber(suppressed?.n ?? 0),
       };
     },
   };

@@ -11,6 +11,7 @@ import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
@@ -110,7 +111,19 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // run long), receipts read on the analyst session.
     const compactorClient = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse-compactor', close: () => compactorClient.close() });
-    const compactor = createCompactor({ client: compactorClient, logger, piiTraits: (t) => tenants.get(t)?.piiTraits ?? [] });
+    // The registry of recent overwrites and suppressions the sink consults: reloaded at start.
+    const registry = createOverwriteRegistry({ client: dimensions, logger });
+    await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
+    const flushCounts = () => registry.flushSuppressedCounts().catch((err: unknown) => logger.warn({ ...safeErrorFields(err) }, 'could not write suppressed-event counts'));
+    const countsTimer = setInterval(() => void flushCounts(), 5_000);
+    stack.push({
+      name: 'suppressed-counts',
+      close: async () => {
+        clearInterval(countsTimer);
+        await flushCounts();
+      },
+    });
+    const compactor = createCompactor({ client: compactorClient, logger, registry, piiTraits: (t) => tenants.get(t)?.piiTraits ?? [] });
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
     const receipts = createReceiptStore(dimensions);
     const overwrites = createOverwriteQueue({ compactor, receipts, logger });

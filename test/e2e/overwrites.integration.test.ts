@@ -38,7 +38,7 @@ async function call(method: string, path: string, body?: unknown, auth = `Bearer
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function tenantWithUser(tenant: string, userId: string, traits: Record<string, string>) {
+async function tenantWithUser(tenant: string, userId: string, traits: Record<string, string>): Promise<string> {
   const { body } = await call('PUT', `/v1/admin/tenants/${tenant}`);
   const res = await fetch(`${server.url}/v1/batch`, {
     method: 'POST',
@@ -52,6 +52,7 @@ async function tenantWithUser(tenant: string, userId: string, traits: Record<str
     }),
   });
   expect(res.status).toBe(200);
+  return String(body['writeKey']);
 }
 
 async function verified(requestId: string) {
@@ -108,6 +109,39 @@ describe('retroactive overwrites over the admin API (embedded)', () => {
     const [user] = (await server.analystQuery(`SELECT email, first_name FROM users FINAL WHERE tenant_id = 'ow-b'`)) as { email: string; first_name: string | null }[];
     expect(user?.email).toMatch(/anonymized/);
     expect(user?.first_name).toBeNull();
+  }, 200_000);
+
+  it('delete with deleteEvents and suppress removes the user, its events and its PII, then drops and counts its later events', async () => {
+    const writeKey = await tenantWithUser('ow-c', 'user-3', { email: 'carol@acme-c.io', firstName: 'Caroline', lastName: 'Gone' });
+    const erased = await call('POST', '/v1/admin/tenants/ow-c/erasures', { userIds: ['user-3'], mode: 'delete', deleteEvents: true, suppress: true });
+    expect(erased.status).toBe(202);
+    const requestId = String(erased.body['requestId']);
+    expect(await verified(requestId)).toMatchObject({ rowsRewritten: { users: 1, events_deleted: 3 } });
+    expect(await server.analystQuery(`SELECT user_id FROM users FINAL WHERE tenant_id = 'ow-c'`)).toEqual([]);
+    expect(await server.analystQuery(`SELECT event_id FROM events WHERE tenant_id = 'ow-c'`)).toEqual([]);
+    expect(await grepEverything(['carol@acme-c.io', 'Caroline'])).toEqual([]);
+
+    // later events: the suppressed user's are dropped and counted, a bystander's are kept
+    const res = await fetch(`${server.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
+      body: JSON.stringify({
+        batch: [
+          { type: 'track', messageId: 'ow-c-late-1', userId: 'user-3', event: 'Came Back' },
+          { type: 'identify', messageId: 'ow-c-late-2', userId: 'user-3', traits: { email: 'carol@acme-c.io' } },
+          { type: 'page', messageId: 'ow-c-late-3', userId: 'user-3', name: 'Home' },
+          { type: 'track', messageId: 'ow-c-late-4', userId: 'bystander', event: 'Stayed' },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const receipt = await eventually(async () => {
+      const r = await call('GET', `/v1/admin/requests/${requestId}`);
+      return r.body['suppressedEvents'] === 3 ? r.body : undefined;
+    }, 30_000, 'three suppressed events counted');
+    expect(receipt['status']).toBe('verified');
+    expect(await server.analystQuery(`SELECT event_id, user_id FROM events FINAL WHERE tenant_id = 'ow-c'`)).toEqual([{ event_id: 'ow-c-late-4', user_id: 'bystander' }]);
+    expect(await grepEverything(['carol@acme-c.io'])).toEqual([]);
   }, 200_000);
 
   it.each([

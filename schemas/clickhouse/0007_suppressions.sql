@@ -1,0 +1,34 @@
+-- Suppression (issue 4): an erasure with `suppress` drops the user's later events — counted,
+-- never silently. The sink keeps these in memory (libs/compactor/overwrite-registry.ts).
+-- NOTE: the user id only as its sha256 (a user id may be an email, and a deleted user must
+-- leave no PII behind); the sink hashes an event's user id to look it up.
+CREATE TABLE IF NOT EXISTS suppressions
+(
+    tenant_id       LowCardinality(String),
+    subject_id_hash String,
+    request_id      String,
+    requested_at    DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (tenant_id, subject_id_hash);
+
+-- Events dropped because their user is suppressed, per request and day (summed on merge);
+-- GET /v1/admin/requests/{id} reports them as suppressedEvents.
+CREATE TABLE IF NOT EXISTS suppressed_events
+(
+    tenant_id  LowCardinality(String),
+    request_id String,
+    day        Date,
+    events     UInt64
+)
+ENGINE = SummingMergeTree
+ORDER BY (tenant_id, request_id, day);
+
+-- The batch's suppressed (tenant, user) keys: events received after the request but stored
+-- before the sinks knew of it are deleted by the compactor (counted in suppressed_events).
+CREATE TABLE IF NOT EXISTS overwrite_suppress_keys
+(
+    tenant_id String,
+    id        String
+)
+ENGINE = Set;
