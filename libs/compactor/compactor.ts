@@ -500,9 +500,9 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           log.warn({ attempt, maxAttempts, commands: round.length, ...safeErrorFields(err) }, 'overwrite round failed');
           if (attempt >= maxAttempts) {
             for (const c of round) Object.assign(receipts.get(c.request_id) as Receipt, { status: 'failed', reason: step });
-            await writeReceipts(round.map((c) => receipts.get(c.request_id) as Receipt)).catch((e: unknown) =>
-              log.error({ ...safeErrorFields(e) }, 'could not write failed receipts'),
-            );
+            // NOTE: if even this fails, apply() rejects: the fleet's consumer then redelivers
+            // the commands instead of committing past them with no receipt.
+            await writeReceipts(round.map((c) => receipts.get(c.request_id) as Receipt));
             break;
           }
           await new Promise((res) => setTimeout(res, 200 * 2 ** attempt));

@@ -38,6 +38,8 @@ export interface OverwriteRegistry {
    * since `suppressionsSinceMs` (default: all). Returns how many entries were new.
    */
   load(sinceMs: number, suppressionsSinceMs?: number): Promise<number>;
+  /** Loads what was registered since the last load or refresh (fleet sinks poll this). */
+  refresh(): Promise<number>;
   /** Writes the counts of suppressed events dropped since the last call to `suppressed_events`. */
   flushSuppressedCounts(): Promise<number>;
   /**
@@ -56,6 +58,7 @@ export interface OverwriteRegistry {
  * the real bound; overwrite_values keeps 30 days). Suppressions are loaded in full.
  */
 export const OVERWRITE_RACE_WINDOW_MS = 30 * 24 * 3600 * 1000;
+const REFRESH_OVERLAP_MS = 10_000;
 
 function key(subject: OverwriteSubject, tenantId: string, id: string): string {
   return `${subject}\u0000${tenantId}\u0000${id}`;
@@ -123,26 +126,35 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
     }
   }
 
-  async function load(sinceMs: number, suppressionsSinceMs = 0): Promise<number> {
-    if (!deps.client) return 0;
-    const sup = await deps.client.query({
+  // ClickHouse's clock (ms) at the last fetch: refresh() asks for rows registered since then
+  let watermark: number | null = null;
+
+  async function fetch(since: { requestedMs: number; suppressionsRequestedMs: number } | { registeredMs: number }): Promise<number> {
+    const client = deps.client;
+    if (!client) return 0;
+    const [clock] = await (await client.query({ query: 'SELECT toUnixTimestamp64Milli(now64(3)) AS ms', format: 'JSONEachRow' })).json<{ ms: unknown }>();
+    const byRegistration = 'registeredMs' in since;
+    const where = (forSuppressions: boolean) =>
+      byRegistration ? 'registered_at >= fromUnixTimestamp64Milli({since:Int64})' : `requested_at >= fromUnixTimestamp64Milli({${forSuppressions ? 'supSince' : 'since'}:Int64})`;
+    const query_params = byRegistration ? { since: since.registeredMs } : { since: since.requestedMs, supSince: since.suppressionsRequestedMs };
+    const before = size;
+    const sup = await client.query({
       query: `SELECT tenant_id, subject_id_hash, request_id, toUnixTimestamp64Milli(requested_at) AS requested_ms
-              FROM suppressions FINAL WHERE requested_at >= fromUnixTimestamp64Milli({since:Int64})`,
-      query_params: { since: suppressionsSinceMs },
+              FROM suppressions FINAL WHERE ${where(true)}`,
+      query_params,
       format: 'JSONEachRow',
     });
-    const before = size;
     recordSuppressions(
       (await sup.json<Omit<RegisteredSuppression, 'requested_at'> & { requested_ms: unknown }>()).map(({ requested_ms, ...r }) => ({ ...r, requested_at: toNumber(requested_ms) })),
     );
-    const rs = await deps.client.query({
+    const rs = await client.query({
       query: `SELECT request_id, tenant_id, subject, id, any(delete_events) AS delete_events,
                 toUnixTimestamp64Milli(any(requested_at)) AS requested_ms,
                 groupArray(tuple(attr, new_value)) AS attrs
               FROM overwrite_values FINAL
-              WHERE requested_at >= fromUnixTimestamp64Milli({since:Int64})
+              WHERE ${where(false)}
               GROUP BY request_id, tenant_id, subject, id`,
-      query_params: { since: sinceMs },
+      query_params,
       format: 'JSONEachRow',
     });
     const rows = await rs.json<{
@@ -173,8 +185,13 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
         };
       }),
     );
+    watermark = toNumber(clock?.ms);
     return size - before;
   }
+
+  const load = (sinceMs: number, suppressionsSinceMs = 0) => fetch({ requestedMs: sinceMs, suppressionsRequestedMs: suppressionsSinceMs });
+  // NOTE: a margin for inserts that were in progress at the last fetch (entries are deduplicated)
+  const refresh = () => (watermark === null ? load(Date.now() - OVERWRITE_RACE_WINDOW_MS) : fetch({ registeredMs: watermark - REFRESH_OVERLAP_MS }));
 
   function pending(subject: OverwriteSubject, tenantId: string, id: string | null, receivedAt: number): RegisteredOverwrite[] {
     if (id === null) return [];
@@ -217,6 +234,7 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
     recordSuppressions,
     flushSuppressedCounts,
     load,
+    refresh,
     applyPendingOverwrites,
     get size() {
       return size;

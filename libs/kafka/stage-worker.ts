@@ -116,6 +116,9 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
       const [outs, dls] = [pending, letters];
       pending = [];
       letters = [];
+      // NOTE: an output can take long (the compactor's rounds run for seconds to minutes):
+      // keep heartbeating so the group does not hand the partition to another member meanwhile.
+      const beating = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
       try {
         await Promise.all([outs.length > 0 ? opts.output.write(outs) : undefined, dls.length > 0 ? opts.deadLetters.write(dls) : undefined]);
       } catch (err) {
@@ -124,6 +127,8 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
         const safe = safeErrorFields(err);
         log.error({ ...safe, topic, partition }, 'output failed; the batch will be redelivered');
         throw new Error(`${opts.name} output failed (${safe.type ?? safe.error}${safe.code ? ` code ${safe.code}` : ''})`);
+      } finally {
+        clearInterval(beating);
       }
       opts.metrics.eventsOut.inc({ stage: opts.name }, outs.length);
       opts.metrics.deadLetters.inc({ stage: opts.name }, dls.length);

@@ -27,6 +27,10 @@ export async function ensureTopics(
   opts: { partitions: number; replicationFactor?: number; attempts?: number },
 ): Promise<string[]> {
   const wanted = Array.isArray(topics) ? [...topics] : Object.values(topics);
+  // NOTE: overwrite commands get one partition: one compactor is active at a time (its
+  // lookup tables hold one batch) and requests apply in the order they were made.
+  const single = Array.isArray(topics) ? null : (topics as TopicNames).overwrites;
+  const partitionsOf = (topic: string) => (topic === single ? 1 : opts.partitions);
   const attempts = opts.attempts ?? 6;
   const admin = kafka.admin();
   await admin.connect();
@@ -38,7 +42,7 @@ export async function ensureTopics(
         if (missing.length === 0) return [];
         await admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: opts.partitions, replicationFactor: opts.replicationFactor ?? 1 })),
+          topics: missing.map((topic) => ({ topic, numPartitions: partitionsOf(topic), replicationFactor: opts.replicationFactor ?? 1 })),
         });
         return missing;
       } catch (err) {

@@ -7,10 +7,16 @@ CREATE TABLE IF NOT EXISTS suppressions
     tenant_id       LowCardinality(String),
     subject_id_hash String,
     request_id      String,
-    requested_at    DateTime64(3, 'UTC')
+    requested_at    DateTime64(3, 'UTC'),
+    -- when the compactor wrote it (ClickHouse's clock): sinks poll for new rows by this
+    registered_at   DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (tenant_id, subject_id_hash);
+
+-- Fleet sinks poll overwrite_values for rows newer than the last they saw: by the time the
+-- compactor wrote them, not by requested_at (a request can be applied long after it was made).
+ALTER TABLE overwrite_values ADD COLUMN IF NOT EXISTS registered_at DateTime64(3, 'UTC') DEFAULT now64(3);
 
 -- Events dropped because their user is suppressed, per request and day (summed on merge);
 -- GET /v1/admin/requests/{id} reports them as suppressedEvents.

@@ -19,7 +19,7 @@ const program = new Command('tracklane')
   .description('Privacy-aware product-usage analytics pipeline')
   .showHelpAfterError();
 
-const FLEET_SERVICES = ['collector', 'enricher', 'anonymizer', 'sink'] as const;
+const FLEET_SERVICES = ['collector', 'enricher', 'anonymizer', 'sink', 'compactor'] as const;
 
 program
   .command('start')
@@ -27,7 +27,7 @@ program
     'run the embedded pipeline (default: collector + stages + ClickHouse in one process), ' +
       `or one fleet service: ${FLEET_SERVICES.join(', ')} (configured by environment variables)`,
   )
-  .argument('[service]', 'embedded | collector | enricher | anonymizer | sink', 'embedded')
+  .argument('[service]', 'embedded | collector | enricher | anonymizer | sink | compactor', 'embedded')
   .action(async (service: string) => {
     if (service !== 'embedded') {
       if (!(FLEET_SERVICES as readonly string[]).includes(service)) {

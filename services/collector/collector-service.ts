@@ -7,7 +7,11 @@ import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { createAnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import type { Logger } from '../../libs/core/logger.js';
+import { createReceiptStore } from '../../libs/compactor/receipts.js';
+import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
+import { sendInChunks } from '../../libs/kafka/outputs.js';
+import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { parseTrustProxy } from '../embedded/config.js';
 import { fleetConfigSchema } from '../fleet/fleet-config.js';
@@ -32,6 +36,24 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
     ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, logger })
     : null;
   const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
+  // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
+  // the compactor service; receipts and stored ids read back from ClickHouse.
+  const receipts = analyst ? createReceiptStore(analyst) : null;
+  const overwrites =
+    analyst && receipts
+      ? {
+          submit: async (commands: OverwriteCommand[]) => {
+            await receipts.writePending(commands);
+            await sendInChunks(
+              ctx.producer,
+              ctx.topics.overwrites,
+              commands.map((c) => ({ key: `${c.tenant_id}:${c.subject}:${c.id}`, value: ctx.codec.encodeOverwrite(c) })),
+            );
+          },
+          receipt: (requestId: string) => receipts.forRequest(requestId),
+          storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => storedSubjectIds(analyst, tenantId, subject, ids),
+        }
+      : undefined;
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
   const counted = countIngest(kafkaIngest, ctx.metrics.registry);
 
@@ -54,6 +76,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
         if (!analystQuery) throw new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)');
         return analystQuery(sql);
       },
+      ...(overwrites ? { overwrites } : {}),
     },
   });
   await app.listen({ port: config.PORT, host: config.HOST });

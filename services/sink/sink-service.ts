@@ -4,7 +4,9 @@
 import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
+import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS, type OverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { envBoolean } from '../../libs/config/env.js';
+import { safeErrorFields } from '../../libs/core/errors.js';
 import { ok, type Result } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
@@ -22,6 +24,8 @@ export const sinkConfigSchema = fleetConfigSchema.extend({
   // NOTE: a Kafka batch already groups rows; a long age only idles the partition (bench/fleet-bench.ts: 0.42 → 0.80 of passthrough)
   SINK_MAX_AGE_MS: z.coerce.number().int().min(1).default(20),
   MIGRATE_ON_START: envBoolean(true),
+  /** how often the registry of overwrites and suppressions is polled (the compactor waits for it) */
+  SINK_REGISTRY_REFRESH_MS: z.coerce.number().int().min(50).default(1_000),
 });
 export type SinkConfig = z.infer<typeof sinkConfigSchema>;
 
@@ -41,6 +45,11 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
   const ctx = await openFleetContext('sink', config, logger);
   const sink = createClickHouseSink({ client: clickhouse, dimensionClient: dimensions, maxRows: config.SINK_MAX_ROWS, maxAgeMs: config.SINK_MAX_AGE_MS, logger });
+  // Events received before an overwrite request but sunk after it get it too; events of
+  // suppressed users are dropped and counted (DESIGN.md §5 step 4).
+  const registry = createOverwriteRegistry({ client: dimensions, logger });
+  await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
+  const registryPoll = startRegistryPoll(registry, config.SINK_REGISTRY_REFRESH_MS, logger);
 
   const events = createStageWorker<CleanEvent, CleanEvent>({
     name: 'sink',
@@ -50,7 +59,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     decode: (b) => ctx.codec.decodeClean(b),
     stage: pass,
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
-    output: { write: (items) => sink.write(items.map((i) => i.value)) },
+    output: { write: (items) => sink.write(registry.applyPendingOverwrites(items.map((i) => i.value))) },
     // NOTE: every partition's batch in flight at once, so one group commit gathers them all.
     partitionsConsumedConcurrently: config.KAFKA_PARTITIONS,
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
@@ -76,8 +85,37 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   });
   return runningService(ctx, [events, deadLetters], [
     { name: 'clickhouse-sink', run: () => sink.stop() },
+    { name: 'overwrite-registry', run: () => registryPoll.stop() },
     { name: 'clickhouse', run: () => Promise.all([clickhouse.close(), dimensions.close()]) },
   ]);
+}
+
+/** Polls the registry for new overwrites and writes the suppressed-event counts. */
+function startRegistryPoll(registry: OverwriteRegistry, everyMs: number, logger: Logger): { stop(): Promise<void> } {
+  let failing = false;
+  let busy: Promise<void> | null = null;
+  const tick = async () => {
+    try {
+      await registry.refresh();
+      await registry.flushSuppressedCounts();
+      if (failing) logger.info('overwrite registry refreshed again');
+      failing = false;
+    } catch (err) {
+      if (!failing) logger.warn({ ...safeErrorFields(err) }, 'overwrite registry refresh failed; retrying');
+      failing = true;
+    }
+  };
+  // NOTE: a tick still running (ClickHouse slow) is not stacked upon: the next one waits its turn
+  const timer = setInterval(() => {
+    busy ??= tick().finally(() => (busy = null));
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await busy;
+      await registry.flushSuppressedCounts().catch(() => undefined);
+    },
+  };
 }
 
 /** A dead_letters row from a DLQ record's headers; the payload is kept as base64 of the original bytes. */

@@ -8,7 +8,7 @@ import { serviceEndpoints } from './services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export type FleetServiceName = 'collector' | 'enricher' | 'anonymizer' | 'sink';
+export type FleetServiceName = 'collector' | 'enricher' | 'anonymizer' | 'sink' | 'compactor';
 
 export interface FleetProcess {
   name: FleetServiceName;

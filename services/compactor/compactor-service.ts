@@ -1,0 +1,74 @@
+// Compactor: tracklane.overwrites.v1 → retroactive overwrites and erasures in ClickHouse
+// (libs/compactor). The topic has one partition, so one replica is active and the others
+// stand by; a batch's offsets are committed once its receipts are written (verified or
+// failed), so a crash mid-round redelivers it and the idempotent compactor finishes it.
+import { z } from 'zod';
+import { createClickHouse } from '../../libs/clickhouse/client.js';
+import { migrate } from '../../libs/clickhouse/migrate.js';
+import { createCompactor } from '../../libs/compactor/compactor.js';
+import { envBoolean } from '../../libs/config/env.js';
+import { ok } from '../../libs/core/result.js';
+import type { Logger } from '../../libs/core/logger.js';
+import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
+import { createStageWorker } from '../../libs/kafka/stage-worker.js';
+import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { openFleetContext } from '../fleet/fleet-context.js';
+import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
+
+export const compactorConfigSchema = fleetConfigSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(9104),
+  CLICKHOUSE_URL: z.url({ message: 'CLICKHOUSE_URL is required (http(s)://host:8123)' }),
+  /**
+   * How long a round waits after registering its overwrites before it rewrites history, so
+   * every sink has loaded them (sinks poll every SINK_REGISTRY_REFRESH_MS, 1 s by default).
+   */
+  COMPACTOR_REGISTRY_WAIT_MS: z.coerce.number().int().min(0).default(3_000),
+  COMPACTOR_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  MIGRATE_ON_START: envBoolean(true),
+});
+export type CompactorConfig = z.infer<typeof compactorConfigSchema>;
+
+export async function startCompactor(config: CompactorConfig, logger: Logger): Promise<RunningService> {
+  const clickhouse = createClickHouse({
+    url: config.CLICKHOUSE_URL,
+    dataDir: '',
+    database: config.CLICKHOUSE_DATABASE,
+    username: config.CLICKHOUSE_USER,
+    password: config.CLICKHOUSE_PASSWORD,
+    logger,
+  });
+  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
+  const ctx = await openFleetContext('compactor', config, logger);
+  const compactor = createCompactor({
+    client: clickhouse,
+    logger,
+    maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,
+    piiTraits: (tenantId) => ctx.tenants.get(tenantId)?.piiTraits ?? [],
+    afterRegister: () => new Promise((r) => setTimeout(r, config.COMPACTOR_REGISTRY_WAIT_MS)),
+  });
+
+  const worker = createStageWorker<OverwriteCommand, OverwriteCommand>({
+    name: 'compactor',
+    kafka: ctx.kafka,
+    groupId: groupId(config, 'compactor'),
+    inputTopic: ctx.topics.overwrites,
+    decode: (b) => ctx.codec.decodeOverwrite(b),
+    stage: ok,
+    describe: (c) => ({ tenantId: c.tenant_id, eventId: c.request_id }),
+    // NOTE: a Kafka batch becomes one compactor batch (a Data Loader run: thousands of commands)
+    output: {
+      write: async (items) => {
+        await compactor.apply(items.map((i) => i.value));
+      },
+    },
+    deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
+    partitionsConsumedConcurrently: 1,
+    // rounds run for seconds to minutes: the worker heartbeats meanwhile, this bounds a dead member
+    sessionTimeoutMs: 30_000,
+    metrics: ctx.metrics,
+    logger,
+    onFatal: exitOnFatal(logger),
+  });
+  return runningService(ctx, [worker], [{ name: 'clickhouse', run: () => clickhouse.close() }]);
+}
