@@ -167,7 +167,7 @@ describe('compactor', () => {
       command(tenant, 'gone', { mode: 'delete', delete_events: true }),
     ]);
     expect(a).toMatchObject({ status: 'verified', rows_rewritten: { events: 3, users: 1 } });
-    expect(b).toMatchObject({ status: 'verified', rows_rewritten: { events: 0, events_deleted: 3, users: 1 } });
+    expect(b).toMatchObject({ status: 'verified', rows_rewritten: { events: 0, events_deleted: 4, users: 1 } }); // the track event too
     for (const u of ['keep', 'gone']) {
       expect(await userRows(tenant, u, true)).toHaveLength(0);
       const raw = await userRows(tenant, u, false);
@@ -199,5 +199,56 @@ describe('compactor', () => {
     await load([l as CleanEvent]);
     expect(await grepAllTables([OLD.email])).toEqual([]);
     expect((await userRows(tenant, 'u3', true))[0]).toMatchObject({ email: 'new@u3.example', last_name: null });
+  });
+
+  it('a step that keeps failing is retried, then its receipt says failed with a PII-free reason; a redelivery then applies it', async () => {
+    const tenant = uniqueTenant();
+    await load(history(tenant, 'u5'));
+    const OLD = oldPii('u5');
+    // fault injection around the real engine: every history rewrite of events is refused
+    const real = ch().client;
+    let refused = 0;
+    const failing = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'command') {
+          return async (params: { query: string }) => {
+            if (params.query.startsWith('ALTER TABLE default.events UPDATE')) {
+              refused++;
+              throw new Error(`Code: 999. DB::Exception: refused while reading '${OLD.email}'`);
+            }
+            return target.command(params as Parameters<typeof target.command>[0]);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const broken = createCompactor({ client: failing, logger, maxAttempts: 2 });
+    const cmd = command(tenant, 'u5', { set: { email: 'new@u5.example' } });
+    const [failed] = await broken.apply([cmd]);
+    expect(refused).toBe(2);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(failed?.reason).toMatch(/^step failed: /);
+    expect(failed?.reason).not.toContain(OLD.email);
+    const stored = await queryRows<{ status: string; reason: string }>(real, `SELECT status, reason FROM overwrite_requests FINAL WHERE request_id = {r:String}`, { r: cmd.request_id });
+    expect(stored).toEqual([{ status: 'failed', reason: failed?.reason }]);
+
+    // the same command again (a redelivery or a retry by the operator) on a healthy engine
+    const [ok] = await getCompactor().apply([cmd]);
+    expect(ok).toMatchObject({ status: 'verified', attempts: 3 });
+    expect(await grepAllTables([OLD.email])).toEqual([]);
+  });
+
+  it('insert_missing creates the row of a user with no stored row; without it nothing is written', async () => {
+    const tenant = uniqueTenant();
+    const [skipped, inserted] = await getCompactor().apply([
+      command(tenant, 'ghost', { set: { email: 'ghost@new.example' } }),
+      command(tenant, 'newbie', { set: { email: 'newbie@new.example', first_name: 'New', plan: 'trial' }, insert_missing: true }),
+    ]);
+    expect(skipped).toMatchObject({ status: 'verified', rows_rewritten: { events: 0, users: 0 } });
+    expect(inserted).toMatchObject({ status: 'verified', rows_rewritten: { events: 0, users: 1 } });
+    expect(await userRows(tenant, 'ghost', true)).toEqual([]);
+    expect(await userRows(tenant, 'newbie', true)).toEqual([
+      expect.objectContaining({ email: 'newbie@new.example', first_name: 'New', last_name: null, traits: { plan: '"trial"' }, is_deleted: 0 }),
+    ]);
   });
 });

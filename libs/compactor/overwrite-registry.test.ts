@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { cleanEvent, identifyEvent } from '../../test/support/clickhouse-fixtures.js';
+import { sha256Hex } from './overwrite-plan.js';
+import { createOverwriteRegistry } from './overwrite-registry.js';
+
+const T = Date.UTC(2026, 10, 1, 12);
+
+function registry() {
+  const r = createOverwriteRegistry();
+  r.record([
+    { request_id: 'r1', tenant_id: 't', subject: 'user', id: 'u1', requested_at: T, rewrite: { repl: { email: '"new@x.io"' }, drop: ['lastName'] }, delete_events: false },
+    { request_id: 'r2', tenant_id: 't', subject: 'user', id: 'gone', requested_at: T, rewrite: { repl: {}, drop: [] }, delete_events: true },
+    { request_id: 'r3', tenant_id: 't', subject: 'account', id: 'acme', requested_at: T, rewrite: { repl: { name: '"Acme Ltd"' }, drop: [] }, delete_events: false },
+  ]);
+  r.recordSuppressions([{ tenant_id: 't', subject_id_hash: sha256Hex('quiet'), request_id: 'r4', requested_at: T }]);
+  return r;
+}
+
+describe('overwrite registry', () => {
+  it.each([
+    { name: 'rewrites traits of an event received before the request', at: T - 1, user: 'u1', traits: { email: '"old@x.io"', lastName: '"Old"', plan: '"pro"' }, want: { email: '"new@x.io"', plan: '"pro"' } },
+    { name: 'at the request instant counts as before', at: T, user: 'u1', traits: { email: '"old@x.io"' }, want: { email: '"new@x.io"' } },
+    { name: 'leaves events received after the request alone', at: T + 1, user: 'u1', traits: { email: '"later@x.io"' }, want: { email: '"later@x.io"' } },
+    { name: 'leaves other users alone', at: T - 1, user: 'u2', traits: { email: '"old@x.io"' }, want: { email: '"old@x.io"' } },
+  ])('$name', ({ at, user, traits, want }) => {
+    const [out] = registry().applyPendingOverwrites([identifyEvent({ tenant_id: 't', user_id: user, received_at: at, traits })]);
+    expect(out?.traits).toEqual(want);
+  });
+
+  it('drops earlier events of a user whose events were deleted, keeps later ones', () => {
+    const r = registry();
+    const before = cleanEvent({ tenant_id: 't', user_id: 'gone', event_id: 'b', received_at: T - 5 });
+    const after = cleanEvent({ tenant_id: 't', user_id: 'gone', event_id: 'a', received_at: T + 5 });
+    expect(r.applyPendingOverwrites([before, after]).map((e) => e.event_id)).toEqual(['a']);
+  });
+
+  it('rewrites account traits, and a group call’s traits, of an account', () => {
+    const group = cleanEvent({ tenant_id: 't', type: 'group', account_id: 'acme', received_at: T - 1, traits: { name: '"Acme Old"' }, account_traits: { name: '"Acme Old"' } });
+    const [out] = registry().applyPendingOverwrites([group]);
+    expect(out?.traits).toEqual({ name: '"Acme Ltd"' });
+    expect(out?.account_traits).toEqual({ name: '"Acme Ltd"' });
+  });
+
+  it('drops and counts later events of a suppressed user; earlier ones and other tenants pass', async () => {
+    const r = registry();
+    const events = [
+      cleanEvent({ tenant_id: 't', user_id: 'quiet', event_id: 'late-1', received_at: T + 1 }),
+      cleanEvent({ tenant_id: 't', user_id: 'quiet', event_id: 'late-2', received_at: T + 86_400_000 }),
+      cleanEvent({ tenant_id: 't', user_id: 'quiet', event_id: 'early', received_at: T - 1 }),
+      cleanEvent({ tenant_id: 'other', user_id: 'quiet', event_id: 'elsewhere', received_at: T + 1 }),
+    ];
+    expect(r.applyPendingOverwrites(events).map((e) => e.event_id)).toEqual(['early', 'elsewhere']);
+    // without a client the counts are only taken (and logged), one per request and day
+    expect(await r.flushSuppressedCounts()).toBe(2);
+    expect(await r.flushSuppressedCounts()).toBe(0);
+  });
+
+  it('returns the same objects when nothing applies', () => {
+    const e = cleanEvent({ tenant_id: 't', user_id: 'u9' });
+    expect(registry().applyPendingOverwrites([e])[0]).toBe(e);
+  });
+});
