@@ -49,6 +49,17 @@ export interface Compactor {
   lastTimings(): Record<string, number>;
 }
 
+/** The original record bytes a fleet dead letter keeps (base64 in its payload), as text. */
+function originalRecordText(payload: string): string {
+  if (!payload.includes('value_base64')) return '';
+  try {
+    const b64 = (JSON.parse(payload) as { value_base64?: unknown }).value_base64;
+    return typeof b64 === 'string' ? Buffer.from(b64, 'base64').toString('utf8') : '';
+  } catch {
+    return '';
+  }
+}
+
 /** A verification that did not hold: retried like any failed step, its reason is PII-free. */
 export class VerificationError extends Error {
   override readonly name = 'VerificationError';
@@ -58,7 +69,8 @@ const JOIN = 'default.overwrite_join';
 const KEYS = 'default.overwrite_keys';
 const DELETE_KEYS = 'default.overwrite_delete_keys';
 const SUPPRESS_KEYS = 'default.overwrite_suppress_keys';
-const COMPACTED_TABLES = ['events', 'users', 'accounts'] as const;
+const DEAD_LETTER_HASHES = 'default.overwrite_dead_letter_hashes';
+const COMPACTED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
 
 // NOTE: the mutation texts below are constants: every value comes from the Join table, so
 // system.mutations / query_log never see one (checked in compactor.integration.test.ts).
@@ -110,6 +122,10 @@ interface Staged {
   changes: AttributeChanges;
   rewrite: MapRewrite;
 }
+
+const DEAD_LETTER_HASH = "cityHash64(payload, ifNull(error, ''))";
+/** dead letters (poison records, kept as sent) holding an old value of the batch go entirely */
+export const DEAD_LETTERS_MUTATION = `ALTER TABLE default.dead_letters DELETE WHERE ${DEAD_LETTER_HASH} IN ${DEAD_LETTER_HASHES} SETTINGS mutations_sync = 2`;
 
 const suppresses = (c: OverwriteCommand): boolean => c.subject === 'user' && c.suppress;
 const SUPPRESSED_WHERE =
@@ -255,7 +271,37 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     }
   }
 
+  /**
+   * Dead letters of the batch's tenants, received before its requests, that contain an old
+   * value: their hashes, and per request how many. Searched here in memory (payload, error and
+   * the original record bytes the fleet keeps as base64), so no value goes into any SQL.
+   */
+  async function deadLettersHolding(plans: readonly Plan[]): Promise<{ hashes: string[]; perRequest: Map<string, number> }> {
+    const perRequest = new Map<string, number>();
+    const hashes: string[] = [];
+    const byTenant = new Map<string, Plan[]>();
+    for (const p of plans) {
+      if (p.oldValues.size > 0) byTenant.set(p.cmd.tenant_id, [...(byTenant.get(p.cmd.tenant_id) ?? []), p]);
+    }
+    if (byTenant.size === 0) return { hashes, perRequest };
+    const until = Math.max(...plans.map((p) => p.cmd.requested_at));
+    const found = await rows<{ tenant_id: string; h: string; payload: string; error: string | null }>(
+      `SELECT tenant_id, toString(${DEAD_LETTER_HASH}) AS h, payload, error FROM default.dead_letters
+       WHERE tenant_id IN {tenants:Array(String)} AND received_at <= fromUnixTimestamp64Milli({until:Int64})`,
+      { tenants: [...byTenant.keys()], until },
+    );
+    for (const r of found) {
+      const text = `${r.payload}\n${r.error ?? ''}\n${originalRecordText(r.payload)}`;
+      const matching = (byTenant.get(r.tenant_id) ?? []).filter((p) => [...p.oldValues].some((v) => v.length >= 2 && !p.newValues.has(v) && text.includes(v)));
+      if (matching.length === 0) continue;
+      hashes.push(r.h);
+      for (const p of matching) perRequest.set(p.cmd.request_id, (perRequest.get(p.cmd.request_id) ?? 0) + 1);
+    }
+    return { hashes, perRequest };
+  }
+
   async function verify(plans: readonly Plan[]): Promise<void> {
+    if ((await deadLettersHolding(plans)).hashes.length > 0) throw new VerificationError('a dead letter still holds an old value');
     if (plans.some((p) => suppresses(p.cmd))) {
       const [r] = await rows<{ n: unknown }>(`SELECT count() AS n FROM default.events WHERE ${SUPPRESSED_WHERE}`);
       if (toNumber(r?.n) > 0) throw new VerificationError(`${toNumber(r?.n)} events of a suppressed user remain`);
@@ -403,7 +449,13 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       if (accounts.length > 0) await client.insert({ table: 'accounts', format: 'JSONEachRow', values: accounts });
     });
     const deletedEvents = new Map<string, number>();
+    const deadLetters = await timed('dead_letters', () => deadLettersHolding(plans));
     await timed('mutation', async () => {
+      if (deadLetters.hashes.length > 0) {
+        await client.command({ query: `TRUNCATE TABLE ${DEAD_LETTER_HASHES}` });
+        await client.insert({ table: 'overwrite_dead_letter_hashes', format: 'JSONEachRow', values: deadLetters.hashes.map((h) => ({ h })) });
+        await client.command({ query: DEAD_LETTERS_MUTATION });
+      }
       if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
         // every event of the user received before the request goes, with or without traits
         const found = await rows<{ tenant_id: string; id: string; n: unknown }>(
@@ -450,6 +502,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         rw.events_deleted = deletedEvents.get(keyOf(p.cmd)) ?? 0;
         rw.events = 0;
       }
+      const letters = deadLetters.perRequest.get(p.cmd.request_id);
+      if (letters) rw.dead_letters_deleted = letters;
       Object.assign(p.receipt, { status: 'applied', rows_rewritten: rw, applied_at: rewrittenAt, reason: null });
     }
     await writeReceipts(plans.map((p) => p.receipt));

@@ -17,7 +17,7 @@ function registry() {
 }
 
 describe('overwrite registry', () => {
-  it.each([
+  it.each<{ name: string; at: number; user: string; traits: Record<string, string>; want: Record<string, string> }>([
     { name: 'rewrites traits of an event received before the request', at: T - 1, user: 'u1', traits: { email: '"old@x.io"', lastName: '"Old"', plan: '"pro"' }, want: { email: '"new@x.io"', plan: '"pro"' } },
     { name: 'at the request instant counts as before', at: T, user: 'u1', traits: { email: '"old@x.io"' }, want: { email: '"new@x.io"' } },
     { name: 'leaves events received after the request alone', at: T + 1, user: 'u1', traits: { email: '"later@x.io"' }, want: { email: '"later@x.io"' } },

@@ -38,3 +38,11 @@ CREATE TABLE IF NOT EXISTS overwrite_suppress_keys
     id        String
 )
 ENGINE = Set;
+
+-- Hashes (cityHash64(payload, error)) of the dead letters a batch deletes because they hold
+-- an old value: the mutation names this table, never a value.
+CREATE TABLE IF NOT EXISTS overwrite_dead_letter_hashes
+(
+    h UInt64
+)
+ENGINE = Set;

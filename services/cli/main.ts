@@ -1,4 +1,4 @@
-// The `tracklane` command line: start (embedded pipeline), migrate, demo.
+// The `tracklane` command line: start (embedded pipeline or a fleet service), migrate, topics, demo, load.
 import { Command } from 'commander';
 import { ChdbOpenError, createClickHouse } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
 import { ensureTopics, topicNames } from '../../libs/kafka/topics.js';
 import { fleetConfigSchema } from '../fleet/fleet-config.js';
+import { registerLoadCommand } from '../loader/load-command.js';
 
 const topicsConfigSchema = fleetConfigSchema.pick({ KAFKA_BROKERS: true, TOPIC_PREFIX: true, KAFKA_PARTITIONS: true, LOG_LEVEL: true });
 
@@ -95,6 +96,8 @@ program
     const ok = await runDemo({ events: opts.events, seed: opts.seed, keep: opts.keep, out: process.stdout, err: process.stderr });
     process.exitCode = ok ? 0 : 1;
   });
+
+registerLoadCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const known = err instanceof ConfigError || err instanceof MasterKeyError || err instanceof ChdbOpenError;

@@ -16,17 +16,34 @@ export interface OverwriteQueue {
   close(): Promise<void>;
 }
 
-/** commands per compactor batch: bounds a round's memory and its Join table */
-const MAX_BATCH = 20_000;
+/**
+ * commands per compactor batch: bounds a round's memory and its Join table. Large on purpose:
+ * a round's fixed costs (forced merges, waiting for superseded parts to leave the disk:
+ * seconds) dwarf its per-command cost, so a Data Loader run should take few rounds.
+ */
+const MAX_BATCH = 100_000;
+/** a batch starts once submissions pause this long (a loader sends chunks back to back) … */
+const GATHER_QUIET_MS = 300;
+/** … or after this long at most */
+const GATHER_MAX_MS = 2_000;
 
 export function createOverwriteQueue(deps: { compactor: Compactor; receipts: ReceiptStore; logger: Logger; maxBatch?: number }): OverwriteQueue {
   const maxBatch = deps.maxBatch ?? MAX_BATCH;
   const queued: OverwriteCommand[] = [];
   let draining: Promise<void> | null = null;
   let closed = false;
+  let lastSubmit = 0;
+
+  async function gather(): Promise<void> {
+    const started = Date.now();
+    while (!closed && queued.length < maxBatch && Date.now() - lastSubmit < GATHER_QUIET_MS && Date.now() - started < GATHER_MAX_MS) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 
   async function drain(): Promise<void> {
     while (queued.length > 0) {
+      await gather();
       const batch = queued.splice(0, maxBatch);
       try {
         await deps.compactor.apply(batch);
@@ -43,6 +60,7 @@ export function createOverwriteQueue(deps: { compactor: Compactor; receipts: Rec
       if (closed) throw new Error('overwrite queue is closed');
       await deps.receipts.writePending(commands);
       queued.push(...commands);
+      lastSubmit = Date.now();
       draining ??= drain();
     },
     receipt: (requestId) => deps.receipts.forRequest(requestId),

@@ -251,4 +251,27 @@ describe('compactor', () => {
       expect.objectContaining({ email: 'newbie@new.example', first_name: 'New', last_name: null, traits: { plan: '"trial"' }, is_deleted: 0 }),
     ]);
   });
+
+  it('deletes the dead letters that hold an old value (in the payload or in the original record bytes) and keeps the others', async () => {
+    const tenant = uniqueTenant();
+    await load(history(tenant, 'u6'));
+    const OLD = oldPii('u6');
+    const sink = createClickHouseSink({ client: ch().client, logger });
+    // NOTE: recent: dead letters older than 30 days are gone by TTL anyway
+    await sink.writeDeadLetters([
+      // embedded mode keeps the rejected event itself
+      { tenant_id: tenant, stage: 'enrich', reason: 'poison', event_id: 'd1', payload: { type: 'identify', user_id: 'u6', traits: { email: OLD.email } }, received_at: Date.now() - 60_000 },
+      // the fleet keeps the original record's bytes as base64
+      { tenant_id: tenant, stage: 'decode', reason: 'undecodable', event_id: null, payload: JSON.stringify({ topic: 'raw', value_base64: Buffer.from(`\u0000\u0012${OLD.first}\u0002`).toString('base64') }), received_at: Date.now() - 60_000 },
+      { tenant_id: tenant, stage: 'enrich', reason: 'unknown tenant', event_id: 'd3', payload: { type: 'track', user_id: 'someone-else' }, received_at: Date.now() - 60_000 },
+    ]);
+    await sink.stop();
+    const cmd = command(tenant, 'u6', { set: { email: 'new@u6.example', first_name: 'Ada' } });
+    const [receipt] = await getCompactor().apply([cmd]);
+    expect(receipt).toMatchObject({ status: 'verified', rows_rewritten: { dead_letters_deleted: 2 } });
+    const left = await queryRows<{ event_id: string | null }>(ch().client, `SELECT event_id FROM dead_letters WHERE tenant_id = {t:String}`, { t: tenant });
+    expect(left).toEqual([{ event_id: 'd3' }]);
+    expect(await grepAllTables([OLD.email, OLD.first])).toEqual([]);
+    expect((await mutationTexts()).join('\n')).not.toContain(OLD.first);
+  });
 });
