@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { BenchReport } from './bench-types.js';
 import { benchAnonymize } from './anonymize-bench.js';
+import { benchCompactor } from './compactor-bench.js';
 import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
 import { benchFleet } from './fleet-bench.js';
@@ -17,6 +18,7 @@ const suites: [string, () => Promise<BenchReport>][] = [
   ['sink', benchSink],
   ['e2e', () => benchEndToEnd()],
   ['fleet', benchFleet],
+  ['compactor', () => benchCompactor()],
 ];
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
