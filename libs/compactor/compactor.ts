@@ -36,6 +36,14 @@ export interface CompactorOptions {
   /** bound on waiting for superseded parts to leave disk (default 60 s) */
   oldPartsTimeoutMs?: number;
   /**
+   * Other ids the same subject is stored under — for a user of an anonymizing tenant, the
+   * pseudonyms of its id under each key version. Each becomes a command of its own
+   * (`<request_id>/p<n>`, never inserting a missing row), so history stored under a pseudonym
+   * is rewritten too; its receipt counts in the request's. `anonymizedTenants`: the batch's
+   * tenants that have pseudonymized events stored.
+   */
+  aliases?: (cmd: OverwriteCommand, anonymizedTenants: ReadonlySet<string>) => string[];
+  /**
    * Runs after a round's overwrites are registered, before history is rewritten: the fleet
    * waits here until every sink has loaded them (DESIGN.md §5 step 4).
    */
@@ -47,6 +55,21 @@ export interface Compactor {
   readonly registry: OverwriteRegistry;
   /** per-step milliseconds of the last verified round (read, stage, capture, mutation, merge, old_parts, verify, …) */
   lastTimings(): Record<string, number>;
+}
+
+function withAliases(
+  commands: readonly OverwriteCommand[],
+  aliases: NonNullable<CompactorOptions['aliases']>,
+  anonymized: ReadonlySet<string>,
+): OverwriteCommand[] {
+  const out: OverwriteCommand[] = [];
+  for (const cmd of commands) {
+    out.push(cmd);
+    aliases(cmd, anonymized).forEach((id, n) => {
+      if (id !== cmd.id) out.push({ ...cmd, request_id: `${cmd.request_id}/p${n + 1}`, id, insert_missing: false });
+    });
+  }
+  return out;
 }
 
 /** The original record bytes a fleet dead letter keeps (base64 in its payload), as text. */
@@ -516,9 +539,18 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     log.info({ commands: plans.length, users: users.length, accounts: accounts.length, ms: timings }, 'overwrite batch verified');
   }
 
+  async function anonymizedTenants(cmds: readonly OverwriteCommand[]): Promise<Set<string>> {
+    const found = await rows<{ tenant_id: string }>(
+      `SELECT DISTINCT tenant_id FROM default.events WHERE tenant_id IN {tenants:Array(String)} AND identity_anonymized = 1`,
+      { tenants: [...new Set(cmds.map((c) => c.tenant_id))] },
+    );
+    return new Set(found.map((r) => r.tenant_id));
+  }
+
   // NOTE: superseded parts hold old values until removed: migration 0006 keeps them briefly.
-  async function applyBatch(commands: readonly OverwriteCommand[]): Promise<Receipt[]> {
-    if (commands.length === 0) return [];
+  async function applyBatch(requested: readonly OverwriteCommand[]): Promise<Receipt[]> {
+    if (requested.length === 0) return [];
+    const commands = opts.aliases ? withAliases(requested, opts.aliases, await anonymizedTenants(requested)) : requested;
     const existing = await receiptStore.read([...new Set(commands.map((c) => c.request_id))]);
     const receipts = new Map<string, Receipt>();
     const todo: OverwriteCommand[] = [];
@@ -563,8 +595,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         }
       }
     }
-    // one receipt per command, in input order
-    return commands.map((c) => receipts.get(c.request_id) as Receipt);
+    // one receipt per requested command, in input order
+    return requested.map((c) => receipts.get(c.request_id) as Receipt);
   }
 
   return {

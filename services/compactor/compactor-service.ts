@@ -5,7 +5,10 @@
 import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
+import { createKeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { envBoolean } from '../../libs/config/env.js';
 import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
@@ -19,6 +22,9 @@ import { exitOnFatal, runningService, type RunningService } from '../fleet/runni
 export const compactorConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(9104),
   CLICKHOUSE_URL: z.url({ message: 'CLICKHOUSE_URL is required (http(s)://host:8123)' }),
+  // NOTE: history of an anonymizing tenant is stored under pseudonyms: the compactor derives
+  // them to find it, so it needs the anonymizers' key (never logged).
+  TRACKLANE_MASTER_KEY: z.string({ message: 'TRACKLANE_MASTER_KEY is required (the anonymizers\' key: pseudonymized history is found by it)' }),
   /**
    * How long a round waits after registering its overwrites before it rewrites history, so
    * every sink has loaded them (sinks poll every SINK_REGISTRY_REFRESH_MS, 1 s by default).
@@ -38,6 +44,9 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     password: config.CLICKHOUSE_PASSWORD,
     logger,
   });
+  const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
+  const keys = createKeyRing(masterKey);
+  masterKey.fill(0);
   if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
   const ctx = await openFleetContext('compactor', config, logger);
   const compactor = createCompactor({
@@ -45,6 +54,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     logger,
     maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,
     piiTraits: (tenantId) => ctx.tenants.get(tenantId)?.piiTraits ?? [],
+    aliases: pseudonymAliases(keys, (tenantId) => ctx.tenants.get(tenantId)),
     afterRegister: () => new Promise((r) => setTimeout(r, config.COMPACTOR_REGISTRY_WAIT_MS)),
   });
 

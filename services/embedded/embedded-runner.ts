@@ -12,6 +12,7 @@ import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/c
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
+import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
@@ -123,7 +124,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         await flushCounts();
       },
     });
-    const compactor = createCompactor({ client: compactorClient, logger, registry, piiTraits: (t) => tenants.get(t)?.piiTraits ?? [] });
+    const compactor = createCompactor({
+      client: compactorClient,
+      logger,
+      registry,
+      piiTraits: (t) => tenants.get(t)?.piiTraits ?? [],
+      // NOTE: without a master key no tenant can anonymize (checked above), so no pseudonyms exist
+      ...(keys ? { aliases: pseudonymAliases(keys, (t) => tenants.get(t)) } : {}),
+    });
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
     const receipts = createReceiptStore(dimensions);
     const overwrites = createOverwriteQueue({ compactor, receipts, logger });

@@ -20,6 +20,7 @@ beforeAll(async () => {
     PORT: '0',
     TRACKLANE_DATA_DIR: dataDir,
     TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+    TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
   });
   server = await startEmbedded(config, createLogger({ level: 'silent' }));
 }, 120_000);
@@ -142,6 +143,27 @@ describe('retroactive overwrites over the admin API (embedded)', () => {
     expect(receipt['status']).toBe('verified');
     expect(await server.analystQuery(`SELECT event_id, user_id FROM events FINAL WHERE tenant_id = 'ow-c'`)).toEqual([{ event_id: 'ow-c-late-4', user_id: 'bystander' }]);
     expect(await grepEverything(['carol@acme-c.io'])).toEqual([]);
+  }, 200_000);
+
+  it('an erasure named by the clear user id also reaches the history an anonymizing tenant stored under its pseudonym', async () => {
+    const { body } = await call('PUT', '/v1/admin/tenants/ow-d');
+    expect((await call('PATCH', '/v1/admin/tenants/ow-d/flags', { anonymizeIdentity: true })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 50)); // received after anonymizeSince
+    const res = await fetch(`${server.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${String(body['writeKey'])}:`).toString('base64')}` },
+      body: JSON.stringify({ batch: [{ type: 'identify', messageId: 'ow-d-1', userId: 'dora', traits: { email: 'dora@acme-d.io', firstName: 'Dorothea' } }] }),
+    });
+    expect(res.status).toBe(200);
+    const [stored] = (await server.analystQuery(`SELECT user_id, identity_anonymized FROM events WHERE tenant_id = 'ow-d'`)) as { user_id: string; identity_anonymized: number }[];
+    expect(stored).toMatchObject({ user_id: expect.stringMatching(/^v1:[0-9a-f]{64}$/), identity_anonymized: 1 });
+
+    const erased = await call('POST', '/v1/admin/tenants/ow-d/erasures', { userIds: ['dora'], mode: 'anonymize' });
+    const receipt = await verified(String(erased.body['requestId']));
+    expect(receipt).toMatchObject({ commands: 2, rowsRewritten: { events: 1, users: 1 } }); // the clear id and its v1 pseudonym
+    expect(await grepEverything(['dora@acme-d.io', 'Dorothea'])).toEqual([]);
+    const users = (await server.analystQuery(`SELECT user_id, email FROM users FINAL WHERE tenant_id = 'ow-d'`)) as { user_id: string; email: string }[];
+    expect(users).toEqual([{ user_id: stored?.user_id, email: expect.stringMatching(/anonymized/) }]);
   }, 200_000);
 
   it.each([
