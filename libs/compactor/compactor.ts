@@ -304,7 +304,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     const hashes: string[] = [];
     const byTenant = new Map<string, Plan[]>();
     for (const p of plans) {
-      if (p.oldValues.size > 0) byTenant.set(p.cmd.tenant_id, [...(byTenant.get(p.cmd.tenant_id) ?? []), p]);
+      if (p.oldValues.size === 0) continue;
+      const list = byTenant.get(p.cmd.tenant_id);
+      if (list) list.push(p);
+      else byTenant.set(p.cmd.tenant_id, [p]);
     }
     if (byTenant.size === 0) return { hashes, perRequest };
     const until = Math.max(...plans.map((p) => p.cmd.requested_at));
