@@ -26,7 +26,7 @@ import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { buildCollectorApp } from '../collector/http-app.js';
 import { parseTrustProxy, type EmbeddedConfig } from './config.js';
 import { createEmbeddedPipeline } from './embedded-pipeline.js';
-import { createOverwriteQueue } from './overwrite-queue.js';
+import { openOverwriteQueue } from './overwrite-queue.js';
 
 export interface EmbeddedServer {
   /** base URL, e.g. http://127.0.0.1:8080 */
@@ -134,7 +134,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
     const receipts = createReceiptStore(dimensions);
-    const overwrites = createOverwriteQueue({ compactor, receipts, logger });
+    const overwrites = await openOverwriteQueue({ compactor, receipts, logger, journalPath: join(dataDir, 'overwrites-queue.jsonl') });
     stack.push({ name: 'overwrites', close: () => overwrites.close() });
 
     const pipeline = createEmbeddedPipeline({
