@@ -78,7 +78,7 @@ program
       logger,
     });
     try {
-      const { applied, skipped } = await migrate(client, { logger });
+      const { applied, skipped } = await migrate(client, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
       process.stdout.write(`migrations: ${applied.length} applied, ${skipped.length} already applied\n`);
       for (const name of applied) process.stdout.write(`  applied ${name}\n`);
     } finally {

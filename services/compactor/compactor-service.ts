@@ -2,6 +2,7 @@
 // (libs/compactor). The topic has one partition, so one replica is active and the others
 // stand by; a batch's offsets are committed once its receipts are written (verified or
 // failed), so a crash mid-round redelivers it and the idempotent compactor finishes it.
+import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
@@ -9,7 +10,7 @@ import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
-import { envBoolean } from '../../libs/config/env.js';
+import { ConfigError, envBoolean } from '../../libs/config/env.js';
 import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
@@ -36,6 +37,11 @@ export const compactorConfigSchema = fleetConfigSchema.extend({
 export type CompactorConfig = z.infer<typeof compactorConfigSchema>;
 
 export async function startCompactor(config: CompactorConfig, logger: Logger): Promise<RunningService> {
+  if (config.CLICKHOUSE_CLUSTER) {
+    // NOTE: on a cluster every replica runs the mutations itself against its own Join/Set
+    // lookup tables, which must all hold the batch first (k8s/README.md, "ClickHouse cluster mode").
+    throw new ConfigError('the compactor does not support CLICKHOUSE_CLUSTER yet: run it against a single-node ClickHouse, or leave overwrites off');
+  }
   const clickhouse = createClickHouse({
     url: config.CLICKHOUSE_URL,
     dataDir: '',
@@ -58,6 +64,12 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     afterRegister: () => new Promise((r) => setTimeout(r, config.COMPACTOR_REGISTRY_WAIT_MS)),
   });
 
+  const receipts = new Counter({
+    name: 'tracklane_compactor_receipts_total',
+    help: 'overwrite commands finished, by receipt status (verified | failed)',
+    labelNames: ['status'],
+    registers: [ctx.metrics.registry],
+  });
   const worker = createStageWorker<OverwriteCommand, OverwriteCommand>({
     name: 'compactor',
     kafka: ctx.kafka,
@@ -69,7 +81,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     // NOTE: a Kafka batch becomes one compactor batch (a Data Loader run: thousands of commands)
     output: {
       write: async (items) => {
-        await compactor.apply(items.map((i) => i.value));
+        for (const r of await compactor.apply(items.map((i) => i.value))) receipts.inc({ status: r.status });
       },
     },
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),

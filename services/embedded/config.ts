@@ -12,6 +12,8 @@ export const embeddedConfigSchema = z
     CLICKHOUSE_USER: envOptionalString,
     CLICKHOUSE_PASSWORD: envOptionalString,
     CLICKHOUSE_DATABASE: envOptionalString,
+    /** `tracklane migrate` against a ClickHouse cluster (cluster-form DDL); embedded runs never use it */
+    CLICKHOUSE_CLUSTER: envOptionalString,
     TRACKLANE_MASTER_KEY: envOptionalString,
     TRACKLANE_ADMIN_TOKEN: envOptionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     GEOIP_DB: envOptionalString,

@@ -42,7 +42,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   };
   const clickhouse = createClickHouse(chConfig);
   const dimensions = createClickHouse(chConfig);
-  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
+  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
   const ctx = await openFleetContext('sink', config, logger);
   const sink = createClickHouseSink({ client: clickhouse, dimensionClient: dimensions, maxRows: config.SINK_MAX_ROWS, maxAgeMs: config.SINK_MAX_AGE_MS, logger });
   // Events received before an overwrite request but sunk after it get it too; events of

@@ -123,5 +123,7 @@ describe('fleet: overwrites and erasures (issue 4, checks 2, 3, 5, 6)', () => {
       for (const [name, p] of f.processes) expect(p.output().includes(needle), `${name} log`).toBe(false);
     }
     expect(f.processes.get('compactor')?.output()).toMatch(/overwrite batch verified/);
+    const metrics = await (await fetch(`http://127.0.0.1:${f.processes.get('compactor')?.port}/metrics`)).text();
+    expect(Number(/tracklane_compactor_receipts_total\{status="verified"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
   }, 600_000);
 });
