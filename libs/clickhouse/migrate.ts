@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
+import { toClusterDdl } from './cluster-ddl.js';
 
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL('../../schemas/clickhouse/', import.meta.url));
 export const MIGRATIONS_TABLE = 'tracklane_migrations';
@@ -15,6 +16,10 @@ const MIGRATION_FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
 export interface MigrateOptions {
   dir?: string;
   logger?: Logger;
+  /** CLICKHOUSE_CLUSTER: run every statement in its cluster form (libs/clickhouse/cluster-ddl.ts) */
+  cluster?: string;
+  /** the database the cluster's Distributed tables point at (CLICKHOUSE_DATABASE, default "default") */
+  database?: string;
 }
 
 export interface MigrateResult {
@@ -26,6 +31,17 @@ export class MigrationChecksumError extends Error {
   override readonly name = 'MigrationChecksumError';
 }
 
+const MIGRATIONS_TABLE_DDL = `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE}
+      (name String, checksum String, applied_at DateTime64(3, 'UTC'))
+      ENGINE = ReplacingMergeTree(applied_at) ORDER BY name`;
+
+/** The statements migrate() runs for a SQL text: as written on one node, in cluster form with `cluster`. */
+export function migrationStatements(sql: string, opts: Pick<MigrateOptions, 'cluster' | 'database'> = {}): string[] {
+  const statements = splitStatements(sql);
+  const { cluster } = opts;
+  return cluster ? statements.flatMap((s) => toClusterDdl(s, { cluster, database: opts.database })) : statements;
+}
+
 /**
  * Idempotent: already-applied migrations are skipped; an applied migration whose file
  * changed since is refused (edit history by adding a new migration, never by rewriting one).
@@ -35,11 +51,7 @@ export class MigrationChecksumError extends Error {
 export async function migrate(client: ClickHouseClient, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const dir = opts.dir ?? DEFAULT_MIGRATIONS_DIR;
   const log = opts.logger;
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE}
-      (name String, checksum String, applied_at DateTime64(3, 'UTC'))
-      ENGINE = ReplacingMergeTree(applied_at) ORDER BY name`,
-  });
+  for (const query of migrationStatements(MIGRATIONS_TABLE_DDL, opts)) await client.command({ query });
   const rs = await client.query({
     query: `SELECT name, argMax(checksum, applied_at) AS checksum FROM ${MIGRATIONS_TABLE} GROUP BY name`,
     format: 'JSONEachRow',
@@ -66,7 +78,7 @@ export async function migrate(client: ClickHouseClient, opts: MigrateOptions = {
     }
   }
   for (const m of pending) {
-    const statements = splitStatements(m.sql);
+    const statements = migrationStatements(m.sql, opts);
     const started = Date.now();
     for (const query of statements) await client.command({ query });
     await client.insert({

@@ -23,6 +23,8 @@ export const fleetConfigSchema = z.object({
   CLICKHOUSE_USER: envOptionalString,
   CLICKHOUSE_PASSWORD: envOptionalString,
   CLICKHOUSE_DATABASE: envOptionalString,
+  /** cluster mode: migrations create Replicated `<table>_local` tables ON CLUSTER behind Distributed ones (libs/clickhouse/cluster-ddl.ts) */
+  CLICKHOUSE_CLUSTER: envOptionalString,
 });
 
 export type FleetConfig = z.infer<typeof fleetConfigSchema>;
