@@ -17,7 +17,7 @@ export default defineConfig({
           ...shared,
           name: 'main',
           include: ['libs/**/*.test.ts', 'services/**/*.test.ts', 'test/**/*.test.ts', 'scripts/**/*.test.ts'],
-          exclude: ['node_modules/**', 'dist/**', 'data/**', 'test/fleet/**'],
+          exclude: ['node_modules/**', 'dist/**', 'data/**', 'test/fleet/**', 'test/browser/**'],
         },
       },
       {
@@ -29,6 +29,17 @@ export default defineConfig({
           include: ['test/fleet/**/*.test.ts'],
           fileParallelism: false,
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        // NOTE: the web tag's long-task check measures the page's main thread: it runs alone,
+        // after everything else, so other test files' CPU use cannot create long tasks in it.
+        test: {
+          ...shared,
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -7,6 +7,7 @@ import type { Logger } from '../../libs/core/logger.js';
 import { BodyError, registerBodyParser } from './body-parser.js';
 import { registerAdminRoutes, type AdminDeps } from './admin-routes.js';
 import { registerIngestRoutes, type IngestDeps } from './ingest-routes.js';
+import { registerTagRoutes, type TagRouteOptions } from './tag-routes.js';
 
 export interface CollectorAppOptions {
   logger: Logger;
@@ -18,6 +19,8 @@ export interface CollectorAppOptions {
   admin: AdminDeps;
   /** serves GET /metrics (Prometheus text) when given */
   metrics?: Registry;
+  /** the web tag (GET /tag.js) is always served; its test page only when asked */
+  tag?: TagRouteOptions;
 }
 
 export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
@@ -60,6 +63,7 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
 
   registerIngestRoutes(app, opts.ingest);
   registerAdminRoutes(app, opts.admin);
+  registerTagRoutes(app, opts.tag);
   return app;
 }
 

@@ -8,6 +8,7 @@ import { eventBytesOver, normalizeMessage, type RequestFacts } from '../../libs/
 import { describeIssues, segmentMessageSchema } from '../../libs/events/segment-message.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import type { Tenant } from '../../libs/tenants/tenant-store.js';
+import { registerIngestCors } from './cors.js';
 
 export interface IngestLimits {
   maxEventBytes: number;
@@ -39,6 +40,7 @@ const SINGLE_ROUTES: Record<string, EventType> = {
 
 export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): void {
   const now = deps.now ?? Date.now;
+  registerIngestCors(app, ['/v1/batch', ...Object.keys(SINGLE_ROUTES)]);
 
   app.post('/v1/batch', async (req, reply) => {
     const body = asObject(req.body);

@@ -27,6 +27,8 @@ export const embeddedConfigSchema = z
     MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
     MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
     MIGRATE_ON_START: envBoolean(true),
+    /** serves the web tag's test page at /tag/test-page (tests and demos only) */
+    TRACKLANE_TAG_TEST_PAGE: envBoolean(false),
   })
   .refine((c) => c.MAX_EVENT_BYTES <= c.MAX_REQUEST_BYTES, {
     message: 'MAX_EVENT_BYTES must not exceed MAX_REQUEST_BYTES (an event is part of a request)',

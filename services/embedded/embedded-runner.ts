@@ -151,6 +151,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       logger,
       maxRequestBytes: config.MAX_REQUEST_BYTES,
       trustProxy: parseTrustProxy(config.TRUST_PROXY),
+      tag: { testPage: config.TRACKLANE_TAG_TEST_PAGE },
       ingest: {
         tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
         pipeline,

@@ -1,0 +1,16 @@
+// The collector's sensitive query-parameter names (libs/enrich/url-scrub.ts), mirrored so the
+// tag masks them before sending. NOTE: a copy, not an import: that module's email regex uses a
+// lookbehind, which esbuild turns into a `new RegExp` that throws on load in Safari < 16.4.
+// url-filter.test.ts fails when the two lists drift apart.
+
+export const REDACTED = 'redacted';
+
+export const SENSITIVE_PARAMS: readonly string[] = [
+  'email', 'e-mail', 'e_mail', 'mail', 'email_address', 'emailaddress', 'user_email', 'username',
+  'token', 'access_token', 'refresh_token', 'id_token', 'auth', 'auth_token', 'authorization',
+  'jwt', 'bearer', 'password', 'passwd', 'pwd', 'pass', 'secret', 'client_secret',
+  'api_key', 'apikey', 'api-key', 'key', 'session', 'sessionid', 'session_id', 'sid',
+  'code', 'otp', 'ssn', 'phone', 'phone_number', 'mobile', 'tel',
+  'first_name', 'firstname', 'last_name', 'lastname',
+  'signature', 'sig', 'x-amz-signature', 'x-amz-credential', 'x-amz-security-token',
+];

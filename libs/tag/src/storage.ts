@@ -1,0 +1,58 @@
+// First-party storage of the tag's few keys (visitor, session, identity, opt-out), with an
+// in-memory fallback: localStorage throws in sandboxed frames, some private modes and when
+// the user blocked site data, and the tag must keep working (without persistence) there.
+
+export interface KeyValueStore {
+  get(key: string): string | null;
+  set(key: string, value: string): void;
+  remove(key: string): void;
+}
+
+export function memoryStore(): KeyValueStore {
+  const m = new Map<string, string>();
+  return {
+    get: (k) => m.get(k) ?? null,
+    set: (k, v) => void m.set(k, v),
+    remove: (k) => void m.delete(k),
+  };
+}
+
+/** localStorage under `prefix`, or memory when it cannot be used. Never throws. */
+export function localStore(prefix: string, area: () => Storage): KeyValueStore {
+  let s: Storage;
+  try {
+    s = area();
+    const probe = `${prefix}probe`;
+    s.setItem(probe, '1');
+    s.removeItem(probe);
+  } catch {
+    return memoryStore();
+  }
+  const fallback = memoryStore();
+  // TRICKY: a quota error on one write must not lose the value for this page's lifetime.
+  return {
+    get(k) {
+      try {
+        return fallback.get(k) ?? s.getItem(prefix + k);
+      } catch {
+        return fallback.get(k);
+      }
+    },
+    set(k, v) {
+      try {
+        s.setItem(prefix + k, v);
+        fallback.remove(k);
+      } catch {
+        fallback.set(k, v);
+      }
+    },
+    remove(k) {
+      fallback.remove(k);
+      try {
+        s.removeItem(prefix + k);
+      } catch {
+        // nothing to do: the value is gone from memory
+      }
+    },
+  };
+}

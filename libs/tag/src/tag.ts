@@ -1,0 +1,64 @@
+// The web tag's entry point (bundled by build-tag.ts into GET /tag.js): replaces the install
+// snippet's queueing stub `tracklane(...)` with the real command function and replays the
+// calls queued before the script loaded. Commands: init, identify, track, page, optOut,
+// optIn, reset, flush.
+import { safe, startTracker, type TagOptions, type Tracker } from './tracker.js';
+
+type Args = ArrayLike<unknown>;
+interface Command {
+  (...args: unknown[]): void;
+  q?: Args[];
+  loaded?: boolean;
+}
+
+const MAX_PENDING = 100;
+
+function install(): void {
+  const w = window as unknown as { tracklane?: Command };
+  const stub = w.tracklane;
+  if (stub?.loaded) return; // the script was included twice
+  // NOTE: only while the script runs: for `async` scripts too, currentScript is set then.
+  const src = (document.currentScript as HTMLScriptElement | null)?.src;
+  const scriptOrigin = src ? new URL(src).origin : null;
+  let tracker: Tracker | null = null;
+  const pending: Args[] = [];
+
+  function run(args: Args): void {
+    const name = args[0];
+    const a = args[1];
+    const b = args[2];
+    if (name === 'init') {
+      if (tracker || typeof a !== 'string' || !a.trim()) return;
+      tracker = startTracker(a.trim(), (b ?? {}) as TagOptions, scriptOrigin);
+      for (const p of pending.splice(0)) safe(() => run(p));
+      return;
+    }
+    if (!tracker) {
+      if (pending.length < MAX_PENDING) pending.push(args);
+      return;
+    }
+    switch (name) {
+      case 'identify':
+        return tracker.identify(a, b);
+      case 'track':
+        return tracker.track(a, b);
+      case 'page':
+        return tracker.page(a, b);
+      case 'optOut':
+        return tracker.optOut();
+      case 'optIn':
+        return tracker.optIn();
+      case 'reset':
+        return tracker.reset();
+      case 'flush':
+        return tracker.flush();
+    }
+  }
+
+  const command: Command = (...args: unknown[]) => safe(() => run(args));
+  command.loaded = true;
+  w.tracklane = command;
+  for (const args of stub?.q ?? []) safe(() => run(args));
+}
+
+safe(install);

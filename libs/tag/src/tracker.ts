@@ -1,0 +1,270 @@
+// The tag's core in the page: builds Segment-shaped messages (page, click, link, track,
+// identify, group, session_start, session_end), wires automatic tracking to the DOM and
+// hands serialized messages to delivery. Reads no form field, no markup, nothing typed.
+import { createDelivery } from './delivery.js';
+import { describeClick } from './element.js';
+import { uuid } from './ids.js';
+import { createSession, type Session } from './session.js';
+import { localStore } from './storage.js';
+import { createUrlFilter, redactEmails, type UrlFilters } from './url-filter.js';
+
+export const TAG_VERSION = '0.1.0';
+
+export interface TagOptions {
+  /** collector base URL; default: where tag.js was loaded from */
+  host?: string;
+  /** session_start / session_end and a session id on every event (default true) */
+  trackSessions?: boolean;
+  /** a page view on load and on history navigation (default true) */
+  trackPageViews?: boolean;
+  /** button and link clicks (default true) */
+  trackClicks?: boolean;
+  /** inactivity that ends a session (default 30 minutes) */
+  sessionTimeoutMs?: number;
+  /** send nothing when the browser signals Do Not Track or Global Privacy Control (default false) */
+  honorDnt?: boolean;
+  urlFilters?: UrlFilters;
+  /** messages per request (default 20) */
+  batchSize?: number;
+  /** longest wait before a partial batch is sent (default 1000 ms) */
+  flushIntervalMs?: number;
+  /** oldest unsent messages are dropped beyond this (default 1000) */
+  maxQueue?: number;
+}
+
+export interface Tracker {
+  identify(user: unknown, account?: unknown): void;
+  track(name: unknown, properties?: unknown): void;
+  page(name?: unknown, properties?: unknown): void;
+  optOut(): void;
+  optIn(): void;
+  reset(): void;
+  flush(): void;
+}
+
+type Fields = Record<string, unknown>;
+
+/** Runs fn, swallowing errors: the tag must never break the page nor write to its console. */
+export function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // deliberately silent (no console noise)
+  }
+}
+
+const num = (v: unknown, fallback: number, min: number): number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min ? v : fallback;
+
+const asFields = (v: unknown): Fields => (v !== null && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Fields) } : {});
+
+/** `"u1"`, `42` or `{ id: "u1", …traits }` → id and traits. */
+function identity(v: unknown): { id: string; traits: Fields } | null {
+  if (typeof v === 'string' || typeof v === 'number') return String(v).trim() ? { id: String(v).trim(), traits: {} } : null;
+  const traits = asFields(v);
+  const id = traits['id'];
+  delete traits['id'];
+  return (typeof id === 'string' || typeof id === 'number') && String(id).trim() ? { id: String(id).trim(), traits } : null;
+}
+
+export function startTracker(writeKey: string, options: TagOptions, scriptOrigin: string | null): Tracker {
+  const w = window;
+  const d = document;
+  const nav = navigator as Navigator & { globalPrivacyControl?: boolean };
+  const store = localStore('tl_', () => w.localStorage);
+  const host = String(options.host || scriptOrigin || location.origin).replace(/\/+$/, '');
+  const endpoint = `${host}/v1/batch`;
+  const filterUrl = createUrlFilter(options.urlFilters);
+  const dnt =
+    options.honorDnt === true &&
+    (nav.doNotTrack === '1' || (w as { doNotTrack?: string }).doNotTrack === '1' || nav.globalPrivacyControl === true);
+  const off = () => dnt || store.get('optout') === '1';
+
+  let userId = store.get('uid');
+  let accountId = store.get('acc');
+  let referrer = d.referrer;
+  let lastHref: string | null = null;
+  let timezone: string | undefined;
+  try {
+    timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch {
+    timezone = undefined;
+  }
+
+  const delivery = createDelivery({
+    post: (body) =>
+      // NOTE: a string body is sent as text/plain: a CORS "simple" request, no preflight.
+      // keepalive lets a request outlive the page; browsers cap those bodies at 64 KB.
+      fetch(endpoint, { method: 'POST', body, credentials: 'omit', keepalive: body.length <= 20_000 }).then((r) => r.status),
+    beacon: (body) => typeof nav.sendBeacon === 'function' && nav.sendBeacon(endpoint, body),
+    wrap: (messages) =>
+      `{"batch":[${messages.join(',')}],"sentAt":"${new Date().toISOString()}","writeKey":${JSON.stringify(writeKey)}}`,
+    now: Date.now,
+    random: Math.random,
+    setTimer: (fn, ms) => w.setTimeout(() => safe(fn), ms),
+    clearTimer: (h) => w.clearTimeout(h as number),
+    batchSize: num(options.batchSize, 20, 1),
+    flushIntervalMs: num(options.flushIntervalMs, 1000, 0),
+    maxQueue: num(options.maxQueue, 1000, 1),
+    maxBatchChars: 16_000,
+    maxAttempts: 8,
+    backoffBaseMs: 1000,
+    backoffMaxMs: 60_000,
+  });
+
+  const session: Session | null =
+    options.trackSessions === false
+      ? null
+      : createSession({
+          store,
+          timeoutMs: num(options.sessionTimeoutMs, 30 * 60_000, 1),
+          now: Date.now,
+          newId: uuid,
+          setTimer: (fn, ms) => w.setTimeout(() => safe(fn), ms),
+          clearTimer: (h) => w.clearTimeout(h as number),
+          onStart: (id, at) => emit('session_start', {}, at, id),
+          onEnd: (id, at, reason) => emit('session_end', { properties: { reason } }, at, id),
+        });
+
+  function anonymousId(): string {
+    let id = store.get('aid');
+    if (!id) store.set('aid', (id = uuid()));
+    return id;
+  }
+
+  function context(): Fields {
+    const search = filterUrl(location.search);
+    return {
+      page: {
+        url: filterUrl(location.href),
+        path: filterUrl(location.pathname),
+        ...(search ? { search } : {}),
+        ...(referrer ? { referrer: filterUrl(referrer) } : {}),
+        title: redactEmails(d.title),
+      },
+      library: { name: 'tracklane-tag', version: TAG_VERSION },
+      locale: nav.language,
+      ...(timezone ? { timezone } : {}),
+      screen: { width: w.screen.width, height: w.screen.height },
+      ...(accountId ? { groupId: accountId } : {}),
+    };
+  }
+
+  /**
+   * Queues one message. Activity (anything but a session's own events) touches the session
+   * first, which may emit session_end and session_start ahead of it.
+   */
+  function emit(type: string, fields: Fields, at = Date.now(), sessionId?: string): void {
+    if (off()) return;
+    const sid = sessionId ?? session?.touch();
+    const msg: Fields = {
+      type,
+      messageId: uuid(),
+      anonymousId: anonymousId(),
+      ...(userId ? { userId } : {}),
+      ...(sid ? { sessionId: sid } : {}),
+      timestamp: new Date(at).toISOString(),
+      context: context(),
+      ...fields,
+    };
+    delivery.push(JSON.stringify(msg));
+  }
+
+  const hrefWithoutHash = () => location.href.replace(/#.*$/, '');
+
+  function autoPage(): void {
+    const href = hrefWithoutHash();
+    if (href === lastHref) return;
+    if (lastHref !== null) referrer = lastHref;
+    lastHref = href;
+    emit('page', {});
+  }
+
+  if (!dnt) {
+    if (options.trackPageViews !== false) {
+      // TRICKY: SPA routers call pushState/replaceState directly; no event fires for them.
+      for (const method of ['pushState', 'replaceState'] as const) {
+        const original = history[method];
+        history[method] = function (this: History, ...args: Parameters<History['pushState']>) {
+          const result = original.apply(this, args);
+          safe(autoPage);
+          return result;
+        };
+      }
+      w.addEventListener('popstate', () => safe(autoPage));
+      safe(autoPage);
+    }
+    if (options.trackClicks !== false) {
+      // NOTE: capture phase, so a handler that stops propagation does not hide the click;
+      // passive, so the tag never delays the page's own handling.
+      d.addEventListener(
+        'click',
+        (e) =>
+          safe(() => {
+            const click = describeClick(e.target, filterUrl);
+            if (click) emit(click.type, { element: click.element });
+          }),
+        { capture: true, passive: true },
+      );
+    }
+    w.addEventListener('pagehide', () =>
+      safe(() => {
+        if (off()) return;
+        session?.hide();
+        delivery.flushOnHide();
+      }),
+    );
+    d.addEventListener('visibilitychange', () =>
+      safe(() => {
+        // NOTE: mobile browsers may discard a hidden tab without a pagehide.
+        if (d.visibilityState === 'hidden' && !off()) delivery.flushOnHide();
+      }),
+    );
+  }
+
+  function forgetIdentity(): void {
+    userId = null;
+    accountId = null;
+    for (const k of ['uid', 'acc', 'aid', 'session']) store.remove(k);
+  }
+
+  return {
+    identify(user, account) {
+      const u = identity(user);
+      if (!u || off()) return;
+      userId = u.id;
+      store.set('uid', u.id);
+      const a = account === undefined ? undefined : identity(account);
+      if (a !== undefined) {
+        accountId = a?.id ?? null;
+        if (accountId) store.set('acc', accountId);
+        else store.remove('acc');
+      }
+      // NOTE: traits travel in these calls only; later events carry just the ids.
+      emit('identify', { traits: u.traits });
+      if (a && Object.keys(a.traits).length > 0) emit('group', { groupId: a.id, traits: a.traits });
+    },
+    track(name, properties) {
+      if (typeof name === 'string' && name.trim()) emit('track', { event: name.trim(), properties: asFields(properties) });
+    },
+    page(name, properties) {
+      emit('page', { ...(typeof name === 'string' ? { name } : {}), properties: asFields(properties) });
+    },
+    optOut() {
+      store.set('optout', '1');
+      delivery.clear();
+      session?.stop();
+      forgetIdentity();
+    },
+    optIn() {
+      store.remove('optout');
+    },
+    reset() {
+      session?.stop();
+      forgetIdentity();
+    },
+    flush() {
+      delivery.flush();
+    },
+  };
+}
