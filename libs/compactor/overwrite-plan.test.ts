@@ -27,6 +27,7 @@ describe('attributeChanges', () => {
   it.each([
     { name: 'overwrite maps aliases to columns, others to traits', c: cmd({ set: { firstName: 'A', email: 'a@x.io', plan: null } }), pii: [], want: { columns: { first_name: 'A', email: 'a@x.io' }, traits: { plan: null } } },
     { name: 'anonymize scrubs PII columns and the tenant PII traits', c: cmd({ mode: 'anonymize' }), pii: ['nickname'], want: { columns: { email: anonymousEmail('t', 'u'), first_name: null, last_name: null, name: null, phone: null }, traits: { nickname: null } } },
+    { name: 'a PII trait stored in a column is scrubbed there', c: cmd({ mode: 'anonymize' }), pii: ['title', 'jobTitle'], want: { columns: { email: anonymousEmail('t', 'u'), first_name: null, last_name: null, name: null, phone: null, title: null }, traits: { jobTitle: null } } },
     { name: 'explicit set wins over anonymize', c: cmd({ mode: 'anonymize', set: { email: 'kept@x.io' } }), pii: [], want: { columns: { email: 'kept@x.io', first_name: null, last_name: null, name: null, phone: null }, traits: {} } },
     { name: 'accounts: name and domain are columns', c: cmd({ subject: 'account', set: { name: 'N', tier: 'gold' } }), pii: [], want: { columns: { name: 'N' }, traits: { tier: 'gold' } } },
   ])('$name', ({ c, pii, want }) => {

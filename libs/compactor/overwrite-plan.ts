@@ -59,7 +59,9 @@ export function attributeChanges(cmd: OverwriteCommand, piiTraits: readonly stri
     }
     for (const t of piiTraits) {
       const col = cmd.subject === 'user' ? userColumnOf(t) : (ACCOUNT_COLUMNS as readonly string[]).includes(t) ? t : null;
+      // a PII trait stored in a column (title, company, domain, …) is scrubbed there
       if (col === null) traits[t] = null;
+      else if (!(col in columns)) columns[col] = null;
     }
   }
   for (const [attr, value] of Object.entries(cmd.set)) {

@@ -55,6 +55,11 @@ describe('overwrite registry', () => {
     expect(await r.flushSuppressedCounts()).toBe(0);
   });
 
+  it('leaves a group call’s traits (the account’s) alone when rewriting its user', () => {
+    const group = cleanEvent({ tenant_id: 't', type: 'group', user_id: 'u1', account_id: 'other', received_at: T - 1, traits: { email: '"billing@acme.io"' } });
+    expect(registry().applyPendingOverwrites([group])[0]).toBe(group);
+  });
+
   it('returns the same objects when nothing applies', () => {
     const e = cleanEvent({ tenant_id: 't', user_id: 'u9' });
     expect(registry().applyPendingOverwrites([e])[0]).toBe(e);

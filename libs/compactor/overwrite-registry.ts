@@ -218,7 +218,8 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
       if (forUser.some((o) => o.delete_events)) continue;
       let traits: JsonMap = e.traits;
       let accountTraits: JsonMap = e.account_traits;
-      for (const o of forUser) traits = rewriteMap(traits, o.rewrite);
+      // NOTE: a group event's traits are the account's: user rewrites leave them alone
+      if (e.type !== 'group') for (const o of forUser) traits = rewriteMap(traits, o.rewrite);
       for (const o of forAccount) {
         accountTraits = rewriteMap(accountTraits, o.rewrite);
         // NOTE: a group call may carry its account traits Segment-style in `traits`.

@@ -126,10 +126,14 @@ function createQueue(deps: OverwriteQueueDeps, resumed: OverwriteCommand[]): Ove
       if (closed) throw new Error('overwrite queue is closed');
       // TRICKY: journaled before the receipts: if writing those fails the caller gets a 5xx, yet
       // the command is applied later; sending the request again only writes the same values.
-      await inJournal(() => appendFile(deps.journalPath, lines(commands), { mode: 0o600 }));
-      await deps.receipts.writePending(commands);
-      queued.push(...commands);
+      // NOTE: queued in the same journal step as the append: a compaction of the journal
+      // (rewritten from memory) can never run between the two and drop these commands.
+      await inJournal(async () => {
+        await appendFile(deps.journalPath, lines(commands), { mode: 0o600 });
+        queued.push(...commands);
+      });
       lastSubmit = Date.now();
+      await deps.receipts.writePending(commands);
       draining ??= drain();
     },
     receipt: (requestId) => deps.receipts.forRequest(requestId),

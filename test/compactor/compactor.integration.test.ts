@@ -93,7 +93,7 @@ async function userRows(tenant: string, user: string, final: boolean): Promise<R
 
 describe('compactor', () => {
   let compactor: Compactor;
-  const getCompactor = (): Compactor => (compactor ??= createCompactor({ client: ch().client, logger, piiTraits: () => ['phone'] }));
+  const getCompactor = (): Compactor => (compactor ??= createCompactor({ client: ch().client, logger, piiTraits: () => ['phone', 'title'] }));
 
   it('overwrites email, first and last name everywhere, verifies, and a redelivery does nothing new', async () => {
     const tenant = uniqueTenant();
@@ -274,4 +274,36 @@ describe('compactor', () => {
     expect(await grepAllTables([OLD.email, OLD.first])).toEqual([]);
     expect((await mutationTexts()).join('\n')).not.toContain(OLD.first);
   });
+
+  it('user and account overwrites keep to their own traits on group calls; a deleted user can be deleted again', async () => {
+    const tenant = uniqueTenant();
+    await load([
+      identifyEvent({ tenant_id: tenant, event_id: 'g-i1', user_id: 'u7', account_id: 'acme', received_at: T0, traits: { name: '"Robert Old7"', title: '"CTO7"' } }),
+      cleanEvent({ tenant_id: tenant, event_id: 'g-g1', type: 'group', name: null, user_id: 'u7', account_id: 'acme', received_at: T0 + 1, traits: { name: '"Acme Inc7"' }, account_traits: { name: '"Acme Inc7"' } }),
+    ]);
+    // the user's name: the identify changes, the group call (the account's name) does not
+    const [user] = await getCompactor().apply([command(tenant, 'u7', { set: { name: 'Robert New7' } })]);
+    expect(user?.status).toBe('verified');
+    const traitsOf = async (id: string) =>
+      (await queryRows<{ traits: Record<string, string>; account_traits: Record<string, string> }>(ch().client, `SELECT traits, account_traits FROM events WHERE tenant_id = {t:String} AND event_id = {e:String}`, { t: tenant, e: id }))[0];
+    expect((await traitsOf('g-g1'))?.traits).toEqual({ name: '"Acme Inc7"' });
+    expect((await traitsOf('g-i1'))?.traits['name']).toBe('"Robert New7"');
+
+    // the account's name: the group call's traits and account traits change, the user's identify does not
+    const [account] = await getCompactor().apply([command(tenant, 'acme', { subject: 'account', set: { name: 'Acme Ltd7' } })]);
+    expect(account?.status).toBe('verified');
+    expect(await traitsOf('g-g1')).toEqual({ traits: { name: '"Acme Ltd7"' }, account_traits: { name: '"Acme Ltd7"' } });
+    expect((await traitsOf('g-i1'))?.traits['name']).toBe('"Robert New7"');
+
+    // a PII trait the tenant marked that lives in a column (title) is scrubbed by anonymize
+    const [anon] = await getCompactor().apply([command(tenant, 'u7', { mode: 'anonymize' })]);
+    expect(anon?.status).toBe('verified');
+    expect(await grepAllTables(['CTO7', 'Robert Old7', 'Acme Inc7'])).toEqual([]);
+
+    // deleting twice (a redelivery after a crash, or a second erasure): both verified
+    const [first] = await getCompactor().apply([command(tenant, 'u7', { mode: 'delete' })]);
+    const [second] = await getCompactor().apply([command(tenant, 'u7', { mode: 'delete', delete_events: true })]);
+    expect([first?.status, second?.status]).toEqual(['verified', 'verified']);
+    expect(await userRows(tenant, 'u7', true)).toEqual([]);
+  }, 180_000);
 });

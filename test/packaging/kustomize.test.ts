@@ -54,6 +54,25 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     expect(failures).toEqual([]);
   });
 
+  // NOTE: the kubernetes-models schemas accept unknown properties, and a strict API server
+  // (kubectl's default field validation) refuses them: e.g. an `env` nested in `envFrom`.
+  it('containers carry only fields the Kubernetes API knows', () => {
+    const CONTAINER = new Set(['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'envFrom', 'ports', 'resources', 'securityContext', 'volumeMounts',
+      'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'workingDir', 'terminationMessagePolicy', 'terminationMessagePath']);
+    const ENV_FROM = new Set(['configMapRef', 'secretRef', 'prefix']);
+    const ENV = new Set(['name', 'value', 'valueFrom']);
+    const unknown = (o: object, known: Set<string>) => Object.keys(o).filter((k) => !known.has(k));
+    for (const w of workloads()) {
+      const pod = w.spec.template.spec;
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        const where = `${w.metadata.name}/${c.name}`;
+        expect(unknown(c, CONTAINER), where).toEqual([]);
+        for (const e of c.envFrom ?? []) expect(unknown(e, ENV_FROM), `${where} envFrom`).toEqual([]);
+        for (const e of c.env ?? []) expect(unknown(e, ENV), `${where} env`).toEqual([]);
+      }
+    }
+  });
+
   it('every namespaced object lands in the tracklane namespace', () => {
     for (const o of objects().filter((x) => x.kind !== 'Namespace')) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('tracklane');
   });
