@@ -552,6 +552,15 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     log.info({ commands: plans.length, users: users.length, accounts: accounts.length, ms: timings }, 'overwrite batch verified');
   }
 
+  /** The lookup tables hold the round's ids (and keys) on disk: emptied as soon as it is done. */
+  async function clearLookups(): Promise<void> {
+    try {
+      for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, DEAD_LETTER_HASHES]) await client.command({ query: `TRUNCATE TABLE ${t}` });
+    } catch (err) {
+      log.warn({ ...safeErrorFields(err) }, 'could not empty the lookup tables (the next round does)');
+    }
+  }
+
   async function anonymizedTenants(cmds: readonly OverwriteCommand[]): Promise<Set<string>> {
     const found = await rows<{ tenant_id: string }>(
       `SELECT DISTINCT tenant_id FROM default.events WHERE tenant_id IN {tenants:Array(String)} AND identity_anonymized = 1`,
@@ -607,6 +616,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           await new Promise((res) => setTimeout(res, 200 * 2 ** attempt));
         }
       }
+      await clearLookups();
     }
     // one receipt per requested command, in input order
     return requested.map((c) => receipts.get(c.request_id) as Receipt);

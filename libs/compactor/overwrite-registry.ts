@@ -64,7 +64,18 @@ function key(subject: OverwriteSubject, tenantId: string, id: string): string {
   return `${subject}\u0000${tenantId}\u0000${id}`;
 }
 
-export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logger?: Logger } = {}): OverwriteRegistry {
+export interface OverwriteRegistryDeps {
+  client?: ClickHouseClient;
+  logger?: Logger;
+  /**
+   * false: remember nothing (a process that applies overwrites but sinks no events — the
+   * fleet compactor — has no use for them). Default true.
+   */
+  keep?: boolean;
+}
+
+export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): OverwriteRegistry {
+  const keep = deps.keep ?? true;
   // NOTE: per key, sorted by requested_at and deduplicated by request_id; an event gets every
   // overwrite requested at or after its receipt, oldest first, so the latest value wins.
   const byKey = new Map<string, RegisteredOverwrite[]>();
@@ -75,6 +86,7 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
   let counts = new Map<string, number>();
 
   function recordSuppressions(entries: readonly RegisteredSuppression[]): void {
+    if (!keep) return;
     for (const e of entries) {
       const forTenant = suppressed.get(e.tenant_id) ?? new Map<string, RegisteredSuppression>();
       const prior = forTenant.get(e.subject_id_hash);
@@ -114,7 +126,21 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
     }
   }
 
+  let lastPrune = Date.now();
+  /** forgets overwrites requested before the race window (suppressions are kept) */
+  function prune(): void {
+    const cutoff = Date.now() - OVERWRITE_RACE_WINDOW_MS;
+    for (const [k, list] of byKey) {
+      const kept = list.filter((o) => o.requested_at >= cutoff);
+      size -= list.length - kept.length;
+      if (kept.length === 0) byKey.delete(k);
+      else if (kept.length !== list.length) byKey.set(k, kept);
+    }
+    lastPrune = Date.now();
+  }
+
   function record(entries: readonly RegisteredOverwrite[]): void {
+    if (!keep) return;
     for (const e of entries) {
       const k = key(e.subject, e.tenant_id, e.id);
       const list = byKey.get(k) ?? [];
@@ -139,8 +165,9 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
     const query_params = byRegistration ? { since: since.registeredMs } : { since: since.requestedMs, supSince: since.suppressionsRequestedMs };
     const before = size;
     const sup = await client.query({
-      query: `SELECT tenant_id, subject_id_hash, request_id, toUnixTimestamp64Milli(requested_at) AS requested_ms
-              FROM suppressions FINAL WHERE ${where(true)}`,
+      query: `SELECT tenant_id, subject_id_hash, argMin(request_id, requested_at) AS request_id,
+                     toUnixTimestamp64Milli(min(requested_at)) AS requested_ms
+              FROM suppressions WHERE ${where(true)} GROUP BY tenant_id, subject_id_hash`,
       query_params,
       format: 'JSONEachRow',
     });
@@ -191,7 +218,10 @@ export function createOverwriteRegistry(deps: { client?: ClickHouseClient; logge
 
   const load = (sinceMs: number, suppressionsSinceMs = 0) => fetch({ requestedMs: sinceMs, suppressionsRequestedMs: suppressionsSinceMs });
   // NOTE: a margin for inserts that were in progress at the last fetch (entries are deduplicated)
-  const refresh = () => (watermark === null ? load(Date.now() - OVERWRITE_RACE_WINDOW_MS) : fetch({ registeredMs: watermark - REFRESH_OVERLAP_MS }));
+  const refresh = async () => {
+    if (Date.now() - lastPrune > 60_000) prune();
+    return watermark === null ? load(Date.now() - OVERWRITE_RACE_WINDOW_MS) : fetch({ registeredMs: watermark - REFRESH_OVERLAP_MS });
+  };
 
   function pending(subject: OverwriteSubject, tenantId: string, id: string | null, receivedAt: number): RegisteredOverwrite[] {
     if (id === null) return [];

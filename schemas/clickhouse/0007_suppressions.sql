@@ -1,5 +1,6 @@
 -- Suppression (issue 4): an erasure with `suppress` drops the user's later events — counted,
--- never silently. The sink keeps these in memory (libs/compactor/overwrite-registry.ts).
+-- never silently. The sink keeps these in memory (libs/compactor/overwrite-registry.ts); a user
+-- suppressed twice has two rows, and the earliest decides (read with min(requested_at)).
 -- NOTE: the user id only as its sha256 (a user id may be an email, and a deleted user must
 -- leave no PII behind); the sink hashes an event's user id to look it up.
 CREATE TABLE IF NOT EXISTS suppressions
@@ -11,7 +12,7 @@ CREATE TABLE IF NOT EXISTS suppressions
     -- when the compactor wrote it (ClickHouse's clock): sinks poll for new rows by this
     registered_at   DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 ORDER BY (tenant_id, subject_id_hash);
 
 -- Fleet sinks poll overwrite_values for rows newer than the last they saw: by the time the

@@ -28,6 +28,8 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
     logger: false,
     bodyLimit: opts.maxRequestBytes,
     trustProxy: opts.trustProxy,
+    // NOTE: user and account ids (≤ 128 characters, URL-encoded up to 3×) are path parameters
+    maxParamLength: 512,
     // Segment SDKs retry on 5xx; a slow ClickHouse flush must not be cut short by a timeout.
     requestTimeout: 120_000,
   });

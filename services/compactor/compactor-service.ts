@@ -9,6 +9,7 @@ import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean } from '../../libs/config/env.js';
 import { ok } from '../../libs/core/result.js';
@@ -32,6 +33,8 @@ export const compactorConfigSchema = fleetConfigSchema.extend({
    */
   COMPACTOR_REGISTRY_WAIT_MS: z.coerce.number().int().min(0).default(3_000),
   COMPACTOR_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  /** mutations and forced merges wait server-side (mutations_sync): far longer than a query */
+  COMPACTOR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30 * 60_000),
   MIGRATE_ON_START: envBoolean(true),
 });
 export type CompactorConfig = z.infer<typeof compactorConfigSchema>;
@@ -42,12 +45,17 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     // lookup tables, which must all hold the batch first (k8s/README.md, "ClickHouse cluster mode").
     throw new ConfigError('the compactor does not support CLICKHOUSE_CLUSTER yet: run it against a single-node ClickHouse, or leave overwrites off');
   }
+  if ((config.CLICKHOUSE_DATABASE ?? 'default') !== 'default') {
+    // NOTE: mutations run without a current database, so their lookup tables are named default.*
+    throw new ConfigError('the compactor needs CLICKHOUSE_DATABASE=default (its mutations name default.* lookup tables)');
+  }
   const clickhouse = createClickHouse({
     url: config.CLICKHOUSE_URL,
     dataDir: '',
     database: config.CLICKHOUSE_DATABASE,
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
+    requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS,
     logger,
   });
   const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
@@ -60,6 +68,8 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     logger,
     maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,
     piiTraits: (tenantId) => ctx.tenants.get(tenantId)?.piiTraits ?? [],
+    // the sinks keep the registry (from overwrite_values); this process sinks no event
+    registry: createOverwriteRegistry({ keep: false }),
     aliases: pseudonymAliases(keys, (tenantId) => ctx.tenants.get(tenantId)),
     afterRegister: () => new Promise((r) => setTimeout(r, config.COMPACTOR_REGISTRY_WAIT_MS)),
   });

@@ -7,7 +7,7 @@ import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS, type OverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { envBoolean } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
-import { ok, type Result } from '../../libs/core/result.js';
+import { ok, retry, type Result } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
 import { createDeadLetterOutput, DLQ_HEADERS } from '../../libs/kafka/outputs.js';
@@ -26,6 +26,11 @@ export const sinkConfigSchema = fleetConfigSchema.extend({
   MIGRATE_ON_START: envBoolean(true),
   /** how often the registry of overwrites and suppressions is polled (the compactor waits for it) */
   SINK_REGISTRY_REFRESH_MS: z.coerce.number().int().min(50).default(1_000),
+  /**
+   * fail closed: with no successful poll for this long the sink pauses (an overwrite may have
+   * been registered that it does not know). Keep it below the compactor's COMPACTOR_REGISTRY_WAIT_MS.
+   */
+  SINK_REGISTRY_MAX_AGE_MS: z.coerce.number().int().min(100).default(2_500),
 });
 export type SinkConfig = z.infer<typeof sinkConfigSchema>;
 
@@ -50,6 +55,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   const registry = createOverwriteRegistry({ client: dimensions, logger });
   await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
   const registryPoll = startRegistryPoll(registry, config.SINK_REGISTRY_REFRESH_MS, logger);
+  const registryFresh = () => Date.now() - registryPoll.lastSuccess() <= config.SINK_REGISTRY_MAX_AGE_MS;
 
   const events = createStageWorker<CleanEvent, CleanEvent>({
     name: 'sink',
@@ -57,7 +63,8 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     groupId: groupId(config, 'sink'),
     inputTopic: ctx.topics.clean,
     decode: (b) => ctx.codec.decodeClean(b),
-    stage: pass,
+    // fail closed, like the anonymizer: no event is written under a registry that may be stale
+    stage: (e) => (registryFresh() ? ok(e) : retry('overwrite registry not refreshed recently')),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
     output: { write: (items) => sink.write(registry.applyPendingOverwrites(items.map((i) => i.value))) },
     // NOTE: every partition's batch in flight at once, so one group commit gathers them all.
@@ -91,12 +98,15 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
 }
 
 /** Polls the registry for new overwrites and writes the suppressed-event counts. */
-function startRegistryPoll(registry: OverwriteRegistry, everyMs: number, logger: Logger): { stop(): Promise<void> } {
+function startRegistryPoll(registry: OverwriteRegistry, everyMs: number, logger: Logger): { stop(): Promise<void>; lastSuccess(): number } {
   let failing = false;
+  let lastSuccess = Date.now(); // the start-up load just succeeded
   let busy: Promise<void> | null = null;
   const tick = async () => {
     try {
+      const started = Date.now();
       await registry.refresh();
+      lastSuccess = started;
       await registry.flushSuppressedCounts();
       if (failing) logger.info('overwrite registry refreshed again');
       failing = false;
@@ -110,6 +120,7 @@ function startRegistryPoll(registry: OverwriteRegistry, everyMs: number, logger:
     busy ??= tick().finally(() => (busy = null));
   }, everyMs);
   return {
+    lastSuccess: () => lastSuccess,
     async stop() {
       clearInterval(timer);
       await busy;
