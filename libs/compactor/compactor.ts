@@ -43,6 +43,8 @@ export interface CompactorOptions {
    * tenants that have pseudonymized events stored.
    */
   aliases?: (cmd: OverwriteCommand, anonymizedTenants: ReadonlySet<string>) => string[];
+  /** called before every step of a round; throws a RoundAbortedError to stop the batch (the fleet: the lease was lost) */
+  guard?: () => void;
   /**
    * Runs after a round's overwrites are registered, before history is rewritten: the fleet
    * waits here until every sink has loaded them (DESIGN.md §5 step 4).
@@ -64,9 +66,12 @@ function withAliases(
 ): OverwriteCommand[] {
   const out: OverwriteCommand[] = [];
   for (const cmd of commands) {
-    out.push(cmd);
-    aliases(cmd, anonymized).forEach((id, n) => {
-      if (id !== cmd.id) out.push({ ...cmd, request_id: `${cmd.request_id}/p${n + 1}`, id, insert_missing: false });
+    const ids = aliases(cmd, anonymized).filter((id) => id !== cmd.id);
+    // NOTE: an anonymizing tenant's rows are keyed by pseudonyms: a row to insert is created
+    // under the current key version's (the last alias), never under the clear id.
+    out.push(ids.length > 0 ? { ...cmd, insert_missing: false } : cmd);
+    ids.forEach((id, n) => {
+      out.push({ ...cmd, request_id: `${cmd.request_id}/p${n + 1}`, id, insert_missing: n === ids.length - 1 ? cmd.insert_missing : false });
     });
   }
   return out;
@@ -81,6 +86,11 @@ function originalRecordText(payload: string): string {
   } catch {
     return '';
   }
+}
+
+/** Thrown by a guard: the batch stops at once, writes no receipt, and is redelivered. */
+export class RoundAbortedError extends Error {
+  override readonly name: string = 'RoundAbortedError';
 }
 
 /** A verification that did not hold: retried like any failed step, its reason is PII-free. */
@@ -393,6 +403,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   async function runRound(cmds: readonly OverwriteCommand[], receipts: Map<string, Receipt>): Promise<void> {
     const timings: Record<string, number> = {};
     const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+      opts.guard?.();
       const t0 = Date.now();
       try {
         return await f();
@@ -604,6 +615,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           await runRound(round, receipts);
           break;
         } catch (err) {
+          if (err instanceof RoundAbortedError) throw err;
           const step = err instanceof VerificationError ? `verification failed: ${err.message}` : `step failed: ${Object.values(safeErrorFields(err)).join(' ')}`;
           log.warn({ attempt, maxAttempts, commands: round.length, ...safeErrorFields(err) }, 'overwrite round failed');
           if (attempt >= maxAttempts) {

@@ -146,7 +146,7 @@ function emptyUserRow(cmd: OverwriteCommand): UserRow {
     traits: {},
     first_seen: cmd.requested_at,
     last_seen: cmd.requested_at,
-    identity_anonymized: 0,
+    identity_anonymized: /^v\d+:[0-9a-f]{64}$/.test(cmd.id) ? 1 : 0,
     version: 0,
     is_deleted: 0,
     updated_at: cmd.requested_at,

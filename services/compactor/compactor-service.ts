@@ -9,6 +9,8 @@ import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { Redis } from 'ioredis';
+import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean } from '../../libs/config/env.js';
@@ -63,6 +65,8 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   masterKey.fill(0);
   if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
   const ctx = await openFleetContext('compactor', config, logger);
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
   const compactor = createCompactor({
     client: clickhouse,
     logger,
@@ -72,6 +76,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     registry: createOverwriteRegistry({ keep: false }),
     aliases: pseudonymAliases(keys, (tenantId) => ctx.tenants.get(tenantId)),
     afterRegister: () => new Promise((r) => setTimeout(r, config.COMPACTOR_REGISTRY_WAIT_MS)),
+    guard: () => lock.assertHeld(),
   });
 
   const receipts = new Counter({
@@ -91,7 +96,12 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     // NOTE: a Kafka batch becomes one compactor batch (a Data Loader run: thousands of commands)
     output: {
       write: async (items) => {
-        for (const r of await compactor.apply(items.map((i) => i.value))) receipts.inc({ status: r.status });
+        await lock.acquire();
+        try {
+          for (const r of await compactor.apply(items.map((i) => i.value))) receipts.inc({ status: r.status });
+        } finally {
+          await lock.release();
+        }
       },
     },
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
@@ -102,5 +112,8 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     logger,
     onFatal: exitOnFatal(logger),
   });
-  return runningService(ctx, [worker], [{ name: 'clickhouse', run: () => clickhouse.close() }]);
+  return runningService(ctx, [worker], [
+    { name: 'clickhouse', run: () => clickhouse.close() },
+    { name: 'redis-lease', run: () => redis.quit().then(() => undefined) },
+  ]);
 }

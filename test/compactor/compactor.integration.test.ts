@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../libs/core/logger.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
-import { createCompactor, type Compactor } from '../../libs/compactor/compactor.js';
+import { createCompactor, RoundAbortedError, type Compactor } from '../../libs/compactor/compactor.js';
 import { anonymousEmail } from '../../libs/compactor/overwrite-plan.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
@@ -306,4 +306,15 @@ describe('compactor', () => {
     expect([first?.status, second?.status]).toEqual(['verified', 'verified']);
     expect(await userRows(tenant, 'u7', true)).toEqual([]);
   }, 180_000);
+
+  it('a guard that aborts (the fleet lost its lease) stops the batch with no receipt beyond pending', async () => {
+    const tenant = uniqueTenant();
+    const aborting = createCompactor({ client: ch().client, logger, guard: () => {
+      throw new RoundAbortedError('lease lost');
+    } });
+    const cmd = command(tenant, 'u8', { set: { email: 'x@u8.example' } });
+    await expect(aborting.apply([cmd])).rejects.toBeInstanceOf(RoundAbortedError);
+    const stored = await queryRows<{ status: string }>(ch().client, `SELECT status FROM overwrite_requests FINAL WHERE request_id = {r:String}`, { r: cmd.request_id });
+    expect(stored).toEqual([{ status: 'pending' }]);
+  });
 });
