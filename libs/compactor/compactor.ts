@@ -103,6 +103,7 @@ const KEYS = 'default.overwrite_keys';
 const DELETE_KEYS = 'default.overwrite_delete_keys';
 const SUPPRESS_KEYS = 'default.overwrite_suppress_keys';
 const DEAD_LETTER_HASHES = 'default.overwrite_dead_letter_hashes';
+const ERASE_KEYS = 'default.overwrite_erase_keys';
 const COMPACTED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
 
 // NOTE: the mutation texts below are constants: every value comes from the Join table, so
@@ -161,6 +162,9 @@ interface Staged {
 }
 
 const DEAD_LETTER_HASH = "cityHash64(payload, ifNull(error, ''))";
+/** a deleted subject leaves no row at all (after the merge only its scrubbed tombstone was left) */
+export const ERASE_USERS_MUTATION = `ALTER TABLE default.users DELETE WHERE ('user', tenant_id, user_id) IN ${ERASE_KEYS} SETTINGS mutations_sync = 2`;
+export const ERASE_ACCOUNTS_MUTATION = `ALTER TABLE default.accounts DELETE WHERE ('account', tenant_id, account_id) IN ${ERASE_KEYS} SETTINGS mutations_sync = 2`;
 /** dead letters (poison records, kept as sent) holding an old value of the batch go entirely */
 export const DEAD_LETTERS_MUTATION = `ALTER TABLE default.dead_letters DELETE WHERE ${DEAD_LETTER_HASH} IN ${DEAD_LETTER_HASHES} SETTINGS mutations_sync = 2`;
 
@@ -236,7 +240,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
 
   /** Loads the round's values into the Join/Set tables the mutations read (no PII in any SQL text). */
   async function stage(plans: readonly Staged[]): Promise<void> {
-    for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
+    for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
     await client.insert({
       table: 'overwrite_join',
       format: 'JSONEachRow',
@@ -260,6 +264,14 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         table: 'overwrite_delete_keys',
         format: 'JSONEachRow',
         values: deletes.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
+      });
+    }
+    const erased = plans.filter((p) => p.cmd.mode === 'delete');
+    if (erased.length > 0) {
+      await client.insert({
+        table: 'overwrite_erase_keys',
+        format: 'JSONEachRow',
+        values: erased.map((p) => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
       });
     }
     const suppressed = plans.filter((p) => suppresses(p.cmd));
@@ -374,7 +386,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         const mine = physical.get(keyOf(p.cmd)) ?? [];
         // NOTE: rows newer than the compactor's are the sink's, for events received after the
         // request (live traffic): they may differ, but never hold an old value (checked below).
-        if (expected !== null) {
+        if (expected !== null && p.cmd.mode === 'delete') {
+          // the erased row is gone; a newer one can only be the sink's, for later events
+          if (mine.some((r) => toNumber(r.version) <= expected.version)) throw new VerificationError(`${table} still holds a row of a deleted subject`);
+        } else if (expected !== null) {
           if (mine.some((r) => toNumber(r.version) < expected.version)) throw new VerificationError(`${table} still holds a superseded version after the merge`);
           const row = mine.find((r) => toNumber(r.version) === expected.version);
           if (!row && mine.length === 0) throw new VerificationError(`${table} lacks the new version`);
@@ -539,6 +554,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     await timed('merge', async () => {
       if (users.length > 0) await client.command({ query: 'OPTIMIZE TABLE default.users FINAL' });
       if (accounts.length > 0) await client.command({ query: 'OPTIMIZE TABLE default.accounts FINAL' });
+      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'user')) await client.command({ query: ERASE_USERS_MUTATION });
+      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'account')) await client.command({ query: ERASE_ACCOUNTS_MUTATION });
     });
     const rewrittenAt = now();
     for (const p of plans) {
@@ -566,7 +583,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   /** The lookup tables hold the round's ids (and keys) on disk: emptied as soon as it is done. */
   async function clearLookups(): Promise<void> {
     try {
-      for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, DEAD_LETTER_HASHES]) await client.command({ query: `TRUNCATE TABLE ${t}` });
+      for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES]) await client.command({ query: `TRUNCATE TABLE ${t}` });
     } catch (err) {
       log.warn({ ...safeErrorFields(err) }, 'could not empty the lookup tables (the next round does)');
     }

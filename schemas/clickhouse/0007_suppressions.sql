@@ -47,3 +47,13 @@ CREATE TABLE IF NOT EXISTS overwrite_dead_letter_hashes
     h UInt64
 )
 ENGINE = Set;
+
+-- The batch's deleted subjects (mode delete): every row of theirs leaves users/accounts, the
+-- scrubbed tombstone included, once the merge made it the only one.
+CREATE TABLE IF NOT EXISTS overwrite_erase_keys
+(
+    subject   String,
+    tenant_id String,
+    id        String
+)
+ENGINE = Set;

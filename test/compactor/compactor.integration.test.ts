@@ -157,7 +157,7 @@ describe('compactor', () => {
     expect(await grepAllTables([OLD.email, OLD.first, OLD.last, OLD.phone])).toEqual([]);
   });
 
-  it('delete writes a scrubbed tombstone and keeps the events unless delete_events', async () => {
+  it('delete removes the user row entirely (no tombstone left) and keeps the events, scrubbed, unless delete_events', async () => {
     const tenant = uniqueTenant();
     await load([...history(tenant, 'keep'), ...history(tenant, 'gone')]);
     const OLD = oldPii('gone');
@@ -170,10 +170,11 @@ describe('compactor', () => {
     expect(b).toMatchObject({ status: 'verified', rows_rewritten: { events: 0, events_deleted: 4, users: 1 } }); // the track event too
     for (const u of ['keep', 'gone']) {
       expect(await userRows(tenant, u, true)).toHaveLength(0);
-      const raw = await userRows(tenant, u, false);
-      expect(raw).toHaveLength(1);
-      expect(raw[0]).toMatchObject({ is_deleted: 1, first_name: null, email: anonymousEmail(tenant, u) });
+      expect(await userRows(tenant, u, false)).toHaveLength(0); // not even a scrubbed tombstone with the id
     }
+    // the kept events hold the anonymous email instead of the old one
+    const [kept] = await queryRows<{ email: string }>(ch().client, `SELECT traits['email'] AS email FROM events WHERE tenant_id = {t:String} AND event_id = 'keep-i1'`, { t: tenant });
+    expect(kept?.email).toBe(JSON.stringify(anonymousEmail(tenant, 'keep')));
     const counts = await queryRows<{ user_id: string; n: unknown }>(
       ch().client,
       `SELECT user_id, count() AS n FROM events WHERE tenant_id = {t:String} GROUP BY user_id`,
