@@ -437,7 +437,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         table: 'overwrite_values',
         format: 'JSONEachRow',
         values: staged.flatMap((p) => {
-          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: p.cmd.id, mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
+          // NOTE: the id only as its hash: these rows outlive the request by the race window
+          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: '', id_hash: sha256Hex(p.cmd.id), mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
           return [
             ...Object.entries(p.rewrite.repl).map(([attr, new_value]) => ({ ...base, attr, new_value })),
             ...p.rewrite.drop.map((attr) => ({ ...base, attr, new_value: null })),
@@ -449,7 +450,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           request_id: p.cmd.request_id,
           tenant_id: p.cmd.tenant_id,
           subject: p.cmd.subject,
-          id: p.cmd.id,
+          id_hash: sha256Hex(p.cmd.id),
           requested_at: p.cmd.requested_at,
           rewrite: p.rewrite,
           delete_events: p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events,

@@ -8,9 +8,9 @@ const T = Date.UTC(2026, 10, 1, 12);
 function registry() {
   const r = createOverwriteRegistry();
   r.record([
-    { request_id: 'r1', tenant_id: 't', subject: 'user', id: 'u1', requested_at: T, rewrite: { repl: { email: '"new@x.io"' }, drop: ['lastName'] }, delete_events: false },
-    { request_id: 'r2', tenant_id: 't', subject: 'user', id: 'gone', requested_at: T, rewrite: { repl: {}, drop: [] }, delete_events: true },
-    { request_id: 'r3', tenant_id: 't', subject: 'account', id: 'acme', requested_at: T, rewrite: { repl: { name: '"Acme Ltd"' }, drop: [] }, delete_events: false },
+    { request_id: 'r1', tenant_id: 't', subject: 'user', id_hash: sha256Hex('u1'), requested_at: T, rewrite: { repl: { email: '"new@x.io"' }, drop: ['lastName'] }, delete_events: false },
+    { request_id: 'r2', tenant_id: 't', subject: 'user', id_hash: sha256Hex('gone'), requested_at: T, rewrite: { repl: {}, drop: [] }, delete_events: true },
+    { request_id: 'r3', tenant_id: 't', subject: 'account', id_hash: sha256Hex('acme'), requested_at: T, rewrite: { repl: { name: '"Acme Ltd"' }, drop: [] }, delete_events: false },
   ]);
   r.recordSuppressions([{ tenant_id: 't', subject_id_hash: sha256Hex('quiet'), request_id: 'r4', requested_at: T }]);
   return r;

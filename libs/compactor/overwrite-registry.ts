@@ -13,7 +13,8 @@ export interface RegisteredOverwrite {
   request_id: string;
   tenant_id: string;
   subject: OverwriteSubject;
-  id: string;
+  /** sha256 hex of the user/account id: the registry (and overwrite_values) never hold it in clear */
+  id_hash: string;
   requested_at: number;
   rewrite: MapRewrite;
   /** mode delete + delete_events: events received before the request are dropped */
@@ -60,8 +61,8 @@ export interface OverwriteRegistry {
 export const OVERWRITE_RACE_WINDOW_MS = 30 * 24 * 3600 * 1000;
 const REFRESH_OVERLAP_MS = 10_000;
 
-function key(subject: OverwriteSubject, tenantId: string, id: string): string {
-  return `${subject}\u0000${tenantId}\u0000${id}`;
+function key(subject: OverwriteSubject, tenantId: string, idHash: string): string {
+  return `${subject}\u0000${tenantId}\u0000${idHash}`;
 }
 
 export interface OverwriteRegistryDeps {
@@ -79,6 +80,8 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
   // NOTE: per key, sorted by requested_at and deduplicated by request_id; an event gets every
   // overwrite requested at or after its receipt, oldest first, so the latest value wins.
   const byKey = new Map<string, RegisteredOverwrite[]>();
+  // tenants with overwrites: only their events' ids are hashed for a lookup
+  const tenantsWithOverwrites = new Set<string>();
   let size = 0;
   // tenant → user id hash → suppression; an event's user id is hashed only for tenants here
   const suppressed = new Map<string, Map<string, RegisteredSuppression>>();
@@ -142,7 +145,8 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
   function record(entries: readonly RegisteredOverwrite[]): void {
     if (!keep) return;
     for (const e of entries) {
-      const k = key(e.subject, e.tenant_id, e.id);
+      const k = key(e.subject, e.tenant_id, e.id_hash);
+      tenantsWithOverwrites.add(e.tenant_id);
       const list = byKey.get(k) ?? [];
       if (list.some((x) => x.request_id === e.request_id)) continue;
       list.push(e);
@@ -175,12 +179,12 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
       (await sup.json<Omit<RegisteredSuppression, 'requested_at'> & { requested_ms: unknown }>()).map(({ requested_ms, ...r }) => ({ ...r, requested_at: toNumber(requested_ms) })),
     );
     const rs = await client.query({
-      query: `SELECT request_id, tenant_id, subject, id, any(delete_events) AS delete_events,
+      query: `SELECT request_id, tenant_id, subject, id_hash, any(delete_events) AS delete_events,
                 toUnixTimestamp64Milli(any(requested_at)) AS requested_ms,
                 groupArray(tuple(attr, new_value)) AS attrs
               FROM overwrite_values FINAL
               WHERE ${where(false)}
-              GROUP BY request_id, tenant_id, subject, id`,
+              GROUP BY request_id, tenant_id, subject, id_hash`,
       query_params,
       format: 'JSONEachRow',
     });
@@ -188,7 +192,7 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
       request_id: string;
       tenant_id: string;
       subject: OverwriteSubject;
-      id: string;
+      id_hash: string;
       delete_events: unknown;
       requested_ms: unknown;
       attrs: [string, string | null][];
@@ -205,7 +209,7 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
           request_id: r.request_id,
           tenant_id: r.tenant_id,
           subject: r.subject,
-          id: r.id,
+          id_hash: r.id_hash,
           requested_at: toNumber(r.requested_ms),
           rewrite,
           delete_events: toNumber(r.delete_events) === 1,
@@ -224,8 +228,8 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
   };
 
   function pending(subject: OverwriteSubject, tenantId: string, id: string | null, receivedAt: number): RegisteredOverwrite[] {
-    if (id === null) return [];
-    const list = byKey.get(key(subject, tenantId, id));
+    if (id === null || !tenantsWithOverwrites.has(tenantId)) return [];
+    const list = byKey.get(key(subject, tenantId, sha256Hex(id)));
     return list ? list.filter((o) => receivedAt <= o.requested_at) : [];
   }
 

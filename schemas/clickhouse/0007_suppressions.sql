@@ -18,6 +18,9 @@ ORDER BY (tenant_id, subject_id_hash);
 -- Fleet sinks poll overwrite_values for rows newer than the last they saw: by the time the
 -- compactor wrote them, not by requested_at (a request can be applied long after it was made).
 ALTER TABLE overwrite_values ADD COLUMN IF NOT EXISTS registered_at DateTime64(3, 'UTC') DEFAULT now64(3);
+-- The subject id only as its sha256 from now on (rows outlive the request by the race window);
+-- `id` is left empty. Rows written before hold the id and get the hash computed from it.
+ALTER TABLE overwrite_values ADD COLUMN IF NOT EXISTS id_hash String DEFAULT lower(hex(SHA256(id)));
 
 -- Events dropped because their user is suppressed, per request and day (summed on merge);
 -- GET /v1/admin/requests/{id} reports them as suppressedEvents.

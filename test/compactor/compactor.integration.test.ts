@@ -134,6 +134,10 @@ describe('compactor', () => {
     const stored = await queryRows<Record<string, unknown>>(ch().client, `SELECT * FROM overwrite_requests FINAL WHERE request_id = {r:String}`, { r: cmd.request_id });
     expect(stored[0]).toMatchObject({ status: 'verified', tenant_id: tenant });
     expect(JSON.stringify(stored)).not.toContain('u1');
+    // the registry's durable half keeps the id only hashed
+    const registered = await queryRows<Record<string, unknown>>(ch().client, `SELECT * FROM overwrite_values WHERE tenant_id = {t:String}`, { t: tenant });
+    expect(registered.length).toBeGreaterThan(0);
+    expect(JSON.stringify(registered)).not.toContain('"u1"');
 
     // redelivery: same receipt, no new mutation
     const before = (await mutationTexts()).length;
