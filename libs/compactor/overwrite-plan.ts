@@ -3,6 +3,7 @@
 // trait maps are rewritten (map key → new JSON-encoded value, or key removed).
 import { createHash } from 'node:crypto';
 import { USER_TRAIT_COLUMNS, type JsonMap } from '../events/envelope.js';
+import { blankUserRow } from '../sink/dimension-merge.js';
 import type { AccountRow, UserRow } from '../sink/event-rows.js';
 import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
 
@@ -132,25 +133,7 @@ export function newAccountRow(stored: AccountRow | null, cmd: OverwriteCommand, 
 // NOTE: `--insert-missing` rows start empty at version 0, so the command's version
 // (requested_at) wins; first/last seen are the request time (no event seen them yet).
 function emptyUserRow(cmd: OverwriteCommand): UserRow {
-  return {
-    tenant_id: cmd.tenant_id,
-    user_id: cmd.id,
-    email: null,
-    first_name: null,
-    last_name: null,
-    name: null,
-    phone: null,
-    title: null,
-    company: null,
-    account_id: null,
-    traits: {},
-    first_seen: cmd.requested_at,
-    last_seen: cmd.requested_at,
-    identity_anonymized: /^v\d+:[0-9a-f]{64}$/.test(cmd.id) ? 1 : 0,
-    version: 0,
-    is_deleted: 0,
-    updated_at: cmd.requested_at,
-  };
+  return blankUserRow(cmd.tenant_id, cmd.id, cmd.requested_at, /^v\d+:[0-9a-f]{64}$/.test(cmd.id), 0);
 }
 
 function emptyAccountRow(cmd: OverwriteCommand): AccountRow {

@@ -54,7 +54,7 @@ export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[],
   let changed = false;
   for (const p of patches) {
     if (row === null || (row.is_deleted === 1 && p.version > row.version)) {
-      row = blankUser(p);
+      row = blankUserRow(p.tenant_id, p.user_id, p.version, p.identity_anonymized, p.version);
       changed = true;
     }
     if (row.is_deleted === 1) continue; // tombstone newer than the patch
@@ -96,10 +96,11 @@ export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[],
   return row;
 }
 
-function blankUser(p: UserPatch): UserRow {
+/** A user row with no attribute set yet, first and last seen `at` (shared with the compactor's --insert-missing). */
+export function blankUserRow(tenantId: string, userId: string, at: number, identityAnonymized: boolean, version: number): UserRow {
   return {
-    tenant_id: p.tenant_id,
-    user_id: p.user_id,
+    tenant_id: tenantId,
+    user_id: userId,
     email: null,
     first_name: null,
     last_name: null,
@@ -109,12 +110,12 @@ function blankUser(p: UserPatch): UserRow {
     company: null,
     account_id: null,
     traits: {},
-    first_seen: p.version,
-    last_seen: p.version,
-    identity_anonymized: p.identity_anonymized ? 1 : 0,
-    version: p.version,
+    first_seen: at,
+    last_seen: at,
+    identity_anonymized: identityAnonymized ? 1 : 0,
+    version,
     is_deleted: 0,
-    updated_at: p.version,
+    updated_at: at,
   };
 }
 
