@@ -10,6 +10,7 @@ import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
 import { cleanEvent, identifyEvent } from '../support/clickhouse-fixtures.js';
 import { queryRows, uniqueTenant, useTestClickHouse } from '../support/chdb.js';
+import { grepEveryColumn } from '../support/grep-tables.js';
 
 const ch = useTestClickHouse();
 const logger = createLogger({ level: 'silent' });
@@ -58,29 +59,8 @@ function command(tenant: string, user: string, over: Partial<OverwriteCommand> =
   };
 }
 
-/** Every row of every String/Map/Array column of every table holding one of the needles. */
-async function grepAllTables(needles: string[]): Promise<string[]> {
-  const cols = await queryRows<{ table: string; name: string }>(
-    ch().client,
-    `SELECT c.table AS table, c.name AS name FROM system.columns c
-     JOIN system.tables t ON t.database = c.database AND t.name = c.table
-     WHERE c.database = 'default' AND t.engine NOT LIKE '%View' AND t.engine NOT IN ('Set', 'Join')
-       AND (c.type LIKE '%String%' OR c.type LIKE 'Map%' OR c.type LIKE 'Array%')`,
-  );
-  expect(cols.length).toBeGreaterThan(50);
-  const hits: string[] = [];
-  for (const { table, name } of cols) {
-    for (const needle of needles) {
-      const [r] = await queryRows<{ n: unknown }>(
-        ch().client,
-        `SELECT count() AS n FROM default.\`${table}\` WHERE positionCaseInsensitive(toString(\`${name}\`), {needle:String}) > 0`,
-        { needle },
-      );
-      if (toNumber(r?.n) > 0) hits.push(`${table}.${name}`);
-    }
-  }
-  return hits;
-}
+/** Every column of every table holding one of the needles. */
+const grepAllTables = (needles: string[]) => grepEveryColumn((sql) => queryRows(ch().client, sql), needles);
 
 async function mutationTexts(): Promise<string[]> {
   const rows = await queryRows<{ command: string }>(ch().client, `SELECT command FROM system.mutations WHERE database = 'default'`);

@@ -10,6 +10,7 @@ import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 import { eventually } from '../support/embedded-process.js';
+import { grepEveryColumn } from '../support/grep-tables.js';
 
 let server: EmbeddedServer;
 let dataDir: string;
@@ -64,22 +65,8 @@ async function verified(requestId: string) {
   }, 150_000, 'a verified receipt');
 }
 
-/** Every String/Map/Array column of every table, searched for any of `needles`. */
-async function grepEverything(needles: string[]): Promise<string[]> {
-  const columns = (await server.analystQuery(
-    `SELECT table, name FROM system.columns WHERE database = currentDatabase()
-       AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT IN ('View', 'Join', 'Set'))
-       AND (type LIKE '%String%' OR type LIKE 'Map%' OR type LIKE 'Array%')`,
-  )) as { table: string; name: string }[];
-  const hits: string[] = [];
-  for (const { table, name } of columns) {
-    for (const needle of needles) {
-      const [r] = (await server.analystQuery(`SELECT count() AS n FROM ${table} WHERE position(toString(\`${name}\`), '${needle}') > 0`)) as { n: unknown }[];
-      if (toNumber(r?.n) > 0) hits.push(`${table}.${name}`);
-    }
-  }
-  return hits;
-}
+/** Every column of every table holding one of the needles (through the analyst session). */
+const grepEverything = (needles: string[]) => grepEveryColumn(<T,>(sql: string) => server.analystQuery(sql) as Promise<T[]>, needles);
 
 describe('retroactive overwrites over the admin API (embedded)', () => {
   it('a PATCH of email, first and last name is verified and leaves no old copy anywhere', async () => {

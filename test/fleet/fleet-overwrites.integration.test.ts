@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
+import { grepEveryColumn } from '../support/grep-tables.js';
 import { serviceEndpoints } from '../support/services.js';
 
 let ch: ClickHouseClient;
@@ -26,23 +27,7 @@ async function q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
   return (await ch.query({ query: sql, format: 'JSONEachRow' })).json<T>();
 }
 
-/** tables.columns (String, Map, Array) of every stored table holding any of the needles */
-async function grepEverything(needles: string[]): Promise<string[]> {
-  const columns = await q<{ table: string; name: string }>(
-    `SELECT table, name FROM system.columns WHERE database = currentDatabase()
-       AND table IN (SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT IN ('View', 'Join', 'Set'))
-       AND (type LIKE '%String%' OR type LIKE 'Map%' OR type LIKE 'Array%')`,
-  );
-  expect(columns.length).toBeGreaterThan(50);
-  const hits: string[] = [];
-  for (const { table, name } of columns) {
-    for (const needle of needles) {
-      const [r] = await q<{ n: unknown }>(`SELECT count() AS n FROM ${table} WHERE position(toString(\`${name}\`), '${needle}') > 0`);
-      if (toNumber(r?.n) > 0) hits.push(`${table}.${name}`);
-    }
-  }
-  return hits;
-}
+const grepEverything = (needles: string[]) => grepEveryColumn(q, needles);
 
 async function receipt(f: Fleet, requestId: string, until: (r: Record<string, unknown>) => boolean, what: string) {
   return eventually(async () => {
