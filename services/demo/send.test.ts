@@ -2,10 +2,10 @@
 // auth, retries, fail-fast on 4xx, barriers before a batch, progress.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendError, basicAuth, createProgressBar, sendTraffic, type SendBatch } from './send.js';
 import type { SegmentMessage } from './traffic.js';
+import { CaptureStream } from '../../test/support/capture-stream.js';
 
 interface Arrival {
   batchIndex: number;
@@ -243,20 +243,10 @@ describe('sendTraffic', () => {
   });
 });
 
-class Capture extends Writable {
-  text = '';
-  constructor(readonly isTTY: boolean) {
-    super();
-  }
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 describe('createProgressBar', () => {
   it('prints one plain line per 10% when the stream is not a terminal', () => {
-    const out = new Capture(false);
+    const out = new CaptureStream(false);
     const bar = createProgressBar(1_000, out);
     for (let sent = 0; sent <= 1_000; sent += 30) bar.update(sent);
     bar.update(1_000);
@@ -268,7 +258,7 @@ describe('createProgressBar', () => {
   });
 
   it('draws a cli-progress bar on a terminal', () => {
-    const out = new Capture(true);
+    const out = new CaptureStream(true);
     const bar = createProgressBar(50, out);
     bar.update(25);
     bar.update(50);

@@ -1,24 +1,16 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../libs/config/env.js';
 import { LoadApiError, type LoadChunk, type LoadClient, type LoadResponse } from './load-client.js';
 import { executeLoad, registerLoadCommand, subjectOf, type LoadCommandOptions } from './load-command.js';
+import { CaptureStream } from '../../test/support/capture-stream.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tracklane-load-command-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-class Capture extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 /** Accepts every row whose id is stored ("u…"), rejects rows that set "forbidden". */
 function fakeClient(over: Partial<LoadClient> = {}): LoadClient & { chunks: LoadChunk[] } {
@@ -58,8 +50,8 @@ const base = (path: string, over: Partial<LoadCommandOptions> = {}): LoadCommand
 });
 
 async function run(opts: LoadCommandOptions, client: LoadClient = fakeClient()) {
-  const stdout = new Capture();
-  const stderr = new Capture();
+  const stdout = new CaptureStream();
+  const stderr = new CaptureStream();
   const code = await executeLoad(opts, { stdout, stderr, env: {}, client });
   return { code, out: stdout.text, err: stderr.text };
 }
@@ -96,8 +88,8 @@ describe('executeLoad', () => {
   });
 
   it('warns when --errors-file cannot be written, and still reports', async () => {
-    const stdout = new Capture();
-    const stderr = new Capture();
+    const stdout = new CaptureStream();
+    const stderr = new CaptureStream();
     const path = file('w.csv', 'id,email\n,a\n');
     const code = await executeLoad(base(path, { errorsFile: join(dir, 'no-such-dir', 'e.jsonl') }), { stdout, stderr, env: {}, client: fakeClient() });
     expect(code).toBe(0);
@@ -150,7 +142,7 @@ describe('executeLoad', () => {
 
   it('needs TRACKLANE_ADMIN_TOKEN when it talks HTTP', async () => {
     const opts = base(file('h.csv', 'id,a\nu1,x\n'));
-    const io = { stdout: new Capture(), stderr: new Capture(), env: { TRACKLANE_ADMIN_TOKEN: ' ' } };
+    const io = { stdout: new CaptureStream(), stderr: new CaptureStream(), env: { TRACKLANE_ADMIN_TOKEN: ' ' } };
     await expect(executeLoad(opts, io)).rejects.toThrow('TRACKLANE_ADMIN_TOKEN is not set');
   });
 });

@@ -1,21 +1,11 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLoadProgress } from './load-progress.js';
+import { CaptureStream } from '../../test/support/capture-stream.js';
 
-class Capture extends Writable {
-  text = '';
-  constructor(readonly isTTY: boolean) {
-    super();
-  }
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 describe('createLoadProgress', () => {
   it('prints one plain line per 10% of a phase when the stream is not a terminal', () => {
-    const out = new Capture(false);
+    const out = new CaptureStream(false);
     const p = createLoadProgress(out);
     p.start('loading', 1_000, 'bytes');
     for (let v = 0; v <= 1_000; v += 50) p.update(v, { rows: v / 10, bad: 1 });
@@ -32,7 +22,7 @@ describe('createLoadProgress', () => {
   });
 
   it('draws a cli-progress bar on a terminal', () => {
-    const out = new Capture(true);
+    const out = new CaptureStream(true);
     const p = createLoadProgress(out);
     p.start('loading', 100, 'bytes');
     p.update(100, { rows: 42, bad: 0 });

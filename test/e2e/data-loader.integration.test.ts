@@ -4,12 +4,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { ConfigError } from '../../libs/config/env.js';
 import { executeLoad, type LoadCommandOptions } from '../../services/loader/load-command.js';
 import { eventually, startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { CaptureStream } from '../support/capture-stream.js';
 
 let server: EmbeddedProcess;
 let dir: string;
@@ -24,18 +24,10 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-class Capture extends Writable {
-  text = '';
-  isTTY = false;
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 async function load(file: string, tenant: string, over: Partial<LoadCommandOptions> = {}, token = server.adminToken) {
-  const stdout = new Capture();
-  const stderr = new Capture();
+  const stdout = new CaptureStream();
+  const stderr = new CaptureStream();
   const started = Date.now();
   const code = await executeLoad(
     { subject: 'users', file, tenant, url: server.url, dryRun: false, insertMissing: false, strict: false, wait: true, timeout: 300, ...over },
