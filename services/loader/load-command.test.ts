@@ -11,7 +11,6 @@ import { CaptureStream } from '../../test/support/capture-stream.js';
 const dir = mkdtempSync(join(tmpdir(), 'tracklane-load-command-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-
 /** Accepts every row whose id is stored ("u…"), rejects rows that set "forbidden". */
 function fakeClient(over: Partial<LoadClient> = {}): LoadClient & { chunks: LoadChunk[] } {
   const chunks: LoadChunk[] = [];
