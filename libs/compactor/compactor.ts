@@ -18,13 +18,17 @@ import {
   type AttributeChanges,
   type MapRewrite,
 } from './overwrite-plan.js';
+import { singleNodeTarget, type CompactorTarget } from './compactor-target.js';
 import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-registry.js';
 import { createReceiptStore, pendingReceipt, type Receipt } from './receipts.js';
 
 export type { Receipt, ReceiptStatus } from './receipts.js';
 
 export interface CompactorOptions {
+  /** queries and inserts (on a cluster: through the Distributed tables) */
   client: ClickHouseClient;
+  /** one node (default: the client's), or a cluster (compactor-target.ts) */
+  target?: CompactorTarget;
   logger: Logger;
   now?: () => number;
   /** the tenant's PII traits (scrubbed by anonymize/delete); default none */
@@ -105,6 +109,7 @@ const SUPPRESS_KEYS = 'default.overwrite_suppress_keys';
 const DEAD_LETTER_HASHES = 'default.overwrite_dead_letter_hashes';
 const ERASE_KEYS = 'default.overwrite_erase_keys';
 const COMPACTED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
+const LOOKUP_TABLES = [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES] as const;
 
 // NOTE: the mutation texts below are constants: every value comes from the Join table, so
 // system.mutations / query_log never see one (checked in compactor.integration.test.ts).
@@ -164,6 +169,8 @@ interface Staged {
 const DEAD_LETTER_HASH = "cityHash64(payload, ifNull(error, ''))";
 /** a deleted subject leaves no row at all (after the merge only its scrubbed tombstone was left) */
 export const ERASE_USERS_MUTATION = `ALTER TABLE default.users DELETE WHERE ('user', tenant_id, user_id) IN ${ERASE_KEYS} SETTINGS mutations_sync = 2`;
+export const OPTIMIZE_USERS = 'OPTIMIZE TABLE default.users FINAL';
+export const OPTIMIZE_ACCOUNTS = 'OPTIMIZE TABLE default.accounts FINAL';
 export const ERASE_ACCOUNTS_MUTATION = `ALTER TABLE default.accounts DELETE WHERE ('account', tenant_id, account_id) IN ${ERASE_KEYS} SETTINGS mutations_sync = 2`;
 /** dead letters (poison records, kept as sent) holding an old value of the batch go entirely */
 export const DEAD_LETTERS_MUTATION = `ALTER TABLE default.dead_letters DELETE WHERE ${DEAD_LETTER_HASH} IN ${DEAD_LETTER_HASHES} SETTINGS mutations_sync = 2`;
@@ -189,6 +196,7 @@ const keyOf = (c: { subject: string; tenant_id: string; id: string }): string =>
 
 export function createCompactor(opts: CompactorOptions): Compactor {
   const { client } = opts;
+  const target = opts.target ?? singleNodeTarget(client);
   const log = opts.logger.child({ module: 'compactor' });
   const now = opts.now ?? Date.now;
   const registry = opts.registry ?? createOverwriteRegistry({ client });
@@ -205,6 +213,9 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     const rs = await client.query({ query, format: 'JSONEachRow', ...(query_params ? { query_params } : {}) });
     return rs.json<T>();
   }
+
+  /** a mutation or OPTIMIZE of the compacted tables: ON CLUSTER on a cluster */
+  const alter = (sql: string): Promise<unknown> => client.command({ query: target.statement(sql), clickhouse_settings: target.statementSettings });
 
   const receiptStore = createReceiptStore(client);
   const writeReceipts = (receipts: readonly Receipt[]): Promise<void> => receiptStore.write(receipts, version());
@@ -238,54 +249,65 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     return { users, accounts };
   }
 
-  /** Loads the round's values into the Join/Set tables the mutations read (no PII in any SQL text). */
+  /**
+   * Loads the round's values into the Join/Set tables the mutations read (no PII in any SQL
+   * text) — on every node, each through its own connection — and checks each node holds them.
+   */
   async function stage(plans: readonly Staged[]): Promise<void> {
-    for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS]) await client.command({ query: `TRUNCATE TABLE ${t}` });
-    await client.insert({
-      table: 'overwrite_join',
-      format: 'JSONEachRow',
-      values: plans.map((p) => ({
-        subject: p.cmd.subject,
-        tenant_id: p.cmd.tenant_id,
-        id: p.cmd.id,
-        repl: p.rewrite.repl,
-        drop_keys: p.rewrite.drop,
-        requested_at: p.cmd.requested_at,
-      })),
-    });
-    await client.insert({
-      table: 'overwrite_keys',
-      format: 'JSONEachRow',
-      values: plans.map((p) => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
-    });
     const deletes = plans.filter((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events);
-    if (deletes.length > 0) {
-      await client.insert({
-        table: 'overwrite_delete_keys',
-        format: 'JSONEachRow',
-        values: deletes.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
-      });
-    }
     const erased = plans.filter((p) => p.cmd.mode === 'delete');
-    if (erased.length > 0) {
-      await client.insert({
-        table: 'overwrite_erase_keys',
-        format: 'JSONEachRow',
-        values: erased.map((p) => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
-      });
-    }
     const suppressed = plans.filter((p) => suppresses(p.cmd));
-    if (suppressed.length > 0) {
-      await client.insert({
-        table: 'overwrite_suppress_keys',
+    const tables: { table: string; values: Record<string, unknown>[] }[] = [
+      {
+        table: JOIN,
+        values: plans.map((p) => ({
+          subject: p.cmd.subject,
+          tenant_id: p.cmd.tenant_id,
+          id: p.cmd.id,
+          repl: p.rewrite.repl,
+          drop_keys: p.rewrite.drop,
+          requested_at: p.cmd.requested_at,
+        })),
+      },
+      { table: KEYS, values: plans.map((p) => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id })) },
+      { table: DELETE_KEYS, values: deletes.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })) },
+      { table: ERASE_KEYS, values: erased.map((p) => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id })) },
+      { table: SUPPRESS_KEYS, values: suppressed.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })) },
+    ];
+    await fillLookups(tables, [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS]);
+  }
+
+  /**
+   * Empties `truncate` and fills `tables` on every node, then checks every node holds exactly
+   * those rows (a node that missed the batch would run a mutation on other keys: fail closed).
+   * NOTE: a round's keys are unique per table (one command per subject and round), so the
+   * row counts are the number of rows sent.
+   */
+  async function fillLookups(tables: readonly { table: string; values: Record<string, unknown>[] }[], truncate: readonly string[]): Promise<void> {
+    for (const node of target.nodes) {
+      for (const t of truncate) await node.command({ query: `TRUNCATE TABLE ${t}` });
+      for (const { table, values } of tables) {
+        if (values.length > 0) await node.insert({ table: table.replace(/^default\./, ''), format: 'JSONEachRow', values });
+      }
+    }
+    const expected = new Map(tables.map(({ table, values }) => [table.replace(/^default\./, ''), values.length]));
+    for (const [n, node] of target.nodes.entries()) {
+      const held = await node.query({
+        query: `SELECT name, total_rows FROM system.tables WHERE database = 'default' AND name IN {names:Array(String)}`,
+        query_params: { names: [...expected.keys()] },
         format: 'JSONEachRow',
-        values: suppressed.map((p) => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id })),
       });
+      const counts = new Map((await held.json<{ name: string; total_rows: unknown }>()).map((r) => [r.name, toNumber(r.total_rows)]));
+      for (const [table, rows] of expected) {
+        if ((counts.get(table) ?? 0) !== rows) {
+          throw new VerificationError(`node ${n + 1} of ${target.nodes.length} holds ${counts.get(table) ?? 0} rows of ${table}, not the batch's ${rows}`);
+        }
+      }
     }
   }
 
   /** Per subject key: event rows whose maps hold affected keys, and the distinct values there. */
-  async function historyValues(subject: OverwriteSubject): Promise<Map<string, { n: number; values: string[]; stale: number }>> {
+  async function historyValues(subject: OverwriteSubject, from = 'default.events'): Promise<Map<string, { n: number; values: string[]; stale: number }>> {
     const id = idExprOf(subject);
     const maps = subject === 'user' ? ['traits'] : ['account_traits', GROUP_TRAITS];
     const affected = maps.map((m) => affectedExpr(m, subject, id));
@@ -295,7 +317,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
               countIf(${affected.map((a) => `notEmpty(${a})`).join(' OR ')}) AS n,
               countIf(${stale}) AS stale,
               groupUniqArrayArray(arrayConcat(${affected.map((a) => `mapValues(${a})`).join(', ')})) AS vals
-       FROM default.events WHERE ${historyWhere(subject)} GROUP BY tenant_id, id`,
+       FROM ${from} WHERE ${historyWhere(subject)} GROUP BY tenant_id, id`,
     );
     const out = new Map<string, { n: number; values: string[]; stale: number }>();
     for (const r of found) out.set(keyOf({ subject, tenant_id: r.tenant_id, id: r.id }), { n: toNumber(r.n), values: r.vals, stale: toNumber(r.stale) });
@@ -309,10 +331,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       // NOTE: a part created before the rewrite finished and now inactive may hold old
       // values on disk; parts created after it cannot (modification_time is in seconds).
       const [r] = await rows<{ n: unknown }>(
-        `SELECT count() AS n FROM system.parts
+        `SELECT count() AS n FROM ${target.parts}
          WHERE database = 'default' AND table IN {tables:Array(String)} AND active = 0
            AND modification_time <= toDateTime({since:UInt32})`,
-        { tables: [...COMPACTED_TABLES], since: Math.ceil(since / 1000) },
+        { tables: COMPACTED_TABLES.map(target.partsTable), since: Math.ceil(since / 1000) },
       );
       if (toNumber(r?.n) === 0) return Date.now() - started;
       if (Date.now() > deadline) throw new VerificationError(`superseded parts still on disk after ${oldPartsTimeoutMs} ms`);
@@ -325,7 +347,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
    * value: their hashes, and per request how many. Searched here in memory (payload, error and
    * the original record bytes the fleet keeps as base64), so no value goes into any SQL.
    */
-  async function deadLettersHolding(plans: readonly Plan[]): Promise<{ hashes: string[]; perRequest: Map<string, number> }> {
+  async function deadLettersHolding(plans: readonly Plan[], from = 'default.dead_letters'): Promise<{ hashes: string[]; perRequest: Map<string, number> }> {
     const perRequest = new Map<string, number>();
     const hashes: string[] = [];
     const byTenant = new Map<string, Plan[]>();
@@ -338,7 +360,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     if (byTenant.size === 0) return { hashes, perRequest };
     const until = Math.max(...plans.map((p) => p.cmd.requested_at));
     const found = await rows<{ tenant_id: string; h: string; payload: string; error: string | null }>(
-      `SELECT tenant_id, toString(${DEAD_LETTER_HASH}) AS h, payload, error FROM default.dead_letters
+      `SELECT tenant_id, toString(${DEAD_LETTER_HASH}) AS h, payload, error FROM ${from}
        WHERE tenant_id IN {tenants:Array(String)} AND received_at <= fromUnixTimestamp64Milli({until:Int64})`,
       { tenants: [...byTenant.keys()], until },
     );
@@ -353,15 +375,16 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   }
 
   async function verify(plans: readonly Plan[]): Promise<void> {
-    if ((await deadLettersHolding(plans)).hashes.length > 0) throw new VerificationError('a dead letter still holds an old value');
+    // NOTE: every physical copy is read (on a cluster: every replica, not one per shard)
+    if ((await deadLettersHolding(plans, target.everyCopy('dead_letters'))).hashes.length > 0) throw new VerificationError('a dead letter still holds an old value');
     if (plans.some((p) => suppresses(p.cmd))) {
-      const [r] = await rows<{ n: unknown }>(`SELECT count() AS n FROM default.events WHERE ${SUPPRESSED_WHERE}`);
+      const [r] = await rows<{ n: unknown }>(`SELECT count() AS n FROM ${target.everyCopy('events')} WHERE ${SUPPRESSED_WHERE}`);
       if (toNumber(r?.n) > 0) throw new VerificationError(`${toNumber(r?.n)} events of a suppressed user remain`);
     }
     for (const subject of ['user', 'account'] as const) {
       const ps = plans.filter((p) => p.cmd.subject === subject);
       if (ps.length === 0) continue;
-      const history = await historyValues(subject);
+      const history = await historyValues(subject, target.everyCopy('events'));
       for (const p of ps) {
         const h = history.get(keyOf(p.cmd));
         if (!h) continue;
@@ -373,7 +396,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       const table = subject === 'user' ? 'users' : 'accounts';
       const cols = subject === 'user' ? USER_ROW_COLUMNS : ACCOUNT_ROW_COLUMNS;
       const found = await rows<Record<string, unknown>>(
-        `SELECT ${cols.filter((c) => !['first_seen', 'last_seen', 'updated_at'].includes(c)).join(', ')} FROM default.${table}
+        `SELECT ${cols.filter((c) => !['first_seen', 'last_seen', 'updated_at'].includes(c)).join(', ')} FROM ${target.everyCopy(table)}
          WHERE ('${subject}', tenant_id, ${idCol(subject)}) IN ${KEYS}`,
       );
       const physical = new Map<string, Record<string, unknown>[]>();
@@ -515,9 +538,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     const deadLetters = await timed('dead_letters', () => deadLettersHolding(plans));
     await timed('mutation', async () => {
       if (deadLetters.hashes.length > 0) {
-        await client.command({ query: `TRUNCATE TABLE ${DEAD_LETTER_HASHES}` });
-        await client.insert({ table: 'overwrite_dead_letter_hashes', format: 'JSONEachRow', values: deadLetters.hashes.map((h) => ({ h })) });
-        await client.command({ query: DEAD_LETTERS_MUTATION });
+        await fillLookups([{ table: DEAD_LETTER_HASHES, values: [...new Set(deadLetters.hashes)].map((h) => ({ h })) }], [DEAD_LETTER_HASHES]);
+        await alter(DEAD_LETTERS_MUTATION);
       }
       if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
         // every event of the user received before the request goes, with or without traits
@@ -528,10 +550,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         );
         for (const r of found) deletedEvents.set(keyOf({ subject: 'user', tenant_id: r.tenant_id, id: r.id }), toNumber(r.n));
       }
-      if (plans.some((p) => p.cmd.subject === 'user')) await client.command({ query: USER_HISTORY_MUTATION });
-      if (plans.some((p) => p.cmd.subject === 'account')) await client.command({ query: ACCOUNT_HISTORY_MUTATION });
+      if (plans.some((p) => p.cmd.subject === 'user')) await alter(USER_HISTORY_MUTATION);
+      if (plans.some((p) => p.cmd.subject === 'account')) await alter(ACCOUNT_HISTORY_MUTATION);
       if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
-        await client.command({ query: DELETE_EVENTS_MUTATION });
+        await alter(DELETE_EVENTS_MUTATION);
       }
       if (plans.some((p) => suppresses(p.cmd))) {
         // NOTE: counted before they go, per request and day, like the sink counts its drops
@@ -541,7 +563,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         );
         if (late.length > 0) {
           const requestOf = new Map(plans.filter((p) => suppresses(p.cmd)).map((p) => [keyOf(p.cmd), p.cmd.request_id]));
-          await client.command({ query: SUPPRESS_EVENTS_MUTATION });
+          await alter(SUPPRESS_EVENTS_MUTATION);
           await client.insert({
             table: 'suppressed_events',
             format: 'JSONEachRow',
@@ -553,10 +575,10 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     // NOTE: events need no OPTIMIZE: the mutation rewrote every physical copy (redelivered
     // duplicates included); users/accounts hold superseded versions until merged.
     await timed('merge', async () => {
-      if (users.length > 0) await client.command({ query: 'OPTIMIZE TABLE default.users FINAL' });
-      if (accounts.length > 0) await client.command({ query: 'OPTIMIZE TABLE default.accounts FINAL' });
-      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'user')) await client.command({ query: ERASE_USERS_MUTATION });
-      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'account')) await client.command({ query: ERASE_ACCOUNTS_MUTATION });
+      if (users.length > 0) await alter(OPTIMIZE_USERS);
+      if (accounts.length > 0) await alter(OPTIMIZE_ACCOUNTS);
+      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'user')) await alter(ERASE_USERS_MUTATION);
+      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'account')) await alter(ERASE_ACCOUNTS_MUTATION);
     });
     const rewrittenAt = now();
     for (const p of plans) {
@@ -584,7 +606,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   /** The lookup tables hold the round's ids (and keys) on disk: emptied as soon as it is done. */
   async function clearLookups(): Promise<void> {
     try {
-      for (const t of [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES]) await client.command({ query: `TRUNCATE TABLE ${t}` });
+      for (const node of target.nodes) for (const t of LOOKUP_TABLES) await node.command({ query: `TRUNCATE TABLE ${t}` });
     } catch (err) {
       log.warn({ ...safeErrorFields(err) }, 'could not empty the lookup tables (the next round does)');
     }

@@ -14,7 +14,7 @@ import { ensureTopics, topicNames } from '../../libs/kafka/topics.js';
 import { fleetConfigSchema } from '../fleet/fleet-config.js';
 import { registerLoadCommand } from '../loader/load-command.js';
 
-const topicsConfigSchema = fleetConfigSchema.pick({ KAFKA_BROKERS: true, TOPIC_PREFIX: true, KAFKA_PARTITIONS: true, LOG_LEVEL: true });
+const topicsConfigSchema = fleetConfigSchema.pick({ KAFKA_BROKERS: true, TOPIC_PREFIX: true, KAFKA_PARTITIONS: true, KAFKA_REPLICATION_FACTOR: true, LOG_LEVEL: true });
 
 const program = new Command('tracklane')
   .description('Privacy-aware product-usage analytics pipeline')
@@ -54,12 +54,12 @@ program
 
 program
   .command('topics')
-  .description('create the Kafka topics (KAFKA_BROKERS, TOPIC_PREFIX, KAFKA_PARTITIONS) if they do not exist')
+  .description('create the Kafka topics (KAFKA_BROKERS, TOPIC_PREFIX, KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR) if they do not exist')
   .action(async () => {
     const config = parseEnv(topicsConfigSchema, process.env);
     const logger = createLogger({ level: config.LOG_LEVEL });
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tracklane-topics', logger });
-    const created = await ensureTopics(kafka, topicNames(config.TOPIC_PREFIX), { partitions: config.KAFKA_PARTITIONS });
+    const created = await ensureTopics(kafka, topicNames(config.TOPIC_PREFIX), { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
     process.stdout.write(created.length > 0 ? `created ${created.join(', ')}\n` : 'all topics exist\n');
   });
 

@@ -13,6 +13,8 @@ export const fleetConfigSchema = z.object({
   /** prepended to every topic name and consumer group, so test runs can share a broker */
   TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"').default(''),
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
+  /** copies of every topic Tracklane creates (3 in production: one broker may fail); never above the broker count */
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
   PORT: z.coerce.number().int().min(0).max(65535),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -35,7 +35,7 @@ export async function openFleetContext(service: string, config: FleetConfig, log
   try {
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger });
     const topics = topicNames(config.TOPIC_PREFIX);
-    await ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS });
+    await ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
 
     const codec = createRecordCodec({ registry: new SchemaRegistry({ host: config.SCHEMA_REGISTRY_URL }), topics, registryUrl: config.SCHEMA_REGISTRY_URL });
     await codec.init();
