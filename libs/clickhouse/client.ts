@@ -7,6 +7,7 @@ import {
   ClickHouseLogLevel,
   createClient,
   type ClickHouseClient,
+  type ClickHouseSettings,
   type ErrorLogParams,
   type LogParams,
   type Logger as ClientLogger,
@@ -27,6 +28,8 @@ export interface ClickHouseConfig {
   username?: string;
   password?: string;
   requestTimeoutMs?: number;
+  /** HTTP only: settings sent with every statement (cluster mode: synchronous Distributed inserts) */
+  settings?: ClickHouseSettings;
   /** the client's own warnings/errors go here (else @clickhouse/client writes to the console) */
   logger?: Logger;
 }
@@ -84,6 +87,7 @@ export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
       password: cfg.password ?? '',
       request_timeout: cfg.requestTimeoutMs ?? 30_000,
       application: 'tracklane',
+      ...(cfg.settings ? { clickhouse_settings: cfg.settings } : {}),
       ...clientLog(cfg.logger),
     });
   }

@@ -121,11 +121,11 @@ const MUTATED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
 /**
  * The cluster form of one of the compactor's statements (libs/compactor/compactor.ts):
  * ALTER … UPDATE/DELETE and OPTIMIZE go to the `_local` tables ON CLUSTER (a mutation of a
- * Distributed table is refused); TRUNCATE of a lookup table empties it on every node.
+ * Distributed table is refused). The per-node lookup tables are filled and emptied through a
+ * connection to each node instead (libs/compactor/compactor-target.ts).
  * TRICKY: the mutations read joinGet()/IN from per-node Join/Set tables, which ClickHouse
  * calls non-deterministic on a Replicated table: they need allow_nondeterministic_mutations,
- * and every replica must hold the same batch in its lookup tables (k8s/README.md: what is
- * left before the compactor runs on a cluster).
+ * and every replica must hold the same batch in its lookup tables.
  */
 export function toClusterCompactorStatement(statement: string, opts: ClusterDdlOptions): string {
   const on = onCluster(opts.cluster);
@@ -147,8 +147,6 @@ export function toClusterCompactorStatement(statement: string, opts: ClusterDdlO
     // alter_sync = 2: the merge is done on every replica when the statement returns
     return `OPTIMIZE TABLE ${optimize[1] ?? ''}${localTable(optimize[2] as string)} ${on}${optimize[3] ?? ''} SETTINGS alter_sync = 2`;
   }
-  const truncate = /^TRUNCATE\s+TABLE\s+([\w.]+)$/i.exec(sql);
-  if (truncate) return `TRUNCATE TABLE ${truncate[1]} ${on}`;
   throw new ClusterDdlError(`no cluster rule for compactor statement: ${sql.slice(0, 60)}`);
 }
 

@@ -14,7 +14,7 @@ import { sendInChunks } from '../../libs/kafka/outputs.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { parseTrustProxy } from '../embedded/config.js';
-import { fleetConfigSchema } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import type { RunningService } from '../fleet/running-service.js';
 import { runStopSteps } from '../fleet/worker-host.js';
@@ -33,7 +33,7 @@ export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
 export async function startCollector(config: CollectorConfig, logger: Logger): Promise<RunningService> {
   const ctx = await openFleetContext('collector', config, logger);
   const analyst = config.CLICKHOUSE_URL
-    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, logger })
+    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, settings: clickhouseSettings(config), logger })
     : null;
   const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for

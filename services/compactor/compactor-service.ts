@@ -4,22 +4,24 @@
 // failed), so a crash mid-round redelivers it and the idempotent compactor finishes it.
 import { Counter } from 'prom-client';
 import { z } from 'zod';
-import { createClickHouse } from '../../libs/clickhouse/client.js';
+import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { clusterHosts, nodeName, nodeUrls } from '../../libs/compactor/cluster-nodes.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
 import { Redis } from 'ioredis';
 import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
-import { ConfigError, envBoolean } from '../../libs/config/env.js';
+import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
 import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
-import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
@@ -38,37 +40,44 @@ export const compactorConfigSchema = fleetConfigSchema.extend({
   /** mutations and forced merges wait server-side (mutations_sync): far longer than a query */
   COMPACTOR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30 * 60_000),
   MIGRATE_ON_START: envBoolean(true),
+  /**
+   * Cluster mode: every node's HTTP URL, comma-separated, when the host names of the cluster's
+   * remote_servers do not resolve from here (default: those names, CLICKHOUSE_URL's scheme and port).
+   */
+  CLICKHOUSE_NODE_URLS: envOptionalString,
+  /** Cluster mode: the nodes' HTTP port when it is not CLICKHOUSE_URL's */
+  CLICKHOUSE_NODE_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
 });
 export type CompactorConfig = z.infer<typeof compactorConfigSchema>;
 
 export async function startCompactor(config: CompactorConfig, logger: Logger): Promise<RunningService> {
-  if (config.CLICKHOUSE_CLUSTER) {
-    // NOTE: on a cluster every replica runs the mutations itself against its own Join/Set
-    // lookup tables, which must all hold the batch first (k8s/README.md, "ClickHouse cluster mode").
-    throw new ConfigError('the compactor does not support CLICKHOUSE_CLUSTER yet: run it against a single-node ClickHouse, or leave overwrites off');
-  }
   if ((config.CLICKHOUSE_DATABASE ?? 'default') !== 'default') {
     // NOTE: mutations run without a current database, so their lookup tables are named default.*
     throw new ConfigError('the compactor needs CLICKHOUSE_DATABASE=default (its mutations name default.* lookup tables)');
   }
-  const clickhouse = createClickHouse({
-    url: config.CLICKHOUSE_URL,
-    dataDir: '',
-    database: config.CLICKHOUSE_DATABASE,
-    username: config.CLICKHOUSE_USER,
-    password: config.CLICKHOUSE_PASSWORD,
-    requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS,
-    logger,
-  });
+  const connect = (url: string): ClickHouseClient =>
+    createClickHouse({
+      url,
+      dataDir: '',
+      database: config.CLICKHOUSE_DATABASE,
+      username: config.CLICKHOUSE_USER,
+      password: config.CLICKHOUSE_PASSWORD,
+      requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS,
+      settings: clickhouseSettings(config),
+      logger,
+    });
+  const clickhouse = connect(config.CLICKHOUSE_URL);
   const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
   const keys = createKeyRing(masterKey);
   masterKey.fill(0);
-  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger });
+  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
+  const cluster = config.CLICKHOUSE_CLUSTER ? await openClusterTarget(config, config.CLICKHOUSE_CLUSTER, clickhouse, connect, logger) : null;
   const ctx = await openFleetContext('compactor', config, logger);
   const redis = new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
   const compactor = createCompactor({
     client: clickhouse,
+    ...(cluster ? { target: cluster.target } : {}),
     logger,
     maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,
     piiTraits: (tenantId) => ctx.tenants.get(tenantId)?.piiTraits ?? [],
@@ -113,7 +122,48 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     onFatal: exitOnFatal(logger),
   });
   return runningService(ctx, [worker], [
-    { name: 'clickhouse', run: () => clickhouse.close() },
+    { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
     { name: 'redis-lease', run: () => redis.quit().then(() => undefined) },
   ]);
+}
+
+/**
+ * Cluster mode: a connection to every replica of every shard (each holds its own copy of the
+ * lookup tables a mutation reads), each checked to answer and to have those tables.
+ */
+async function openClusterTarget(
+  config: CompactorConfig,
+  cluster: string,
+  clickhouse: ClickHouseClient,
+  connect: (url: string) => ClickHouseClient,
+  logger: Logger,
+): Promise<{ target: CompactorTarget; clients: ClickHouseClient[] }> {
+  const hosts = await clusterHosts(clickhouse, cluster);
+  const urls = nodeUrls(hosts, {
+    cluster,
+    baseUrl: config.CLICKHOUSE_URL,
+    ...(config.CLICKHOUSE_NODE_HTTP_PORT ? { httpPort: config.CLICKHOUSE_NODE_HTTP_PORT } : {}),
+    ...(config.CLICKHOUSE_NODE_URLS ? { explicitUrls: config.CLICKHOUSE_NODE_URLS.split(',').map((u) => u.trim()).filter(Boolean) } : {}),
+  });
+  const clients = urls.map(connect);
+  for (const [i, node] of clients.entries()) {
+    let tables: number;
+    try {
+      const rs = await node.query({
+        query: `SELECT count() AS n FROM system.tables WHERE database = 'default' AND name IN ('overwrite_join', 'overwrite_keys')`,
+        format: 'JSONEachRow',
+      });
+      tables = Number((await rs.json<{ n: unknown }>())[0]?.n ?? 0);
+    } catch (err) {
+      await Promise.all(clients.map((c) => c.close()));
+      throw new ConfigError(`cluster node ${nodeName(urls[i] as string)} (${i + 1} of ${urls.length}) does not answer over HTTP: set CLICKHOUSE_NODE_URLS or CLICKHOUSE_NODE_HTTP_PORT (${(err as Error).name})`);
+    }
+    if (tables !== 2) {
+      await Promise.all(clients.map((c) => c.close()));
+      throw new ConfigError(`cluster node ${nodeName(urls[i] as string)} lacks the compactor's lookup tables: run \`tracklane migrate\` with CLICKHOUSE_CLUSTER=${cluster}`);
+    }
+  }
+  logger.info({ cluster, nodes: urls.map(nodeName) }, 'compactor reaches every node of the cluster');
+  // NOTE: an ON CLUSTER statement may wait as long as a request may take
+  return { target: clusterTarget({ nodes: clients, cluster, ddlTimeoutSeconds: Math.ceil(config.COMPACTOR_REQUEST_TIMEOUT_MS / 1000) }), clients };
 }

@@ -13,7 +13,7 @@ import type { CleanEvent } from '../../libs/events/envelope.js';
 import { createDeadLetterOutput, DLQ_HEADERS } from '../../libs/kafka/outputs.js';
 import { createStageWorker, type ConsumedRecord, type DecodeResult } from '../../libs/kafka/stage-worker.js';
 import { createClickHouseSink, type DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
-import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
@@ -43,6 +43,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     database: config.CLICKHOUSE_DATABASE,
     username: config.CLICKHOUSE_USER,
     password: config.CLICKHOUSE_PASSWORD,
+    settings: clickhouseSettings(config),
     logger,
   };
   const clickhouse = createClickHouse(chConfig);

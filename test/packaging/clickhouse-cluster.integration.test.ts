@@ -9,9 +9,14 @@ import {
   ACCOUNT_HISTORY_MUTATION,
   DEAD_LETTERS_MUTATION,
   DELETE_EVENTS_MUTATION,
+  ERASE_ACCOUNTS_MUTATION,
+  ERASE_USERS_MUTATION,
+  OPTIMIZE_ACCOUNTS,
+  OPTIMIZE_USERS,
   SUPPRESS_EVENTS_MUTATION,
   USER_HISTORY_MUTATION,
 } from '../../libs/compactor/compactor.js';
+import { clusterTarget } from '../../libs/compactor/compactor-target.js';
 import { clusterSystemTable, SHARDING_KEYS, toClusterCompactorStatement } from '../../libs/clickhouse/cluster-ddl.js';
 import { DEFAULT_MIGRATIONS_DIR, migrationStatements } from '../../libs/clickhouse/migrate.js';
 import { useTestClickHouse } from '../support/chdb.js';
@@ -23,13 +28,16 @@ const migrationDdl = readdirSync(DEFAULT_MIGRATIONS_DIR)
   .filter((f) => f.endsWith('.sql'))
   .sort()
   .flatMap((f) => migrationStatements(readFileSync(join(DEFAULT_MIGRATIONS_DIR, f), 'utf8'), opts));
+// the compactor's cluster target (its nodes are never called here)
+const target = clusterTarget({ nodes: [{} as never], cluster: opts.cluster, ddlTimeoutSeconds: 60 });
 const compactorStatements = [
-  ...[USER_HISTORY_MUTATION, ACCOUNT_HISTORY_MUTATION, DELETE_EVENTS_MUTATION, SUPPRESS_EVENTS_MUTATION, DEAD_LETTERS_MUTATION].map((s) => toClusterCompactorStatement(s, opts)),
-  ...['users', 'accounts'].map((t) => toClusterCompactorStatement(`OPTIMIZE TABLE default.${t} FINAL`, opts)),
-  ...['overwrite_join', 'overwrite_keys', 'overwrite_delete_keys', 'overwrite_suppress_keys', 'overwrite_dead_letter_hashes'].map((t) =>
-    toClusterCompactorStatement(`TRUNCATE TABLE default.${t}`, opts),
+  ...[USER_HISTORY_MUTATION, ACCOUNT_HISTORY_MUTATION, DELETE_EVENTS_MUTATION, SUPPRESS_EVENTS_MUTATION, DEAD_LETTERS_MUTATION, ERASE_USERS_MUTATION, ERASE_ACCOUNTS_MUTATION].map((s) =>
+    toClusterCompactorStatement(s, opts),
   ),
+  ...[OPTIMIZE_USERS, OPTIMIZE_ACCOUNTS].map((s) => toClusterCompactorStatement(s, opts)),
   `SELECT count() FROM ${clusterSystemTable('parts', opts)} WHERE active = 0`,
+  // verification reads every replica's copy
+  ...['events', 'users', 'accounts', 'dead_letters'].map((t) => `SELECT count() FROM ${target.everyCopy(t)} WHERE tenant_id = 't'`),
 ];
 
 async function one<T>(query: string, query_params?: Record<string, unknown>): Promise<T> {
