@@ -3,10 +3,12 @@
 // and flags in Redis, and analyst queries against the ClickHouse server.
 import type { AddressInfo } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
+import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { createAnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import type { Logger } from '../../libs/core/logger.js';
+import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
@@ -39,6 +41,8 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
   // the compactor service; receipts and stored ids read back from ClickHouse.
   const receipts = analyst ? createReceiptStore(analyst) : null;
+  // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
+  const presenceRedis = receipts ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1 }) : null;
   const overwrites =
     analyst && receipts
       ? {
@@ -52,6 +56,9 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           },
           receipt: (requestId: string) => receipts.forRequest(requestId),
           storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => storedSubjectIds(analyst, tenantId, subject, ids),
+          ...(presenceRedis
+            ? { compactorSeen: presenceCheck({ redis: presenceRedis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX) }) }
+            : {}),
         }
       : undefined;
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
@@ -94,6 +101,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           { name: 'http', run: () => app.close() },
           ...ctx.stopSteps,
           { name: 'clickhouse', run: () => analyst?.close() },
+          { name: 'redis-presence', run: () => presenceRedis?.quit().then(() => undefined) },
         ],
         logger,
       )),

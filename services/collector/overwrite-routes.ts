@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { LIMITS } from '../../libs/events/envelope.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
+import { NO_COMPACTOR_WARNING } from '../../libs/compactor/compactor-presence.js';
 import type { RequestReceipt } from '../../libs/compactor/receipts.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
@@ -17,6 +18,8 @@ export interface OverwriteDeps {
   receipt: (requestId: string) => Promise<RequestReceipt | undefined>;
   /** which of these ids have a stored row (Data Loader: the others are reported missing) */
   storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => Promise<Set<string>>;
+  /** the fleet: whether a compactor runs (null: unknown); accepted requests say when none does */
+  compactorSeen?: () => Promise<boolean | null>;
   now?: () => number;
 }
 
@@ -52,6 +55,9 @@ const loadRowSchema = z.object({ id: idSchema, set: setSchema }).strict();
 
 export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteDeps): void {
   const now = deps.now ?? Date.now;
+  /** a body of an accepted (or still pending) request, with a warning when no compactor runs */
+  const queued = async <T extends object>(body: T): Promise<T | (T & { warning: string })> =>
+    deps.compactorSeen && (await deps.compactorSeen()) === false ? { ...body, warning: NO_COMPACTOR_WARNING } : body;
 
   const base = (tenantId: string, requestId: string, at: number) => ({
     tenant_id: tenantId,
@@ -73,7 +79,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
       }
       const requestId = randomUUID();
       await deps.submit([{ ...base(tenantId, requestId, now()), subject, id: parsedId.data, set: body.data.set, mode: 'overwrite' }]);
-      return reply.code(202).send({ requestId });
+      return reply.code(202).send(await queued({ requestId }));
     });
   }
 
@@ -95,7 +101,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
       suppress: body.data.suppress,
     }));
     await deps.submit(commands);
-    return reply.code(202).send({ requestId, users: commands.length });
+    return reply.code(202).send(await queued({ requestId, users: commands.length }));
   });
 
   // The Data Loader's bulk route: rows are validated one by one — a bad row is reported by its
@@ -131,7 +137,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
         insert_missing: insertMissing,
       })),
     );
-    return reply.code(202).send({ requestId, accepted: good.length, rejected, missing });
+    return reply.code(202).send(await queued({ requestId, accepted: good.length, rejected, missing }));
   });
 
   admin.get('/v1/admin/requests/:requestId', async (req, reply) => {
@@ -139,7 +145,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     if (!/^[0-9a-f-]{36}$/.test(requestId)) return reply.code(400).send({ error: 'bad_request', message: 'requestId must be a UUID' });
     const receipt = await deps.receipt(requestId);
     if (!receipt) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
-    return reply.send(receipt);
+    return reply.send(receipt.status === 'pending' ? await queued(receipt) : receipt);
   });
 }
 

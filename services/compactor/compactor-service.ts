@@ -13,6 +13,7 @@ import { createCompactor } from '../../libs/compactor/compactor.js';
 import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
 import { Redis } from 'ioredis';
 import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
+import { announcePresence, compactorPresenceKey } from '../../libs/compactor/compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
@@ -121,9 +122,11 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     logger,
     onFatal: exitOnFatal(logger),
   });
+  // every compactor process, standing by or not: the collector tells callers when none runs
+  const presence = announcePresence({ redis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX), logger });
   return runningService(ctx, [worker], [
     { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
-    { name: 'redis-lease', run: () => redis.quit().then(() => undefined) },
+    { name: 'redis-lease', run: () => presence.stop().then(() => redis.quit()).then(() => undefined) },
   ]);
 }
 

@@ -1,0 +1,61 @@
+// The overwrite routes' answers about the compactor: accepted requests (and pending ones asked
+// about later) say when no compactor runs; nothing is said when one runs or it is unknown.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NO_COMPACTOR_WARNING } from '../../libs/compactor/compactor-presence.js';
+import type { RequestReceipt } from '../../libs/compactor/receipts.js';
+import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import { createMemoryTenantStore } from '../../libs/tenants/tenant-store.js';
+import { registerOverwriteRoutes } from './overwrite-routes.js';
+
+let app: FastifyInstance;
+let seen: boolean | null;
+let submitted: OverwriteCommand[];
+let receipt: RequestReceipt;
+const REQUEST = '0b7d6a9e-3f55-4c1e-9a44-1c2d3e4f5a6b';
+
+beforeEach(async () => {
+  seen = false;
+  submitted = [];
+  receipt = { requestId: REQUEST, status: 'pending', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: null, suppressedEvents: 0 };
+  const tenants = createMemoryTenantStore();
+  await tenants.createTenant('acme');
+  app = Fastify();
+  registerOverwriteRoutes(app, {
+    tenants,
+    submit: async (c) => void submitted.push(...c),
+    receipt: async () => receipt,
+    storedIds: async (_t, _s, ids) => new Set(ids),
+    compactorSeen: async () => seen,
+  });
+  await app.ready();
+});
+afterEach(() => app.close());
+
+const patch = () => app.inject({ method: 'PATCH', url: '/v1/admin/tenants/acme/users/u1', payload: { set: { email: 'a@b.example' } } });
+const erase = () => app.inject({ method: 'POST', url: '/v1/admin/tenants/acme/erasures', payload: { userIds: ['u1'], mode: 'anonymize' } });
+const load = () => app.inject({ method: 'POST', url: '/v1/admin/tenants/acme/loads', payload: { subject: 'user', rows: [{ id: 'u1', set: { email: 'a@b.example' } }] } });
+const ask = () => app.inject({ method: 'GET', url: `/v1/admin/requests/${REQUEST}` });
+
+describe('overwrite routes without a compactor', () => {
+  it('accept the request (it waits in Kafka) and say no compactor runs', async () => {
+    for (const send of [patch, erase, load]) {
+      const res = await send();
+      expect(res.statusCode).toBe(202);
+      expect(res.json()).toMatchObject({ requestId: expect.any(String), warning: NO_COMPACTOR_WARNING });
+    }
+    expect(submitted).toHaveLength(3);
+    expect((await ask()).json()).toMatchObject({ status: 'pending', warning: NO_COMPACTOR_WARNING });
+  });
+
+  it('say nothing of it once a request is done', async () => {
+    receipt = { ...receipt, status: 'verified', verifiedAt: 2 };
+    expect((await ask()).json()).not.toHaveProperty('warning');
+  });
+
+  it.each([true, null])('say nothing when the compactor is seen or unknown (%s)', async (value) => {
+    seen = value;
+    for (const send of [patch, erase, load]) expect((await send()).json()).not.toHaveProperty('warning');
+    expect((await ask()).json()).not.toHaveProperty('warning');
+  });
+});
