@@ -13,7 +13,7 @@ import {
   clusterSystemTable,
   REPLICATED_EVERYWHERE,
   SHARDING_KEYS,
-  toClusterCompactorStatement,
+  toShardCompactorStatement,
   toClusterDdl,
 } from './cluster-ddl.js';
 import { DEFAULT_MIGRATIONS_DIR, migrationStatements, splitStatements } from './migrate.js';
@@ -150,30 +150,29 @@ describe('cluster DDL of every shipped table', () => {
   });
 });
 
-describe('the compactor statements on a cluster', () => {
+describe('the compactor statements on a shard', () => {
   it.each([
     { name: 'user history', sql: USER_HISTORY_MUTATION, table: 'events' },
     { name: 'account history', sql: ACCOUNT_HISTORY_MUTATION, table: 'events' },
     { name: 'delete events', sql: DELETE_EVENTS_MUTATION, table: 'events' },
     { name: 'suppressed events', sql: SUPPRESS_EVENTS_MUTATION, table: 'events' },
     { name: 'dead letters', sql: DEAD_LETTERS_MUTATION, table: 'dead_letters' },
-  ])('$name: mutates the local replicas ON CLUSTER, synchronously, the lookup tables allowed', ({ sql, table }) => {
-    const out = toClusterCompactorStatement(sql, { cluster });
-    expect(out).toMatch(new RegExp(`^ALTER TABLE default\\.${table}_local ON CLUSTER 'tracklane' (UPDATE|DELETE) `));
+  ])('$name: mutates the local replica, synchronously for the whole shard, the lookup tables allowed', ({ sql, table }) => {
+    const out = toShardCompactorStatement(sql);
+    expect(out).toMatch(new RegExp(`^ALTER TABLE default\\.${table}_local (UPDATE|DELETE) `));
+    expect(out).not.toContain('ON CLUSTER');
     expect(out).toMatch(/ SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1$/);
     // the body (and so the PII-free guarantee: values come from the Join table) is unchanged
-    const body = (s: string) => s.replace(/^ALTER TABLE \S+ (ON CLUSTER \S+ )?/, '').replace(/ SETTINGS .*$/, '');
+    const body = (s: string) => s.replace(/^ALTER TABLE \S+ /, '').replace(/ SETTINGS .*$/, '');
     expect(body(out)).toBe(body(sql));
   });
 
-  it('OPTIMIZE … FINAL merges every replica of the local table', () => {
-    expect(toClusterCompactorStatement('OPTIMIZE TABLE default.users FINAL', { cluster })).toBe(
-      "OPTIMIZE TABLE default.users_local ON CLUSTER 'tracklane' FINAL SETTINGS alter_sync = 2",
-    );
+  it('OPTIMIZE … FINAL merges every replica of the shard\'s local table', () => {
+    expect(toShardCompactorStatement('OPTIMIZE TABLE default.users FINAL')).toBe('OPTIMIZE TABLE default.users_local FINAL SETTINGS alter_sync = 2');
   });
 
   it('has no rule for TRUNCATE: the lookup tables are emptied through each node\'s own connection', () => {
-    expect(() => toClusterCompactorStatement('TRUNCATE TABLE default.overwrite_join', { cluster })).toThrow(/no cluster rule for compactor statement/);
+    expect(() => toShardCompactorStatement('TRUNCATE TABLE default.overwrite_join')).toThrow(/no cluster rule for compactor statement/);
   });
 
   it('system.parts of every replica', () => {
@@ -181,6 +180,7 @@ describe('the compactor statements on a cluster', () => {
   });
 
   it('refuses a mutation of a table it does not know', () => {
-    expect(() => toClusterCompactorStatement('ALTER TABLE default.overwrite_values DELETE WHERE 1', { cluster })).toThrow(ClusterDdlError);
+    expect(() => toShardCompactorStatement('ALTER TABLE default.overwrite_values DELETE WHERE 1')).toThrow(ClusterDdlError);
+    expect(() => toShardCompactorStatement('OPTIMIZE TABLE default.overwrite_values FINAL')).toThrow(ClusterDdlError);
   });
 });

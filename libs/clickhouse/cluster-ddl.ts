@@ -119,22 +119,23 @@ function createTable(table: string, rest: string, opts: Required<ClusterDdlOptio
 const MUTATED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
 
 /**
- * The cluster form of one of the compactor's statements (libs/compactor/compactor.ts):
- * ALTER … UPDATE/DELETE and OPTIMIZE go to the `_local` tables ON CLUSTER (a mutation of a
- * Distributed table is refused). The per-node lookup tables are filled and emptied through a
- * connection to each node instead (libs/compactor/compactor-target.ts).
- * TRICKY: the mutations read joinGet()/IN from per-node Join/Set tables, which ClickHouse
- * calls non-deterministic on a Replicated table: they need allow_nondeterministic_mutations,
- * and every replica must hold the same batch in its lookup tables.
+ * The form of one of the compactor's statements (libs/compactor/compactor.ts) that runs on ONE
+ * replica of each shard (libs/compactor/compactor-target.ts): ALTER … UPDATE/DELETE and
+ * OPTIMIZE of the `_local` table (a mutation of a Distributed table is refused), waiting for
+ * every replica of the shard (mutations_sync / alter_sync = 2). Not ON CLUSTER: the DDL queue
+ * runs one statement at a time per host and, past its timeout, leaves a statement running
+ * that the compactor could no longer stop before it refills the lookup tables.
+ * TRICKY: joinGet() is non-deterministic to ClickHouse, which refuses it in a mutation of a
+ * Replicated table unless allow_nondeterministic_mutations; every replica of the shard runs
+ * the mutation against its own lookup tables, so they must all hold the batch.
  */
-export function toClusterCompactorStatement(statement: string, opts: ClusterDdlOptions): string {
-  const on = onCluster(opts.cluster);
+export function toShardCompactorStatement(statement: string): string {
   const sql = statement.trim();
   const mutation = /^ALTER\s+TABLE\s+(default\.)?(\w+)\s+(UPDATE|DELETE)\b/i.exec(sql);
   if (mutation) {
     const table = mutation[2] as string;
     if (!(MUTATED_TABLES as readonly string[]).includes(table)) throw new ClusterDdlError(`no cluster rule for a mutation of ${table}`);
-    const head = `ALTER TABLE ${mutation[1] ?? ''}${localTable(table)} ${on} ${mutation[3]}`;
+    const head = `ALTER TABLE ${mutation[1] ?? ''}${localTable(table)} ${mutation[3]}`;
     const rest = sql.slice(mutation[0].length);
     const settings = /\sSETTINGS\s+([^;]+)$/i.exec(rest);
     const extra = 'allow_nondeterministic_mutations = 1';
@@ -144,8 +145,10 @@ export function toClusterCompactorStatement(statement: string, opts: ClusterDdlO
   }
   const optimize = /^OPTIMIZE\s+TABLE\s+(default\.)?(\w+)(\s+.*)?$/i.exec(sql);
   if (optimize) {
-    // alter_sync = 2: the merge is done on every replica when the statement returns
-    return `OPTIMIZE TABLE ${optimize[1] ?? ''}${localTable(optimize[2] as string)} ${on}${optimize[3] ?? ''} SETTINGS alter_sync = 2`;
+    const table = optimize[2] as string;
+    if (!(MUTATED_TABLES as readonly string[]).includes(table)) throw new ClusterDdlError(`no cluster rule for OPTIMIZE of ${table}`);
+    // alter_sync = 2: the merge is done on every replica of the shard when the statement returns
+    return `OPTIMIZE TABLE ${optimize[1] ?? ''}${localTable(table)}${optimize[3] ?? ''} SETTINGS alter_sync = 2`;
   }
   throw new ClusterDdlError(`no cluster rule for compactor statement: ${sql.slice(0, 60)}`);
 }

@@ -31,7 +31,10 @@ export interface NodeUrlOptions {
   baseUrl: string;
   /** CLICKHOUSE_NODE_HTTP_PORT: the nodes' HTTP port when it differs from CLICKHOUSE_URL's */
   httpPort?: number;
-  /** CLICKHOUSE_NODE_URLS: every node's URL, when the names in remote_servers do not resolve here */
+  /**
+   * CLICKHOUSE_NODE_URLS: every node's URL, when the names in remote_servers do not resolve
+   * here — in system.clusters order (by shard, then replica): the n-th URL is the n-th host
+   */
   explicitUrls?: readonly string[];
 }
 

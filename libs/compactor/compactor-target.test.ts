@@ -1,47 +1,95 @@
+// Which statement goes to which node: the targets against recording clients (the statements'
+// texts are parsed by the real engine in test/packaging/clickhouse-cluster.integration.test.ts).
 import { describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ClusterDdlError } from '../clickhouse/cluster-ddl.js';
 import { DEAD_LETTERS_MUTATION, OPTIMIZE_USERS, USER_HISTORY_MUTATION } from './compactor.js';
 import { clusterTarget, singleNodeTarget } from './compactor-target.js';
 
-// the targets only hold the clients: these tests never call them
-const node = (name: string) => ({ name }) as unknown as ClickHouseClient;
+/** A client that records the statements it gets; a KILL MUTATION answers `killed` rows. */
+function recorder(name: string, log: string[], killed = 0): ClickHouseClient {
+  return {
+    command: async ({ query }: { query: string }) => {
+      log.push(`${name}: ${query}`);
+      return { query_id: 'q' };
+    },
+    query: async ({ query }: { query: string }) => {
+      log.push(`${name}: ${query}`);
+      return { json: async () => Array.from({ length: /^KILL MUTATION/.test(query) ? killed : 0 }, () => ({})) };
+    },
+  } as unknown as ClickHouseClient;
+}
 
 describe('singleNodeTarget', () => {
-  it('runs every statement as written, on its one node, reading the tables themselves', () => {
-    const client = node('one');
+  it('runs every statement as written, on its one node, reading the tables themselves', async () => {
+    const log: string[] = [];
+    const client = recorder('one', log, 2);
     const t = singleNodeTarget(client);
     expect(t.nodes).toEqual([client]);
-    expect(t.statement(USER_HISTORY_MUTATION)).toBe(USER_HISTORY_MUTATION);
-    expect(t.statementSettings).toEqual({});
+    await t.alter(USER_HISTORY_MUTATION);
+    expect(log).toEqual([`one: ${USER_HISTORY_MUTATION}`]);
+    expect(await t.killUnfinished()).toBe(2);
+    expect(log[1]).toBe(
+      "one: KILL MUTATION WHERE database = 'default' AND table IN ('events', 'users', 'accounts', 'dead_letters') AND is_done = 0 AND position(command, 'overwrite_') > 0 SYNC",
+    );
     expect(t.everyCopy('events')).toBe('default.events');
-    expect([t.parts, t.partsTable('users')]).toEqual(['system.parts', 'users']);
+    expect([t.parts, t.partsTable('users'), t.clockMarginMs]).toEqual(['system.parts', 'users', 0]);
   });
 });
 
-describe('clusterTarget', () => {
-  const nodes = [node('a'), node('b'), node('c')];
-  const t = clusterTarget({ nodes, cluster: 'tracklane', ddlTimeoutSeconds: 1800 });
+describe('clusterTarget (2 shards × 2 replicas)', () => {
+  const make = (log: string[], killed = 0) => {
+    const nodes = [
+      { client: recorder('s1r1', log, killed), shard: 1 },
+      { client: recorder('s1r2', log, killed), shard: 1 },
+      { client: recorder('s2r1', log, killed), shard: 2 },
+      { client: recorder('s2r2', log, killed), shard: 2 },
+    ];
+    return { nodes, t: clusterTarget({ nodes, cluster: 'tracklane' }) };
+  };
 
-  it('fills the lookup tables on every node it was given', () => {
-    expect(t.nodes).toEqual(nodes);
+  it('fills the lookup tables on every replica of every shard', () => {
+    const { nodes, t } = make([]);
+    expect(t.nodes).toEqual(nodes.map((n) => n.client));
   });
 
-  it('mutates and merges the local replicas ON CLUSTER, waiting for every node as long as a request may take', () => {
-    expect(t.statement(USER_HISTORY_MUTATION)).toMatch(/^ALTER TABLE default\.events_local ON CLUSTER 'tracklane' UPDATE traits = .* SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1$/);
-    expect(t.statement(DEAD_LETTERS_MUTATION)).toMatch(/^ALTER TABLE default\.dead_letters_local ON CLUSTER 'tracklane' DELETE WHERE /);
-    expect(t.statement(OPTIMIZE_USERS)).toBe("OPTIMIZE TABLE default.users_local ON CLUSTER 'tracklane' FINAL SETTINGS alter_sync = 2");
-    expect(t.statementSettings).toEqual({ distributed_ddl_task_timeout: 1800 });
+  it('runs a mutation of the local table on one replica per shard, not ON CLUSTER, waiting for the shard', async () => {
+    const log: string[] = [];
+    await make(log).t.alter(DEAD_LETTERS_MUTATION);
+    expect(log).toHaveLength(2);
+    expect(log.map((l) => l.split(':')[0]).sort()).toEqual(['s1r1', 's2r1']);
+    for (const l of log) {
+      expect(l).toMatch(/^s\dr1: ALTER TABLE default\.dead_letters_local DELETE WHERE .* SETTINGS mutations_sync = 2, allow_nondeterministic_mutations = 1$/);
+      expect(l).not.toContain('ON CLUSTER');
+    }
   });
 
-  it('verifies every replica\'s copy, and waits for old parts on every replica', () => {
+  it('syncs the merging replica before OPTIMIZE FINAL, so it has the rows inserted through another replica', async () => {
+    const log: string[] = [];
+    await make(log).t.alter(OPTIMIZE_USERS);
+    for (const shard of ['s1r1', 's2r1']) {
+      const mine = log.filter((l) => l.startsWith(`${shard}:`));
+      expect(mine).toEqual([`${shard}: SYSTEM SYNC REPLICA default.users_local`, `${shard}: OPTIMIZE TABLE default.users_local FINAL SETTINGS alter_sync = 2`]);
+    }
+    expect(log).toHaveLength(4);
+  });
+
+  it('stops unfinished compactor mutations of the local tables on every shard', async () => {
+    const log: string[] = [];
+    expect(await make(log, 1).t.killUnfinished()).toBe(2);
+    expect(log.map((l) => l.split(':')[0]).sort()).toEqual(['s1r1', 's2r1']);
+    expect(log[0]).toContain("table IN ('events_local', 'users_local', 'accounts_local', 'dead_letters_local')");
+  });
+
+  it('verifies every replica\'s copy and waits for old parts on every replica, allowing for clock skew', () => {
+    const { t } = make([]);
     expect(t.everyCopy('events')).toBe("clusterAllReplicas('tracklane', default.events_local)");
-    expect(t.everyCopy('users')).toBe("clusterAllReplicas('tracklane', default.users_local)");
     expect([t.parts, t.partsTable('accounts')]).toEqual(["clusterAllReplicas('tracklane', system.parts)", 'accounts_local']);
+    expect(t.clockMarginMs).toBeGreaterThan(0);
   });
 
-  it('refuses no nodes, and a cluster name the statements cannot carry, when it is made', () => {
-    expect(() => clusterTarget({ nodes: [], cluster: 'tracklane', ddlTimeoutSeconds: 60 })).toThrow(/needs the clients of its nodes/);
-    expect(() => clusterTarget({ nodes, cluster: "x') --", ddlTimeoutSeconds: 60 })).toThrow(ClusterDdlError);
+  it('refuses no nodes, and a cluster name the queries cannot carry, when it is made', () => {
+    expect(() => clusterTarget({ nodes: [], cluster: 'tracklane' })).toThrow(/needs the clients of its nodes/);
+    expect(() => clusterTarget({ nodes: [{ client: recorder('x', []), shard: 1 }], cluster: "x') --" })).toThrow(ClusterDdlError);
   });
 });

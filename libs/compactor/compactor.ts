@@ -18,7 +18,7 @@ import {
   type AttributeChanges,
   type MapRewrite,
 } from './overwrite-plan.js';
-import { singleNodeTarget, type CompactorTarget } from './compactor-target.js';
+import { COMPACTED_TABLES, singleNodeTarget, type CompactorTarget } from './compactor-target.js';
 import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-registry.js';
 import { createReceiptStore, pendingReceipt, type Receipt } from './receipts.js';
 
@@ -108,7 +108,6 @@ const DELETE_KEYS = 'default.overwrite_delete_keys';
 const SUPPRESS_KEYS = 'default.overwrite_suppress_keys';
 const DEAD_LETTER_HASHES = 'default.overwrite_dead_letter_hashes';
 const ERASE_KEYS = 'default.overwrite_erase_keys';
-const COMPACTED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
 const LOOKUP_TABLES = [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES] as const;
 
 // NOTE: the mutation texts below are constants: every value comes from the Join table, so
@@ -214,8 +213,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     return rs.json<T>();
   }
 
-  /** a mutation or OPTIMIZE of the compacted tables: ON CLUSTER on a cluster */
-  const alter = (sql: string): Promise<unknown> => client.command({ query: target.statement(sql), clickhouse_settings: target.statementSettings });
+  /** a mutation or OPTIMIZE of the compacted tables (on a cluster: of every shard's replicas) */
+  const alter = (sql: string): Promise<void> => target.alter(sql);
 
   const receiptStore = createReceiptStore(client);
   const writeReceipts = (receipts: readonly Receipt[]): Promise<void> => receiptStore.write(receipts, version());
@@ -334,7 +333,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         `SELECT count() AS n FROM ${target.parts}
          WHERE database = 'default' AND table IN {tables:Array(String)} AND active = 0
            AND modification_time <= toDateTime({since:UInt32})`,
-        { tables: COMPACTED_TABLES.map(target.partsTable), since: Math.ceil(since / 1000) },
+        { tables: COMPACTED_TABLES.map(target.partsTable), since: Math.ceil((since + target.clockMarginMs) / 1000) },
       );
       if (toNumber(r?.n) === 0) return Date.now() - started;
       if (Date.now() > deadline) throw new VerificationError(`superseded parts still on disk after ${oldPartsTimeoutMs} ms`);
@@ -603,6 +602,19 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     log.info({ commands: plans.length, users: users.length, accounts: accounts.length, ms: timings }, 'overwrite batch verified');
   }
 
+  /**
+   * After a failed step: a mutation the client gave up on may still run on the server, and
+   * would read the lookup tables the next attempt (or round) refills.
+   */
+  async function stopUnfinished(): Promise<void> {
+    try {
+      const stopped = await target.killUnfinished();
+      if (stopped > 0) log.warn({ stopped }, 'stopped mutations of a failed round still running');
+    } catch (err) {
+      log.warn({ ...safeErrorFields(err) }, 'could not look for mutations of a failed round still running');
+    }
+  }
+
   /** The lookup tables hold the round's ids (and keys) on disk: emptied as soon as it is done. */
   async function clearLookups(): Promise<void> {
     try {
@@ -658,6 +670,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           if (err instanceof RoundAbortedError) throw err;
           const step = err instanceof VerificationError ? `verification failed: ${err.message}` : `step failed: ${Object.values(safeErrorFields(err)).join(' ')}`;
           log.warn({ attempt, maxAttempts, commands: round.length, ...safeErrorFields(err) }, 'overwrite round failed');
+          await stopUnfinished();
           if (attempt >= maxAttempts) {
             for (const c of round) Object.assign(receipts.get(c.request_id) as Receipt, { status: 'failed', reason: step });
             // NOTE: if even this fails, apply() rejects: the fleet's consumer then redelivers

@@ -167,6 +167,6 @@ async function openClusterTarget(
     }
   }
   logger.info({ cluster, nodes: urls.map(nodeName) }, 'compactor reaches every node of the cluster');
-  // NOTE: an ON CLUSTER statement may wait as long as a request may take
-  return { target: clusterTarget({ nodes: clients, cluster, ddlTimeoutSeconds: Math.ceil(config.COMPACTOR_REQUEST_TIMEOUT_MS / 1000) }), clients };
+  // NOTE: CLICKHOUSE_NODE_URLS lists the nodes in system.clusters order (shard, then replica)
+  return { target: clusterTarget({ nodes: clients.map((client, i) => ({ client, shard: (hosts[i] as { shard: number }).shard })), cluster }), clients };
 }
