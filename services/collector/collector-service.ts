@@ -42,7 +42,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   // the compactor service; receipts and stored ids read back from ClickHouse.
   const receipts = analyst ? createReceiptStore(analyst) : null;
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
-  const presenceRedis = receipts ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1 }) : null;
+  const presenceRedis = receipts ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
   const overwrites =
     analyst && receipts
       ? {

@@ -21,6 +21,8 @@ const loadResponseSchema = z.object({
   accepted: z.number().int().nonnegative(),
   rejected: z.array(z.object({ index: z.number().int().nonnegative(), reason: z.string() })),
   missing: z.number().int().nonnegative(),
+  /** the server's note on an accepted request (e.g. no compactor runs to apply it yet) */
+  warning: z.string().optional(),
 });
 export type LoadResponse = z.infer<typeof loadResponseSchema>;
 

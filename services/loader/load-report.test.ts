@@ -39,6 +39,7 @@ const pass = (over: Partial<PassResult> = {}): PassResult => ({
   noop: 0,
   bad: bad(3),
   requestIds: ['r1', 'r2'],
+  warnings: [],
   elapsedMs: 1_500,
   ...over,
 });
@@ -76,6 +77,25 @@ describe('formatSummary', () => {
         '  0/2 requests verified after 600.0 s more',
         '  request r1 failed: boom',
         '  timed out: 1 request not verified yet: r2',
+      ],
+    ],
+    [
+      'a load the server warned about (no compactor), timed out',
+      {
+        pass: pass({ missing: 0, bad: [], warnings: ['no compactor has been seen in the last 30 s'] }),
+        applied: true,
+        strictFailed: false,
+        exitCode: 4,
+        receipts: { verified: 0, failed: [], pending: ['r1', 'r2'], elapsedMs: 600_000 },
+      },
+      {},
+      [
+        'users.csv → tenant "acme" (users)',
+        '  100 rows read: 97 accepted, 0 bad lines',
+        '  97 stored users updated in 2 requests, sent in 1.5 s',
+        '  server: no compactor has been seen in the last 30 s',
+        '  0/2 requests verified after 600.0 s more',
+        '  timed out: 2 requests not verified yet: r1, r2',
       ],
     ],
     [

@@ -54,6 +54,7 @@ export function formatSummary(outcome: LoadOutcome, ctx: SummaryContext): string
     out.push(`  ${plural(pass.missing, 'id')} with no stored ${noun}: ${ctx.insertMissing ? 'created' : 'left alone (--insert-missing creates them)'}`);
   }
   if (outcome.strictFailed) out.push(`  --strict: lines were rejected while applying; the other rows were applied`);
+  for (const w of pass.warnings) out.push(`  server: ${w}`);
   const r = outcome.receipts;
   if (r) {
     out.push(`  ${r.verified}/${pass.requestIds.length} requests verified after ${seconds(r.elapsedMs)} more`);

@@ -15,6 +15,8 @@ class FakeApi implements LoadClient {
   inFlight = 0;
   maxInFlight = 0;
   receiptsAsked = 0;
+  /** what the server says of every accepted request */
+  warning: string | undefined;
   constructor(
     readonly stored: Set<string> = new Set(),
     readonly receiptOf: (requestId: string, asked: number) => LoadReceipt | undefined = (requestId) => ({ requestId, status: 'verified' }),
@@ -41,7 +43,8 @@ class FakeApi implements LoadClient {
       if (!this.stored.has(row.id)) missing++;
       if (!chunk.dryRun && (this.stored.has(row.id) || chunk.insertMissing)) this.applied.set(row.id, row.set);
     });
-    return { requestId: chunk.dryRun || accepted === 0 ? null : `req-${n}`, accepted, rejected, missing };
+    const requestId = chunk.dryRun || accepted === 0 ? null : `req-${n}`;
+    return { requestId, accepted, rejected, missing, ...(requestId !== null && this.warning ? { warning: this.warning } : {}) };
   }
 
   async receipt(requestId: string): Promise<LoadReceipt | undefined> {
@@ -175,6 +178,14 @@ describe('runLoad', () => {
     const outcome = await runLoad(options(api, [row(1, 'u0')]));
     expect(outcome.exitCode).toBe(3);
     expect(outcome.receipts?.failed).toEqual([{ requestId: 'req-1', reason: 'compactor: boom' }]);
+  });
+
+  it('keeps the server\'s warning on accepted requests, once', async () => {
+    const api = new FakeApi(new Set(ids(10)));
+    api.warning = 'no compactor has been seen in the last 30 s';
+    const outcome = await runLoad(options(api, ids(10).map((id, i) => row(i + 2, id)), { chunkRows: 3, wait: false }));
+    expect(outcome.pass.requestIds.length).toBeGreaterThan(1);
+    expect(outcome.pass.warnings).toEqual([api.warning]);
   });
 
   it('does not wait with wait: false', async () => {

@@ -43,6 +43,8 @@ export interface PassResult {
   /** in file order */
   bad: BadLine[];
   requestIds: string[];
+  /** the server's notes on accepted requests, each once */
+  warnings: string[];
   elapsedMs: number;
 }
 
@@ -100,7 +102,7 @@ export async function runPass(opts: LoadRunOptions, pass: { dryRun: boolean; lab
   const maxBytes = opts.chunkBytes ?? MAX_CHUNK_BYTES;
   const maxInFlight = opts.inFlight ?? 3;
   const started = now();
-  const result: PassResult = { dryRun: pass.dryRun, rowsRead: 0, sent: 0, accepted: 0, missing: 0, noop: 0, bad: [], requestIds: [], elapsedMs: 0 };
+  const result: PassResult = { dryRun: pass.dryRun, rowsRead: 0, sent: 0, accepted: 0, missing: 0, noop: 0, bad: [], requestIds: [], warnings: [], elapsedMs: 0 };
   // NOTE: one line per id: two lines for one id in one load would race (same request time), so
   // the later one is a bad line. Costs one map entry per row.
   const firstLineOf = new Map<string, number>();
@@ -124,6 +126,7 @@ export async function runPass(opts: LoadRunOptions, pass: { dryRun: boolean; lab
       if (row) result.bad.push({ line: row.line, reason: `rejected by the server: ${r.reason}` });
     }
     if (res.requestId !== null) result.requestIds.push(res.requestId);
+    if (res.warning !== undefined && !result.warnings.includes(res.warning)) result.warnings.push(res.warning);
   };
 
   const flush = async (): Promise<void> => {
