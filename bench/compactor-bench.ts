@@ -6,6 +6,7 @@
 // BENCH_COMPACTOR_EVENTS=100000 scales the table down for a quick check.
 // NOTE: opens chDB on its own temp dir and deletes it at the end; chDB holds one dir per
 // process, so do not run it while this process has another chDB client open.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { createClickHouse, toNumber, type ClickHouseClient } from '../libs/clickhouse/client.js';
 import { migrate } from '../libs/clickhouse/migrate.js';
 import { createCompactor, type Compactor, type Receipt } from '../libs/compactor/compactor.js';
+import { subjectHasher } from '../libs/compactor/subject-hash.js';
 import { createLogger } from '../libs/core/logger.js';
 import type { OverwriteCommand } from '../libs/kafka/record-types.js';
 import type { BenchReport } from './bench-types.js';
@@ -193,7 +195,7 @@ export async function benchCompactor(opts: CompactorBenchOptions = {}): Promise<
     // NOTE: migration 0006 gives these tables the short part lifetime the compactor relies on
     await migrate(client);
     const startMs = Date.now() - SPAN_MS - 3_600_000;
-    const compactor = createCompactor({ client, logger: createLogger({ level: 'warn' }) });
+    const compactor = createCompactor({ client, subjectHash: subjectHasher(randomBytes(32)), logger: createLogger({ level: 'warn' }) });
 
     let t0 = performance.now();
     await generateEvents(client, { offset: 0, count: events, firstUser: 0, users: baseUsers, startMs });

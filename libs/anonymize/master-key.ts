@@ -25,8 +25,13 @@ const HEX_RE = /^(?:[0-9a-fA-F]{2})*$/;
  * those encodings. The result must be at least {@link MIN_MASTER_KEY_BYTES} bytes.
  */
 export function parseMasterKey(raw: string | undefined): Buffer {
+  return parseSecretKey(raw, 'TRACKLANE_MASTER_KEY');
+}
+
+/** The same encodings and minimum length for another secret key, errors naming `variable`. */
+export function parseSecretKey(raw: string | undefined, variable: string): Buffer {
   if (raw === undefined || raw === '') {
-    throw new MasterKeyError('TRACKLANE_MASTER_KEY is not set');
+    throw new MasterKeyError(`${variable} is not set`);
   }
   let key: Buffer;
   if (raw.startsWith('base64:')) {
@@ -35,11 +40,11 @@ export function parseMasterKey(raw: string | undefined): Buffer {
     // mangled key (e.g. shell-quoted) is rejected instead of yielding a different, shorter key.
     if (BASE64_RE.test(body)) key = Buffer.from(body, 'base64');
     else if (BASE64URL_RE.test(body)) key = Buffer.from(body, 'base64url');
-    else throw new MasterKeyError('TRACKLANE_MASTER_KEY has the base64: prefix but is not valid base64');
+    else throw new MasterKeyError(`${variable} has the base64: prefix but is not valid base64`);
   } else if (raw.startsWith('hex:')) {
     const body = raw.slice('hex:'.length).trim();
     if (!HEX_RE.test(body)) {
-      throw new MasterKeyError('TRACKLANE_MASTER_KEY has the hex: prefix but is not valid hex (even number of 0-9a-f digits)');
+      throw new MasterKeyError(`${variable} has the hex: prefix but is not valid hex (even number of 0-9a-f digits)`);
     }
     key = Buffer.from(body, 'hex');
   } else {
@@ -48,7 +53,7 @@ export function parseMasterKey(raw: string | undefined): Buffer {
   if (key.length < MIN_MASTER_KEY_BYTES) {
     const got = key.length;
     key.fill(0);
-    throw new MasterKeyError(`TRACKLANE_MASTER_KEY must be at least ${MIN_MASTER_KEY_BYTES} bytes (got ${got})`);
+    throw new MasterKeyError(`${variable} must be at least ${MIN_MASTER_KEY_BYTES} bytes (got ${got})`);
   }
   return key;
 }

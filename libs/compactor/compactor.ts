@@ -13,13 +13,13 @@ import {
   mapRewrite,
   newAccountRow,
   newUserRow,
-  sha256Hex,
   valuesOf,
   type AttributeChanges,
   type MapRewrite,
 } from './overwrite-plan.js';
 import { COMPACTED_TABLES, singleNodeTarget, type CompactorTarget } from './compactor-target.js';
 import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-registry.js';
+import type { SubjectHash } from './subject-hash.js';
 import { createReceiptStore, pendingReceipt, type Receipt } from './receipts.js';
 
 export type { Receipt, ReceiptStatus } from './receipts.js';
@@ -29,6 +29,8 @@ export interface CompactorOptions {
   client: ClickHouseClient;
   /** one node (default: the client's), or a cluster (compactor-target.ts) */
   target?: CompactorTarget;
+  /** how subject ids are kept in receipts, the registry and suppressions (subject-hash.ts) */
+  subjectHash: SubjectHash;
   logger: Logger;
   now?: () => number;
   /** the tenant's PII traits (scrubbed by anonymize/delete); default none */
@@ -198,7 +200,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   const target = opts.target ?? singleNodeTarget(client);
   const log = opts.logger.child({ module: 'compactor' });
   const now = opts.now ?? Date.now;
-  const registry = opts.registry ?? createOverwriteRegistry({ client });
+  const registry = opts.registry ?? createOverwriteRegistry({ client, subjectHash: opts.subjectHash });
+  const idHash = (cmd: OverwriteCommand): string => opts.subjectHash(cmd.tenant_id, cmd.id);
   const maxAttempts = opts.maxAttempts ?? 3;
   const oldPartsTimeoutMs = opts.oldPartsTimeoutMs ?? 60_000;
   let lastVersion = 0;
@@ -216,7 +219,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   /** a mutation or OPTIMIZE of the compacted tables (on a cluster: of every shard's replicas) */
   const alter = (sql: string): Promise<void> => target.alter(sql);
 
-  const receiptStore = createReceiptStore(client);
+  const receiptStore = createReceiptStore(client, opts.subjectHash);
   const writeReceipts = (receipts: readonly Receipt[]): Promise<void> => receiptStore.write(receipts, version());
 
   /** The stored users/accounts rows of the round's subjects (keys staged in the Set table). */
@@ -460,7 +463,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         format: 'JSONEachRow',
         values: staged.flatMap((p) => {
           // NOTE: the id only as its hash: these rows outlive the request by the race window
-          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: '', id_hash: sha256Hex(p.cmd.id), mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
+          const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: '', id_hash: idHash(p.cmd), mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
           return [
             ...Object.entries(p.rewrite.repl).map(([attr, new_value]) => ({ ...base, attr, new_value })),
             ...p.rewrite.drop.map((attr) => ({ ...base, attr, new_value: null })),
@@ -472,7 +475,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           request_id: p.cmd.request_id,
           tenant_id: p.cmd.tenant_id,
           subject: p.cmd.subject,
-          id_hash: sha256Hex(p.cmd.id),
+          id_hash: idHash(p.cmd),
           requested_at: p.cmd.requested_at,
           rewrite: p.rewrite,
           delete_events: p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events,
@@ -480,7 +483,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       );
       const suppressions = staged
         .filter((p) => suppresses(p.cmd))
-        .map((p) => ({ tenant_id: p.cmd.tenant_id, subject_id_hash: sha256Hex(p.cmd.id), request_id: p.cmd.request_id, requested_at: p.cmd.requested_at }));
+        .map((p) => ({ tenant_id: p.cmd.tenant_id, subject_id_hash: idHash(p.cmd), request_id: p.cmd.request_id, requested_at: p.cmd.requested_at }));
       if (suppressions.length > 0) {
         await client.insert({ table: 'suppressions', format: 'JSONEachRow', values: suppressions });
         registry.recordSuppressions(suppressions);
@@ -646,7 +649,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         if (prior) receipts.set(cmd.request_id, prior);
         continue;
       }
-      receipts.set(cmd.request_id, pendingReceipt(cmd, prior?.attempts ?? 0));
+      receipts.set(cmd.request_id, pendingReceipt(cmd, opts.subjectHash, prior?.attempts ?? 0));
       todo.push(cmd);
     }
     if (todo.length > 0) await writeReceipts(todo.map((c) => receipts.get(c.request_id) as Receipt));

@@ -1,18 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { cleanEvent, identifyEvent } from '../../test/support/clickhouse-fixtures.js';
-import { sha256Hex } from './overwrite-plan.js';
+import { randomBytes } from 'node:crypto';
 import { createOverwriteRegistry } from './overwrite-registry.js';
+import { subjectHasher } from './subject-hash.js';
 
 const T = Date.UTC(2026, 10, 1, 12);
 
+const subjectHash = subjectHasher(randomBytes(32));
+const h = (id: string) => subjectHash('t', id);
+
 function registry() {
-  const r = createOverwriteRegistry();
+  const r = createOverwriteRegistry({ subjectHash });
   r.record([
-    { request_id: 'r1', tenant_id: 't', subject: 'user', id_hash: sha256Hex('u1'), requested_at: T, rewrite: { repl: { email: '"new@x.io"' }, drop: ['lastName'] }, delete_events: false },
-    { request_id: 'r2', tenant_id: 't', subject: 'user', id_hash: sha256Hex('gone'), requested_at: T, rewrite: { repl: {}, drop: [] }, delete_events: true },
-    { request_id: 'r3', tenant_id: 't', subject: 'account', id_hash: sha256Hex('acme'), requested_at: T, rewrite: { repl: { name: '"Acme Ltd"' }, drop: [] }, delete_events: false },
+    { request_id: 'r1', tenant_id: 't', subject: 'user', id_hash: h('u1'), requested_at: T, rewrite: { repl: { email: '"new@x.io"' }, drop: ['lastName'] }, delete_events: false },
+    { request_id: 'r2', tenant_id: 't', subject: 'user', id_hash: h('gone'), requested_at: T, rewrite: { repl: {}, drop: [] }, delete_events: true },
+    { request_id: 'r3', tenant_id: 't', subject: 'account', id_hash: h('acme'), requested_at: T, rewrite: { repl: { name: '"Acme Ltd"' }, drop: [] }, delete_events: false },
   ]);
-  r.recordSuppressions([{ tenant_id: 't', subject_id_hash: sha256Hex('quiet'), request_id: 'r4', requested_at: T }]);
+  r.recordSuppressions([{ tenant_id: 't', subject_id_hash: h('quiet'), request_id: 'r4', requested_at: T }]);
   return r;
 }
 

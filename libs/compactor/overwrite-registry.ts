@@ -7,13 +7,14 @@ import type { Logger } from '../core/logger.js';
 import type { CleanEvent, JsonMap } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
 import type { OverwriteSubject } from '../kafka/record-types.js';
-import { rewriteMap, sha256Hex, type MapRewrite } from './overwrite-plan.js';
+import { rewriteMap, type MapRewrite } from './overwrite-plan.js';
+import type { SubjectHash } from './subject-hash.js';
 
 export interface RegisteredOverwrite {
   request_id: string;
   tenant_id: string;
   subject: OverwriteSubject;
-  /** sha256 hex of the user/account id: the registry (and overwrite_values) never hold it in clear */
+  /** keyed hash of the user/account id (subject-hash.ts): the registry (and overwrite_values) never hold it in clear */
   id_hash: string;
   requested_at: number;
   rewrite: MapRewrite;
@@ -23,7 +24,7 @@ export interface RegisteredOverwrite {
 
 export interface RegisteredSuppression {
   tenant_id: string;
-  /** sha256 hex of the user id */
+  /** keyed hash of the user id (subject-hash.ts) */
   subject_id_hash: string;
   request_id: string;
   requested_at: number;
@@ -66,6 +67,8 @@ function key(subject: OverwriteSubject, tenantId: string, idHash: string): strin
 }
 
 export interface OverwriteRegistryDeps {
+  /** the hash the compactor registered ids under (the same TRACKLANE_ID_HASH_KEY) */
+  subjectHash: SubjectHash;
   client?: ClickHouseClient;
   logger?: Logger;
   /**
@@ -75,7 +78,7 @@ export interface OverwriteRegistryDeps {
   keep?: boolean;
 }
 
-export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): OverwriteRegistry {
+export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteRegistry {
   const keep = deps.keep ?? true;
   // NOTE: per key, sorted by requested_at and deduplicated by request_id; an event gets every
   // overwrite requested at or after its receipt, oldest first, so the latest value wins.
@@ -106,7 +109,7 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
     if (e.user_id === null) return undefined;
     const forTenant = suppressed.get(e.tenant_id);
     if (!forTenant) return undefined;
-    const s = forTenant.get(sha256Hex(e.user_id));
+    const s = forTenant.get(deps.subjectHash(e.tenant_id, e.user_id));
     return s && e.received_at > s.requested_at ? s : undefined;
   }
 
@@ -229,7 +232,7 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps = {}): Overw
 
   function pending(subject: OverwriteSubject, tenantId: string, id: string | null, receivedAt: number): RegisteredOverwrite[] {
     if (id === null || !tenantsWithOverwrites.has(tenantId)) return [];
-    const list = byKey.get(key(subject, tenantId, sha256Hex(id)));
+    const list = byKey.get(key(subject, tenantId, deps.subjectHash(tenantId, id)));
     return list ? list.filter((o) => receivedAt <= o.requested_at) : [];
   }
 

@@ -4,7 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../kafka/record-types.js';
-import { sha256Hex } from './overwrite-plan.js';
+import type { SubjectHash } from './subject-hash.js';
 
 export type ReceiptStatus = 'pending' | 'applied' | 'verified' | 'failed';
 
@@ -53,12 +53,12 @@ export interface ReceiptStore {
 /** the request a command belongs to (`<requestId>/<n>` → `<requestId>`) */
 export const requestIdOf = (commandId: string): string => commandId.split('/')[0] ?? commandId;
 
-export function pendingReceipt(cmd: OverwriteCommand, attempts = 0): Receipt {
+export function pendingReceipt(cmd: OverwriteCommand, subjectHash: SubjectHash, attempts = 0): Receipt {
   return {
     request_id: cmd.request_id,
     tenant_id: cmd.tenant_id,
     subject: cmd.subject,
-    subject_id_hash: sha256Hex(cmd.id),
+    subject_id_hash: subjectHash(cmd.tenant_id, cmd.id),
     mode: cmd.mode,
     status: 'pending',
     rows_rewritten: {},
@@ -75,7 +75,8 @@ const STATUS_ORDER = ['failed', 'pending', 'applied', 'verified'] as const;
 // NOTE: ids go in query parameters: chunked so a 100k-command request stays far below URL limits.
 const IDS_PER_QUERY = 2_000;
 
-export function createReceiptStore(client: ClickHouseClient): ReceiptStore {
+/** `subjectHash`: how pending receipts keep the subject id (the compactor's key: subject-hash.ts) */
+export function createReceiptStore(client: ClickHouseClient, subjectHash: SubjectHash): ReceiptStore {
   async function insert(receipts: readonly Receipt[], version: number): Promise<void> {
     if (receipts.length === 0) return;
     await client.insert({ table: 'overwrite_requests', format: 'JSONEachRow', values: receipts.map((r) => ({ ...r, version })) });
@@ -85,7 +86,7 @@ export function createReceiptStore(client: ClickHouseClient): ReceiptStore {
     write: insert,
     // TRICKY: version 0: a pending row written by the API (on another host, with another
     // clock) must never win over anything the compactor wrote.
-    writePending: (commands) => insert(commands.map((c) => pendingReceipt(c)), 0),
+    writePending: (commands) => insert(commands.map((c) => pendingReceipt(c, subjectHash)), 0),
 
     async read(ids) {
       const out = new Map<string, Receipt>();

@@ -16,7 +16,7 @@ import { sendInChunks } from '../../libs/kafka/outputs.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { parseTrustProxy } from '../embedded/config.js';
-import { clickhouseSettings, fleetConfigSchema } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import type { RunningService } from '../fleet/running-service.js';
 import { runStopSteps } from '../fleet/worker-host.js';
@@ -40,7 +40,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
   // the compactor service; receipts and stored ids read back from ClickHouse.
-  const receipts = analyst ? createReceiptStore(analyst) : null;
+  const receipts = analyst ? createReceiptStore(analyst, fleetSubjectHash(config, 'collector (its overwrite API; CLICKHOUSE_URL is set)')) : null;
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
   const presenceRedis = receipts ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
   const overwrites =

@@ -22,7 +22,7 @@ import type { Logger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
-import { clickhouseSettings, fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
@@ -76,14 +76,16 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const ctx = await openFleetContext('compactor', config, logger);
   const redis = new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
+  const subjectHash = fleetSubjectHash(config, 'compactor');
   const compactor = createCompactor({
     client: clickhouse,
+    subjectHash,
     ...(cluster ? { target: cluster.target } : {}),
     logger,
     maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,
     piiTraits: (tenantId) => ctx.tenants.get(tenantId)?.piiTraits ?? [],
     // the sinks keep the registry (from overwrite_values); this process sinks no event
-    registry: createOverwriteRegistry({ keep: false }),
+    registry: createOverwriteRegistry({ keep: false, subjectHash }),
     aliases: pseudonymAliases(keys, (tenantId) => ctx.tenants.get(tenantId)),
     afterRegister: () => new Promise((r) => setTimeout(r, config.COMPACTOR_REGISTRY_WAIT_MS)),
     guard: () => lock.assertHeld(),

@@ -14,6 +14,7 @@ import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
+import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
 import { ConfigError } from '../../libs/config/env.js';
@@ -113,7 +114,8 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const compactorClient = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse-compactor', close: () => compactorClient.close() });
     // The registry of recent overwrites and suppressions the sink consults: reloaded at start.
-    const registry = createOverwriteRegistry({ client: dimensions, logger });
+    const subjectHash = embeddedSubjectHash(config.TRACKLANE_ID_HASH_KEY, dataDir);
+    const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash });
     await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
     const flushCounts = () => registry.flushSuppressedCounts().catch((err: unknown) => logger.warn({ ...safeErrorFields(err) }, 'could not write suppressed-event counts'));
     const countsTimer = setInterval(() => void flushCounts(), 5_000);
@@ -126,6 +128,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
     const compactor = createCompactor({
       client: compactorClient,
+      subjectHash,
       logger,
       registry,
       piiTraits: (t) => tenants.get(t)?.piiTraits ?? [],
@@ -133,7 +136,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       ...(keys ? { aliases: pseudonymAliases(keys, (t) => tenants.get(t)) } : {}),
     });
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
-    const receipts = createReceiptStore(dimensions);
+    const receipts = createReceiptStore(dimensions, subjectHash);
     const overwrites = await openOverwriteQueue({ compactor, receipts, logger, journalPath: join(dataDir, 'overwrites-queue.jsonl') });
     stack.push({ name: 'overwrites', close: () => overwrites.close() });
 
@@ -192,6 +195,19 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   } catch (err) {
     await closeAll();
     throw err;
+  }
+}
+
+/**
+ * TRACKLANE_ID_HASH_KEY when set, else the data dir's own key (created on first start): one key
+ * for as long as the data it hashed is kept. Errors never quote the key.
+ */
+function embeddedSubjectHash(raw: string | undefined, dataDir: string): SubjectHash {
+  const key = raw !== undefined ? parseIdHashKey(raw) : dataDirIdHashKey(dataDir);
+  try {
+    return subjectHasher(key);
+  } finally {
+    key.fill(0);
   }
 }
 

@@ -1,7 +1,9 @@
 // Configuration shared by the fleet services, parsed once from the environment in each
 // service's main (STYLE.md §7). Each service extends it with its own variables.
 import { z } from 'zod';
-import { envOptionalString } from '../../libs/config/env.js';
+import { MasterKeyError } from '../../libs/anonymize/master-key.js';
+import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
+import { ConfigError, envOptionalString } from '../../libs/config/env.js';
 
 export const fleetConfigSchema = z.object({
   KAFKA_BROKERS: z
@@ -27,6 +29,12 @@ export const fleetConfigSchema = z.object({
   CLICKHOUSE_DATABASE: envOptionalString,
   /** cluster mode: migrations create Replicated `<table>_local` tables ON CLUSTER behind Distributed ones (libs/clickhouse/cluster-ddl.ts) */
   CLICKHOUSE_CLUSTER: envOptionalString,
+  /**
+   * Secret (≥ 32 bytes) under which subject ids of overwrite requests are kept, as keyed
+   * hashes, in receipts, the overwrite registry and suppressions; the same for every collector,
+   * sink and compactor (libs/compactor/subject-hash.ts).
+   */
+  TRACKLANE_ID_HASH_KEY: envOptionalString,
 });
 
 export type FleetConfig = z.infer<typeof fleetConfigSchema>;
@@ -39,6 +47,24 @@ export type FleetConfig = z.infer<typeof fleetConfigSchema>;
  */
 export function clickhouseSettings(config: Pick<FleetConfig, 'CLICKHOUSE_CLUSTER'>): { insert_distributed_sync: 1 } | undefined {
   return config.CLICKHOUSE_CLUSTER ? { insert_distributed_sync: 1 } : undefined;
+}
+
+/** The subject-id hash of a fleet service; a ConfigError (never quoting the key) when it has none. */
+export function fleetSubjectHash(config: Pick<FleetConfig, 'TRACKLANE_ID_HASH_KEY'>, service: string): SubjectHash {
+  if (!config.TRACKLANE_ID_HASH_KEY) {
+    throw new ConfigError(
+      `TRACKLANE_ID_HASH_KEY is required by the ${service} (≥ 32 bytes: base64:…, hex:… or raw; the same value for every ` +
+        'collector, sink and compactor): subject ids of overwrite requests are kept only as keyed hashes',
+    );
+  }
+  try {
+    const key = parseIdHashKey(config.TRACKLANE_ID_HASH_KEY);
+    const hash = subjectHasher(key);
+    key.fill(0);
+    return hash;
+  } catch (err) {
+    throw err instanceof MasterKeyError ? new ConfigError(err.message) : err;
+  }
 }
 
 /** Consumer group of a service, isolated by the topic prefix. */

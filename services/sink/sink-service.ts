@@ -13,7 +13,7 @@ import type { CleanEvent } from '../../libs/events/envelope.js';
 import { createDeadLetterOutput, DLQ_HEADERS } from '../../libs/kafka/outputs.js';
 import { createStageWorker, type ConsumedRecord, type DecodeResult } from '../../libs/kafka/stage-worker.js';
 import { createClickHouseSink, type DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
-import { clickhouseSettings, fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
@@ -53,7 +53,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   const sink = createClickHouseSink({ client: clickhouse, dimensionClient: dimensions, maxRows: config.SINK_MAX_ROWS, maxAgeMs: config.SINK_MAX_AGE_MS, logger });
   // Events received before an overwrite request but sunk after it get it too; events of
   // suppressed users are dropped and counted (DESIGN.md §5 step 4).
-  const registry = createOverwriteRegistry({ client: dimensions, logger });
+  const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash: fleetSubjectHash(config, 'sink') });
   await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
   const registryPoll = startRegistryPoll(registry, config.SINK_REGISTRY_REFRESH_MS, logger);
   const registryFresh = () => Date.now() - registryPoll.lastSuccess() <= config.SINK_REGISTRY_MAX_AGE_MS;

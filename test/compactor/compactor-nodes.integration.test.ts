@@ -5,12 +5,14 @@
 // Keeper): the "nodes" are connections to one real chDB engine, so the data path is real and
 // the fan-out is observed on the connections. The cluster statement texts are checked in
 // libs/clickhouse/cluster-ddl.test.ts and parsed by the engine in test/packaging.
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createLogger } from '../../libs/core/logger.js';
 import { clusterHosts, nodeUrls } from '../../libs/compactor/cluster-nodes.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { singleNodeTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
+import { subjectHasher } from '../../libs/compactor/subject-hash.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { identifyEvent } from '../support/clickhouse-fixtures.js';
@@ -19,6 +21,7 @@ import { grepEveryColumn } from '../support/grep-tables.js';
 
 const ch = useTestClickHouse();
 const logger = createLogger({ level: 'silent' });
+const subjectHash = subjectHasher(randomBytes(32));
 const LOOKUPS = ['overwrite_join', 'overwrite_keys', 'overwrite_delete_keys', 'overwrite_suppress_keys', 'overwrite_erase_keys'];
 
 interface Call {
@@ -84,7 +87,7 @@ describe('compactor on several nodes', () => {
     await load(tenant, 'n1', 'old.n1@example.org');
     const calls: Call[] = [];
     const main = recording(ch().client, 'main', calls);
-    const compactor = createCompactor({ client: main, target: twoNodes(calls), logger });
+    const compactor = createCompactor({ client: main, target: twoNodes(calls), subjectHash, logger });
 
     const [receipt] = await compactor.apply([command(tenant, 'n1', { email: 'new.n1@example.org' })]);
     expect(receipt?.status).toBe('verified');
@@ -112,7 +115,7 @@ describe('compactor on several nodes', () => {
     await load(tenant, 'n2', 'old.n2@example.org');
     const calls: Call[] = [];
     const main = recording(ch().client, 'main', calls);
-    const compactor = createCompactor({ client: main, target: twoNodes(calls, new Set(['overwrite_join'])), logger, maxAttempts: 2 });
+    const compactor = createCompactor({ client: main, target: twoNodes(calls, new Set(['overwrite_join'])), subjectHash, logger, maxAttempts: 2 });
     const cmd = command(tenant, 'n2', { email: 'new.n2@example.org' });
 
     const [receipt] = await compactor.apply([cmd]);
@@ -126,7 +129,7 @@ describe('compactor on several nodes', () => {
     expect(row?.email).toBe('"old.n2@example.org"');
 
     // with both nodes healthy the same command goes through
-    const [ok] = await createCompactor({ client: ch().client, target: twoNodes([]), logger }).apply([cmd]);
+    const [ok] = await createCompactor({ client: ch().client, target: twoNodes([]), subjectHash, logger }).apply([cmd]);
     expect(ok).toMatchObject({ status: 'verified', attempts: 3 });
   });
 

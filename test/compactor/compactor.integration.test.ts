@@ -1,11 +1,13 @@
 // The compactor against a real engine (chDB): data loaded through the real sink, then
 // overwrites / anonymizations / deletions applied, verified and checked from the outside.
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../libs/core/logger.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { createCompactor, RoundAbortedError, type Compactor } from '../../libs/compactor/compactor.js';
 import { anonymousEmail } from '../../libs/compactor/overwrite-plan.js';
+import { subjectHasher } from '../../libs/compactor/subject-hash.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
 import { cleanEvent, identifyEvent } from '../support/clickhouse-fixtures.js';
@@ -14,6 +16,7 @@ import { grepEveryColumn } from '../support/grep-tables.js';
 
 const ch = useTestClickHouse();
 const logger = createLogger({ level: 'silent' });
+const subjectHash = subjectHasher(randomBytes(32));
 const T0 = Date.UTC(2026, 5, 15, 12, 0, 0);
 // NOTE: the PII differs per user so one test's deliberate leftovers (e.g. a phone an
 // overwrite keeps) never match another test's grep.
@@ -73,7 +76,7 @@ async function userRows(tenant: string, user: string, final: boolean): Promise<R
 
 describe('compactor', () => {
   let compactor: Compactor;
-  const getCompactor = (): Compactor => (compactor ??= createCompactor({ client: ch().client, logger, piiTraits: () => ['phone', 'title'] }));
+  const getCompactor = (): Compactor => (compactor ??= createCompactor({ client: ch().client, subjectHash, logger, piiTraits: () => ['phone', 'title'] }));
 
   it('overwrites email, first and last name everywhere, verifies, and a redelivery does nothing new', async () => {
     const tenant = uniqueTenant();
@@ -86,7 +89,9 @@ describe('compactor', () => {
     const ms = Date.now() - t0;
     expect(receipt).toMatchObject({ status: 'verified', request_id: cmd.request_id, reason: null });
     expect(receipt?.rows_rewritten).toEqual({ events: 3, users: 1 });
-    expect(receipt?.subject_id_hash).toMatch(/^[0-9a-f]{64}$/);
+    // the id is kept only as a keyed hash: not the plain SHA-256 a list of ids would reverse
+    expect(receipt?.subject_id_hash).toBe(subjectHash(tenant, 'u1'));
+    expect(receipt?.subject_id_hash).not.toBe(createHash('sha256').update('u1').digest('hex'));
     console.info(`overwrite of 1 user verified in ${ms} ms`, getCompactor().lastTimings());
 
     const final = await userRows(tenant, 'u1', true);
@@ -207,7 +212,7 @@ describe('compactor', () => {
         return Reflect.get(target, prop, receiver) as unknown;
       },
     });
-    const broken = createCompactor({ client: failing, logger, maxAttempts: 2 });
+    const broken = createCompactor({ client: failing, subjectHash, logger, maxAttempts: 2 });
     const cmd = command(tenant, 'u5', { set: { email: 'new@u5.example' } });
     const [failed] = await broken.apply([cmd]);
     expect(refused).toBe(2);
@@ -294,7 +299,7 @@ describe('compactor', () => {
 
   it('a guard that aborts (the fleet lost its lease) stops the batch with no receipt beyond pending', async () => {
     const tenant = uniqueTenant();
-    const aborting = createCompactor({ client: ch().client, logger, guard: () => {
+    const aborting = createCompactor({ client: ch().client, subjectHash, logger, guard: () => {
       throw new RoundAbortedError('lease lost');
     } });
     const cmd = command(tenant, 'u8', { set: { email: 'x@u8.example' } });

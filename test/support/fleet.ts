@@ -47,6 +47,7 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
     TRACKLANE_REDIS_PREFIX: `tl-fleet-${prefix}`,
     KAFKA_PARTITIONS: String(opts.partitions ?? 3),
     TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
+    TRACKLANE_ID_HASH_KEY: `base64:${randomBytes(32).toString('base64')}`,
     TRACKLANE_ADMIN_TOKEN: adminToken,
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
