@@ -155,6 +155,7 @@ async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
     TRACKLANE_REDIS_PREFIX: redisPrefix,
     KAFKA_PARTITIONS: String(o.partitions),
     TRACKLANE_MASTER_KEY: masterKey,
+    TRACKLANE_ID_HASH_KEY: `base64:${randomBytes(32).toString('base64')}`,
     TRACKLANE_ADMIN_TOKEN: randomBytes(18).toString('base64url'),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
