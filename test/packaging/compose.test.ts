@@ -12,7 +12,7 @@ const COMPOSE = ['-f', 'docker-compose.yml'];
 const BACKENDS = ['kafka', 'schema-registry', 'redis', 'clickhouse'];
 const JOBS = ['topics', 'migrate'];
 // what a user exports before `docker compose up` (the file has no default for secrets)
-const userEnv = { ...process.env, TRACKLANE_ADMIN_TOKEN: SECRET_PLACEHOLDER, TRACKLANE_MASTER_KEY: SECRET_PLACEHOLDER };
+const userEnv = { ...process.env, TRACKLANE_ADMIN_TOKEN: SECRET_PLACEHOLDER, TRACKLANE_MASTER_KEY: SECRET_PLACEHOLDER, TRACKLANE_ID_HASH_KEY: SECRET_PLACEHOLDER };
 
 describe('docker-compose.yml', () => {
   const resolved = lazyRender(() => parse(runTool('docker-compose', [...COMPOSE, 'config'], userEnv).stdout) as { services: Record<string, Any> });
@@ -23,6 +23,7 @@ describe('docker-compose.yml', () => {
     const bare = { ...process.env };
     delete bare.TRACKLANE_ADMIN_TOKEN;
     delete bare.TRACKLANE_MASTER_KEY;
+    delete bare.TRACKLANE_ID_HASH_KEY;
     runTool('docker-compose', [...COMPOSE, 'config', '-q'], bare);
   });
 
@@ -96,11 +97,17 @@ describe('docker-compose.yml', () => {
   });
 
   it('secrets come from the user environment, not from the file', () => {
-    const raw = runTool('docker-compose', [...COMPOSE, 'config'], { ...userEnv, TRACKLANE_ADMIN_TOKEN: 'admin-token-from-env', TRACKLANE_MASTER_KEY: 'master-key-from-env' }).stdout;
+    const raw = runTool('docker-compose', [...COMPOSE, 'config'], {
+      ...userEnv,
+      TRACKLANE_ADMIN_TOKEN: 'admin-token-from-env',
+      TRACKLANE_MASTER_KEY: 'master-key-from-env',
+      TRACKLANE_ID_HASH_KEY: 'id-hash-key-from-env',
+    }).stdout;
     const s = (parse(raw) as { services: Record<string, Any> }).services;
     expect(s.collector.environment.TRACKLANE_ADMIN_TOKEN).toBe('admin-token-from-env');
     expect(s.anonymizer.environment.TRACKLANE_MASTER_KEY).toBe('master-key-from-env');
     expect(s.compactor.environment.TRACKLANE_MASTER_KEY).toBe('master-key-from-env');
+    for (const name of ['collector', 'sink', 'compactor']) expect(s[name].environment.TRACKLANE_ID_HASH_KEY, name).toBe('id-hash-key-from-env');
   });
 
   it('only the collector (8080) and ClickHouse (loopback) publish ports', () => {

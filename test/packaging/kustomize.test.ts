@@ -17,7 +17,7 @@ import {
   type K8sObject,
 } from './packaging-support.js';
 
-const SECRET_KEYS = ['TRACKLANE_MASTER_KEY', 'TRACKLANE_ADMIN_TOKEN', 'CLICKHOUSE_PASSWORD'];
+const SECRET_KEYS = ['TRACKLANE_MASTER_KEY', 'TRACKLANE_ADMIN_TOKEN', 'TRACKLANE_ID_HASH_KEY', 'CLICKHOUSE_PASSWORD'];
 const WORKLOAD_KINDS = ['Deployment', 'Job'];
 // NOTE: rendered YAML is walked untyped (`any`): the assertions are its type check.
 type Any = any;
@@ -173,7 +173,7 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     for (const w of workloads()) {
       for (const c of containersOf(w)) {
         for (const e of c.env ?? []) {
-          if (SECRET_KEYS.includes(e.name) || /PASSWORD|SECRET|TOKEN|MASTER_KEY/.test(e.name)) {
+          if (SECRET_KEYS.includes(e.name) || /PASSWORD|SECRET|TOKEN|_KEY$/.test(e.name)) {
             expect(e.value, `${w.metadata.name}: ${e.name} must come from a Secret`).toBeUndefined();
             expect(e.valueFrom?.secretKeyRef?.name, `${w.metadata.name}: ${e.name}`).toBe('tracklane-secrets');
             expect(e.valueFrom.secretKeyRef.key).toBe(e.name);
@@ -181,6 +181,14 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
         }
         expect(c.envFrom?.some((f: Any) => f.secretRef), `${w.metadata.name}: no whole-Secret envFrom`).toBeFalsy();
       }
+    }
+  });
+
+  it('collector, sink and compactor get the id hash key from the Secret (they refuse to start without it)', () => {
+    for (const service of ['collector', 'sink', 'compactor']) {
+      const w = workloads().find((x) => x.kind === 'Deployment' && x.metadata.name === service);
+      const env = containersOf(w).flatMap((c: Any) => c.env ?? []);
+      expect(env.find((e: Any) => e.name === 'TRACKLANE_ID_HASH_KEY')?.valueFrom?.secretKeyRef, service).toEqual({ name: 'tracklane-secrets', key: 'TRACKLANE_ID_HASH_KEY' });
     }
   });
 
