@@ -187,6 +187,7 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
   it('collector, sink and compactor get the id hash key from the Secret (they refuse to start without it)', () => {
     for (const service of ['collector', 'sink', 'compactor']) {
       const w = workloads().find((x) => x.kind === 'Deployment' && x.metadata.name === service);
+      if (!w) throw new Error(`no Deployment ${service}`);
       const env = containersOf(w).flatMap((c: Any) => c.env ?? []);
       expect(env.find((e: Any) => e.name === 'TRACKLANE_ID_HASH_KEY')?.valueFrom?.secretKeyRef, service).toEqual({ name: 'tracklane-secrets', key: 'TRACKLANE_ID_HASH_KEY' });
     }
