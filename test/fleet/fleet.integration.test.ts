@@ -203,8 +203,8 @@ async function storedCount(tenantId: string, final = true): Promise<number> {
  */
 async function expectExactlyOnce(tenantId: string, accepted: readonly string[], onlyAccepted = true): Promise<void> {
   let seen = -1;
-  await eventually(async () => (seen = await storedCount(tenantId)) >= accepted.length, 180_000, `${accepted.length} rows`).catch((err: Error) => {
-    throw new Error(`${err.message} (saw ${seen})`);
+  await eventually(async () => (seen = await storedCount(tenantId)) >= accepted.length, 180_000, `${accepted.length} rows`).catch(async (err: Error) => {
+    throw new Error(`${err.message} (saw ${seen})\n${(await fleet?.diagnostics()) ?? ''}`);
   });
   const [r] = await q(`SELECT count() AS n, uniqExact(event_id) AS u FROM events FINAL WHERE tenant_id = '${tenantId}'`);
   expect(toNumber(r?.['n'])).toBe(toNumber(r?.['u']));

@@ -17,6 +17,8 @@ export interface FleetProcess {
   output(): string;
   /** resolves when the process has exited */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** null while it runs, else how it ended ("code 1", "signal SIGKILL") */
+  exitStatus(): string | null;
   kill(signal: NodeJS.Signals): void;
 }
 
@@ -32,6 +34,8 @@ export interface Fleet {
   admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** SIGTERM to everything still running, then SIGKILL after a grace period */
   stopAll(): Promise<void>;
+  /** for a failed test: each process's state, its counters (events in/out, retries, lag) and its last output */
+  diagnostics(): Promise<string>;
 }
 
 export async function startFleet(opts: { services?: FleetServiceName[]; partitions?: number; env?: Record<string, string> } = {}): Promise<Fleet> {
@@ -74,6 +78,7 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
       pid: child.pid ?? -1,
       output: () => out,
       exited,
+      exitStatus: () => (child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode !== null ? `signal ${child.signalCode}` : null),
       kill: (signal) => {
         if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       },
@@ -101,6 +106,26 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
       return { status: res.status, body: (await res.json()) as T };
+    },
+    async diagnostics() {
+      const parts: string[] = [];
+      for (const [key, p] of processes) {
+        const status = p.exitStatus();
+        let counters = '';
+        if (status === null) {
+          try {
+            const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+            counters = text
+              .split('\n')
+              .filter((l) => /^tracklane_(events_in_total|events_out_total|retries_total|consumer_lag|collector_events_total)\{/.test(l))
+              .join('\n');
+          } catch (err) {
+            counters = `metrics unreadable: ${(err as Error).name}`;
+          }
+        }
+        parts.push(`--- ${key} (${status ?? 'running'})\n${counters}\n${p.output().slice(-1500)}`);
+      }
+      return parts.join('\n');
     },
     async stopAll() {
       const running = [...processes.values()];
