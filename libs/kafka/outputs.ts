@@ -1,19 +1,97 @@
 // Outputs a stage worker binds at start-up: the next topic (encoded, produced with acks=all
 // by an idempotent producer) and the dead-letter topic (original bytes plus reason headers).
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Logger } from '../core/logger.js';
 import type { DeadLetter, DeadLetterOutput, StageOutput } from './stage-worker.js';
 
-/** One idempotent, acks=all producer per process (KafkaJS needs maxInFlightRequests 1 for it). */
-export async function connectProducer(kafka: Kafka): Promise<Producer> {
+/**
+ * Broker answers after which an idempotent producer's session (producer id and sequence
+ * numbers) is no longer usable: every later send fails the same way (KafkaJS does not reset
+ * it; tulios/kafkajs#598). Seen after a broker restart with a send in flight.
+ */
+const LOST_PRODUCER_SESSION = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/** Whether `err` (or an error it wraps) says the producer session is lost. */
+export function lostProducerSession(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (LOST_PRODUCER_SESSION.has(String((e as { type?: unknown }).type))) return true;
+  }
+  return false;
+}
+
+/**
+ * One idempotent, acks=all producer per process (KafkaJS needs maxInFlightRequests 1 for it).
+ * A send failing because the broker lost the producer's session replaces the producer with a
+ * new one (new producer id) and still fails, so the caller redelivers or answers 503: the
+ * records go out again under the new session (at least once; downstream collapses duplicates
+ * by event id) instead of every later send failing for ever.
+ */
+export async function connectProducer(kafka: Kafka, logger?: Logger): Promise<Producer> {
   // NOTE: the Java-compatible murmur2 partitioner, so keys land where other Kafka clients put them.
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
+  const make = () =>
+    kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  let current = make();
+  await current.connect();
+  let replacing: Promise<void> | null = null;
+  // event listeners (the collector follows CONNECT/DISCONNECT) move to the replacement, and the
+  // old producer's DISCONNECT never reaches them
+  const listeners: { event: string; fn: (...args: unknown[]) => void; remove: () => void }[] = [];
+  const on = (event: string, fn: (...args: unknown[]) => void): (() => void) => {
+    const entry = { event, fn, remove: current.on(event as never, fn as never) as () => void };
+    listeners.push(entry);
+    return () => {
+      entry.remove();
+      listeners.splice(listeners.indexOf(entry), 1);
+    };
+  };
+
+  const replace = (failed: Producer): Promise<void> => {
+    // concurrent sends of the old session fail together: one replacement
+    if (failed !== current) return replacing ?? Promise.resolve();
+    replacing ??= (async () => {
+      logger?.warn('the broker lost this producer\'s session (idempotent sequence); replacing the producer');
+      const next = make();
+      for (const l of listeners) {
+        l.remove();
+        l.remove = next.on(l.event as never, l.fn as never) as () => void;
+      }
+      try {
+        await next.connect();
+      } catch (err) {
+        // broker still away: the next send that loses its session tries again
+        await next.disconnect().catch(() => undefined);
+        throw err;
+      }
+      current = next;
+      await failed.disconnect().catch(() => undefined);
+    })().finally(() => {
+      replacing = null;
+    });
+    return replacing;
+  };
+
+  const send: Producer['send'] = async (record) => {
+    const used = current;
+    try {
+      return await used.send(record);
+    } catch (err) {
+      if (lostProducerSession(err)) await replace(used).catch(() => undefined);
+      throw err;
+    }
+  };
+  return new Proxy(current, {
+    get(_target, prop) {
+      if (prop === 'send') return send;
+      if (prop === 'on') return on;
+      const value = Reflect.get(current, prop, current) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(current) : value;
+    },
   });
-  await producer.connect();
-  return producer;
 }
 
 /**

@@ -43,7 +43,7 @@ export async function openFleetContext(service: string, config: FleetConfig, log
     const tenants = await openRedisTenantStore({ redis: config.REDIS_URL, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger });
     stopSteps.push({ name: 'tenants', run: () => tenants.close() });
 
-    const producer = await connectProducer(kafka);
+    const producer = await connectProducer(kafka, logger);
     stopSteps.push({ name: 'producer', run: () => producer.disconnect() });
 
     return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createWorkerMetrics(service), stopSteps: stopSteps.reverse() };
