@@ -41,9 +41,9 @@ export type FleetConfig = z.infer<typeof fleetConfigSchema>;
 
 /**
  * Settings of every ClickHouse connection of a fleet service. On a cluster an insert into a
- * Distributed table is acknowledged only once it is on its shard (not queued on the node that
- * took it), so a committed Kafka offset or a written receipt means the rows are stored — and
- * the compactor's registry and receipts are readable at once by every sink and collector.
+ * Distributed table is acknowledged only once one replica of its shard has it (not queued on
+ * the node that took it), so a committed Kafka offset or a written receipt means the rows are
+ * stored; the shard's other replicas get them by replication (k8s/README.md).
  */
 export function clickhouseSettings(config: Pick<FleetConfig, 'CLICKHOUSE_CLUSTER'>): { insert_distributed_sync: 1 } | undefined {
   return config.CLICKHOUSE_CLUSTER ? { insert_distributed_sync: 1 } : undefined;
