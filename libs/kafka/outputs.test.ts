@@ -99,10 +99,40 @@ describe('connectProducer', () => {
     producer.on(producer.events.DISCONNECT, () => seen.push('disconnect'));
     made[0]!.failure = lostSession();
     await expect(producer.send({ topic: 't', messages: [] })).rejects.toThrow();
-    expect(seen).toEqual(['connect']);
+    expect(made[0]!.connected).toBe(false);
+    expect(seen).toEqual([]);
     await producer.disconnect();
-    expect(seen).toEqual(['connect', 'disconnect']);
+    expect(seen).toEqual(['disconnect']);
     expect(made[1]!.connected).toBe(false);
+  });
+
+  it('keeps the old producer (and its listeners) when the new one cannot connect, and tries again on the next loss', async () => {
+    const { kafka, made } = fakeKafka();
+    const producer = await connectProducer(kafka);
+    const seen: string[] = [];
+    producer.on(producer.events.DISCONNECT, () => seen.push('disconnect'));
+    made[0]!.failure = lostSession();
+    const realProducer = kafka.producer.bind(kafka);
+    let refuse = true;
+    (kafka as { producer: unknown }).producer = () => {
+      const p = realProducer();
+      const connect = p.connect;
+      p.connect = async () => {
+        if (refuse) throw new Error('Connection error: broker away');
+        return connect();
+      };
+      return p;
+    };
+    await expect(producer.send({ topic: 't', messages: [] })).rejects.toThrow();
+    expect(made).toHaveLength(2);
+    expect(made[0]!.connected).toBe(true);
+    expect(seen).toEqual([]);
+    refuse = false;
+    await expect(producer.send({ topic: 't', messages: [] })).rejects.toThrow();
+    expect(made).toHaveLength(3);
+    await producer.send({ topic: 't', messages: [] });
+    expect(made[2]!.sends).toBe(1);
+    expect(seen).toEqual([]);
   });
 
   it('recognises a lost session in the error or any error it wraps', () => {

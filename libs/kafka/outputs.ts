@@ -56,16 +56,17 @@ export async function connectProducer(kafka: Kafka, logger?: Logger): Promise<Pr
     replacing ??= (async () => {
       logger?.warn('the broker lost this producer\'s session (idempotent sequence); replacing the producer');
       const next = make();
-      for (const l of listeners) {
-        l.remove();
-        l.remove = next.on(l.event as never, l.fn as never) as () => void;
-      }
       try {
         await next.connect();
       } catch (err) {
-        // broker still away: the next send that loses its session tries again
+        // broker still away: the old producer stays; the next send that loses its session tries again
         await next.disconnect().catch(() => undefined);
         throw err;
+      }
+      // NOTE: listeners move only to a connected producer, and leave the old one before it disconnects
+      for (const l of listeners) {
+        l.remove();
+        l.remove = next.on(l.event as never, l.fn as never) as () => void;
       }
       current = next;
       await failed.disconnect().catch(() => undefined);
