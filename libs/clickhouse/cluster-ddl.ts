@@ -31,6 +31,7 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   overwrite_values: 'cityHash64(tenant_id, id)',
   suppressions: 'cityHash64(tenant_id, subject_id_hash)',
   suppressed_events: 'cityHash64(tenant_id, request_id)',
+  audit_log: 'cityHash64(tenant_id)',
 };
 
 /** Tables replicated to every node of the cluster instead of sharded (small, read locally). */
