@@ -32,9 +32,31 @@ export const DEFAULT_FLAGS: TenantFlags = Object.freeze({
   scrubQueryParams: [],
 }) as TenantFlags;
 
-/** What an admin may PATCH; `anonymizeSince` is stamped by the server, never sent. */
+/** Highest key version a patch may set: the compactor derives one pseudonym per version. */
+export const MAX_KEY_VERSION = 1000;
+/** Most entries a patch may give piiTraits or scrubQueryParams. */
+export const MAX_FLAG_NAMES = 100;
+/** Longest trait or query-parameter name a patch may give (the map key limit, LIMITS.mapKeyChars). */
+export const MAX_FLAG_NAME_CHARS = 128;
+
+const flagNames = z
+  .array(z.string().min(1, 'names must not be empty').max(MAX_FLAG_NAME_CHARS, `names must be at most ${MAX_FLAG_NAME_CHARS} characters`))
+  .max(MAX_FLAG_NAMES, `at most ${MAX_FLAG_NAMES} names`);
+
+/**
+ * What an admin may PATCH; `anonymizeSince` is stamped by the server, never sent. Bounded, as
+ * the admin API is input: each pseudonym version and each name costs work on every event or
+ * overwrite.
+ * NOTE: the bounds live here, not in tenantFlagsSchema: a record stored before them must still
+ * load, since unreadable flags make the tenant fail closed (its events retried, never stored).
+ */
 export const flagsPatchSchema = tenantFlagsSchema
   .omit({ anonymizeSince: true })
+  .extend({
+    keyVersion: z.number().int().min(1).max(MAX_KEY_VERSION),
+    piiTraits: flagNames,
+    scrubQueryParams: flagNames,
+  })
   .partial()
   .strict();
 export type FlagsPatch = z.infer<typeof flagsPatchSchema>;
