@@ -3,7 +3,7 @@
 // a restart policy and a configuration its zod schema accepts.
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { configSchemaOf, fleetServices, isPinnedImage, lazyRender, runTool, SECRET_PLACEHOLDER } from './packaging-support.js';
+import { composePublishedPort, type ComposePort, configSchemaOf, fleetServices, isPinnedImage, lazyRender, runTool, SECRET_PLACEHOLDER } from './packaging-support.js';
 
 // NOTE: the resolved compose file is walked untyped (`any`): the assertions are its type check.
 type Any = any;
@@ -110,14 +110,40 @@ describe('docker-compose.yml', () => {
     for (const name of ['collector', 'sink', 'compactor']) expect(s[name].environment.TRACKLANE_ID_HASH_KEY, name).toBe('id-hash-key-from-env');
   });
 
-  it('only the collector (8080) and ClickHouse (loopback) publish ports', () => {
-    // docker-compose v1 keeps "ip:published:target" strings; Compose v2 prints the long form
-    const hostPort = (p: Any): string => {
-      if (typeof p !== 'string') return `${p.host_ip ?? ''}:${p.published}`;
-      const parts = p.split(':');
-      return parts.length === 3 ? `${parts[0]}:${parts[1]}` : `:${parts[0]}`;
-    };
-    const published = Object.entries(services()).flatMap(([name, svc]) => (svc.ports ?? []).map((p: Any) => `${name}:${hostPort(p)}`));
-    expect(published.sort()).toEqual(['clickhouse:127.0.0.1:8123', 'collector::8080']);
+  it('only the collector (8080; its admin port on loopback) and ClickHouse (loopback) publish ports', () => {
+    const published = Object.entries(services()).flatMap(([name, svc]) =>
+      (svc.ports ?? []).map((p: Any) => {
+        const { hostIp, published: port } = composePublishedPort(p);
+        return `${name}:${hostIp}:${port}`;
+      }),
+    );
+    expect(published.sort()).toEqual(['clickhouse:127.0.0.1:8123', 'collector:127.0.0.1:8090', 'collector::8080']);
+  });
+
+  it('the collector serves the operator API on ADMIN_PORT, published on the loopback only (DESIGN.md §8)', () => {
+    const { environment: env, ports } = services().collector;
+    expect(env.ADMIN_PORT).toMatch(/^\d+$/);
+    expect(env.ADMIN_PORT).not.toBe(env.PORT);
+    const all = (ports as Any[]).map(composePublishedPort);
+    const admin = all.filter((p) => p.target === Number(env.ADMIN_PORT));
+    expect(admin.length).toBeGreaterThan(0);
+    for (const p of admin) expect(['127.0.0.1', '::1'], JSON.stringify(p)).toContain(p.hostIp);
+    expect(all.filter((p) => p.target === Number(env.PORT))).toEqual([{ hostIp: '', published: 8080, target: 8080, protocol: 'tcp' }]);
+  });
+
+  // docker-compose v1 keeps "ip:published:target" strings, Compose v2 prints the long form
+  it.each<[string, unknown, ComposePort | null]>([
+    ['loopback string', '127.0.0.1:8090:8090', { hostIp: '127.0.0.1', published: 8090, target: 8090, protocol: 'tcp' }],
+    ['loopback string with protocol', '127.0.0.1:8090:8090/tcp', { hostIp: '127.0.0.1', published: 8090, target: 8090, protocol: 'tcp' }],
+    ['IPv6 loopback string', '[::1]:8090:8090', { hostIp: '::1', published: 8090, target: 8090, protocol: 'tcp' }],
+    ['every interface, string', '8090:8090', { hostIp: '', published: 8090, target: 8090, protocol: 'tcp' }],
+    ['every interface, explicit', '0.0.0.0:8090:8090/udp', { hostIp: '0.0.0.0', published: 8090, target: 8090, protocol: 'udp' }],
+    ['target only (a random host port on every interface)', '8090', { hostIp: '', published: 0, target: 8090, protocol: 'tcp' }],
+    ['long form', { host_ip: '127.0.0.1', published: '8090', target: 8090 }, { hostIp: '127.0.0.1', published: 8090, target: 8090, protocol: 'tcp' }],
+    ['long form, every interface', { published: 8080, target: 8080, protocol: 'tcp' }, { hostIp: '', published: 8080, target: 8080, protocol: 'tcp' }],
+    ['a port range is not read (it would hide a target)', '8000-8100:8000-8100', null],
+  ])('a published port reads back the same from either compose: %s', (_case, port, expected) => {
+    if (expected) expect(composePublishedPort(port)).toEqual(expected);
+    else expect(() => composePublishedPort(port)).toThrow(/unexpected compose port/);
   });
 });

@@ -12,7 +12,7 @@ import type { z } from 'zod';
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 
 // NOTE: rendered YAML is walked untyped (`any`, unlike the rest of the code): the assertions are its type check.
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: any };
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [k: string]: any };
 
 const INSTALL_HINT = 'run scripts/ci/install-test-tools.sh (Debian: apt-get install -y kubernetes-client docker-compose)';
 
@@ -31,10 +31,15 @@ export function runTool(bin: string, args: string[], env: NodeJS.ProcessEnv = pr
 export const kubectlBin = (): string => process.env.KUBECTL ?? 'kubectl';
 
 export function renderOverlay(overlay: string): K8sObject[] {
-  const { stdout } = runTool(kubectlBin(), ['kustomize', join('k8s', 'overlays', overlay)]);
+  return renderKustomization(join('k8s', 'overlays', overlay));
+}
+
+/** Renders any kustomization directory under the repo root (e.g. k8s/base, which is never applied alone). */
+export function renderKustomization(dir: string): K8sObject[] {
+  const { stdout } = runTool(kubectlBin(), ['kustomize', dir]);
   return parseAllDocuments(stdout)
     .map((d) => {
-      if (d.errors.length > 0) throw new Error(`rendered YAML of ${overlay} does not parse: ${d.errors[0]?.message}`);
+      if (d.errors.length > 0) throw new Error(`rendered YAML of ${dir} does not parse: ${d.errors[0]?.message}`);
       return d.toJSON() as K8sObject | null;
     })
     .filter((o): o is K8sObject => o !== null);
@@ -174,4 +179,24 @@ export function isPinnedImage(image: string): boolean {
   const { tag, digest } = m.groups;
   if (digest) return true;
   return tag !== undefined && tag !== 'latest' && /\d/.test(tag);
+}
+
+/** A compose port as the host sees it: host IP ('' = every interface), published port (0 = random), container port. */
+export interface ComposePort {
+  hostIp: string;
+  published: number;
+  target: number;
+  protocol: string;
+}
+
+/** Reads both forms: docker-compose v1's `[ip:]published:target[/proto]` strings and Compose v2's long form. */
+export function composePublishedPort(p: unknown): ComposePort {
+  if (typeof p === 'object' && p !== null) {
+    const o = p as { host_ip?: string; published?: string | number; target: number; protocol?: string };
+    return { hostIp: o.host_ip ?? '', published: Number(o.published ?? 0), target: Number(o.target), protocol: o.protocol ?? 'tcp' };
+  }
+  const m = /^(?:(?:\[(?<ip6>[^\]]+)\]|(?<ip4>\d{1,3}(?:\.\d{1,3}){3})):)?(?:(?<published>\d+):)?(?<target>\d+)(?:\/(?<protocol>tcp|udp|sctp))?$/.exec(String(p));
+  if (!m?.groups) throw new Error(`unexpected compose port ${String(p)}`);
+  const g = m.groups;
+  return { hostIp: g.ip6 ?? g.ip4 ?? '', published: Number(g.published ?? 0), target: Number(g.target), protocol: g.protocol ?? 'tcp' };
 }
