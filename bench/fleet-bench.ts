@@ -176,7 +176,7 @@ async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
     };
     const writeKeys: Record<string, string> = {};
     for (const pair of Object.values(t)) {
-      for (const id of pair) writeKeys[id] = (await tenants.createTenant(id)).tenant.writeKey;
+      for (const id of pair) writeKeys[id] = (await tenants.createTenant(id)).writeKey ?? '';
       await tenants.patchFlags(pair[1] as string, { anonymizeIdentity: true, ipPolicy: 'geo_then_mask' }, Date.now());
     }
     await sleep(2_500);

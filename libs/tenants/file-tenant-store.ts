@@ -4,15 +4,33 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { createTenantStoreCore, tenantSchema, TenantStoreError, type Tenant, type TenantStore } from './tenant-store.js';
+import { keyHash, legacyWriteKeyId } from './tenant-keys.js';
+import { createTenantStoreCore, tenantIdSchema, tenantSchema, TenantStoreError, writeKeySchema, type Tenant, type TenantStore } from './tenant-store.js';
 
-export const TENANT_FILE_VERSION = 1;
+/** 2: keys as hashes (issue 11). 1: one write key per tenant, in clear — still read, rewritten as 2. */
+export const TENANT_FILE_VERSION = 2;
 
 export const tenantFileSchema = z.object({
   version: z.literal(TENANT_FILE_VERSION),
   tenants: z.array(tenantSchema),
 });
 export type TenantFile = z.infer<typeof tenantFileSchema>;
+
+const tenantFileV1Schema = z.object({
+  version: z.literal(1),
+  tenants: z.array(z.object({ tenantId: tenantIdSchema, writeKey: writeKeySchema, createdAt: z.number().int(), flags: z.unknown() })),
+});
+
+/** A version-1 file's tenants: its one clear write key becomes the first write-key entry (hash only). */
+function upgradeV1(file: z.infer<typeof tenantFileV1Schema>): unknown {
+  return {
+    version: TENANT_FILE_VERSION,
+    tenants: file.tenants.map((t) => {
+      const hash = keyHash(t.writeKey);
+      return { tenantId: t.tenantId, createdAt: t.createdAt, flags: t.flags, keys: { writeKeys: [{ keyId: legacyWriteKeyId(hash), hash, createdAt: t.createdAt }], apiKeys: [] } };
+    }),
+  };
+}
 
 export interface FileTenantStoreOptions {
   /** e.g. `<dataDir>/tenants.json`; its directory is created when missing. */
@@ -27,12 +45,14 @@ export interface FileTenantStoreOptions {
  * naming the file — never a silent reset, which would mint new write keys and turn
  * anonymization off.
  * NOTE: one process owns the file (embedded mode); there is no cross-process locking.
- * NOTE: the file holds write keys in clear (the admin API shows them); it is created 0600.
+ * NOTE: the file holds key hashes only (created 0600 all the same); a version-1 file, which
+ * held write keys in clear, is rewritten as version 2 at open.
  */
 export async function openFileTenantStore(opts: FileTenantStoreOptions): Promise<TenantStore> {
   const { path } = opts;
   await mkdir(dirname(path), { recursive: true });
-  const tenants = await loadTenantFile(path);
+  const { tenants, upgraded } = await readTenantFile(path);
+  if (upgraded) await writeFileAtomic(path, serializeTenantFile(tenants));
   return createTenantStoreCore(tenants, {
     now: opts.now,
     persist: (next) => writeFileAtomic(path, serializeTenantFile(next)),
@@ -41,11 +61,15 @@ export async function openFileTenantStore(opts: FileTenantStoreOptions): Promise
 
 /** Reads and validates the file; [] when it does not exist. */
 export async function loadTenantFile(path: string): Promise<Tenant[]> {
+  return (await readTenantFile(path)).tenants;
+}
+
+async function readTenantFile(path: string): Promise<{ tenants: Tenant[]; upgraded: boolean }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if (isErrnoException(err) && err.code === 'ENOENT') return [];
+    if (isErrnoException(err) && err.code === 'ENOENT') return { tenants: [], upgraded: false };
     throw new TenantStoreError(`cannot read tenant store ${path}: ${isErrnoException(err) ? err.code ?? err.message : String(err)}`, { cause: err });
   }
   let json: unknown;
@@ -56,7 +80,9 @@ export async function loadTenantFile(path: string): Promise<Tenant[]> {
     // write key; say where it is broken, not what it holds.
     throw new TenantStoreError(`tenant store ${path} is corrupt: not valid JSON (fix or restore it; it is not reset automatically)`);
   }
-  const parsed = tenantFileSchema.safeParse(json);
+  const v1 = tenantFileV1Schema.safeParse(json);
+  const upgraded = v1.success;
+  const parsed = tenantFileSchema.safeParse(v1.success ? upgradeV1(v1.data) : json);
   if (!parsed.success) {
     // NOTE: issue paths and messages only; zod messages describe expectations, not values.
     const issues = parsed.error.issues
@@ -69,11 +95,14 @@ export async function loadTenantFile(path: string): Promise<Tenant[]> {
   const keys = new Set<string>();
   for (const [i, t] of parsed.data.tenants.entries()) {
     if (ids.has(t.tenantId)) throw new TenantStoreError(`tenant store ${path} is corrupt: tenants.${i}: duplicate tenant id`);
-    if (keys.has(t.writeKey)) throw new TenantStoreError(`tenant store ${path} is corrupt: tenants.${i}: duplicate write key`);
     ids.add(t.tenantId);
-    keys.add(t.writeKey);
+    for (const k of [...t.keys.writeKeys, ...t.keys.apiKeys]) {
+      if (keys.has(k.hash) || keys.has(k.keyId)) throw new TenantStoreError(`tenant store ${path} is corrupt: tenants.${i}: duplicate key`);
+      keys.add(k.hash);
+      keys.add(k.keyId);
+    }
   }
-  return parsed.data.tenants;
+  return { tenants: parsed.data.tenants, upgraded };
 }
 
 export function serializeTenantFile(tenants: readonly Tenant[]): string {

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_FLAGS, type TenantFlags } from './flags.js';
 import { DEFAULT_PROPAGATION_WINDOW_MS, DEFAULT_STALE_AFTER_MS, openRedisTenantStore, writeKeyHash, type RedisTenantStore, type RedisTenantStoreOptions } from './redis-tenant-store.js';
 import { TenantStoreError } from './tenant-store.js';
+import { legacyWriteKeyId } from './tenant-keys.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const upstream = new URL(REDIS_URL);
@@ -195,23 +196,23 @@ describe('redis tenant store', () => {
   it('resolves the clear write key from the hash only; Redis holds no clear key', async () => {
     newPrefix();
     const a = await open();
-    const { tenant, created } = await a.createTenant('acme');
+    const { tenant, created, writeKey = '' } = await a.createTenant('acme');
     expect(created).toBe(true);
-    expect(tenant.writeKey).toMatch(/^tl_[A-Za-z0-9_-]{32}$/);
-    expect(a.tenantByWriteKey(tenant.writeKey)?.tenantId).toBe('acme');
-    expect(a.tenantByWriteKey(tenant.writeKey.slice(0, -1) + (tenant.writeKey.endsWith('A') ? 'B' : 'A'))).toBeUndefined();
+    expect(writeKey).toMatch(/^tl_[A-Za-z0-9_-]{32}$/);
+    expect(a.tenantByWriteKey(writeKey)?.tenantId).toBe('acme');
+    expect(a.tenantByWriteKey(writeKey.slice(0, -1) + (writeKey.endsWith('A') ? 'B' : 'A'))).toBeUndefined();
     expect(a.tenantByWriteKey('not a key')).toBeUndefined();
     expect(a.get('acme')).toEqual(DEFAULT_FLAGS);
 
     const dump = await dumpUnder(prefix);
-    expect(dump).toContain(writeKeyHash(tenant.writeKey));
-    expect(dump).not.toContain(tenant.writeKey);
-    expect(dump).not.toContain(tenant.writeKey.slice(3));
-    expect(await admin.get(`${prefix}writekey:${writeKeyHash(tenant.writeKey)}`)).toBe('acme');
+    expect(dump).toContain(writeKeyHash(writeKey));
+    expect(dump).not.toContain(writeKey);
+    expect(dump).not.toContain(writeKey.slice(3));
+    expect(await admin.get(`${prefix}writekey:${writeKeyHash(writeKey)}`)).toBe('acme');
 
     // A second replica opened later loads it by the hash alone.
     const b = await open();
-    expect(b.tenantByWriteKey(tenant.writeKey)).toMatchObject({ tenantId: 'acme', writeKey: '', createdAt: tenant.createdAt });
+    expect(b.tenantByWriteKey(writeKey)).toMatchObject({ tenantId: 'acme', createdAt: tenant.createdAt, keys: tenant.keys });
     expect(b.list().map((t) => t.tenantId)).toEqual(['acme']);
     await expect(b.createTenant('Not Valid')).rejects.toThrow(TenantStoreError);
   });
@@ -222,10 +223,11 @@ describe('redis tenant store', () => {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).createTenant('acme')));
     const winners = results.filter((r) => r.created);
     expect(winners).toHaveLength(1);
-    const key = winners[0]?.tenant.writeKey ?? '';
+    const key = winners[0]?.writeKey ?? '';
     for (const r of results.filter((x) => !x.created)) {
       // NOTE: an existing tenant comes back without its key: only its hash is stored.
-      expect(r.tenant).toMatchObject({ tenantId: 'acme', writeKey: '', createdAt: winners[0]?.tenant.createdAt });
+      expect(r.writeKey).toBeUndefined();
+      expect(r.tenant).toMatchObject({ tenantId: 'acme', createdAt: winners[0]?.tenant.createdAt });
     }
     await until('both replicas resolve the winning key', () => a.tenantByWriteKey(key) !== undefined && b.tenantByWriteKey(key) !== undefined);
     expect(await admin.zcard(`${prefix}tenants`)).toBe(1);
@@ -338,7 +340,7 @@ describe('redis tenant store', () => {
     await a.createTenant('acme');
     const proxy = await TcpProxy.start();
     const c = await open({ redis: clientVia(proxy.port) });
-    const { tenant: tenant2 } = await a.createTenant('globex');
+    const { writeKey: globexKey = '' } = await a.createTenant('globex');
     await until('c knows globex', () => c.get('globex') !== undefined);
 
     proxy.cut();
@@ -347,7 +349,7 @@ describe('redis tenant store', () => {
     expect(Date.now() - cutAt).toBeLessThanOrEqual(DEFAULT_STALE_AFTER_MS);
     expect(c.available()).toBe(false);
     // The write-key registry keeps serving the collector from the cache.
-    expect(c.tenantByWriteKey(tenant2.writeKey)?.tenantId).toBe('globex');
+    expect(c.tenantByWriteKey(globexKey)?.tenantId).toBe('globex');
 
     // A change made while c is cut off (pub/sub message lost to it).
     const flags = await a.patchFlags('acme', { anonymizeIdentity: true, ipPolicy: 'mask' }, Date.now());
@@ -377,7 +379,7 @@ describe('redis tenant store', () => {
   it('fails closed on corrupt flags in Redis, logging the tenant but not the values', async () => {
     newPrefix();
     const a = await open();
-    const { tenant } = await a.createTenant('acme');
+    const { writeKey = '' } = await a.createTenant('acme');
     await a.createTenant('globex');
     const log = capturedLogger();
     const b = await open({ logger: log.logger });
@@ -387,7 +389,7 @@ describe('redis tenant store', () => {
     await handWrite('acme', { flags: `{"anonymizeIdentity":"${secret}"` });
     await until('b drops acme', () => b.getTenant('acme') === undefined);
     expect(b.get('acme')).toBeUndefined();
-    expect(b.tenantByWriteKey(tenant.writeKey)).toBeUndefined();
+    expect(b.tenantByWriteKey(writeKey)).toBeUndefined();
     expect(b.get('globex')).toEqual(DEFAULT_FLAGS);
     expect(b.available()).toBe(true);
     const errors = log.lines.filter((l) => l.includes('"level":50'));
@@ -406,19 +408,83 @@ describe('redis tenant store', () => {
     await until('b and c reload acme', () => b.get('acme') !== undefined && c.get('acme') !== undefined);
   });
 
+  it('keys: created on one replica, known to the other; revoked, refused by both within 2 s; only hashes in Redis', async () => {
+    newPrefix();
+    const [a, b] = await Promise.all([open(), open()]);
+    const { writeKey: first = '' } = await a.createTenant('acme');
+    const second = await a.createWriteKey('acme');
+    const api = await a.createApiKey('acme', { name: 'analysts', scopes: ['read'] });
+    if (!second || !api) throw new Error('tenant vanished');
+    expect(api.key).toMatch(/^tlk_[A-Za-z0-9_-]{32}$/);
+    await until('b knows both write keys and the API key', () => b.tenantByWriteKey(second.writeKey) !== undefined && b.apiKey(api.key) !== undefined);
+    expect(b.tenantByWriteKey(first)?.tenantId).toBe('acme');
+    expect(b.apiKey(api.key)).toMatchObject({ tenant: { tenantId: 'acme' }, key: { keyId: api.entry.keyId, name: 'analysts', scopes: ['read'] } });
+    const dump = await dumpUnder(prefix);
+    for (const secret of [first, second.writeKey, api.key]) {
+      expect(dump).not.toContain(secret);
+      expect(dump).toContain(writeKeyHash(secret));
+    }
+
+    const revokedAt = Date.now();
+    expect(await b.revokeKey('acme', api.entry.keyId)).toBe('revoked');
+    expect(await b.revokeKey('acme', second.entry.keyId)).toBe('revoked');
+    await until('a drops both', () => a.apiKey(api.key) === undefined && a.tenantByWriteKey(second.writeKey) === undefined, 2_000);
+    expect(Date.now() - revokedAt).toBeLessThan(2_000);
+    expect(b.apiKey(api.key)).toBeUndefined();
+    expect(a.tenantByWriteKey(first)?.tenantId).toBe('acme');
+    expect(await admin.get(`${prefix}writekey:${writeKeyHash(second.writeKey)}`)).toBeNull();
+    expect(await a.revokeKey('acme', api.entry.keyId)).toBe('no_key');
+    expect(await a.revokeKey('nope', api.entry.keyId)).toBe('no_tenant');
+    expect(await a.createWriteKey('nope')).toBeUndefined();
+  });
+
+  it('a record written before keys had ids keeps its write key, named by a derived id on every replica', async () => {
+    newPrefix();
+    const a = await open();
+    const { writeKey = '' } = await a.createTenant('acme');
+    // the shape of a record from before issue 11: writeKeyHash only, no `keys` field
+    await admin.hdel(`${prefix}tenant:acme`, 'keys');
+    await handWrite('acme', {});
+    const b = await open();
+    const legacy = b.tenantByWriteKey(writeKey);
+    expect(legacy?.keys.writeKeys).toEqual([{ keyId: legacyWriteKeyId(writeKeyHash(writeKey)), hash: writeKeyHash(writeKey), createdAt: legacy?.createdAt }]);
+    await until('a agrees on the id', () => a.tenantByWriteKey(writeKey)?.keys.writeKeys[0]?.keyId === legacy?.keys.writeKeys[0]?.keyId);
+    // a key change writes the full list; the old key stays valid until revoked
+    const added = await b.createWriteKey('acme');
+    await until('a knows the new key', () => a.tenantByWriteKey(added?.writeKey ?? '') !== undefined);
+    expect(a.tenantByWriteKey(writeKey)?.tenantId).toBe('acme');
+    expect(await a.revokeKey('acme', legacyWriteKeyId(writeKeyHash(writeKey)))).toBe('revoked');
+    await until('b drops the legacy key', () => b.tenantByWriteKey(writeKey) === undefined);
+  });
+
+  it('API keys fail closed while the cache may be stale; write keys keep serving', async () => {
+    newPrefix();
+    const proxy = await TcpProxy.start();
+    const a = await open();
+    const c = await open({ redis: clientVia(proxy.port) });
+    const { writeKey = '' } = await a.createTenant('acme');
+    const api = await a.createApiKey('acme', { name: 'ops', scopes: ['admin'] });
+    await until('c knows the API key', () => c.apiKey(api?.key ?? '') !== undefined);
+    proxy.cut();
+    await until('c stops answering for API keys', () => c.apiKey(api?.key ?? '') === undefined, DEFAULT_STALE_AFTER_MS + 500);
+    expect(c.credentialsAvailable?.()).toBe(false);
+    expect(c.tenantByWriteKey(writeKey)?.tenantId).toBe('acme');
+    await proxy.close();
+  });
+
   it('close is idempotent, leaves a passed client open and rejects later mutations', async () => {
     newPrefix();
     const external = new Redis(REDIS_URL);
     clients.push(external);
     const s = await open({ redis: external });
-    const { tenant } = await s.createTenant('acme');
+    const { writeKey = '' } = await s.createTenant('acme');
     await Promise.all([s.close(), s.close()]);
     await s.close();
     expect(external.status).toBe('ready');
     expect(await external.ping()).toBe('PONG');
     expect(s.available()).toBe(false);
     expect(s.get('acme')).toBeUndefined();
-    expect(s.tenantByWriteKey(tenant.writeKey)?.tenantId).toBe('acme');
+    expect(s.tenantByWriteKey(writeKey)?.tenantId).toBe('acme');
     await expect(s.createTenant('globex')).rejects.toThrow(TenantStoreError);
     await expect(s.patchFlags('acme', {}, Date.now())).rejects.toThrow(TenantStoreError);
   });

@@ -10,6 +10,7 @@ import {
   writeKeyHash,
   writeSlackMs,
 } from './redis-tenant-store.js';
+import { legacyWriteKeyId } from './tenant-keys.js';
 import { TenantStoreError } from './tenant-store.js';
 
 const defaults = {
@@ -40,7 +41,7 @@ describe('timing budget', () => {
 
 describe('decoding tenant records', () => {
   const hash = writeKeyHash('tl_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
-  const good = { createdAt: '1000', writeKeyHash: hash, flags: JSON.stringify(DEFAULT_FLAGS), rev: '7' };
+  const good = { createdAt: '1000', writeKeyHash: hash, flags: JSON.stringify(DEFAULT_FLAGS), rev: '7', keys: '' };
 
   it('hashes write keys as sha256 hex', () => {
     expect(writeKeyHash('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
@@ -48,7 +49,11 @@ describe('decoding tenant records', () => {
 
   it('decodes a valid record into a frozen tenant without a clear key', () => {
     const d = decodeTenant('acme', good);
-    expect(d).toMatchObject({ ok: true, rev: 7, writeKeyHash: hash, tenant: { tenantId: 'acme', writeKey: '', createdAt: 1000, flags: DEFAULT_FLAGS } });
+    expect(d).toMatchObject({
+      ok: true,
+      rev: 7,
+      tenant: { tenantId: 'acme', createdAt: 1000, flags: DEFAULT_FLAGS, keys: { writeKeys: [{ keyId: legacyWriteKeyId(hash), hash, createdAt: 1000 }], apiKeys: [] } },
+    });
     if (d.ok) {
       expect(Object.isFrozen(d.tenant)).toBe(true);
       expect(Object.isFrozen(d.tenant.flags.piiTraits)).toBe(true);

@@ -3,10 +3,12 @@
 // pub/sub and a frequent cursor poll keep fresh, and that fails closed when it cannot be.
 //
 // Data model (all keys under `keyPrefix`, default `tracklane:`):
-//   <prefix>tenant:<id>          hash  tenantId, createdAt (ms), writeKeyHash (sha256 hex of the
-//                                      write key), flags (JSON, validated by tenantFlagsSchema on
-//                                      every read), rev (see below)
-//   <prefix>writekey:<sha256>    string → tenantId (uniqueness of keys; lookup for operators)
+//   <prefix>tenant:<id>          hash  tenantId, createdAt (ms), keys (JSON, tenantKeysSchema: the
+//                                      write and API keys as sha256 hashes with ids and scopes),
+//                                      flags (JSON, validated by tenantFlagsSchema on every read),
+//                                      rev (see below); writeKeyHash: the tenant's first write key
+//                                      (records written before `keys` existed hold only this)
+//   <prefix>writekey:<sha256>    string → tenantId (uniqueness of write keys; lookup for operators)
 //   <prefix>tenants              zset  member tenantId, score = the tenant's rev (the registry's
 //                                      member list and the incremental-sync cursor; no SCAN)
 //   <prefix>rev                  string, one counter INCRed by every mutation
@@ -14,7 +16,9 @@
 // A tenant's `rev` is the counter value of its last mutation: it increases per tenant and also
 // orders mutations across tenants, so "what changed since rev N" is one ZRANGEBYSCORE.
 // Every mutation is one Lua script (write + INCR + ZADD + PUBLISH atomically).
-// NOTE: the clear write key is returned once by createTenant and never stored anywhere.
+// NOTE: a clear key is returned once by the call that creates it and never stored anywhere.
+// NOTE: revoking a key is a mutation like a flag change: every replica's cache drops it within
+// staleAfterMs (pub/sub: milliseconds), and API-key lookups fail closed while the cache is stale.
 // NOTE: scripts touch several keys and derive tenant keys inside the read script, so this
 // targets a single Redis (or a primary with replicas), not Redis Cluster.
 import { createHash } from 'node:crypto';
@@ -22,7 +26,22 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../core/logger.js';
 import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagsPatch, type TenantFlags } from './flags.js';
-import { generateWriteKey, TENANT_ID_RE, TenantStoreError, WRITE_KEY_RE, type Tenant, type TenantStore } from './tenant-store.js';
+import {
+  addApiKey,
+  addWriteKey,
+  generateApiKey,
+  generateWriteKey,
+  keyHash,
+  legacyWriteKeyId,
+  newKeyId,
+  removeKey,
+  tenantKeysSchema,
+  WRITE_KEY_RE,
+  type ApiKeyEntry,
+  type TenantKeys,
+  type WriteKeyEntry,
+} from './tenant-keys.js';
+import { freezeTenant, TENANT_ID_RE, TenantStoreError, type ApiKeyMatch, type Tenant, type TenantStore } from './tenant-store.js';
 
 /**
  * TRICKY — why a flag flip is safe although replicas learn of it late.
@@ -80,12 +99,6 @@ export interface RedisTenantStoreOptions {
 }
 
 export interface RedisTenantStore extends TenantStore {
-  /**
-   * Tenants loaded from Redis carry `writeKey: ''`: only the key's hash is stored, so the clear
-   * key exists only in createTenant's result for `created: true`. An existing tenant is
-   * returned with `writeKey: ''` and `created: false`.
-   */
-  createTenant(tenantId: string): Promise<{ tenant: Tenant; created: boolean }>;
   /** Whether get() currently answers (connected, subscribed, synced within staleAfterMs). */
   available(): boolean;
   /** Resolves true as soon as available(), false after `timeoutMs`. */
@@ -117,29 +130,53 @@ export function writeSlackMs(b: TimingBudget): number {
   return slack;
 }
 
-export function writeKeyHash(writeKey: string): string {
-  return createHash('sha256').update(writeKey).digest('hex');
-}
+export const writeKeyHash = keyHash;
 
 /** One tenant as read from Redis: a Tenant when its fields are valid, else why not (no values). */
 export type DecodedTenant =
-  | { ok: true; rev: number; writeKeyHash: string; tenant: Tenant }
-  | { ok: false; rev: number; writeKeyHash: string; problem: string };
+  | { ok: true; rev: number; tenant: Tenant }
+  | { ok: false; rev: number; problem: string };
 
 const HASH_RE = /^[0-9a-f]{64}$/;
 
-export function decodeTenant(tenantId: string, fields: { createdAt: string; writeKeyHash: string; flags: string; rev: string }): DecodedTenant {
+export interface TenantFields {
+  createdAt: string;
+  writeKeyHash: string;
+  flags: string;
+  rev: string;
+  /** '' for a record written before keys had ids (its one key is `writeKeyHash`) */
+  keys: string;
+}
+
+export function decodeTenant(tenantId: string, fields: TenantFields): DecodedTenant {
   const rev = Number(fields.rev);
-  const hash = fields.writeKeyHash;
-  const fail = (problem: string): DecodedTenant => ({ ok: false, rev: Number.isSafeInteger(rev) ? rev : 0, writeKeyHash: hash, problem });
+  const fail = (problem: string): DecodedTenant => ({ ok: false, rev: Number.isSafeInteger(rev) ? rev : 0, problem });
   if (!TENANT_ID_RE.test(tenantId)) return fail('invalid tenant id');
   if (!Number.isSafeInteger(rev) || rev <= 0) return fail('rev: not a positive integer');
   const createdAt = Number(fields.createdAt);
   if (fields.createdAt === '' || !Number.isSafeInteger(createdAt)) return fail('createdAt: not an integer');
-  if (!HASH_RE.test(hash)) return fail('writeKeyHash: not a sha256 hex digest');
+  const keys = decodeKeys(fields.keys, fields.writeKeyHash, createdAt);
+  if (!keys.ok) return fail(keys.problem);
   const flags = decodeFlags(fields.flags);
   if (!flags.ok) return fail(flags.problem);
-  return { ok: true, rev, writeKeyHash: hash, tenant: freezeTenant({ tenantId, writeKey: '', createdAt, flags: flags.flags }) };
+  return { ok: true, rev, tenant: freezeTenant({ tenantId, createdAt, flags: flags.flags, keys: keys.keys }) };
+}
+
+/** The `keys` field, or — for a record that predates it — its one write key with a derived id. */
+export function decodeKeys(json: string, legacyHash: string, createdAt: number): { ok: true; keys: TenantKeys } | { ok: false; problem: string } {
+  if (json === '') {
+    if (!HASH_RE.test(legacyHash)) return { ok: false, problem: 'writeKeyHash: not a sha256 hex digest' };
+    return { ok: true, keys: { writeKeys: [{ keyId: legacyWriteKeyId(legacyHash), hash: legacyHash, createdAt }], apiKeys: [] } };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    return { ok: false, problem: 'keys: not valid JSON' };
+  }
+  const parsed = tenantKeysSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, problem: parsed.error.issues.slice(0, 3).map((i) => `keys.${i.path.join('.')}: ${i.message}`).join('; ') };
+  return { ok: true, keys: parsed.data };
 }
 
 export function decodeFlags(json: string): { ok: true; flags: TenantFlags } | { ok: false; problem: string } {
@@ -165,24 +202,24 @@ export function decodeFlags(json: string): { ok: true; flags: TenantFlags } | { 
 const changeMessageSchema = z.object({ tenantId: z.string(), rev: z.number().int() });
 
 // KEYS: tenant hash, write-key index, tenants zset, rev counter.
-// ARGV: tenantId, createdAt, writeKeyHash, flags JSON, channel.
-// Returns {status, createdAt, writeKeyHash, flags, rev}: 1 created, 0 exists, -1 key-hash taken.
+// ARGV: tenantId, createdAt, writeKeyHash, flags JSON, channel, keys JSON.
+// Returns {status, createdAt, writeKeyHash, flags, rev, keys}: 1 created, 0 exists, -1 key-hash taken.
 // NOTE: an existing tenant holding *our* key hash means ioredis resent the script after a
 // reconnect that lost the first reply: it is ours, so report it created (with our clear key).
 const CREATE_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local h = redis.call('HMGET', KEYS[1], 'createdAt', 'writeKeyHash', 'flags', 'rev')
+  local h = redis.call('HMGET', KEYS[1], 'createdAt', 'writeKeyHash', 'flags', 'rev', 'keys')
   local status = 0
   if h[2] == ARGV[3] then status = 1 end
-  return {status, h[1] or '', h[2] or '', h[3] or '', h[4] or ''}
+  return {status, h[1] or '', h[2] or '', h[3] or '', h[4] or '', h[5] or ''}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, '', '', '', ''} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, '', '', '', '', ''} end
 local rev = redis.call('INCR', KEYS[4])
-redis.call('HSET', KEYS[1], 'tenantId', ARGV[1], 'createdAt', ARGV[2], 'writeKeyHash', ARGV[3], 'flags', ARGV[4], 'rev', rev)
+redis.call('HSET', KEYS[1], 'tenantId', ARGV[1], 'createdAt', ARGV[2], 'writeKeyHash', ARGV[3], 'flags', ARGV[4], 'rev', rev, 'keys', ARGV[6])
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], rev, ARGV[1])
 redis.call('PUBLISH', ARGV[5], '{"tenantId":"' .. ARGV[1] .. '","rev":' .. rev .. '}')
-return {1, ARGV[2], ARGV[3], ARGV[4], tostring(rev)}
+return {1, ARGV[2], ARGV[3], ARGV[4], tostring(rev), ARGV[6]}
 `;
 
 // KEYS: tenant hash, tenants zset, rev counter.
@@ -205,7 +242,7 @@ return {1, rev}
 `;
 
 // KEYS: rev counter, tenants zset. ARGV: cursor (-1 = full load), tenant key prefix.
-// Returns {counter, full, id, createdAt, writeKeyHash, flags, rev, id, …}: every tenant changed
+// Returns {counter, full, id, createdAt, writeKeyHash, flags, rev, keys, id, …}: every tenant changed
 // after the cursor, or all of them when full (asked for, or the counter went back: Redis reset).
 // NOTE: atomic, so the counter and the tenants are one consistent snapshot.
 const SYNC_SCRIPT = `
@@ -218,11 +255,28 @@ local ids
 if full == 1 then ids = redis.call('ZRANGE', KEYS[2], 0, -1) else ids = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf') end
 local out = {g, full}
 for _, id in ipairs(ids) do
-  local h = redis.call('HMGET', ARGV[2] .. id, 'createdAt', 'writeKeyHash', 'flags', 'rev')
+  local h = redis.call('HMGET', ARGV[2] .. id, 'createdAt', 'writeKeyHash', 'flags', 'rev', 'keys')
   out[#out + 1] = id
-  for i = 1, 4 do out[#out + 1] = h[i] or '' end
+  for i = 1, 5 do out[#out + 1] = h[i] or '' end
 end
 return out
+`;
+
+// KEYS: tenant hash, tenants zset, rev counter, write-key index to add ('' key name: none), to delete.
+// ARGV: expected rev, keys JSON, tenantId, channel, add index? ('1'|''), delete index? ('1'|'').
+// Returns {1, rev} written, {0} unknown tenant, {-1} rev moved (retry), {-3} write key taken.
+const KEYS_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], 'rev')
+if not cur then return {0} end
+if cur ~= ARGV[1] then return {-1} end
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {-3} end
+local rev = redis.call('INCR', KEYS[3])
+redis.call('HSET', KEYS[1], 'keys', ARGV[2], 'rev', rev)
+if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[3]) end
+if ARGV[6] == '1' then redis.call('DEL', KEYS[5]) end
+redis.call('ZADD', KEYS[2], rev, ARGV[3])
+redis.call('PUBLISH', ARGV[4], '{"tenantId":"' .. ARGV[3] .. '","rev":' .. rev .. '}')
+return {1, rev}
 `;
 
 interface Script {
@@ -233,11 +287,11 @@ const script = (text: string): Script => ({ text, sha: createHash('sha1').update
 const CREATE = script(CREATE_SCRIPT);
 const PATCH = script(PATCH_SCRIPT);
 const SYNC = script(SYNC_SCRIPT);
+const KEYS_UPDATE = script(KEYS_SCRIPT);
 
 /** A cached tenant; `tenant` is absent when its record in Redis is invalid (fail closed). */
 interface Entry {
   rev: number;
-  writeKeyHash: string;
   tenant: Tenant | undefined;
 }
 
@@ -277,7 +331,9 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
 
   // --- cache -------------------------------------------------------------------------------
   let byId = new Map<string, Entry>();
-  let byHash = new Map<string, Tenant>();
+  /** sha256 of a write key → tenant; of an API key → tenant and entry (valid records only) */
+  let byWriteKey = new Map<string, Tenant>();
+  let byApiKey = new Map<string, ApiKeyMatch>();
   /** Counter value the cache is complete up to (-1: needs a full load). */
   let cursor = -1;
 
@@ -373,7 +429,8 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
   function applyFull(records: { tenantId: string; decoded: DecodedTenant }[], counter: number): void {
     const previous = byId;
     byId = new Map();
-    byHash = new Map();
+    byWriteKey = new Map();
+    byApiKey = new Map();
     for (const r of records) applyRecord(r.tenantId, r.decoded);
     // NOTE: a local mutation that landed after the snapshot was read may already be cached
     // with a higher rev (or be a tenant the snapshot predates): keep it.
@@ -390,14 +447,20 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
       // NOTE: the problem names fields and expectations only, never values.
       log.error({ tenantId, rev: decoded.rev, problem: decoded.problem }, 'tenant record in redis is invalid: its flags are unavailable (fail closed) until it is fixed');
     }
-    setEntry(tenantId, { rev: decoded.rev, writeKeyHash: decoded.writeKeyHash, tenant: decoded.ok ? decoded.tenant : undefined });
+    setEntry(tenantId, { rev: decoded.rev, tenant: decoded.ok ? decoded.tenant : undefined });
   }
 
   function setEntry(tenantId: string, entry: Entry): void {
-    const current = byId.get(tenantId);
-    if (current !== undefined && byHash.get(current.writeKeyHash)?.tenantId === tenantId) byHash.delete(current.writeKeyHash);
+    const current = byId.get(tenantId)?.tenant;
+    if (current !== undefined) {
+      for (const k of current.keys.writeKeys) if (byWriteKey.get(k.hash)?.tenantId === tenantId) byWriteKey.delete(k.hash);
+      for (const k of current.keys.apiKeys) if (byApiKey.get(k.hash)?.tenant.tenantId === tenantId) byApiKey.delete(k.hash);
+    }
     byId.set(tenantId, entry);
-    if (entry.tenant !== undefined) byHash.set(entry.writeKeyHash, entry.tenant);
+    const next = entry.tenant;
+    if (next === undefined) return;
+    for (const k of next.keys.writeKeys) byWriteKey.set(k.hash, next);
+    for (const k of next.keys.apiKeys) byApiKey.set(k.hash, { tenant: next, key: k });
   }
 
   async function evalScript(s: Script, scriptKeys: string[], args: string[]): Promise<unknown> {
@@ -513,6 +576,43 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
     if (ownsMain) await quitQuietly(main);
   }
 
+  /**
+   * Read-modify-write of a tenant's keys under its rev (like patchFlags): `change` returns the
+   * new keys and the write-key index entry to add or drop, or undefined to write nothing.
+   * Resolves undefined for an unknown tenant or when `change` declined.
+   */
+  function changeKeys<T>(
+    tenantId: string,
+    change: (current: TenantKeys) => { keys: TenantKeys; result: T; addIndex?: string; deleteIndex?: string } | undefined,
+  ): Promise<T | undefined> {
+    return track(async () => {
+      for (let attempt = 0; attempt < MAX_PATCH_ATTEMPTS; attempt++) {
+        const [flagsJson, rev, createdAt, storedHash, storedKeys] = await main.hmget(keys.tenant(tenantId), 'flags', 'rev', 'createdAt', 'writeKeyHash', 'keys');
+        if (rev === null || rev === undefined) return undefined;
+        const decoded = decodeTenant(tenantId, { createdAt: createdAt ?? '', writeKeyHash: storedHash ?? '', flags: flagsJson ?? '', rev, keys: storedKeys ?? '' });
+        if (!decoded.ok) throw new TenantStoreError(`tenant ${tenantId}'s record in redis is invalid (${decoded.problem}); fix the record by hand`);
+        const changed = change(decoded.tenant.keys);
+        if (changed === undefined) return undefined;
+        const nextJson = JSON.stringify(tenantKeysSchema.parse(changed.keys));
+        const reply = await evalScript(
+          KEYS_UPDATE,
+          [keys.tenant(tenantId), keys.tenants, keys.rev, keys.writeKey(changed.addIndex ?? 'none'), keys.writeKey(changed.deleteIndex ?? 'none')],
+          [rev, nextJson, tenantId, channel, changed.addIndex ? '1' : '', changed.deleteIndex ? '1' : ''],
+        );
+        const [status = '', value = ''] = stringTuple(reply, 1);
+        if (status === '0') return undefined;
+        if (status === '-1' || status === '-3') {
+          // -1: another mutation came first; -3: a drawn write key collides (192 bits: never)
+          await delay(Math.floor(Math.random() * 5 * Math.min(attempt + 1, 10)));
+          continue;
+        }
+        applyRecord(tenantId, decodeTenant(tenantId, { createdAt: createdAt ?? '', writeKeyHash: storedHash ?? '', flags: flagsJson ?? '', rev: value, keys: nextJson }));
+        return changed.result;
+      }
+      throw new TenantStoreError(`could not change keys of tenant ${tenantId}: too much contention`);
+    });
+  }
+
   const store: RedisTenantStore = {
     get(tenantId) {
       if (!available()) return undefined;
@@ -523,8 +623,12 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
       // NOTE: served from the cache even while flags are unavailable: write keys never change
       // and the stages behind the collector fail closed on flags themselves.
       if (!WRITE_KEY_RE.test(writeKey)) return undefined;
-      return byHash.get(writeKeyHash(writeKey));
+      return byWriteKey.get(keyHash(writeKey));
     },
+    // NOTE: unlike write keys, API keys fail closed: while the cache may have missed a
+    // revocation (stale, disconnected), no API key is recognised.
+    apiKey: (secret) => (available() ? byApiKey.get(keyHash(secret)) : undefined),
+    credentialsAvailable: available,
     list() {
       const out: Tenant[] = [];
       for (const e of byId.values()) if (e.tenant !== undefined) out.push(e.tenant);
@@ -541,16 +645,22 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
       return track(async () => {
         for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
           const writeKey = generateWriteKey();
-          const hash = writeKeyHash(writeKey);
-          const reply = await evalScript(CREATE, [keys.tenant(tenantId), keys.writeKey(hash), keys.tenants, keys.rev], [tenantId, String(clock()), hash, JSON.stringify(DEFAULT_FLAGS), channel]);
-          const [status = '', createdAt = '', storedHash = '', flags = '', rev = ''] = stringTuple(reply, 5);
+          const hash = keyHash(writeKey);
+          const now = clock();
+          const initialKeys: TenantKeys = { writeKeys: [{ keyId: newKeyId('wk'), hash, createdAt: now }], apiKeys: [] };
+          const reply = await evalScript(
+            CREATE,
+            [keys.tenant(tenantId), keys.writeKey(hash), keys.tenants, keys.rev],
+            [tenantId, String(now), hash, JSON.stringify(DEFAULT_FLAGS), channel, JSON.stringify(initialKeys)],
+          );
+          const [status = '', createdAt = '', storedHash = '', flags = '', rev = '', storedKeys = ''] = stringTuple(reply, 6);
           if (status === '-1') continue; // a 192-bit collision: astronomically unlikely; draw again
-          const decoded = decodeTenant(tenantId, { createdAt, writeKeyHash: storedHash, flags, rev });
+          const decoded = decodeTenant(tenantId, { createdAt, writeKeyHash: storedHash, flags, rev, keys: storedKeys });
           applyRecord(tenantId, decoded);
           if (!decoded.ok) throw new TenantStoreError(`tenant ${tenantId} exists but its record in redis is invalid: ${decoded.problem}`);
           if (status === '1') {
             log.info({ tenantId, rev: decoded.rev }, 'tenant created');
-            return { tenant: freezeTenant({ ...decoded.tenant, writeKey }), created: true };
+            return { tenant: decoded.tenant, created: true, writeKey };
           }
           return { tenant: decoded.tenant, created: false };
         }
@@ -570,7 +680,7 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
         for (let attempt = 0; attempt < MAX_PATCH_ATTEMPTS; attempt++) {
           // NOTE: read from Redis, not the cache: the cache may trail another replica's write,
           // and the rev check below makes the read-modify-write atomic.
-          const [flagsJson, rev, createdAt, storedHash] = await main.hmget(keys.tenant(tenantId), 'flags', 'rev', 'createdAt', 'writeKeyHash');
+          const [flagsJson, rev, createdAt, storedHash, storedKeys] = await main.hmget(keys.tenant(tenantId), 'flags', 'rev', 'createdAt', 'writeKeyHash', 'keys');
           if (rev === null || rev === undefined) return undefined;
           const current = decodeFlags(flagsJson ?? '');
           if (!current.ok) {
@@ -595,11 +705,39 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
             continue;
           }
           // NOTE: our own cache learns at once (read-your-writes on this replica); others via pub/sub.
-          applyRecord(tenantId, decodeTenant(tenantId, { createdAt: createdAt ?? '', writeKeyHash: storedHash ?? '', flags: nextJson, rev: value }));
+          applyRecord(tenantId, decodeTenant(tenantId, { createdAt: createdAt ?? '', writeKeyHash: storedHash ?? '', flags: nextJson, rev: value, keys: storedKeys ?? '' }));
           return next;
         }
         throw new TenantStoreError(`could not patch flags of tenant ${tenantId}: too much contention`);
       });
+    },
+
+    createWriteKey(tenantId) {
+      return changeKeys(tenantId, (current) => {
+        const writeKey = generateWriteKey();
+        const entry: WriteKeyEntry = { keyId: newKeyId('wk'), hash: keyHash(writeKey), createdAt: clock() };
+        return { keys: addWriteKey(current, entry), addIndex: entry.hash, result: { entry, writeKey } };
+      });
+    },
+
+    createApiKey(tenantId, request) {
+      return changeKeys(tenantId, (current) => {
+        const key = generateApiKey();
+        const entry: ApiKeyEntry = { keyId: newKeyId('ak'), name: request.name, scopes: [...request.scopes], hash: keyHash(key), createdAt: clock() };
+        return { keys: addApiKey(current, entry), result: { entry, key } };
+      });
+    },
+
+    async revokeKey(tenantId, keyId) {
+      let known = false;
+      const outcome = await changeKeys(tenantId, (current) => {
+        known = true;
+        const next = removeKey(current, keyId);
+        if (next === undefined) return undefined;
+        const removed = current.writeKeys.find((k) => k.keyId === keyId);
+        return { keys: next, ...(removed ? { deleteIndex: removed.hash } : {}), result: 'revoked' as const };
+      });
+      return outcome ?? (known ? 'no_key' : 'no_tenant');
     },
 
     close() {
@@ -619,14 +757,14 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
 }
 
 function parseSyncReply(reply: unknown): { counter: number; full: boolean; records: { tenantId: string; decoded: DecodedTenant }[] } | undefined {
-  if (!Array.isArray(reply) || reply.length < 2 || (reply.length - 2) % 5 !== 0) return undefined;
+  if (!Array.isArray(reply) || reply.length < 2 || (reply.length - 2) % 6 !== 0) return undefined;
   const counter = Number(reply[0]);
   if (!Number.isSafeInteger(counter)) return undefined;
   const records: { tenantId: string; decoded: DecodedTenant }[] = [];
-  for (let i = 2; i < reply.length; i += 5) {
-    const [tenantId, createdAt, hash, flags, rev] = reply.slice(i, i + 5).map((v: unknown) => (v === null || v === undefined ? '' : String(v)));
+  for (let i = 2; i < reply.length; i += 6) {
+    const [tenantId, createdAt, hash, flags, rev, keys] = reply.slice(i, i + 6).map((v: unknown) => (v === null || v === undefined ? '' : String(v)));
     const id = tenantId ?? '';
-    records.push({ tenantId: id, decoded: decodeTenant(id, { createdAt: createdAt ?? '', writeKeyHash: hash ?? '', flags: flags ?? '', rev: rev ?? '' }) });
+    records.push({ tenantId: id, decoded: decodeTenant(id, { createdAt: createdAt ?? '', writeKeyHash: hash ?? '', flags: flags ?? '', rev: rev ?? '', keys: keys ?? '' }) });
   }
   return { counter, full: Number(reply[1]) === 1, records };
 }
@@ -637,14 +775,6 @@ function stringTuple(reply: unknown, min: number): string[] {
   return reply.map((v: unknown) => (v === null || v === undefined ? '' : String(v)));
 }
 
-function freezeTenant(t: Tenant): Tenant {
-  const flags: TenantFlags = Object.freeze({
-    ...t.flags,
-    piiTraits: Object.freeze([...t.flags.piiTraits]) as string[],
-    scrubQueryParams: Object.freeze([...t.flags.scrubQueryParams]) as string[],
-  });
-  return Object.freeze({ tenantId: t.tenantId, writeKey: t.writeKey, createdAt: t.createdAt, flags });
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
 import { DEFAULT_FLAGS } from './flags.js';
+import { keyHash } from './tenant-keys.js';
 import { createMemoryTenantStore, generateWriteKey, TENANT_ID_RE, tenantIdSchema, TenantStoreError, WRITE_KEY_RE } from './tenant-store.js';
 
 describe('tenant ids', () => {
@@ -41,11 +42,19 @@ describe('memory tenant store', () => {
     const store = createMemoryTenantStore({ now: () => 1234 });
     const a = await store.createTenant('acme');
     expect(a.created).toBe(true);
-    expect(a.tenant).toEqual({ tenantId: 'acme', writeKey: expect.stringMatching(WRITE_KEY_RE), createdAt: 1234, flags: DEFAULT_FLAGS });
+    expect(a.writeKey).toMatch(WRITE_KEY_RE);
+    expect(a.tenant).toEqual({
+      tenantId: 'acme',
+      createdAt: 1234,
+      flags: DEFAULT_FLAGS,
+      keys: { writeKeys: [{ keyId: expect.stringMatching(/^wk_[0-9a-f]{16}$/), hash: keyHash(a.writeKey ?? ''), createdAt: 1234 }], apiKeys: [] },
+    });
+    // NOTE: the secret is nowhere in the tenant, only its hash
+    expect(JSON.stringify(a.tenant)).not.toContain(a.writeKey);
     const again = await store.createTenant('acme');
     expect(again).toEqual({ tenant: a.tenant, created: false });
     expect(store.getTenant('acme')).toBe(a.tenant);
-    expect(store.tenantByWriteKey(a.tenant.writeKey)).toBe(a.tenant);
+    expect(store.tenantByWriteKey(a.writeKey ?? '')).toBe(a.tenant);
     expect(store.tenantByWriteKey('tl_nope')).toBeUndefined();
     expect(store.get('acme')).toEqual(DEFAULT_FLAGS);
     expect(store.get('nope')).toBeUndefined();
@@ -56,7 +65,8 @@ describe('memory tenant store', () => {
     const store = createMemoryTenantStore();
     const rs = await Promise.all([store.createTenant('acme'), store.createTenant('acme'), store.createTenant('acme')]);
     expect(rs.filter((r) => r.created)).toHaveLength(1);
-    expect(new Set(rs.map((r) => r.tenant.writeKey)).size).toBe(1);
+    expect(rs.filter((r) => r.writeKey !== undefined)).toHaveLength(1);
+    expect(new Set(rs.map((r) => r.tenant.keys.writeKeys[0]?.keyId)).size).toBe(1);
   });
 
   it('rejects invalid tenant ids', async () => {

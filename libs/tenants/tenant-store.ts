@@ -1,46 +1,78 @@
 // Tenants (id, write key, flags) as seen by the collector, the admin API and the runners, plus
 // the in-memory implementation the file-backed store builds on (and unit tests use directly).
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import {
+  addApiKey,
+  addWriteKey,
+  freezeKeys,
+  generateApiKey,
+  generateWriteKey,
+  keyHash,
+  newKeyId,
+  removeKey,
+  tenantKeysSchema,
+  WRITE_KEY_RE,
+  type ApiKeyEntry,
+  type ApiKeyRequest,
+  type TenantKeys,
+  type WriteKeyEntry,
+} from './tenant-keys.js';
 import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagSource, type FlagsPatch, type TenantFlags } from './flags.js';
 
 /** Lowercase, url- and ClickHouse-safe, ≤ 63 chars, starts with a letter or digit. */
 export const TENANT_ID_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const tenantIdSchema = z.string().regex(TENANT_ID_RE, 'tenant id must match ^[a-z0-9][a-z0-9_-]{0,62}$');
 
-export const WRITE_KEY_PREFIX = 'tl_';
-/** Generated keys are `tl_` + 32 base64url chars (24 random bytes); any base64url body ≥ 16 chars loads. */
-export const WRITE_KEY_RE = /^tl_[A-Za-z0-9_-]{16,128}$/;
+export { generateWriteKey, WRITE_KEY_PREFIX, WRITE_KEY_RE } from './tenant-keys.js';
 export const writeKeySchema = z.string().regex(WRITE_KEY_RE, 'write key must look like tl_<base64url>');
 
 export const tenantSchema = z.object({
   tenantId: tenantIdSchema,
-  writeKey: writeKeySchema,
   createdAt: z.number().int(),
   flags: tenantFlagsSchema,
+  keys: tenantKeysSchema,
 });
 
 /** Tenants returned by a store are deep-frozen snapshots: change them through the store. */
 export interface Tenant {
   tenantId: string;
-  writeKey: string;
   createdAt: number;
   flags: TenantFlags;
+  /** hashes and metadata only: a key's secret is returned once, by the call that creates it */
+  keys: TenantKeys;
+}
+
+/** An API key found by its secret, with the tenant it belongs to. */
+export interface ApiKeyMatch {
+  tenant: Tenant;
+  key: ApiKeyEntry;
 }
 
 export interface TenantStore extends FlagSource {
   /** Flags of a known tenant; undefined when unknown (stages then fail closed). */
   get(tenantId: string): TenantFlags | undefined;
-  /** Idempotent: an existing tenant is returned as is (same write key), `created: false`.
-   *  Rejects with a TenantStoreError for an id that fails {@link tenantIdSchema}. */
-  createTenant(tenantId: string): Promise<{ tenant: Tenant; created: boolean }>;
+  /**
+   * Idempotent: an existing tenant is returned as is, `created: false`, without a key. A new
+   * tenant gets its first write key, whose secret is in `writeKey` (and nowhere else, ever).
+   * Rejects with a TenantStoreError for an id that fails {@link tenantIdSchema}.
+   */
+  createTenant(tenantId: string): Promise<{ tenant: Tenant; created: boolean; writeKey?: string }>;
   getTenant(tenantId: string): Tenant | undefined;
   /**
-   * Sync hot-path lookup for the collector.
-   * NOTE: a Map lookup hashes the key rather than comparing it byte by byte against secrets,
-   * so there is no useful timing side channel to close with a constant-time compare.
+   * Sync hot-path lookup for the collector, by the key's hash.
+   * NOTE: a Map lookup of a hash compares no secret byte by byte: no timing side channel.
    */
   tenantByWriteKey(writeKey: string): Tenant | undefined;
+  /** Sync lookup of a tenant API key by its secret; undefined when unknown or revoked. */
+  apiKey(secret: string): ApiKeyMatch | undefined;
+  /** Whether key lookups are current (a revocation elsewhere is known). Stores without it always are. */
+  credentialsAvailable?(): boolean;
+  /** A new write key (secret returned once); undefined for an unknown tenant. Rejects with KeyLimitError. */
+  createWriteKey(tenantId: string): Promise<{ entry: WriteKeyEntry; writeKey: string } | undefined>;
+  /** A new API key (secret returned once); undefined for an unknown tenant. Rejects with KeyLimitError. */
+  createApiKey(tenantId: string, request: ApiKeyRequest): Promise<{ entry: ApiKeyEntry; key: string } | undefined>;
+  /** Revokes a write or API key: 'revoked', 'no_key' (not one of the tenant's), or 'no_tenant'. */
+  revokeKey(tenantId: string, keyId: string): Promise<'revoked' | 'no_key' | 'no_tenant'>;
   /**
    * Applies `patch` at server time `now` through applyFlagsPatch (which stamps
    * `anonymizeSince`); resolves to the new flags, or undefined when the tenant is unknown.
@@ -54,11 +86,6 @@ export interface TenantStore extends FlagSource {
 
 export class TenantStoreError extends Error {
   override readonly name = 'TenantStoreError';
-}
-
-/** `tl_` + 24 random bytes as base64url (192 bits). */
-export function generateWriteKey(): string {
-  return WRITE_KEY_PREFIX + randomBytes(24).toString('base64url');
 }
 
 export interface TenantStoreCoreOptions {
@@ -78,12 +105,11 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
   const clock = opts.now ?? Date.now;
   const persist = opts.persist ?? (async () => {});
   const byId = new Map<string, Tenant>();
+  /** sha256 of a write key → its tenant */
   const byWriteKey = new Map<string, Tenant>();
-  for (const t of initial) {
-    const frozen = freezeTenant(t);
-    byId.set(frozen.tenantId, frozen);
-    byWriteKey.set(frozen.writeKey, frozen);
-  }
+  /** sha256 of an API key → its tenant and entry */
+  const byApiKey = new Map<string, ApiKeyMatch>();
+  for (const t of initial) publish(freezeTenant(t));
 
   // NOTE: every mutation runs after the previous one settled, so two concurrent PATCHes each
   // start from the other's result and neither is lost; a failed one does not break the chain.
@@ -105,18 +131,41 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
     publish(tenant);
   }
 
-  /** Makes `tenant` the visible state of its id (both indexes). */
+  /** Makes `tenant` the visible state of its id (every index). */
   function publish(tenant: Tenant): void {
     const previous = byId.get(tenant.tenantId);
+    if (previous !== undefined) {
+      for (const k of previous.keys.writeKeys) byWriteKey.delete(k.hash);
+      for (const k of previous.keys.apiKeys) byApiKey.delete(k.hash);
+    }
     byId.set(tenant.tenantId, tenant);
-    if (previous !== undefined && previous.writeKey !== tenant.writeKey) byWriteKey.delete(previous.writeKey);
-    byWriteKey.set(tenant.writeKey, tenant);
+    for (const k of tenant.keys.writeKeys) byWriteKey.set(k.hash, tenant);
+    for (const k of tenant.keys.apiKeys) byApiKey.set(k.hash, { tenant, key: k });
+  }
+
+  /** Replaces a tenant's keys (persisted first); undefined for an unknown tenant. */
+  function changeKeys<T>(tenantId: string, change: (keys: TenantKeys) => { keys: TenantKeys; result: T } | undefined): Promise<T | undefined> {
+    return serialize(async () => {
+      const current = byId.get(tenantId);
+      if (current === undefined) return undefined;
+      const changed = change(current.keys);
+      if (changed === undefined) return undefined;
+      await commit(freezeTenant({ ...current, keys: changed.keys }));
+      return changed.result;
+    });
+  }
+
+  function unusedSecret(generate: () => string): string {
+    let secret = generate();
+    while (byWriteKey.has(keyHash(secret)) || byApiKey.has(keyHash(secret))) secret = generate();
+    return secret;
   }
 
   return {
     get: (tenantId) => byId.get(tenantId)?.flags,
     getTenant: (tenantId) => byId.get(tenantId),
-    tenantByWriteKey: (writeKey) => byWriteKey.get(writeKey),
+    tenantByWriteKey: (writeKey) => (WRITE_KEY_RE.test(writeKey) ? byWriteKey.get(keyHash(writeKey)) : undefined),
+    apiKey: (secret) => byApiKey.get(keyHash(secret)),
     list: () => Array.from(byId.values()),
 
     createTenant(tenantId) {
@@ -126,12 +175,38 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
       return serialize(async () => {
         const existing = byId.get(tenantId);
         if (existing !== undefined) return { tenant: existing, created: false };
-        let writeKey = generateWriteKey();
-        while (byWriteKey.has(writeKey)) writeKey = generateWriteKey();
-        const tenant = freezeTenant({ tenantId, writeKey, createdAt: clock(), flags: { ...DEFAULT_FLAGS } });
+        const writeKey = unusedSecret(generateWriteKey);
+        const createdAt = clock();
+        const keys: TenantKeys = { writeKeys: [{ keyId: newKeyId('wk'), hash: keyHash(writeKey), createdAt }], apiKeys: [] };
+        const tenant = freezeTenant({ tenantId, createdAt, flags: { ...DEFAULT_FLAGS }, keys });
         await commit(tenant);
-        return { tenant, created: true };
+        return { tenant, created: true, writeKey };
       });
+    },
+
+    createWriteKey(tenantId) {
+      return changeKeys(tenantId, (keys) => {
+        const writeKey = unusedSecret(generateWriteKey);
+        const entry: WriteKeyEntry = { keyId: newKeyId('wk'), hash: keyHash(writeKey), createdAt: clock() };
+        return { keys: addWriteKey(keys, entry), result: { entry, writeKey } };
+      });
+    },
+
+    createApiKey(tenantId, request) {
+      return changeKeys(tenantId, (keys) => {
+        const key = unusedSecret(generateApiKey);
+        const entry: ApiKeyEntry = { keyId: newKeyId('ak'), name: request.name, scopes: [...request.scopes], hash: keyHash(key), createdAt: clock() };
+        return { keys: addApiKey(keys, entry), result: { entry, key } };
+      });
+    },
+
+    async revokeKey(tenantId, keyId) {
+      if (byId.get(tenantId) === undefined) return 'no_tenant';
+      const outcome = await changeKeys(tenantId, (keys) => {
+        const next = removeKey(keys, keyId);
+        return next === undefined ? undefined : { keys: next, result: 'revoked' as const };
+      });
+      return outcome ?? (byId.get(tenantId) === undefined ? 'no_tenant' : 'no_key');
     },
 
     patchFlags(tenantId, patch, now) {
@@ -177,11 +252,11 @@ export function createMemoryTenantStore(opts: { now?: () => number; tenants?: re
   return createTenantStoreCore(opts.tenants ?? [], { now: opts.now });
 }
 
-function freezeTenant(t: Tenant): Tenant {
+export function freezeTenant(t: Tenant): Tenant {
   const flags: TenantFlags = Object.freeze({
     ...t.flags,
     piiTraits: Object.freeze([...t.flags.piiTraits]) as string[],
     scrubQueryParams: Object.freeze([...t.flags.scrubQueryParams]) as string[],
   });
-  return Object.freeze({ tenantId: t.tenantId, writeKey: t.writeKey, createdAt: t.createdAt, flags });
+  return Object.freeze({ tenantId: t.tenantId, createdAt: t.createdAt, flags, keys: freezeKeys(t.keys) });
 }
