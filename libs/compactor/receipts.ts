@@ -29,6 +29,8 @@ export interface Receipt {
 /** What `GET /v1/admin/requests/:id` answers: the request's commands summed up. */
 export interface RequestReceipt {
   requestId: string;
+  /** the tenant that made the request (every command of a request is of one tenant) */
+  tenantId: string;
   status: ReceiptStatus;
   /** commands the request was split into (one per user of an erasure, per row of a load) */
   commands: number;
@@ -124,7 +126,7 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
     async forRequest(requestId) {
       // NOTE: aggregated in ClickHouse: a Data Loader request can hold thousands of commands.
       const rs = await client.query({
-        query: `SELECT status, count() AS n, sumMap(rows_rewritten) AS rw, any(reason) AS reason,
+        query: `SELECT status, any(tenant_id) AS tenant_id, count() AS n, sumMap(rows_rewritten) AS rw, any(reason) AS reason,
                        toUnixTimestamp64Milli(min(requested_at)) AS requested_at,
                        toUnixTimestamp64Milli(max(verified_at)) AS verified_at
                 FROM overwrite_requests FINAL
@@ -133,7 +135,7 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
         query_params: { id: requestId },
         format: 'JSONEachRow',
       });
-      const rows = await rs.json<{ status: ReceiptStatus; n: unknown; rw: Record<string, unknown>; reason: string | null; requested_at: unknown; verified_at: unknown }>();
+      const rows = await rs.json<{ status: ReceiptStatus; tenant_id: string; n: unknown; rw: Record<string, unknown>; reason: string | null; requested_at: unknown; verified_at: unknown }>();
       if (rows.length === 0) return undefined;
       const rowsRewritten: Record<string, number> = {};
       for (const r of rows) for (const [table, n] of Object.entries(r.rw)) rowsRewritten[table] = (rowsRewritten[table] ?? 0) + toNumber(n);
@@ -147,6 +149,7 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
       const [suppressed] = await sup.json<{ n: unknown }>();
       return {
         requestId,
+        tenantId: rows[0]?.tenant_id ?? '',
         status,
         commands: rows.reduce((n, r) => n + toNumber(r.n), 0),
         rowsRewritten,

@@ -36,3 +36,13 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
   const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
+
+/**
+ * The admin API's bounds, shared by the embedded runner and the fleet collector: failed
+ * authentications per address and minute before a minute of 429, and analyst queries running
+ * at once per credential. (Per-query engine bounds: libs/clickhouse/analyst-sql.ts.)
+ */
+export const authConfigShape = {
+  AUTH_MAX_FAILURES: z.coerce.number().int().min(1).max(100_000).default(20),
+  QUERY_MAX_CONCURRENT_PER_KEY: z.coerce.number().int().min(1).max(64).default(2),
+};

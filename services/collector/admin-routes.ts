@@ -1,51 +1,95 @@
-// Admin API (bearer token): tenants, their flags, and a read-only SQL endpoint for
-// analysts in embedded mode, where chDB lives inside this process.
-import { timingSafeEqual, createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+// The admin API: tenants, flags, credentials, analyst SQL, overwrites. Which routes a listener
+// serves and which credentials it accepts (DESIGN.md §8):
+// - `public` (the fleet's PORT): the tenant routes, tenant API keys only — never the operator;
+// - `admin` (ADMIN_PORT, cluster-internal): every route, the operator token and tenant keys;
+// - `combined` (embedded default, one port): every route, every credential.
+// Every admin-scope action and key change is written to the audit log.
+import type { FastifyInstance } from 'fastify';
+import type { AuditLog } from '../../libs/audit/audit-log.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
 import { flagsPatchSchema } from '../../libs/tenants/flags.js';
-import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
+import type { TenantStore } from '../../libs/tenants/tenant-store.js';
+import { authenticateHook, createAuthenticator, createFailureLimiter, requireAccess, type FailureLimiter } from './admin-auth.js';
+import { registerKeyRoutes } from './key-routes.js';
 import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
+import { registerQueryRoutes, type AnalystQueries } from './query-routes.js';
+import { notFound, tenantIdParam } from './route-params.js';
+
+export type AdminListener = 'combined' | 'public' | 'admin';
 
 export interface AdminDeps {
   adminToken: string;
   tenants: TenantStore;
   /** false when no master key is configured: anonymization cannot be switched on */
   canAnonymize: boolean;
-  /** runs one read-only statement; rejects with a ClickHouse error message on failure */
-  readOnlyQuery: (sql: string) => Promise<unknown[]>;
+  /** analyst SQL: tenant-isolated for tenant keys, bounded for everyone */
+  analyst: AnalystQueries;
+  /** concurrent analyst queries per credential (a tenant key, or the operator) */
+  maxConcurrentQueriesPerKey?: number;
   /** retroactive overwrites and erasures; the routes exist only where a compactor runs */
   overwrites?: Omit<OverwriteDeps, 'tenants'>;
+  /** where admin actions are recorded; absent: nowhere (a fleet collector without ClickHouse) */
+  audit?: AuditLog;
+  /** shared by every listener of one process, so the brake counts all of an address's failures */
+  failures?: FailureLimiter;
   now?: () => number;
 }
 
-const querySchema = z.object({ sql: z.string().trim().min(1).max(100_000) }).strict();
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** the audit log's action name of a route; unset: not audited */
+    audit?: string;
+  }
+  interface FastifyRequest {
+    /** what a handler adds to its audit row: counts, ids, keyed hashes — never values */
+    auditDetails: Record<string, string> | null;
+  }
+}
 
-export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, listener: AdminListener = 'combined'): void {
   const now = deps.now ?? Date.now;
-  const expected = digest(deps.adminToken);
+  const failures = deps.failures ?? createFailureLimiter();
+  const authenticate = createAuthenticator({ operatorToken: listener === 'public' ? null : deps.adminToken, tenants: deps.tenants });
+  const operatorRoutes = listener !== 'public';
 
   app.register(async (admin) => {
-    admin.addHook('onRequest', async (req, reply) => {
-      if (!authorized(req, expected)) {
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Bearer realm="tracklane-admin"')
-          .send({ error: 'unauthorized', message: 'admin routes need Authorization: Bearer <TRACKLANE_ADMIN_TOKEN>' });
-      }
+    admin.decorateRequest('principal', null);
+    admin.decorateRequest('auditDetails', null);
+    admin.addHook('onRequest', authenticateHook(authenticate, failures));
+    admin.addHook('onResponse', async (req, reply) => {
+      const action = req.routeOptions.config.audit;
+      const principal = req.principal;
+      if (action === undefined || principal === null || deps.audit === undefined) return;
+      const { requestId, ...details } = req.auditDetails ?? {};
+      await deps.audit.record({
+        at: now(),
+        tenantId: (req.params as { tenantId?: string }).tenantId ?? details['tenantId'] ?? '',
+        credentialKind: principal.kind,
+        keyId: principal.keyId,
+        action,
+        requestId: requestId ?? req.id,
+        status: reply.statusCode,
+        source: req.ip,
+        details,
+      });
     });
 
-    admin.put('/v1/admin/tenants/:tenantId', async (req, reply) => {
-      const tenantId = tenantIdParam(req, reply);
-      if (!tenantId) return reply;
-      const { tenant, created } = await deps.tenants.createTenant(tenantId);
-      // NOTE: the fleet's Redis store keeps only key hashes: an existing tenant comes back without its key.
-      const body = tenant.writeKey === '' ? { tenantId: tenant.tenantId, created } : { tenantId: tenant.tenantId, writeKey: tenant.writeKey, created };
-      return reply.code(created ? 201 : 200).send(body);
-    });
+    if (operatorRoutes) {
+      admin.put('/v1/admin/tenants/:tenantId', { preHandler: requireAccess({ operator: true }), config: { audit: 'tenant.create' } }, async (req, reply) => {
+        const tenantId = tenantIdParam(req, reply);
+        if (!tenantId) return reply;
+        const { tenant, created, writeKey } = await deps.tenants.createTenant(tenantId);
+        // NOTE: a key's secret exists only in the answer that creates it: an existing tenant comes back without one.
+        const first = tenant.keys.writeKeys[0];
+        if (created && writeKey !== undefined && first !== undefined) {
+          req.auditDetails = { keyId: first.keyId };
+          return reply.code(201).send({ tenantId, created, writeKey, keyId: first.keyId });
+        }
+        return reply.code(200).send({ tenantId, created });
+      });
+    }
 
-    admin.get('/v1/admin/tenants/:tenantId/flags', async (req, reply) => {
+    admin.get('/v1/admin/tenants/:tenantId/flags', { preHandler: requireAccess({ scope: 'admin' }) }, async (req, reply) => {
       const tenantId = tenantIdParam(req, reply);
       if (!tenantId) return reply;
       const tenant = deps.tenants.getTenant(tenantId);
@@ -53,13 +97,15 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return reply.send({ tenantId, ...tenant.flags });
     });
 
-    admin.patch('/v1/admin/tenants/:tenantId/flags', async (req, reply) => {
+    admin.patch('/v1/admin/tenants/:tenantId/flags', { preHandler: requireAccess({ scope: 'admin' }), config: { audit: 'flags.update' } }, async (req, reply) => {
       const tenantId = tenantIdParam(req, reply);
       if (!tenantId) return reply;
       const parsed = flagsPatchSchema.safeParse(req.body ?? {});
       if (!parsed.success) {
         return reply.code(400).send({ error: 'bad_request', message: describeIssues(parsed.error) });
       }
+      // NOTE: flag names only; values such as piiTraits could name what a tenant deems sensitive.
+      req.auditDetails = { fields: Object.keys(parsed.data).sort().join(',') };
       if (parsed.data.anonymizeIdentity === true && !deps.canAnonymize) {
         return reply.code(409).send({
           error: 'master_key_missing',
@@ -71,46 +117,8 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
       return reply.send({ tenantId, ...flags });
     });
 
+    registerKeyRoutes(admin, { tenants: deps.tenants });
+    registerQueryRoutes(admin, { analyst: deps.analyst, operatorRoutes, maxConcurrentPerKey: deps.maxConcurrentQueriesPerKey ?? 2 });
     if (deps.overwrites) registerOverwriteRoutes(admin, { ...deps.overwrites, tenants: deps.tenants });
-
-    admin.post('/v1/admin/query', async (req, reply) => {
-      const parsed = querySchema.safeParse(req.body ?? {});
-      if (!parsed.success) {
-        return reply.code(400).send({ error: 'bad_request', message: describeIssues(parsed.error) });
-      }
-      try {
-        const rows = await deps.readOnlyQuery(parsed.data.sql);
-        return reply.send({ rows });
-      } catch (err) {
-        return reply.code(400).send({ error: 'query_failed', message: (err as Error).message });
-      }
-    });
   });
-}
-
-function tenantIdParam(req: FastifyRequest, reply: FastifyReply): string | undefined {
-  const id = (req.params as { tenantId?: string }).tenantId ?? '';
-  if (!TENANT_ID_RE.test(id)) {
-    void reply.code(400).send({
-      error: 'bad_request',
-      message: 'tenantId must be 1-63 characters of a-z, 0-9, "_" or "-", starting with a letter or digit',
-    });
-    return undefined;
-  }
-  return id;
-}
-
-function notFound(reply: FastifyReply, tenantId: string) {
-  return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-function authorized(req: FastifyRequest, expected: Buffer): boolean {
-  const auth = req.headers.authorization;
-  if (!auth?.startsWith('Bearer ')) return false;
-  // NOTE: compare digests so the comparison is constant-time whatever the lengths.
-  return timingSafeEqual(digest(auth.slice(7).trim()), expected);
 }

@@ -1,12 +1,16 @@
 // The fleet collector: the same HTTP app as embedded mode, with the raw events produced to
 // tracklane.raw.v1 (2xx only after Kafka acked, 503 + Retry-After when it cannot), tenants
-// and flags in Redis, and analyst queries against the ClickHouse server.
+// and flags in Redis, and analyst queries against the ClickHouse server. Two listeners: PORT
+// (public: ingestion, the tag, tenant routes with tenant keys) and ADMIN_PORT (cluster-internal:
+// the operator's routes and token).
 import type { AddressInfo } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { createAnalystQuery } from '../../libs/clickhouse/read-only-query.js';
+import { authConfigShape } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
@@ -20,10 +24,14 @@ import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../flee
 import { openFleetContext } from '../fleet/fleet-context.js';
 import type { RunningService } from '../fleet/running-service.js';
 import { runStopSteps } from '../fleet/worker-host.js';
-import { buildCollectorApp } from './http-app.js';
+import { createFailureLimiter } from './admin-auth.js';
+import { buildCollectorApp, type CollectorAppOptions } from './http-app.js';
 
 export const collectorConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** the operator routes' listener: never behind the public Ingress (k8s: Service collector-admin) */
+  ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
+  ...authConfigShape,
   TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
   TRUST_PROXY: z.string().default('false'),
   MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
@@ -40,12 +48,18 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
   // the compactor service; receipts and stored ids read back from ClickHouse.
-  const receipts = analyst ? createReceiptStore(analyst, fleetSubjectHash(config, 'collector (its overwrite API; CLICKHOUSE_URL is set)')) : null;
+  const subjectHash = analyst ? fleetSubjectHash(config, 'collector (its overwrite API; CLICKHOUSE_URL is set)') : null;
+  const receipts = analyst && subjectHash ? createReceiptStore(analyst, subjectHash) : null;
+  // NOTE: admin actions are recorded in ClickHouse; without CLICKHOUSE_URL there is no admin
+  // API worth auditing (no queries, receipts or overwrites), flags and keys excepted: said once.
+  if (!analyst) logger.warn('CLICKHOUSE_URL is not set: admin actions are not written to audit_log');
+  const audit = analyst ? createAuditLog({ client: analyst, logger }) : undefined;
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
   const presenceRedis = receipts ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
   const overwrites =
-    analyst && receipts
+    analyst && receipts && subjectHash
       ? {
+          subjectHash,
           submit: async (commands: OverwriteCommand[]) => {
             await receipts.writePending(commands);
             await sendInChunks(
@@ -64,7 +78,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
   const counted = countIngest(kafkaIngest, ctx.metrics.registry);
 
-  const app = buildCollectorApp({
+  const appOptions: CollectorAppOptions = {
     logger,
     maxRequestBytes: config.MAX_REQUEST_BYTES,
     trustProxy: parseTrustProxy(config.TRUST_PROXY),
@@ -79,26 +93,40 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       tenants: ctx.tenants,
       // NOTE: hashing happens in the anonymizers, which refuse to start without a master key.
       canAnonymize: true,
-      readOnlyQuery: async (sql) => {
-        if (!analystQuery) throw new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)');
-        return analystQuery(sql);
+      analyst: {
+        operatorQuery: async (sql) => {
+          if (!analystQuery) throw new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)');
+          return analystQuery(sql);
+        },
+        tenantQuery: async () => {
+          throw Object.assign(new Error('tenant queries are not available yet'), { status: 501 });
+        },
       },
+      maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
+      failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
+      ...(audit ? { audit } : {}),
       ...(overwrites ? { overwrites } : {}),
     },
-  });
+  };
+  const app = buildCollectorApp({ ...appOptions, listener: 'public' });
+  const adminApp = buildCollectorApp({ ...appOptions, listener: 'admin' });
   await app.listen({ port: config.PORT, host: config.HOST });
+  await adminApp.listen({ port: config.ADMIN_PORT, host: config.HOST });
   const port = (app.server.address() as AddressInfo).port;
-  logger.info({ port, topic: ctx.topics.raw }, 'collector listening');
+  const adminPort = (adminApp.server.address() as AddressInfo).port;
+  logger.info({ port, adminPort, topic: ctx.topics.raw }, 'collector listening');
 
   let stopping: Promise<boolean> | undefined;
   return {
     port,
+    adminPort,
     stop: () =>
       (stopping ??= runStopSteps(
         [
           { name: 'intake', run: () => kafkaIngest.close() },
           // fastify's close() waits for in-flight requests, whose produce calls finish first
           { name: 'http', run: () => app.close() },
+          { name: 'http-admin', run: () => adminApp.close() },
           ...ctx.stopSteps,
           { name: 'clickhouse', run: () => analyst?.close() },
           { name: 'redis-presence', run: () => presenceRedis?.quit().then(() => undefined) },

@@ -14,7 +14,7 @@ let writeKey: string;
 
 beforeAll(async () => {
   const tenants = createMemoryTenantStore();
-  writeKey = (await tenants.createTenant('acme')).tenant.writeKey;
+  writeKey = (await tenants.createTenant('acme')).writeKey ?? '';
   app = buildCollectorApp({
     logger: createLogger({ level: 'silent' }),
     maxRequestBytes: 500 * 1024,
@@ -24,7 +24,7 @@ beforeAll(async () => {
       pipeline: { ready: () => true, ingest: async (events) => ({ accepted: events.length, dropped: [], deadLettered: [], retry: [] }) },
       limits: { maxEventBytes: 32 * 1024, maxBatchEvents: 500, maxFutureMs: 60_000 },
     },
-    admin: { adminToken: ADMIN, tenants, canAnonymize: true, readOnlyQuery: async () => [] },
+    admin: { adminToken: ADMIN, tenants, canAnonymize: true, analyst: { operatorQuery: async () => [], tenantQuery: async () => [] } },
   });
   await app.ready();
 });

@@ -1,11 +1,14 @@
 // The collector's HTTP server: Segment-compatible ingestion, the admin API and health
-// routes, on one fastify instance. The runner decides what the pipeline behind it is.
+// routes. One instance per listener: `combined` (embedded default: everything on one port),
+// `public` (ingestion, the tag and the tenant routes, tenant keys only) or `admin` (every admin
+// route, the operator token too). The runner decides what the pipeline behind it is.
+import { randomUUID } from 'node:crypto';
 import { fastify, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { BodyError, registerBodyParser } from './body-parser.js';
-import { registerAdminRoutes, type AdminDeps } from './admin-routes.js';
+import { registerAdminRoutes, type AdminDeps, type AdminListener } from './admin-routes.js';
 import { registerIngestRoutes, type IngestDeps } from './ingest-routes.js';
 import { registerTagRoutes, type TagRouteOptions } from './tag-routes.js';
 
@@ -19,8 +22,10 @@ export interface CollectorAppOptions {
   admin: AdminDeps;
   /** serves GET /metrics (Prometheus text) when given */
   metrics?: Registry;
-  /** the web tag (GET /tag.js) is always served; its test page only when asked */
+  /** the web tag (GET /tag.js) is served where ingestion is; its test page only when asked */
   tag?: TagRouteOptions;
+  /** default `combined` */
+  listener?: AdminListener;
 }
 
 export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
@@ -32,7 +37,10 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
     maxParamLength: 512,
     // Segment SDKs retry on 5xx; a slow ClickHouse flush must not be cut short by a timeout.
     requestTimeout: 120_000,
+    // NOTE: request ids name admin actions in the audit log: unique across replicas and restarts.
+    genReqId: () => randomUUID(),
   });
+  const listener = opts.listener ?? 'combined';
   registerBodyParser(app, opts.maxRequestBytes);
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -63,9 +71,11 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
     app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.metrics()));
   }
 
-  registerIngestRoutes(app, opts.ingest);
-  registerAdminRoutes(app, opts.admin);
-  registerTagRoutes(app, opts.tag);
+  if (listener !== 'admin') {
+    registerIngestRoutes(app, opts.ingest);
+    registerTagRoutes(app, opts.tag);
+  }
+  registerAdminRoutes(app, opts.admin, listener);
   return app;
 }
 
@@ -75,6 +85,8 @@ function errorName(status: number): string {
       return 'bad_request';
     case 401:
       return 'unauthorized';
+    case 403:
+      return 'forbidden';
     case 404:
       return 'not_found';
     case 413:

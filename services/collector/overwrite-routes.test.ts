@@ -17,10 +17,16 @@ const REQUEST = '0b7d6a9e-3f55-4c1e-9a44-1c2d3e4f5a6b';
 beforeEach(async () => {
   seen = false;
   submitted = [];
-  receipt = { requestId: REQUEST, status: 'pending', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: null, suppressedEvents: 0 };
+  receipt = { requestId: REQUEST, tenantId: 'acme', status: 'pending', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: null, suppressedEvents: 0 };
   const tenants = createMemoryTenantStore();
   await tenants.createTenant('acme');
   app = Fastify();
+  // NOTE: the operator, as the admin plugin's authentication would set it (admin-auth.ts)
+  app.decorateRequest('principal', null);
+  app.decorateRequest('auditDetails', null);
+  app.addHook('onRequest', async (req) => {
+    req.principal = { kind: 'operator', keyId: 'operator' };
+  });
   registerOverwriteRoutes(app, {
     tenants,
     submit: async (c) => void submitted.push(...c),

@@ -10,6 +10,7 @@ import { NO_COMPACTOR_WARNING } from '../../libs/compactor/compactor-presence.js
 import type { RequestReceipt } from '../../libs/compactor/receipts.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
+import { requireAccess } from './admin-auth.js';
 
 export interface OverwriteDeps {
   tenants: TenantStore;
@@ -20,6 +21,8 @@ export interface OverwriteDeps {
   storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => Promise<Set<string>>;
   /** the fleet: whether a compactor runs (null: unknown); accepted requests say when none does */
   compactorSeen?: () => Promise<boolean | null>;
+  /** the keyed hash of receipts (libs/compactor/subject-hash.ts): how the audit log names a subject */
+  subjectHash?: (tenantId: string, id: string) => string;
   now?: () => number;
 }
 
@@ -55,6 +58,7 @@ const loadRowSchema = z.object({ id: idSchema, set: setSchema }).strict();
 
 export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteDeps): void {
   const now = deps.now ?? Date.now;
+  const asAdmin = requireAccess({ scope: 'admin' });
   /** a body of an accepted (or still pending) request, with a warning when no compactor runs */
   const queued = async <T extends object>(body: T): Promise<T | (T & { warning: string })> =>
     deps.compactorSeen && (await deps.compactorSeen()) === false ? { ...body, warning: NO_COMPACTOR_WARNING } : body;
@@ -69,7 +73,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
   });
 
   for (const subject of ['user', 'account'] as const) {
-    admin.patch(`/v1/admin/tenants/:tenantId/${subject}s/:id`, async (req, reply) => {
+    admin.patch(`/v1/admin/tenants/:tenantId/${subject}s/:id`, { preHandler: asAdmin, config: { audit: `overwrite.${subject}` } }, async (req, reply) => {
       const { tenantId, id } = req.params as { tenantId: string; id: string };
       if (!knownTenant(deps.tenants, tenantId)) return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
       const parsedId = idSchema.safeParse(id);
@@ -78,12 +82,13 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
         return reply.code(400).send({ error: 'bad_request', message: parsedId.success ? describeIssues(body.error as z.ZodError) : `${subject} id: 1–128 characters` });
       }
       const requestId = randomUUID();
+      req.auditDetails = { requestId, attributes: Object.keys(body.data.set).length.toString(), ...(deps.subjectHash ? { subjectIdHash: deps.subjectHash(tenantId, parsedId.data) } : {}) };
       await deps.submit([{ ...base(tenantId, requestId, now()), subject, id: parsedId.data, set: body.data.set, mode: 'overwrite' }]);
       return reply.code(202).send(await queued({ requestId }));
     });
   }
 
-  admin.post('/v1/admin/tenants/:tenantId/erasures', async (req, reply) => {
+  admin.post('/v1/admin/tenants/:tenantId/erasures', { preHandler: asAdmin, config: { audit: 'erasure.create' } }, async (req, reply) => {
     const { tenantId } = req.params as { tenantId: string };
     if (!knownTenant(deps.tenants, tenantId)) return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
     const body = erasureSchema.safeParse(req.body ?? {});
@@ -100,6 +105,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
       delete_events: body.data.deleteEvents,
       suppress: body.data.suppress,
     }));
+    req.auditDetails = { requestId, mode: body.data.mode, users: String(commands.length), deleteEvents: String(body.data.deleteEvents), suppress: String(body.data.suppress) };
     await deps.submit(commands);
     return reply.code(202).send(await queued({ requestId, users: commands.length }));
   });
@@ -107,7 +113,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
   // The Data Loader's bulk route: rows are validated one by one — a bad row is reported by its
   // index and skipped, the others go on (DESIGN.md: bad input loses nothing). Errors name the
   // attribute, never a value.
-  admin.post('/v1/admin/tenants/:tenantId/loads', { bodyLimit: MAX_LOAD_BYTES }, async (req, reply) => {
+  admin.post('/v1/admin/tenants/:tenantId/loads', { bodyLimit: MAX_LOAD_BYTES, preHandler: asAdmin, config: { audit: 'load.create' } }, async (req, reply) => {
     const { tenantId } = req.params as { tenantId: string };
     if (!knownTenant(deps.tenants, tenantId)) return reply.code(404).send({ error: 'not_found', message: `tenant "${tenantId}" does not exist` });
     const body = loadSchema.safeParse(req.body ?? {});
@@ -122,10 +128,12 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     });
     const stored = good.length > 0 ? await deps.storedIds(tenantId, subject, [...new Set(good.map((g) => g.id))]) : new Set<string>();
     const missing = good.filter((g) => !stored.has(g.id)).length;
+    req.auditDetails = { subject, rows: String(body.data.rows.length), accepted: String(good.length), rejected: String(rejected.length), dryRun: String(dryRun) };
     if (dryRun || good.length === 0) {
       return reply.code(dryRun ? 200 : 202).send({ requestId: null, accepted: good.length, rejected, missing });
     }
     const requestId = randomUUID();
+    req.auditDetails = { ...req.auditDetails, requestId };
     const at = now();
     await deps.submit(
       good.map((g) => ({
@@ -140,11 +148,14 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     return reply.code(202).send(await queued({ requestId, accepted: good.length, rejected, missing }));
   });
 
-  admin.get('/v1/admin/requests/:requestId', async (req, reply) => {
+  // NOTE: a tenant key (read or admin) sees its own tenant's requests; another's answer as unknown.
+  admin.get('/v1/admin/requests/:requestId', { preHandler: requireAccess({ scope: 'any' }) }, async (req, reply) => {
     const { requestId } = req.params as { requestId: string };
     if (!/^[0-9a-f-]{36}$/.test(requestId)) return reply.code(400).send({ error: 'bad_request', message: 'requestId must be a UUID' });
     const receipt = await deps.receipt(requestId);
-    if (!receipt) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
+    const principal = req.principal;
+    const visible = receipt !== undefined && (principal?.kind === 'operator' || (principal?.kind === 'api_key' && principal.tenantId === receipt.tenantId));
+    if (!receipt || !visible) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
     return reply.send(receipt.status === 'pending' ? await queued(receipt) : receipt);
   });
 }

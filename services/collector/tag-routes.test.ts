@@ -23,7 +23,7 @@ async function appWith(tag?: TagRouteOptions): Promise<FastifyInstance> {
       pipeline: { ready: () => true, ingest: async () => ({ accepted: 0, dropped: [], deadLettered: [], retry: [] }) },
       limits: { maxEventBytes: 32 * 1024, maxBatchEvents: 500, maxFutureMs: 60_000 },
     },
-    admin: { adminToken: 'admin-token-0123456789', tenants: createMemoryTenantStore(), canAnonymize: true, readOnlyQuery: async () => [] },
+    admin: { adminToken: 'admin-token-0123456789', tenants: createMemoryTenantStore(), canAnonymize: true, analyst: { operatorQuery: async () => [], tenantQuery: async () => [] } },
     ...(tag ? { tag } : {}),
   });
   await app.ready();

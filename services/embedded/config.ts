@@ -1,10 +1,12 @@
 // Configuration of the embedded runner (`tracklane start`), parsed once from the environment.
 import { z } from 'zod';
-import { envBoolean, envOptionalString } from '../../libs/config/env.js';
+import { authConfigShape, envBoolean, envOptionalString } from '../../libs/config/env.js';
 
 export const embeddedConfigSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** unset: the operator routes share PORT; set: they listen apart (0 = any free port) */
+    ADMIN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     HOST: z.string().default('127.0.0.1'),
     TRACKLANE_DATA_DIR: z.string().default('./data'),
     /** unset → chDB on TRACKLANE_DATA_DIR; set → a ClickHouse server over HTTP */
@@ -29,6 +31,7 @@ export const embeddedConfigSchema = z
     MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
     MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
     MIGRATE_ON_START: envBoolean(true),
+    ...authConfigShape,
     /** serves the web tag's test page at /tag/test-page (tests and demos only) */
     TRACKLANE_TAG_TEST_PAGE: envBoolean(false),
   })

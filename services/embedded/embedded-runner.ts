@@ -17,6 +17,7 @@ import { createReceiptStore } from '../../libs/compactor/receipts.js';
 import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
+import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { ConfigError } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
@@ -24,7 +25,8 @@ import { createEnricher } from '../../libs/enrich/enrich-stage.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { openFileTenantStore } from '../../libs/tenants/file-tenant-store.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
-import { buildCollectorApp } from '../collector/http-app.js';
+import { createFailureLimiter } from '../collector/admin-auth.js';
+import { buildCollectorApp, type CollectorAppOptions } from '../collector/http-app.js';
 import { parseTrustProxy, type EmbeddedConfig } from './config.js';
 import { createEmbeddedPipeline } from './embedded-pipeline.js';
 import { openOverwriteQueue } from './overwrite-queue.js';
@@ -33,6 +35,8 @@ export interface EmbeddedServer {
   /** base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   port: number;
+  /** where the operator routes are: `url` unless ADMIN_PORT gives them a listener of their own */
+  adminUrl: string;
   adminToken: string;
   tenants: TenantStore;
   clickhouse: ClickHouseClient;
@@ -150,7 +154,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
 
     const adminToken = config.TRACKLANE_ADMIN_TOKEN ?? (await ensureAdminToken(dataDir, logger));
-    const app = buildCollectorApp({
+    const appOptions: CollectorAppOptions = {
       logger,
       maxRequestBytes: config.MAX_REQUEST_BYTES,
       trustProxy: parseTrustProxy(config.TRUST_PROXY),
@@ -164,28 +168,49 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         adminToken,
         tenants,
         canAnonymize: keys !== null,
-        readOnlyQuery: analystQuery,
+        analyst: {
+          operatorQuery: analystQuery,
+          tenantQuery: async () => {
+            throw Object.assign(new Error('tenant queries are not available yet'), { status: 501 });
+          },
+        },
+        maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
+        audit: createAuditLog({ client: dimensions, logger }),
+        failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
         overwrites: {
           submit: (c) => overwrites.submit(c),
           receipt: (id) => overwrites.receipt(id),
           storedIds: (tenant, subject, ids) => storedSubjectIds(dimensions, tenant, subject, ids),
+          subjectHash,
         },
       },
-    });
+    };
+    // NOTE: one port by default; with ADMIN_PORT the operator routes move to a listener of their own.
+    const split = config.ADMIN_PORT !== undefined;
+    const app = buildCollectorApp({ ...appOptions, listener: split ? 'public' : 'combined' });
+    const adminApp = split ? buildCollectorApp({ ...appOptions, listener: 'admin' }) : null;
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its
     // in-flight requests), then the sink flushes, then storage closes.
     stack.push({ name: 'http', close: () => app.close() });
+    if (adminApp) stack.push({ name: 'http-admin', close: () => adminApp.close() });
     stack.push({ name: 'intake', close: () => pipeline.close() });
 
+    const base = (p: number) => `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${p}`;
     await app.listen({ port: config.PORT, host: config.HOST });
     const port = (app.server.address() as AddressInfo).port;
-    const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-    logger.info({ url, dataDir, storage: config.CLICKHOUSE_URL ? 'clickhouse-http' : 'chdb', anonymization: keys !== null }, 'tracklane embedded pipeline listening');
+    const url = base(port);
+    let adminUrl = url;
+    if (adminApp) {
+      await adminApp.listen({ port: config.ADMIN_PORT ?? 0, host: config.HOST });
+      adminUrl = base((adminApp.server.address() as AddressInfo).port);
+    }
+    logger.info({ url, adminUrl, dataDir, storage: config.CLICKHOUSE_URL ? 'clickhouse-http' : 'chdb', anonymization: keys !== null }, 'tracklane embedded pipeline listening');
 
     let stopping: Promise<void> | undefined;
     return {
       url,
       port,
+      adminUrl,
       adminToken,
       tenants,
       clickhouse,

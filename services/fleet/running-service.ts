@@ -13,6 +13,8 @@ import { exitOnSignals, runStopSteps, startHealthServer, type StopStep } from '.
 export interface RunningService {
   /** port of the health/metrics (and, for the collector, API) server */
   port: number;
+  /** the collector's operator listener (ADMIN_PORT) */
+  adminPort?: number;
   /** resolves true when every step stopped cleanly; idempotent */
   stop(): Promise<boolean>;
 }

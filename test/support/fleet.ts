@@ -13,6 +13,8 @@ export type FleetServiceName = 'collector' | 'enricher' | 'anonymizer' | 'sink' 
 export interface FleetProcess {
   name: FleetServiceName;
   port: number;
+  /** a collector's ADMIN_PORT */
+  adminPort?: number;
   pid: number;
   output(): string;
   /** resolves when the process has exited */
@@ -29,6 +31,8 @@ export interface Fleet {
   env: Record<string, string>;
   processes: Map<string, FleetProcess>;
   collectorUrl(): string;
+  /** the operator listener (ADMIN_PORT) of the collector started under `key` (default "collector") */
+  collectorAdminUrl(key?: string): string;
   /** starts one more process of a service (a replica, or a restart after a kill) */
   start(name: FleetServiceName, key?: string, extraEnv?: Record<string, string>): Promise<FleetProcess>;
   admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
@@ -61,9 +65,11 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
 
   async function start(name: FleetServiceName, key: string = name, extraEnv: Record<string, string> = {}): Promise<FleetProcess> {
     const port = await freePort();
+    // NOTE: the collector's operator routes listen apart (ADMIN_PORT); other services ignore it.
+    const adminPort = name === 'collector' ? await freePort() : undefined;
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `services/${name}/main.ts`], {
       cwd: ROOT,
-      env: { ...process.env, ...env, ...extraEnv, PORT: String(port) },
+      env: { ...process.env, ...env, ...extraEnv, PORT: String(port), ...(adminPort !== undefined ? { ADMIN_PORT: String(adminPort) } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -75,6 +81,7 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
     const proc: FleetProcess = {
       name,
       port,
+      ...(adminPort !== undefined ? { adminPort } : {}),
       pid: child.pid ?? -1,
       output: () => out,
       exited,
@@ -98,14 +105,19 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
       if (!c) throw new Error('no collector in this fleet');
       return `http://127.0.0.1:${c.port}`;
     },
+    collectorAdminUrl(key = 'collector') {
+      const c = processes.get(key);
+      if (!c?.adminPort) throw new Error(`no collector "${key}" in this fleet`);
+      return `http://127.0.0.1:${c.adminPort}`;
+    },
     start,
     async admin<T>(method: string, path: string, body?: unknown) {
-      const res = await fetch(`${fleet.collectorUrl()}${path}`, {
+      const res = await fetch(`${fleet.collectorAdminUrl()}${path}`, {
         method,
         headers: { authorization: `Bearer ${adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
-      return { status: res.status, body: (await res.json()) as T };
+      return { status: res.status, body: (res.status === 204 ? null : await res.json()) as T };
     },
     async diagnostics() {
       const parts: string[] = [];
