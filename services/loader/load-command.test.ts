@@ -142,7 +142,7 @@ describe('executeLoad', () => {
   it('needs TRACKLANE_ADMIN_TOKEN when it talks HTTP', async () => {
     const opts = base(file('h.csv', 'id,a\nu1,x\n'));
     const io = { stdout: new CaptureStream(), stderr: new CaptureStream(), env: { TRACKLANE_ADMIN_TOKEN: ' ' } };
-    await expect(executeLoad(opts, io)).rejects.toThrow('TRACKLANE_ADMIN_TOKEN is not set');
+    await expect(executeLoad(opts, io)).rejects.toThrow('neither TRACKLANE_API_KEY');
   });
 });
 

@@ -52,8 +52,11 @@ export function subjectOf(arg: string): LoadSubject {
 export async function executeLoad(opts: LoadCommandOptions, io: LoadIo): Promise<number> {
   const subject = subjectOf(opts.subject);
   const format = formatOf(opts.file, opts.format);
-  const token = io.env['TRACKLANE_ADMIN_TOKEN']?.trim();
-  if (!io.client && !token) throw new ConfigError('TRACKLANE_ADMIN_TOKEN is not set: the load command needs the server\'s admin token');
+  // NOTE: a tenant's `admin` API key (public listener) or the operator token (admin listener)
+  const token = io.env['TRACKLANE_API_KEY']?.trim() || io.env['TRACKLANE_ADMIN_TOKEN']?.trim();
+  if (!io.client && !token) {
+    throw new ConfigError('neither TRACKLANE_API_KEY (a tenant key with the admin scope) nor TRACKLANE_ADMIN_TOKEN is set: the load command needs one');
+  }
   if (!/^https?:\/\//i.test(opts.url)) throw new ConfigError(`--url must be an http(s) URL, got "${opts.url}"`);
   const totalBytes = await loadFileSize(opts.file);
   const client = io.client ?? createLoadClient({ url: opts.url, token: token ?? '' });
@@ -108,7 +111,7 @@ export function registerLoadCommand(program: Command): void {
     .description(
       'set user or account attributes from a CSV (header row: id column, then attribute names; an empty cell ' +
         'leaves the attribute unchanged) or JSONL file ({"id": "...", "email": "...", "phone": null}; null clears) ' +
-        'through the admin API; token from TRACKLANE_ADMIN_TOKEN. Exit codes: 0 done, 1 bad lines with --strict, ' +
+        'through the admin API; credential from TRACKLANE_API_KEY (a tenant admin key) or TRACKLANE_ADMIN_TOKEN. Exit codes: 0 done, 1 bad lines with --strict, ' +
         '2 usage, 3 a request failed, 4 timed out',
     )
     .argument('<subject>', 'users | accounts')
