@@ -20,6 +20,8 @@ describe('scrubUrl', () => {
     ['encoded plus in an email', '/?ref=bob%2Bnews%40example.com', '/?ref=redacted'],
     ['token params in the fragment (OAuth implicit)', 'https://acme.com/cb#access_token=abc&state=xyz', 'https://acme.com/cb#access_token=redacted&state=xyz'],
     ['credentials in the authority', 'https://user:pa55@acme.com/x?y=1', 'https://redacted@acme.com/x?y=1'],
+    ['an email before a later ://', '/u/bob@example.com/https://@?x', '/u/redacted/https://redacted@?x'],
+    ['an encoded email as the host', 'https://u:p@bob%40example.com/x', 'https://redacted@redacted/x'],
     ['bare search string', '?q=shoes&password=hunter2', '?q=shoes&password=redacted'],
     ['relative URL', '/reset?token=abc#top', '/reset?token=redacted#top'],
     ['valueless and empty pairs survive', '/x?flag&&code=1&', '/x?flag&&code=redacted&'],

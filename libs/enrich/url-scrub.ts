@@ -214,7 +214,9 @@ function scrubBase(base: string): string {
     if (authEnd === -1) authEnd = base.length;
     const at = base.lastIndexOf('@', authEnd - 1);
     if (at >= authStart) {
-      return `${base.slice(0, authStart)}${REDACTED}@${base.slice(at + 1, authEnd)}${redactEmails(base.slice(authEnd))}`;
+      // NOTE: the part before `://` is not always a scheme (`/u/bob@x.io/https://…`), nor the
+      // host free of an encoded email: both are scrubbed too (found by ingest-fuzz.test.ts).
+      return `${redactEmails(base.slice(0, authStart))}${REDACTED}@${redactEmails(base.slice(at + 1))}`;
     }
   }
   return redactEmails(base);

@@ -159,11 +159,89 @@ describe('eventBytesOver', () => {
     ['maps under the limit', { p: 'x'.repeat(8000), q: 'x'.repeat(8000) }, null],
     ['maps over the limit', { p: 'x'.repeat(8000), q: 'x'.repeat(8000), r: 'x'.repeat(8000), s: 'x'.repeat(8000), t: 'x'.repeat(8000) }, 'over'],
     ['multi-byte characters counted as bytes', { p: 'é'.repeat(8000), q: 'é'.repeat(8000), r: 'é'.repeat(1000) }, 'over'],
+    ['escaped quotes counted as bytes', { p: '"'.repeat(4000), q: '"'.repeat(4000), r: '"'.repeat(4000), s: '"'.repeat(4000), t: '"'.repeat(1000) }, 'over'],
   ])('%s', (_name, props, expected) => {
     const event = { ...base, properties: encodeMap(props, 'properties') as Record<string, string> };
     const bytes = eventBytesOver(event, 32 * 1024);
     if (expected === null) expect(bytes).toBeNull();
     else expect(bytes).toBe(Buffer.byteLength(JSON.stringify(event)));
+  });
+});
+
+describe('eventBytesOver on capped fields (hostile content)', () => {
+  // NOTE: 2048 control characters are 12 KB of JSON (\u0001 each): four such URLs are over 32 KB
+  // although every field is within its character limit.
+  const ctl = '\u0001'.repeat(2048);
+  it.each([
+    ['control characters in every page field', { url: ctl, path: ctl, referrer: ctl, search: ctl, title: ctl.slice(0, 512) }, 'over'],
+    ['the same length of plain text', { url: 'u'.repeat(2048), path: 'p'.repeat(2048), referrer: 'r'.repeat(2048), search: 's'.repeat(2048) }, null],
+  ])('%s', (_name, page, expected) => {
+    const event = normalize({ type: 'page', anonymousId: 'a', userId: '\u0002'.repeat(128), context: { page, userAgent: '\u0003'.repeat(512) } });
+    const actual = Buffer.byteLength(JSON.stringify(event));
+    expect(eventBytesOver(event, 32 * 1024)).toBe(expected === null ? null : actual);
+    expect(actual > 32 * 1024).toBe(expected !== null);
+  });
+
+  it('counts map keys as raw strings (control characters)', () => {
+    const props = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`${'\u0001'.repeat(30)}${i}`, 1]));
+    const event = { ...normalize({ type: 'track', event: 'E', userId: 'u' }), properties: encodeMap(props, 'properties') as Record<string, string> };
+    expect(eventBytesOver(event, 32 * 1024)).toBe(Buffer.byteLength(JSON.stringify(event)));
+  });
+
+  it('bounds the envelope of an event with every field at its widest number', () => {
+    const event = normalize({ type: 'page', anonymousId: 'a', context: { screen: { width: -0x80000000, height: -0x80000000 } }, element: { classes: [] } });
+    const widest = { ...event, occurred_at: -8.64e15, sent_at: -8.64e15, received_at: -8.64e15, timestamp_clamped: false, tenant_id: '', anonymous_id: '' };
+    // the bound leaves 1024 bytes for everything but string contents
+    expect(Buffer.byteLength(JSON.stringify(widest))).toBeLessThan(1024);
+  });
+});
+
+describe('hostile values', () => {
+  it.each([
+    ['a user id of spaces', { type: 'track', event: 'E', userId: '   ' }, 'userId: either userId or anonymousId is required'],
+    ['an anonymous id of spaces', { type: 'page', anonymousId: ' \t ' }, 'userId: either userId or anonymousId is required'],
+    ['an alias whose previousId is spaces', { type: 'alias', userId: 'u', previousId: '  ' }, 'previousId: alias requires previousId and userId'],
+    ['a group whose groupId is spaces', { type: 'group', userId: 'u', groupId: '  ' }, 'groupId: group requires groupId'],
+  ])('rejects %s', (_name, input, error) => {
+    expect(normalizeMessage(segmentMessageSchema.parse(input), facts, opts)).toEqual({ ok: false, error });
+  });
+
+  it('takes a group id of spaces from context.groupId when there is one', () => {
+    expect(normalize({ type: 'group', userId: 'u', groupId: ' ', context: { groupId: 'g1' } }).account_id).toBe('g1');
+  });
+
+  it('answers an error for properties nested too deeply to encode, instead of throwing', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const parsed = segmentMessageSchema.parse({ type: 'track', event: 'E', userId: 'u', properties: { deep } });
+    expect(normalizeMessage(parsed, facts, opts)).toEqual({ ok: false, error: 'properties.deep: value could not be encoded (nested too deeply)' });
+  });
+
+  it('drops a __proto__ key (it would hit the prototype setter) and keeps constructor', () => {
+    const props = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": "c", "a": 1}') as Record<string, unknown>;
+    const e = normalize({ type: 'track', event: 'E', userId: 'u', properties: props });
+    expect(Object.keys(e.properties)).toEqual(['constructor', 'a']);
+    expect(Object.getPrototypeOf(e.properties)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it.each([
+    ['1e300', 1e300],
+    ['2^31', 2 ** 31],
+    ['-2^31 - 1', -(2 ** 31) - 1],
+  ])('stores no screen width of %s (not an int32)', (_name, width) => {
+    expect(normalize({ type: 'page', anonymousId: 'a', context: { screen: { width, height: 900.7 } } }).context).toMatchObject({ screen_width: null, screen_height: 900 });
+  });
+
+  it.each([
+    ['Infinity (1e400 in JSON)', Infinity],
+    ['1e20', 1e20],
+    ['before 2000', '1970-01-01T00:00:00Z'],
+    ['after 2100', '+275760-09-13T00:00:00.000Z'],
+    ['not a date', 'soon'],
+  ])('ignores a batch-level sentAt of %s', (_name, batchSentAt) => {
+    const e = normalize({ type: 'track', event: 'E', userId: 'u', timestamp: RECEIVED - 5000 }, { batchSentAt });
+    expect(e).toMatchObject({ sent_at: null, occurred_at: RECEIVED - 5000, timestamp_clamped: false });
   });
 });
 

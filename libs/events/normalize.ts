@@ -78,16 +78,26 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
     library_version: text(stringProp(library, 'version'), 64),
   };
 
+  // TRICKY: the schema's presence checks ran before trimming: an id of spaces passes them and
+  // trims to null here, which would store an event with no identity (or an alias without one).
+  const userId = nonEmpty(msg.userId);
+  const anonymousId = nonEmpty(msg.anonymousId);
+  const previousId = nonEmpty(msg.previousId);
+  const accountId = nonEmpty(msg.groupId) ?? idProp(ctx, 'groupId');
+  if (userId === null && anonymousId === null) return fail('userId: either userId or anonymousId is required');
+  if (msg.type === 'alias' && (previousId === null || userId === null)) return fail('previousId: alias requires previousId and userId');
+  if (msg.type === 'group' && accountId === null) return fail('groupId: group requires groupId');
+
   const event: RawEvent = {
     event_id: nonEmpty(msg.messageId) ?? opts.mintId(),
     tenant_id: facts.tenantId,
     type: msg.type,
     name: text(msg.type === 'track' ? msg.event : (msg.name ?? msg.event), LIMITS.nameChars),
-    user_id: nonEmpty(msg.userId),
-    anonymous_id: nonEmpty(msg.anonymousId),
-    previous_id: nonEmpty(msg.previousId),
+    user_id: userId,
+    anonymous_id: anonymousId,
+    previous_id: previousId,
     session_id: nonEmpty(msg.sessionId) ?? idProp(ctx, 'sessionId'),
-    account_id: nonEmpty(msg.groupId) ?? idProp(ctx, 'groupId'),
+    account_id: accountId,
     occurred_at: time.occurredAt,
     sent_at: time.sentAt,
     received_at: facts.receivedAt,
@@ -106,23 +116,35 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
 /**
  * The per-event size limit applies to what is stored: the event as JSON, after unknown
  * fields were dropped. Returns the size in bytes when it is over `limit`, else null.
- * NOTE: a cheap count of the unbounded parts (maps) decides most events without
- * serialising them; only events within 3× of the limit (UTF-8 is ≤ 3 bytes per UTF-16
- * unit) are measured exactly. The rest of the envelope is capped by LIMITS.
+ * NOTE: a cheap bound decides most events without serialising them; only events whose bound
+ * exceeds the limit are measured exactly. The bound must hold for any content:
+ * JSON.stringify writes a UTF-16 unit of a raw string in at most 6 bytes (a control character
+ * or lone surrogate becomes \u00XX), and of a map value, itself JSON text, in at most 3 (a
+ * non-ASCII character; `"` and `\` take 2).
  */
 export function eventBytesOver(event: RawEvent, limit: number): number | null {
-  const FIXED = 4096; // generous bound for the capped envelope fields
-  let units = FIXED + mapUnits(event.properties) + mapUnits(event.traits) + mapUnits(event.account_traits);
-  if (event.element) units += (event.element.href?.length ?? 0) + 512;
-  if (units * 3 <= limit) return null;
+  const ENVELOPE = 1024; // field names, punctuation, numbers and booleans
+  let raw = 0;
+  let encoded = 0;
+  for (const map of [event.properties, event.traits, event.account_traits]) {
+    for (const k in map) {
+      raw += k.length + 1; // + 6 bytes for `"k":"",` (1 × 6)
+      encoded += map[k]?.length ?? 0;
+    }
+  }
+  for (const v of [event.event_id, event.tenant_id, event.name, event.user_id, event.anonymous_id, event.previous_id, event.session_id, event.account_id, event.ip, event.user_agent]) {
+    raw += v?.length ?? 0;
+  }
+  const c = event.context;
+  for (const v of [c.url, c.path, c.referrer, c.title, c.search, c.locale, c.timezone, c.library_name, c.library_version]) raw += v?.length ?? 0;
+  const el = event.element;
+  if (el) {
+    raw += (el.tag?.length ?? 0) + (el.id?.length ?? 0) + (el.label?.length ?? 0) + (el.href?.length ?? 0);
+    for (const cls of el.classes) raw += cls.length + 1;
+  }
+  if (ENVELOPE + 6 * raw + 3 * encoded <= limit) return null;
   const bytes = Buffer.byteLength(JSON.stringify(event));
   return bytes > limit ? bytes : null;
-}
-
-function mapUnits(map: JsonMap): number {
-  let n = 0;
-  for (const k in map) n += k.length + (map[k]?.length ?? 0) + 6;
-  return n;
 }
 
 /**
@@ -135,7 +157,9 @@ export function correctTimestamp(
   maxFutureMs: number,
 ): { occurredAt: number; sentAt: number | null; clamped: boolean } {
   const occurred = toMs(msg.timestamp ?? msg.originalTimestamp);
-  const sentAt = toMs(msg.sentAt ?? facts.batchSentAt);
+  // NOTE: a message's own sentAt was range-checked in normalizeMessage; the batch-level one
+  // is taken only when it is a time in range, like an unparsable one it is ignored otherwise.
+  const sentAt = inRange(toMs(msg.sentAt ?? facts.batchSentAt));
   let occurredAt = facts.receivedAt;
   if (occurred !== null) {
     occurredAt = sentAt !== null ? facts.receivedAt - (sentAt - occurred) : occurred;
@@ -146,6 +170,10 @@ export function correctTimestamp(
     return { occurredAt: facts.receivedAt, sentAt, clamped: true };
   }
   return { occurredAt, sentAt, clamped: false };
+}
+
+function inRange(ms: number | null): number | null {
+  return ms !== null && ms >= MIN_TIMESTAMP_MS && ms <= MAX_TIMESTAMP_MS ? ms : null;
 }
 
 function toMs(v: string | number | null | undefined): number | null {
@@ -166,10 +194,17 @@ export function encodeMap(obj: Record<string, unknown>, field: string): JsonMap 
     const value = obj[rawKey];
     if (value === undefined) continue;
     const key = rawKey.trim().toWellFormed();
-    if (key.length === 0) continue;
+    // NOTE: `out.__proto__ = …` would hit the prototype setter and vanish; the key is dropped on purpose.
+    if (key.length === 0 || key === '__proto__') continue;
     if (key.length > LIMITS.mapKeyChars) return `${field}: a key is longer than ${LIMITS.mapKeyChars} characters`;
     if (++n > LIMITS.mapEntries) return `${field}: more than ${LIMITS.mapEntries} entries`;
-    const encoded = JSON.stringify(typeof value === 'string' ? value.trim() : value);
+    let encoded: string | undefined;
+    try {
+      encoded = JSON.stringify(typeof value === 'string' ? value.trim() : value);
+    } catch {
+      // TRICKY: JSON.parse takes any depth, JSON.stringify recurses: ~10k levels overflow the stack.
+      return `${field}.${key}: value could not be encoded (nested too deeply)`;
+    }
     if (encoded === undefined) continue;
     if (encoded.length > LIMITS.mapValueChars) {
       return `${field}.${key}: value is longer than ${LIMITS.mapValueChars} characters`;
@@ -215,8 +250,11 @@ export function cut(s: string, max: number): string {
   return s.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
 }
 
+/** An integer within the envelope's int32 (Avro `int`), or null. */
 function intOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? Math.trunc(v) : null;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+  const n = Math.trunc(v);
+  return n >= -0x80000000 && n <= 0x7fffffff ? n : null;
 }
 
 /** A string or number id from a loosely typed object, trimmed; over-long ids are cut. */
