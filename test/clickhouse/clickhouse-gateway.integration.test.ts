@@ -2,13 +2,13 @@
 // HTTP exactly as production code uses it: formats, params, inserts, errors, settings isolation.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
@@ -263,6 +263,79 @@ describe('clickhouse gateway: isolation between requests', () => {
     const err = await caught(client.command({ query: 'SELECT 1; SELECT 2' }));
     expect(err).toBeInstanceOf(ClickHouseError);
     expect((err as ClickHouseError).code).toBe('62');
+  });
+});
+
+describe('clickhouse gateway: readonly with other settings, like a server', () => {
+  // A server checks every setting of a request against the user's settings before applying any,
+  // so readonly=1 in the URL never refuses the settings sent beside it, whatever their order.
+  it.each([
+    { order: 'readonly first', settings: { readonly: '1', max_result_rows: '3', result_overflow_mode: 'throw' } },
+    { order: 'readonly last', settings: { max_result_rows: '3', result_overflow_mode: 'throw', readonly: '1' } },
+  ] satisfies { order: string; settings: ClickHouseSettings }[])('applies them together ($order)', async ({ settings }) => {
+    const err = await caught(client.query({ query: 'SELECT number FROM numbers(5)', format: 'JSONEachRow', clickhouse_settings: settings }));
+    expect((err as ClickHouseError).type).toBe('TOO_MANY_ROWS_OR_BYTES');
+    const ok = await client.query({ query: 'SELECT number FROM numbers(3)', format: 'JSONEachRow', clickhouse_settings: settings });
+    expect(await ok.json()).toHaveLength(3);
+  });
+
+  it('applies additional_table_filters sent with readonly=1, and the statement cannot change them', async () => {
+    const tag = randomUUID().slice(0, 8);
+    await client.insert({ table: 'kv', values: [{ k: `${tag}-a`, v: 1 }, { k: `${tag}-b`, v: 2 }], format: 'JSONEachRow' });
+    const filters = `{'kv': 'v = 1', 'default.kv': 'v = 1'}`;
+    // NOTE: a plain string: the client's SettingsMap does not escape quotes inside a filter
+    const settings: Record<string, string> = { readonly: '1', additional_table_filters: filters };
+    const only = await client.query({ query: 'SELECT k FROM default.kv WHERE startsWith(k, {p:String})', query_params: { p: tag }, format: 'JSONEachRow', clickhouse_settings: settings });
+    expect(await only.json()).toEqual([{ k: `${tag}-a` }]);
+    const override = await caught(
+      client.query({ query: "SELECT k FROM kv SETTINGS additional_table_filters = {'kv': '1'}", format: 'JSONEachRow', clickhouse_settings: settings }),
+    );
+    expect((override as ClickHouseError).type).toBe('READONLY');
+    // an unchanged value is not a change (SettingsConstraints), as on a server
+    const same = await client.query({ query: 'SELECT 1 AS x SETTINGS readonly = 1', format: 'JSONEachRow', clickhouse_settings: settings });
+    expect(await same.json()).toEqual([{ x: 1 }]);
+  });
+});
+
+describe('clickhouse gateway: client-side file clauses are refused, like a server', () => {
+  it.each([
+    "SELECT 1 INTO OUTFILE '{f}'",
+    "SELECT 1 INTO OUTFILE '{f}' APPEND",
+    "SELECT 1 INTO OUTFILE '{f}' TRUNCATE",
+    "SELECT 1 INTO OUTFILE '{f}' COMPRESSION 'gzip' LEVEL 3",
+    "SELECT 1 INTO OUTFILE '{f}' AND STDOUT",
+    "SELECT 1 UNION ALL SELECT 2 INTO OUTFILE '{f}' FORMAT CSV",
+    "EXPLAIN QUERY TREE SELECT 1 INTO OUTFILE '{f}'",
+    "EXPLAIN AST SELECT 1 INTO OUTFILE '{f}'",
+    "SHOW TABLES INTO OUTFILE '{f}'",
+  ])('%s', async (template) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracklane-gw-outfile-'));
+    const file = join(dir, 'out.txt');
+    try {
+      const err = await caught(client.exec({ query: template.replace('{f}', file) }));
+      expect((err as ClickHouseError).type).toBe('INTO_OUTFILE_NOT_ALLOWED');
+      expect(existsSync(file)).toBe(false);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('INSERT … FROM INFILE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracklane-gw-infile-'));
+    const file = join(dir, 'in.csv');
+    writeFileSync(file, 'from-infile,7\n');
+    try {
+      const err = await caught(client.command({ query: `INSERT INTO kv FROM INFILE '${file}' FORMAT CSV` }));
+      expect((err as ClickHouseError).type).toBe('UNKNOWN_TYPE_OF_QUERY');
+      expect(await rows('SELECT k FROM kv WHERE k = {k:String}', { k: 'from-infile' })).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the word alone changes nothing', async () => {
+    expect(await rows("SELECT 'INTO OUTFILE x' AS outfile")).toEqual([{ outfile: 'INTO OUTFILE x' }]);
   });
 });
 

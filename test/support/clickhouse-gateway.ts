@@ -480,10 +480,12 @@ async function execute(engine: Engine, plan: RequestPlan): Promise<Outcome> {
   if (head !== 'INSERT') assertSingleStatement(sql);
   const format = head === 'INSERT' ? (plan.defaultFormat ?? 'TabSeparated') : (TRAILING_FORMAT.exec(sql.slice(-256))?.[1] ?? plan.defaultFormat ?? 'TabSeparated');
   const needsFresh = plan.settings.size > 0 || plan.params.size > 0 || plan.database !== 'default' || head === 'SET' || head === 'USE';
-  const result: ChdbResult = await engine.run(needsFresh ? { settings: plan.settings, params: plan.params, database: plan.database } : null, (s) =>
+  const fileClause = mentionsClientFileClause(sql, head);
+  const result: ChdbResult = await engine.run(needsFresh ? { settings: plan.settings, params: plan.params, database: plan.database } : null, async (s) => {
+    if (fileClause) await refuseClientFileClauses(s, sql, head);
     // NOTE: chdb's queryAsync treats the exact name 'arrow' as "SET …; <sql>" on the connection
-    s.queryAsync(sql, { format: format === 'arrow' ? 'Arrow' : format }),
-  );
+    return s.queryAsync(sql, { format: format === 'arrow' ? 'Arrow' : format });
+  });
   const bytes = result.bytes();
   return {
     body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
@@ -507,6 +509,40 @@ function matchSimpleInsert(queryText: string): { table: string; columns?: string
   // anything beyond plain names (backquotes, `* EXCEPT`) takes the general path
   if (columns.length === 0 || !columns.every((c) => IDENT.test(c))) return null;
   return { table, columns, format };
+}
+
+/**
+ * TRICKY: INTO OUTFILE and INSERT … FROM INFILE are client-side clauses: a server refuses them
+ * over HTTP (INTO_OUTFILE_NOT_ALLOWED; "Query has infile and was send directly to server"),
+ * while chDB — clickhouse-local — writes or reads the file on this host. Only statements that
+ * mention the keyword are parsed (EXPLAIN AST on the same connection, so its settings and params
+ * apply); the engine's parse decides, not the text.
+ */
+function mentionsClientFileClause(sql: string, head: string): boolean {
+  if (head === 'INSERT') return /\bINFILE\b/i.test(sql.slice(0, 4096)) && sql.length <= 64 * 1024;
+  return /\bOUTFILE\b/i.test(sql);
+}
+
+async function refuseClientFileClauses(s: Session, sql: string, head: string): Promise<void> {
+  const dump = (await s.queryAsync(`EXPLAIN AST ${sql}`, { format: 'TabSeparatedRaw' })).text().split('\n');
+  // the file name (and its compression) are Literal children of the statement's root — or, for
+  // an EXPLAIN, of the SELECT inside it; nothing else puts a Literal directly there
+  const typeAtDepth: string[] = [];
+  for (const line of dump) {
+    const m = /^( *)(\S+)/.exec(line);
+    if (!m) continue;
+    const depth = (m[1] ?? '').length;
+    const type = m[2] ?? '';
+    typeAtDepth[depth] = type;
+    if (type !== 'Literal' || depth === 0) continue;
+    const parent = typeAtDepth[depth - 1];
+    if (head === 'INSERT' && depth === 1 && parent === 'InsertQuery') {
+      throw new GatewayError(78, 'UNKNOWN_TYPE_OF_QUERY', 'Query has infile and was send directly to server');
+    }
+    if (head !== 'INSERT' && (depth === 1 || parent === 'SelectWithUnionQuery')) {
+      throw new GatewayError(358, 'INTO_OUTFILE_NOT_ALLOWED', 'INTO OUTFILE is not allowed');
+    }
+  }
 }
 
 /** A real server refuses several statements in one request; chDB would run them all. */
