@@ -9,6 +9,7 @@ import { benchCompactor } from './compactor-bench.js';
 import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
 import { benchFleet } from './fleet-bench.js';
+import { benchScrub } from './scrub-bench.js';
 import { benchSink } from './sink-bench.js';
 
 const only = process.argv.slice(2);
@@ -19,6 +20,7 @@ const suites: [string, () => Promise<BenchReport>][] = [
   ['e2e', () => benchEndToEnd()],
   ['fleet', benchFleet],
   ['compactor', () => benchCompactor()],
+  ['scrub', benchScrub],
 ];
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
