@@ -238,9 +238,18 @@ async function canonicalSql(ctx: StatementContext, sql: string): Promise<string>
 }
 
 async function explainLines(ctx: StatementContext, sql: string): Promise<string[]> {
-  const rows = await ctx.rows(sql);
+  // fail closed: whatever made the engine answer in another shape (an INSERT's own FORMAT or
+  // VALUES can pick the output format of its EXPLAIN), nothing was verified
+  const unverified = (): QueryRejectedError => notAllowed('the statement could not be verified (EXPLAIN did not return its parse)');
+  let rows: Record<string, unknown>[];
+  try {
+    rows = await ctx.rows(sql);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw unverified();
+    throw err;
+  }
   return rows.map((r) => {
-    if (typeof r.explain !== 'string') throw new Error('analyst SQL: EXPLAIN returned a row without an `explain` column');
+    if (typeof r.explain !== 'string') throw unverified();
     return r.explain;
   });
 }
@@ -378,9 +387,10 @@ export function parseAstDump(lines: readonly string[]): AstNode {
     const children = / \(children (\d+)\)$/.exec(rest);
     if (children) rest = rest.slice(0, children.index);
     if (!AST_TYPES.has(type)) {
+      if (depth === 0) throw notAllowed(`only a single SELECT statement is allowed (got ${describeRoot(type)})`);
       if (type === 'Set') throw notAllowed('SETTINGS clauses are not allowed');
       if (type === 'ColumnsApplyTransformer') throw notAllowed('APPLY column transformers are not allowed');
-      throw notAllowed(depth === 0 ? `only a single SELECT statement is allowed (got ${describeRoot(type)})` : `unsupported SQL construct (${type})`);
+      throw notAllowed(`unsupported SQL construct (${type})`);
     }
     const alias = / \(alias ([\s\S]*)\)$/.exec(rest);
     const name = (alias ? rest.slice(0, alias.index) : rest).replace(/^ /, '');
@@ -740,7 +750,7 @@ const AGGREGATE_FUNCTIONS = `
   groupArrayIntersect groupUniqArray groupArrayMovingAvg groupArrayMovingSum groupConcat group_concat
   string_agg array_agg array_concat_agg groupBitAnd groupBitOr groupBitXor groupBitmap groupBitmapAnd
   groupBitmapOr groupBitmapXor bit_and bit_or bit_xor topK topKWeighted approx_top_k approx_top_count
-  approx_top_sum histogram sumMap minMap maxMap sumMapWithOverflow sumMapFiltered sumMapFilteredWithOverflow
+  approx_top_sum histogram sumMapWithOverflow sumMapFiltered sumMapFilteredWithOverflow
   sumMappedArrays minMappedArrays maxMappedArrays
   quantile quantiles quantileExact quantilesExact quantileExactLow quantilesExactLow quantileExactHigh
   quantilesExactHigh quantileExactExclusive quantilesExactExclusive quantileExactInclusive
