@@ -91,7 +91,10 @@ export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 interface CommonOptions {
   /** per-statement bounds; unset fields keep DEFAULT_QUERY_LIMITS */
   limits?: Partial<QueryLimits>;
-  /** analyst statements running at once (default 2) */
+  /**
+   * analyst statements running at once (default 2). NOTE: a running chDB statement holds one of
+   * libuv's worker threads (4 by default), which the sink's inserts and fs calls share.
+   */
   maxConcurrent?: number;
   /** statements waiting for a slot before new ones get a 429 (default 16) */
   maxQueued?: number;
