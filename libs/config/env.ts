@@ -39,10 +39,32 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
 
 /**
  * The admin API's bounds, shared by the embedded runner and the fleet collector: failed
- * authentications per address and minute before a minute of 429, and analyst queries running
- * at once per credential. (Per-query engine bounds: libs/clickhouse/analyst-sql.ts.)
+ * authentications per address and minute before a minute of 429, analyst queries running at
+ * once per credential, and the engine's bounds of one analyst query (unset: the defaults of
+ * libs/clickhouse/analyst-sql.ts, DEFAULT_QUERY_LIMITS).
  */
-export const authConfigShape = {
+export const adminApiConfigShape = {
   AUTH_MAX_FAILURES: z.coerce.number().int().min(1).max(100_000).default(20),
   QUERY_MAX_CONCURRENT_PER_KEY: z.coerce.number().int().min(1).max(64).default(2),
+  QUERY_MAX_MEMORY_BYTES: z.coerce.number().int().min(1024 * 1024).optional(),
+  QUERY_MAX_ROWS_TO_READ: z.coerce.number().int().min(1).optional(),
+  QUERY_MAX_BYTES_TO_READ: z.coerce.number().int().min(1).optional(),
+  QUERY_MAX_RESULT_ROWS: z.coerce.number().int().min(1).optional(),
+  QUERY_MAX_RESULT_BYTES: z.coerce.number().int().min(1024).optional(),
+  QUERY_MAX_EXECUTION_SECONDS: z.coerce.number().int().min(1).max(3_600).optional(),
 };
+
+type AdminApiConfig = z.infer<z.ZodObject<typeof adminApiConfigShape>>;
+
+/** The query bounds a config sets (the rest keep their defaults). */
+export function queryLimitsFrom(c: AdminApiConfig): Partial<Record<'maxMemoryBytes' | 'maxRowsToRead' | 'maxBytesToRead' | 'maxResultRows' | 'maxResultBytes' | 'maxExecutionSeconds', number>> {
+  const pairs = [
+    ['maxMemoryBytes', c.QUERY_MAX_MEMORY_BYTES],
+    ['maxRowsToRead', c.QUERY_MAX_ROWS_TO_READ],
+    ['maxBytesToRead', c.QUERY_MAX_BYTES_TO_READ],
+    ['maxResultRows', c.QUERY_MAX_RESULT_ROWS],
+    ['maxResultBytes', c.QUERY_MAX_RESULT_BYTES],
+    ['maxExecutionSeconds', c.QUERY_MAX_EXECUTION_SECONDS],
+  ] as const;
+  return Object.fromEntries(pairs.filter(([, v]) => v !== undefined));
+}

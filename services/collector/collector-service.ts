@@ -9,8 +9,8 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
-import { createAnalystQuery } from '../../libs/clickhouse/read-only-query.js';
-import { authConfigShape } from '../../libs/config/env.js';
+import { openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
+import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
@@ -31,7 +31,10 @@ export const collectorConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** the operator routes' listener: never behind the public Ingress (k8s: Service collector-admin) */
   ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
-  ...authConfigShape,
+  ...adminApiConfigShape,
+  /** the read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql) */
+  CLICKHOUSE_ANALYST_USER: envOptionalString,
+  CLICKHOUSE_ANALYST_PASSWORD: envOptionalString,
   TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
   TRUST_PROXY: z.string().default('false'),
   MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
@@ -45,7 +48,19 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const analyst = config.CLICKHOUSE_URL
     ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, settings: clickhouseSettings(config), logger })
     : null;
-  const analystQuery = analyst ? await createAnalystQuery(analyst, 'per-query') : null;
+  const analystSql = config.CLICKHOUSE_URL
+    ? await openAnalystSql({
+        url: config.CLICKHOUSE_URL,
+        chdbDir: '',
+        database: config.CLICKHOUSE_DATABASE,
+        username: config.CLICKHOUSE_USER,
+        password: config.CLICKHOUSE_PASSWORD,
+        analystUser: config.CLICKHOUSE_ANALYST_USER,
+        analystPassword: config.CLICKHOUSE_ANALYST_PASSWORD,
+        limits: queryLimitsFrom(config),
+        logger,
+      })
+    : null;
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
   // the compactor service; receipts and stored ids read back from ClickHouse.
   const subjectHash = analyst ? fleetSubjectHash(config, 'collector (its overwrite API; CLICKHOUSE_URL is set)') : null;
@@ -95,11 +110,12 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       canAnonymize: true,
       analyst: {
         operatorQuery: async (sql) => {
-          if (!analystQuery) throw new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)');
-          return analystQuery(sql);
+          if (!analystSql) throw noClickHouse();
+          return analystSql.sql.operatorQuery(sql);
         },
-        tenantQuery: async () => {
-          throw Object.assign(new Error('tenant queries are not available yet'), { status: 501 });
+        tenantQuery: async (tenantId, sql) => {
+          if (!analystSql) throw noClickHouse();
+          return analystSql.sql.tenantQuery(tenantId, sql);
         },
       },
       maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
@@ -129,11 +145,16 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           { name: 'http-admin', run: () => adminApp.close() },
           ...ctx.stopSteps,
           { name: 'clickhouse', run: () => analyst?.close() },
+          { name: 'clickhouse-analyst', run: () => analystSql?.close() },
           { name: 'redis-presence', run: () => presenceRedis?.quit().then(() => undefined) },
         ],
         logger,
       )),
   };
+}
+
+function noClickHouse(): Error {
+  return Object.assign(new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)'), { status: 409, code: 'no_clickhouse' });
 }
 
 function countIngest(inner: IngestPipeline, registry: Registry): IngestPipeline {

@@ -38,8 +38,11 @@ export function registerQueryRoutes(admin: FastifyInstance, deps: QueryRouteDeps
     try {
       return reply.send({ rows: await query() });
     } catch (err) {
-      const { status, code, message } = queryError(err);
-      return reply.code(status).send({ error: code, message });
+      const refused = queryError(err);
+      // NOTE: anything else is the engine's or the network's fault: the error handler answers 500
+      // (retriable) and logs its code only, never its message (it may quote the SQL).
+      if (refused === null) throw err;
+      return reply.code(refused.status).send({ error: refused.code, message: refused.message });
     } finally {
       const left = (running.get(keyId) ?? 1) - 1;
       if (left <= 0) running.delete(keyId);
@@ -63,12 +66,10 @@ export function registerQueryRoutes(admin: FastifyInstance, deps: QueryRouteDeps
   });
 }
 
-/** A refused or failed query as a 4xx answer; its message is the engine's or the checker's (no data). */
-function queryError(err: unknown): { status: number; code: string; message: string } {
+/** A refused query (an error with a 4xx `status`, e.g. QueryRejectedError) as its answer; else null. */
+function queryError(err: unknown): { status: number; code: string; message: string } | null {
   const e = err as { status?: unknown; code?: unknown; message?: unknown };
-  const message = typeof e?.message === 'string' ? e.message.slice(0, 2_000) : 'query failed';
-  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
-    return { status: e.status, code: typeof e.code === 'string' ? e.code : 'query_failed', message };
-  }
-  return { status: 400, code: 'query_failed', message };
+  if (!(typeof e?.status === 'number' && e.status >= 400 && e.status < 500)) return null;
+  const message = typeof e.message === 'string' ? e.message.slice(0, 2_000) : 'query refused';
+  return { status: e.status, code: typeof e.code === 'string' ? e.code : 'query_failed', message };
 }

@@ -1,6 +1,6 @@
 // Configuration of the embedded runner (`tracklane start`), parsed once from the environment.
 import { z } from 'zod';
-import { authConfigShape, envBoolean, envOptionalString } from '../../libs/config/env.js';
+import { adminApiConfigShape, envBoolean, envOptionalString } from '../../libs/config/env.js';
 
 export const embeddedConfigSchema = z
   .object({
@@ -14,6 +14,9 @@ export const embeddedConfigSchema = z
     CLICKHOUSE_USER: envOptionalString,
     CLICKHOUSE_PASSWORD: envOptionalString,
     CLICKHOUSE_DATABASE: envOptionalString,
+    /** the server's read-only analyst user for tenant queries (schemas/clickhouse-server/analyst-user.sql) */
+    CLICKHOUSE_ANALYST_USER: envOptionalString,
+    CLICKHOUSE_ANALYST_PASSWORD: envOptionalString,
     /** `tracklane migrate` against a ClickHouse cluster (cluster-form DDL); embedded runs never use it */
     CLICKHOUSE_CLUSTER: envOptionalString,
     TRACKLANE_MASTER_KEY: envOptionalString,
@@ -31,7 +34,7 @@ export const embeddedConfigSchema = z
     MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
     MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
     MIGRATE_ON_START: envBoolean(true),
-    ...authConfigShape,
+    ...adminApiConfigShape,
     /** serves the web tag's test page at /tag/test-page (tests and demos only) */
     TRACKLANE_TAG_TEST_PAGE: envBoolean(false),
   })

@@ -16,9 +16,10 @@ import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
 import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
-import { createAnalystQuery, type AnalystQuery } from '../../libs/clickhouse/read-only-query.js';
+import { openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
+import type { AnalystSql } from '../../libs/clickhouse/analyst-sql.js';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
-import { ConfigError } from '../../libs/config/env.js';
+import { ConfigError, queryLimitsFrom } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
@@ -40,8 +41,10 @@ export interface EmbeddedServer {
   adminToken: string;
   tenants: TenantStore;
   clickhouse: ClickHouseClient;
-  /** runs analyst SQL read-only on a session of its own (as POST /v1/admin/query does) */
-  analystQuery: AnalystQuery;
+  /** the operator's analyst SQL (as POST /v1/admin/query runs it): one bounded read-only SELECT */
+  analystQuery: AnalystSql['operatorQuery'];
+  /** analyst SQL of a tenant (as its read keys run it) */
+  tenantQuery: AnalystSql['tenantQuery'];
   stop(): Promise<void>;
 }
 
@@ -82,12 +85,22 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     };
     const clickhouse = createClickHouse(chConfig);
     stack.push({ name: 'clickhouse', close: () => clickhouse.close() });
-    // TRICKY: chDB applies per-query settings as session-level SET statements, so a
-    // `readonly` query on the sink's connection would make every later insert fail.
-    // Analyst queries get a connection (= session) of their own that stays read-only.
-    const analyst = createClickHouse(chConfig);
+    // NOTE: analyst SQL opens sessions of its own per statement (chDB keeps settings per session:
+    // a readonly query on the sink's connection would make every later insert fail).
+    const analyst = await openAnalystSql({
+      url: config.CLICKHOUSE_URL,
+      chdbDir: chConfig.dataDir,
+      database: config.CLICKHOUSE_DATABASE,
+      username: config.CLICKHOUSE_USER,
+      password: config.CLICKHOUSE_PASSWORD,
+      analystUser: config.CLICKHOUSE_ANALYST_USER,
+      analystPassword: config.CLICKHOUSE_ANALYST_PASSWORD,
+      limits: queryLimitsFrom(config),
+      logger,
+    });
     stack.push({ name: 'clickhouse-analyst', close: () => analyst.close() });
-    const analystQuery = await createAnalystQuery(analyst, config.CLICKHOUSE_URL ? 'per-query' : 'session');
+    const analystQuery = (sql: string) => analyst.sql.operatorQuery(sql);
+    const tenantQuery = (tenantId: string, sql: string) => analyst.sql.tenantQuery(tenantId, sql);
     if (config.MIGRATE_ON_START) {
       const { applied } = await migrate(clickhouse, { logger });
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
@@ -168,12 +181,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         adminToken,
         tenants,
         canAnonymize: keys !== null,
-        analyst: {
-          operatorQuery: analystQuery,
-          tenantQuery: async () => {
-            throw Object.assign(new Error('tenant queries are not available yet'), { status: 501 });
-          },
-        },
+        analyst: { operatorQuery: analystQuery, tenantQuery },
         maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
         audit: createAuditLog({ client: dimensions, logger }),
         failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
@@ -215,6 +223,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       tenants,
       clickhouse,
       analystQuery,
+      tenantQuery,
       stop: () => (stopping ??= closeAll()),
     };
   } catch (err) {

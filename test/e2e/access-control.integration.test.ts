@@ -2,7 +2,7 @@
 // the operator token only on the admin listener, a tenant's keys on the public one, and an
 // audit row for every admin action and key change that holds no PII and no secret.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,5 +126,87 @@ describe('audit log', () => {
       return r.length > 0 ? r : undefined;
     });
     expect(rows).toEqual([{ action: 'erasure.create', outcome: 'denied', status: 403, key_id: String(read.body['keyId']) }]);
+  });
+});
+
+describe('analyst SQL over HTTP', () => {
+  let readA = '';
+  const sendEvents = async (writeKey: string, tag: string) => {
+    const res = await fetch(`${server.url}/v1/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
+      body: JSON.stringify({
+        batch: [
+          { type: 'identify', messageId: `${tag}-i`, userId: `${tag}-user`, traits: { email: `${tag}@${tag}.example`, firstName: tag } },
+          { type: 'page', messageId: `${tag}-p`, userId: `${tag}-user`, name: 'Home', properties: { path: '/home' } },
+          { type: 'track', messageId: `${tag}-t`, userId: `${tag}-user`, event: 'Signed Up' },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+  };
+  const query = (token: string, tenant: string, sql: string) => pub('POST', `/v1/admin/tenants/${tenant}/query`, token, { sql });
+
+  beforeAll(async () => {
+    const a = await adm('PUT', '/v1/admin/tenants/sql-a');
+    const b = await adm('PUT', '/v1/admin/tenants/sql-b');
+    await sendEvents(String(a.body['writeKey']), 'alpha');
+    await sendEvents(String(b.body['writeKey']), 'bravo');
+    readA = String((await adm('POST', '/v1/admin/tenants/sql-a/api-keys', { name: 'a analysts', scopes: ['read'] })).body['key']);
+  });
+
+  it('a read key sees its own tenant only, through tables, views, joins, funnels and cohorts', async () => {
+    const own = await query(readA, 'sql-a', 'SELECT DISTINCT tenant_id, user_id FROM events ORDER BY user_id');
+    expect(own).toEqual({ status: 200, body: { rows: [{ tenant_id: 'sql-a', user_id: 'alpha-user' }] } });
+    const everyone = await query(readA, 'sql-a', "SELECT count() AS n FROM events WHERE tenant_id = 'sql-b' OR 1 = 1");
+    expect(everyone.body['rows']).toEqual([{ n: 3 }]);
+    const joined = await query(readA, 'sql-a', 'SELECT u.email AS email, count() AS n FROM events AS e INNER JOIN users AS u FINAL ON u.user_id = e.user_id GROUP BY email');
+    expect(joined.body['rows']).toEqual([{ email: 'alpha@alpha.example', n: 3 }]);
+    const funnel = await query(readA, 'sql-a', "SELECT windowFunnel(86400)(toDateTime(timestamp), type = 'identify', type = 'page', type = 'track') AS steps FROM events GROUP BY user_id");
+    expect(funnel.body['rows']).toEqual([{ steps: 3 }]);
+    const cohort = await query(readA, 'sql-a', "SELECT retention(type = 'identify', type = 'track') AS r FROM events GROUP BY user_id");
+    expect(cohort.body['rows']).toEqual([{ r: [1, 1] }]);
+    const view = await query(readA, 'sql-a', 'SELECT tenant_id, users FROM daily_active_users');
+    expect(view.body['rows']).toEqual([{ tenant_id: 'sql-a', users: 1 }]);
+  });
+
+  it.each([
+    ['another tenant\'s route', 'sql-b', 'SELECT 1', 404],
+    ['an internal table', 'sql-a', 'SELECT * FROM overwrite_values', 403],
+    ['system tables', 'sql-a', 'SELECT name FROM system.tables', 403],
+    ['a table function', 'sql-a', "SELECT * FROM merge('default', '.*')", 403],
+    ['a settings clause', 'sql-a', "SELECT count() FROM events SETTINGS additional_table_filters = {'events': '1'}", 403],
+    ['two statements', 'sql-a', 'SELECT 1; DROP TABLE events', 400],
+  ])('refuses %s', async (_what, tenant, sql, status) => {
+    const res = await query(readA, tenant, sql);
+    expect(res.status).toBe(status);
+    expect(JSON.stringify(res.body)).not.toContain('bravo');
+  });
+
+  it('INTO OUTFILE in any form creates no file, as a tenant or as the operator', async () => {
+    const target = join(dataDir, 'outfile-probe');
+    for (const sql of [`SELECT 1 INTO OUTFILE '${target}'`, `SELECT 1 INTO OUTFILE '${target}' APPEND`, `SELECT 1 INTO OUTFILE '${target}' TRUNCATE FORMAT CSV`, `SELECT 1 INTO OUTFILE '${target}' AND STDOUT`]) {
+      const asTenant = await query(readA, 'sql-a', sql);
+      const asOperator = await adm('POST', '/v1/admin/query', { sql });
+      expect(asTenant.status).toBeGreaterThanOrEqual(400);
+      expect(asTenant.status).toBeLessThan(500);
+      expect(asOperator.status).toBeGreaterThanOrEqual(400);
+      expect(asOperator.status).toBeLessThan(500);
+    }
+    expect(existsSync(target)).toBe(false);
+    expect(existsSync(`${process.cwd()}/outfile-probe`)).toBe(false);
+  });
+
+  it('a memory bomb gets a 4xx within 10 s and the server keeps answering', async () => {
+    const started = Date.now();
+    const bomb = await adm('POST', '/v1/admin/query', { sql: 'SELECT length(groupArray(number)) FROM numbers(300000000)' });
+    expect(bomb.status).toBe(422);
+    expect(String(bomb.body['message'])).toMatch(/limit|too many|memory/i);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const tenantBomb = await query(readA, 'sql-a', 'SELECT length(groupArray(repeat(a.event_id, 10000000))) FROM events AS a, events AS b, events AS c, events AS d');
+    expect(tenantBomb.status).toBe(422);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await query(readA, 'sql-a', 'SELECT count() AS n FROM events')).body['rows']).toEqual([{ n: 3 }]);
   });
 });
