@@ -1,7 +1,11 @@
 // Issue 11 in the fleet (checks 4 and 5): two collector replicas on real Kafka, Redis and the
 // ClickHouse gateway. A revoked write key or API key is refused by both within 2 s; the
 // operator token works on the admin listener (ADMIN_PORT) and never on the public one.
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 
 let fleet: Fleet | undefined;
@@ -68,5 +72,40 @@ describe('fleet: credentials (issue 11)', () => {
     const apiMs = await msUntilRefusedEverywhere(publics, async (u) => (await bearer(u, 'GET', `/v1/admin/tenants/${tenantId}/flags`, apiKey.body.key)).status === 401, 2_000);
     console.log(`revocation seen by both replicas: write key ${writeMs} ms, API key ${apiMs} ms`);
     expect(Math.max(writeMs, apiMs)).toBeLessThanOrEqual(2_000);
+  });
+
+  it('a read key queries its tenant\'s rows only through the collector and the ClickHouse server; no query writes a file', async () => {
+    fleet = await startFleet({ services: ['collector', 'enricher', 'anonymizer', 'sink'] });
+    const f = fleet;
+    const tag = f.prefix.slice(1, 9);
+    const [a, b] = [`sqla-${tag}`, `sqlb-${tag}`];
+    for (const t of [a, b]) {
+      const created = await f.admin<{ writeKey: string }>('PUT', `/v1/admin/tenants/${t}`);
+      expect(await sendBatch(f.collectorUrl(), created.body.writeKey, [{ type: 'track', event: 'E', userId: `${t}-user`, messageId: `${t}-1` }])).toBe(200);
+    }
+    const read = await f.admin<{ key: string }>('POST', `/v1/admin/tenants/${a}/api-keys`, { name: 'analysts', scopes: ['read'] });
+    const query = async (sql: string) => {
+      const res = await bearer(f.collectorUrl(), 'POST', `/v1/admin/tenants/${a}/query`, read.body.key, { sql });
+      return { status: res.status, body: (await res.json()) as { rows?: Record<string, unknown>[]; error?: string } };
+    };
+    const own = await eventually(async () => {
+      const r = await query('SELECT DISTINCT tenant_id, user_id FROM events');
+      return r.body.rows?.length ? r : undefined;
+    }, 60_000, 'tenant a\'s event stored');
+    expect(own.body.rows).toEqual([{ tenant_id: a, user_id: `${a}-user` }]);
+    expect((await query(`SELECT count() AS n FROM events WHERE tenant_id = '${b}' OR 1 = 1`)).body.rows?.map((r) => Number(r['n']))).toEqual([1]);
+    expect((await query('SELECT name FROM system.tables')).status).toBe(403);
+    expect((await query("SELECT * FROM remote('127.0.0.1', default.events)")).status).toBe(403);
+
+    const target = join(tmpdir(), `tracklane-outfile-${tag}`);
+    for (const sql of [`SELECT 1 INTO OUTFILE '${target}'`, `SELECT 1 INTO OUTFILE '${target}' APPEND`, `SELECT 1 INTO OUTFILE '${target}' AND STDOUT`]) {
+      expect((await query(sql)).status).toBeGreaterThanOrEqual(400);
+      const asOperator = await f.admin('POST', '/v1/admin/query', { sql });
+      expect(asOperator.status).toBeGreaterThanOrEqual(400);
+      expect(asOperator.status).toBeLessThan(500);
+    }
+    expect(existsSync(target)).toBe(false);
+    const bomb = await f.admin<{ error: string }>('POST', '/v1/admin/query', { sql: 'SELECT length(groupArray(number)) FROM numbers(300000000)' });
+    expect(bomb).toMatchObject({ status: 422, body: { error: 'query_limit_exceeded' } });
   });
 });
