@@ -20,6 +20,30 @@ export interface AnalystSetup {
   logger: Logger;
 }
 
+/** The CLICKHOUSE_* and QUERY_* settings the embedded runner and the collector share. */
+export interface AnalystEnv {
+  CLICKHOUSE_URL?: string | undefined;
+  CLICKHOUSE_DATABASE?: string | undefined;
+  CLICKHOUSE_USER?: string | undefined;
+  CLICKHOUSE_PASSWORD?: string | undefined;
+  CLICKHOUSE_ANALYST_USER?: string | undefined;
+  CLICKHOUSE_ANALYST_PASSWORD?: string | undefined;
+}
+
+export function analystSetupFrom(env: AnalystEnv, chdbDir: string, limits: Partial<QueryLimits>, logger: Logger): AnalystSetup {
+  return {
+    url: env.CLICKHOUSE_URL,
+    chdbDir,
+    database: env.CLICKHOUSE_DATABASE,
+    username: env.CLICKHOUSE_USER,
+    password: env.CLICKHOUSE_PASSWORD,
+    analystUser: env.CLICKHOUSE_ANALYST_USER,
+    analystPassword: env.CLICKHOUSE_ANALYST_PASSWORD,
+    limits,
+    logger,
+  };
+}
+
 export interface OpenAnalystSql {
   sql: AnalystSql;
   close(): Promise<void>;

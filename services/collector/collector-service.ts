@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
-import { openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
+import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
@@ -49,17 +49,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
     ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, settings: clickhouseSettings(config), logger })
     : null;
   const analystSql = config.CLICKHOUSE_URL
-    ? await openAnalystSql({
-        url: config.CLICKHOUSE_URL,
-        chdbDir: '',
-        database: config.CLICKHOUSE_DATABASE,
-        username: config.CLICKHOUSE_USER,
-        password: config.CLICKHOUSE_PASSWORD,
-        analystUser: config.CLICKHOUSE_ANALYST_USER,
-        analystPassword: config.CLICKHOUSE_ANALYST_PASSWORD,
-        limits: queryLimitsFrom(config),
-        logger,
-      })
+    ? await openAnalystSql(analystSetupFrom(config, '', queryLimitsFrom(config), logger))
     : null;
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
   // the compactor service; receipts and stored ids read back from ClickHouse.

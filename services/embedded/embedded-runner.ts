@@ -16,7 +16,7 @@ import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
 import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
-import { openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
+import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import type { AnalystSql } from '../../libs/clickhouse/analyst-sql.js';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { ConfigError, queryLimitsFrom } from '../../libs/config/env.js';
@@ -87,17 +87,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     stack.push({ name: 'clickhouse', close: () => clickhouse.close() });
     // NOTE: analyst SQL opens sessions of its own per statement (chDB keeps settings per session:
     // a readonly query on the sink's connection would make every later insert fail).
-    const analyst = await openAnalystSql({
-      url: config.CLICKHOUSE_URL,
-      chdbDir: chConfig.dataDir,
-      database: config.CLICKHOUSE_DATABASE,
-      username: config.CLICKHOUSE_USER,
-      password: config.CLICKHOUSE_PASSWORD,
-      analystUser: config.CLICKHOUSE_ANALYST_USER,
-      analystPassword: config.CLICKHOUSE_ANALYST_PASSWORD,
-      limits: queryLimitsFrom(config),
-      logger,
-    });
+    const analyst = await openAnalystSql(analystSetupFrom(config, chConfig.dataDir, queryLimitsFrom(config), logger));
     stack.push({ name: 'clickhouse-analyst', close: () => analyst.close() });
     const analystQuery = (sql: string) => analyst.sql.operatorQuery(sql);
     const tenantQuery = (tenantId: string, sql: string) => analyst.sql.tenantQuery(tenantId, sql);
