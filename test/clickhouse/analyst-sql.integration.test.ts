@@ -8,15 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ANALYST_TABLES,
-  createAnalystSql,
-  DEFAULT_QUERY_LIMITS,
-  FUNCTION_ALLOW_LISTS,
-  QueryRejectedError,
-  tenantFilterSetting,
-  type AnalystSql,
-} from '../../libs/clickhouse/analyst-sql.js';
+import { FUNCTION_ALLOW_LISTS } from '../../libs/clickhouse/analyst-functions.js';
+import { tenantFilterSetting } from '../../libs/clickhouse/analyst-settings.js';
+import { ANALYST_TABLES, createAnalystSql, DEFAULT_QUERY_LIMITS, QueryRejectedError, type AnalystSql } from '../../libs/clickhouse/analyst-sql.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { splitStatements } from '../../libs/clickhouse/migrate.js';
 import { startClickHouseGateway, type ClickHouseGateway } from '../support/clickhouse-gateway.js';
