@@ -41,7 +41,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
  * The admin API's bounds, shared by the embedded runner and the fleet collector: failed
  * authentications per address and minute before a minute of 429, analyst queries running at
  * once per credential, and the engine's bounds of one analyst query (unset: the defaults of
- * libs/clickhouse/analyst-sql.ts, DEFAULT_QUERY_LIMITS).
+ * libs/clickhouse/analyst-settings.ts, DEFAULT_QUERY_LIMITS).
  */
 export const adminApiConfigShape = {
   AUTH_MAX_FAILURES: z.coerce.number().int().min(1).max(100_000).default(20),
