@@ -107,7 +107,7 @@ describe('chDB stays out of the fleet code path', () => {
       .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
       .map((e) => join(e.parentPath, e.name));
 
-  it('no module imports chdb statically; only libs/clickhouse/client.ts loads it, on demand, for a client without a URL', () => {
+  it('no module imports chdb statically; only libs/clickhouse/client.ts and the analyst SQL engine load it, on demand, without a URL', () => {
     const loaders: string[] = [];
     for (const file of [...sources('libs'), ...sources('services')]) {
       const src = readFileSync(file, 'utf8');
@@ -115,7 +115,15 @@ describe('chDB stays out of the fleet code path', () => {
       expect(src, file).not.toMatch(/^\s*import\s+'chdb/m);
       if (/require\('chdb(\/[\w-]+)?'\)|import\('chdb/.test(src)) loaders.push(relative(ROOT, file));
     }
-    expect(loaders).toEqual(['libs/clickhouse/client.ts']);
+    expect(loaders.sort()).toEqual(['libs/clickhouse/analyst-engines.ts', 'libs/clickhouse/client.ts']);
+    // the analyst engine loads chDB only inside chdbEngine(), which openAnalystSql calls only without a URL
+    const engines = readFileSync(join(ROOT, 'libs', 'clickhouse', 'analyst-engines.ts'), 'utf8');
+    const chdbFn = engines.slice(engines.indexOf('export async function chdbEngine'));
+    expect(engines.indexOf("import('chdb")).toBeGreaterThan(engines.indexOf('export async function chdbEngine'));
+    expect(chdbFn.indexOf("import('chdb")).toBeLessThan(chdbFn.indexOf('\n}\n'));
+    const setup = readFileSync(join(ROOT, 'libs', 'clickhouse', 'analyst-setup.ts'), 'utf8');
+    expect(setup.indexOf("engine: 'chdb'")).toBeGreaterThan(setup.indexOf('if (!s.url)'));
+    expect(setup.indexOf("engine: 'chdb'")).toBeLessThan(setup.indexOf("engine: 'server'"));
     const client = readFileSync(join(ROOT, 'libs', 'clickhouse', 'client.ts'), 'utf8');
     // createClickHouse returns the HTTP client before chDB is ever required
     const body = client.slice(client.indexOf('export function createClickHouse'));
