@@ -2,8 +2,9 @@
 // retry policy), so the rest of the code never imports kafkajs directly except the runner.
 import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
+import type { KafkaSecurity } from './kafka-security.js';
 
-export interface KafkaClientConfig {
+export interface KafkaClientConfig extends KafkaSecurity {
   brokers: string[];
   clientId: string;
   logger: Logger;
@@ -19,6 +20,8 @@ export function createKafka(cfg: KafkaClientConfig): Kafka {
     brokers: cfg.brokers,
     requestTimeout: cfg.requestTimeoutMs ?? 10_000,
     connectionTimeout: cfg.connectionTimeoutMs ?? 3_000,
+    ...(cfg.ssl ? { ssl: cfg.ssl } : {}),
+    ...(cfg.sasl ? { sasl: cfg.sasl } : {}),
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
     logLevel: logLevel.WARN,
     logCreator:

@@ -10,11 +10,19 @@ import { startEmbedded } from '../embedded/embedded-runner.js';
 import { runDemo } from '../demo/demo-runner.js';
 import { join, resolve } from 'node:path';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
+import { kafkaSecurityFrom, kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
 import { ensureTopics, topicNames } from '../../libs/kafka/topics.js';
 import { fleetConfigSchema } from '../fleet/fleet-config.js';
 import { registerLoadCommand } from '../loader/load-command.js';
 
-const topicsConfigSchema = fleetConfigSchema.pick({ KAFKA_BROKERS: true, TOPIC_PREFIX: true, KAFKA_PARTITIONS: true, KAFKA_REPLICATION_FACTOR: true, LOG_LEVEL: true });
+const topicsConfigSchema = fleetConfigSchema.pick({
+  KAFKA_BROKERS: true,
+  TOPIC_PREFIX: true,
+  KAFKA_PARTITIONS: true,
+  KAFKA_REPLICATION_FACTOR: true,
+  LOG_LEVEL: true,
+  ...(Object.fromEntries(Object.keys(kafkaSecurityShape).map((k) => [k, true])) as { [K in keyof typeof kafkaSecurityShape]: true }),
+});
 
 const program = new Command('tracklane')
   .description('Privacy-aware product-usage analytics pipeline')
@@ -58,7 +66,7 @@ program
   .action(async () => {
     const config = parseEnv(topicsConfigSchema, process.env);
     const logger = createLogger({ level: config.LOG_LEVEL });
-    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tracklane-topics', logger });
+    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tracklane-topics', logger, ...kafkaSecurityFrom(config) });
     const created = await ensureTopics(kafka, topicNames(config.TOPIC_PREFIX), { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
     process.stdout.write(created.length > 0 ? `created ${created.join(', ')}\n` : 'all topics exist\n');
   });

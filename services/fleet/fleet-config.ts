@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
 import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { ConfigError, envOptionalString } from '../../libs/config/env.js';
+import { kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
 
 export const fleetConfigSchema = z.object({
   KAFKA_BROKERS: z
@@ -17,6 +18,8 @@ export const fleetConfigSchema = z.object({
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
   /** copies of every topic Tracklane creates (3 in production: one broker may fail); never above the broker count */
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
+  /** TLS and SASL to the brokers (libs/kafka/kafka-security.ts); checked together at start */
+  ...kafkaSecurityShape,
   PORT: z.coerce.number().int().min(0).max(65535),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

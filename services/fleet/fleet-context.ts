@@ -5,6 +5,7 @@ import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../../libs/core/logger.js';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
+import { kafkaSecurityFrom } from '../../libs/kafka/kafka-security.js';
 import { connectProducer } from '../../libs/kafka/outputs.js';
 import { createRecordCodec, type RecordCodec } from '../../libs/kafka/record-codec.js';
 import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
@@ -33,7 +34,7 @@ export async function openFleetContext(service: string, config: FleetConfig, log
     for (const s of [...stopSteps].reverse()) await Promise.resolve(s.run()).catch(() => undefined);
   };
   try {
-    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger });
+    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger, ...kafkaSecurityFrom(config) });
     const topics = topicNames(config.TOPIC_PREFIX);
     await ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
 
