@@ -1,6 +1,9 @@
 // Scrubs PII from page URLs and referrers before storage: email-looking values anywhere in the
 // URL, credentials in the authority, and the values of sensitive query/fragment parameters.
 // Works on the raw string (no URL object): relative URLs and garbage pass through, emails redacted.
+import { domainEnd, has, HEX, LOCAL, type ScanStats } from '../tag/src/email-scan.js';
+
+export type { ScanStats };
 
 export const REDACTED = 'redacted';
 
@@ -30,27 +33,6 @@ export function scrubParamSet(names: readonly string[]): ScrubParams {
 // NOTE: the scan never moves back: a character is visited once as a local part and at most
 // once more as a domain (url-scrub.test.ts counts ≤ 4n + 16 steps on adversarial inputs).
 
-const LOCAL = 1; // [a-z0-9._+!~$'*-], case-insensitive
-const LABEL = 2; // [a-z0-9-]
-const ALPHA = 4; // [a-z]
-const HEX = 8; // [0-9a-f]
-const CLASS = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  const alpha = /[a-z]/i.test(ch);
-  const digit = ch >= '0' && ch <= '9';
-  CLASS[c] =
-    (alpha || digit || "._+!~$'*-".includes(ch) ? LOCAL : 0) |
-    (alpha || digit || ch === '-' ? LABEL : 0) |
-    (alpha ? ALPHA : 0) |
-    (digit || /[a-f]/i.test(ch) ? HEX : 0);
-}
-
-function has(s: string, i: number, flag: number): boolean {
-  const c = s.charCodeAt(i); // NaN past the end: `NaN < 128` is false
-  return c < 128 && ((CLASS[c] as number) & flag) !== 0;
-}
-
 /** `%2b`/`%2B` at i. */
 function isEncodedPlus(s: string, i: number): boolean {
   return s.charCodeAt(i) === 37 && s.charCodeAt(i + 1) === 50 && (s.charCodeAt(i + 2) | 32) === 98;
@@ -64,32 +46,6 @@ function localUnit(s: string, i: number): number {
 /** The regex's lookbehind (?<!%[0-9a-f]?): no match starts right after `%` or `%x`. */
 function mayStartAt(s: string, i: number): boolean {
   return !(s.charCodeAt(i - 1) === 37 || (s.charCodeAt(i - 2) === 37 && has(s, i - 1, HEX)));
-}
-
-/** Counts the scanner's character visits (tests assert they grow linearly with the input). */
-export interface ScanStats {
-  steps: number;
-}
-
-/**
- * End of the domain `(?:[a-z0-9-]+\.)+[a-z]{2,63}` starting at d, or -1. Segments between dots
- * are walked once; the last one whose leading letters (≥ 2) follow at least one non-empty
- * label wins, as the greedy regex's backtracking would choose.
- */
-function domainEnd(s: string, d: number, stats: ScanStats): number {
-  let best = -1;
-  let labels = 0;
-  let pos = d;
-  for (;;) {
-    let k = pos;
-    while (has(s, k, ALPHA)) k++;
-    if (labels > 0 && k - pos >= 2) best = pos + Math.min(k - pos, 63);
-    while (has(s, k, LABEL)) k++;
-    stats.steps += k - pos + 1;
-    if (k === pos || s.charCodeAt(k) !== 46 /* . */) return best;
-    labels++;
-    pos = k + 1;
-  }
 }
 
 /** redactEmails with a step count; the exported function is this without the count. */

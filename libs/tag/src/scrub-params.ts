@@ -1,7 +1,7 @@
 // The collector's sensitive query-parameter names (libs/enrich/url-scrub.ts), mirrored so the
-// tag masks them before sending. NOTE: a copy, not an import: that module's email regex uses a
-// lookbehind, which esbuild turns into a `new RegExp` that throws on load in Safari < 16.4.
-// url-filter.test.ts fails when the two lists drift apart.
+// tag masks them before sending. NOTE: a copy, not an import: the image ships only the tag's
+// own tree as source for esbuild (the collector imports the shared scanner from here instead,
+// email-scan.ts). url-filter.test.ts fails when the two lists drift apart.
 
 export const REDACTED = 'redacted';
 

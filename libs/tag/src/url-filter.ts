@@ -3,7 +3,10 @@
 // server's sensitive-parameter list masked (scrub-params.ts), emails and credentials redacted, and non-web
 // links (mailto:, tel:, javascript: …) reduced to their scheme. The collector scrubs again
 // (libs/enrich/url-scrub.ts); this side makes sure the values never travel at all.
+import { domainEnd, has, HEX, LOCAL, type ScanStats } from './email-scan.js';
 import { REDACTED, SENSITIVE_PARAMS } from './scrub-params.js';
+
+export type { ScanStats };
 
 export interface UrlFilters {
   /** query/fragment parameters removed with their values (case-insensitive names) */
@@ -22,57 +25,10 @@ export interface UrlFilters {
 // client may over-redact a delimiter next to an email, never under-redact.
 const SCHEME_RE = /^([a-z][a-z0-9+.-]*):/i;
 
-const LOCAL = 1; // [a-z0-9._+!~$'*-]
-const LABEL = 2; // [a-z0-9-]
-const ALPHA = 4; // [a-z]
-const HEX = 8; // [0-9a-f]
-const CLASS = new Uint8Array(128);
-for (let c = 0; c < 128; c++) {
-  const ch = String.fromCharCode(c);
-  const alpha = /[a-z]/i.test(ch);
-  const digit = /[0-9]/.test(ch);
-  CLASS[c] =
-    (alpha || digit || "._+!~$'*-".includes(ch) ? LOCAL : 0) |
-    (alpha || digit || ch === '-' ? LABEL : 0) |
-    (alpha ? ALPHA : 0) |
-    (digit || /[a-f]/i.test(ch) ? HEX : 0);
-}
-
-function has(s: string, i: number, flag: number): boolean {
-  const c = s.charCodeAt(i); // NaN past the end: `NaN < 128` is false
-  return c < 128 && ((CLASS[c] as number) & flag) !== 0;
-}
-
 /** Length of the local-part unit at i: 1 (a character), 3 (a %XX escape) or 0 (none). */
 function unitAt(s: string, i: number): number {
   if (has(s, i, LOCAL)) return 1;
   return s.charCodeAt(i) === 37 /* % */ && has(s, i + 1, HEX) && has(s, i + 2, HEX) ? 3 : 0;
-}
-
-/** Counts the scanner's character visits (tests assert they grow linearly with the input). */
-export interface ScanStats {
-  steps: number;
-}
-
-/**
- * End of the domain `(?:[a-z0-9-]+\.)+[a-z]{2,63}` starting at d, or -1. Segments between dots
- * are walked once; the last one whose leading letters (≥ 2) follow at least one non-empty
- * label wins, as the greedy regex's backtracking would choose.
- */
-function domainEnd(s: string, d: number, stats: ScanStats): number {
-  let best = -1;
-  let labels = 0;
-  let pos = d;
-  for (;;) {
-    let k = pos;
-    while (has(s, k, ALPHA)) k++;
-    if (labels > 0 && k - pos >= 2) best = pos + Math.min(k - pos, 63);
-    while (has(s, k, LABEL)) k++;
-    stats.steps += k - pos + 1;
-    if (k === pos || s.charCodeAt(k) !== 46 /* . */) return best;
-    labels++;
-    pos = k + 1;
-  }
 }
 
 /** `%40` at i. */
