@@ -53,7 +53,6 @@ export const tenantKeysSchema = z.object({
 });
 export type TenantKeys = z.infer<typeof tenantKeysSchema>;
 
-export const EMPTY_KEYS: TenantKeys = Object.freeze({ writeKeys: [], apiKeys: [] }) as unknown as TenantKeys;
 
 /** What an admin may ask for when creating an API key. */
 export const apiKeyRequestSchema = z
@@ -131,3 +130,5 @@ export function freezeKeys(keys: TenantKeys): TenantKeys {
     apiKeys: Object.freeze(keys.apiKeys.map((k) => Object.freeze({ ...k, scopes: Object.freeze([...k.scopes]) as Scope[] }))) as ApiKeyEntry[],
   });
 }
+
+export const EMPTY_KEYS: TenantKeys = freezeKeys({ writeKeys: [], apiKeys: [] });
