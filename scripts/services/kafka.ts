@@ -1,11 +1,12 @@
-// Apache Kafka 3.9 (KRaft, one combined broker+controller on 127.0.0.1:9092) from Maven Central
-// jars: fetch, format the log dir, start detached, wait until usable, stop.
+// Apache Kafka 3.9 (KRaft, one combined broker+controller on 127.0.0.1:9092, SASL_SSL on 9094)
+// from Maven Central jars: fetch, format the log dir, start detached, wait until usable, stop.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { fetchMavenDependencies, requireJava } from './java-tools.js';
+import { ensureBrokerCertificates, hasScramUser, KAFKA_SASL_SSL_PORT, kafkaSecureEndpoint as secureEndpointOf, newScramUser, writeScramUser, type KafkaSecureEndpoint } from './kafka-tls.js';
 import { scriptsDir, servicePath, shortPath } from './paths.js';
 import {
   progress,
@@ -95,11 +96,34 @@ async function kafkaUsable(): Promise<boolean> {
     await admin.fetchOffsets({ groupId: probeGroup, topics: [probeTopic] });
     await producer.connect();
     await producer.send({ topic: probeTopic, acks: -1, messages: [{ value: 'probe' }] });
-    return true;
+    return await secureListenerUsable();
   } catch {
     return false;
   } finally {
     await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The SASL_SSL listener takes the SCRAM user over TLS verified against the test CA. */
+async function secureListenerUsable(): Promise<boolean> {
+  const ep = await kafkaSecureEndpoint();
+  const admin = new Kafka({
+    clientId: 'tracklane-services-probe',
+    brokers: [ep.brokers],
+    ssl: { ca: [await readFile(ep.caFile, 'utf8')], rejectUnauthorized: true },
+    sasl: { mechanism: ep.mechanism, username: ep.username, password: ep.password },
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 2_000,
+    requestTimeout: 5_000,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length > 0;
+  } catch {
+    return false;
+  } finally {
     await admin.disconnect().catch(() => undefined);
   }
 }
@@ -112,10 +136,16 @@ function newClusterId(): string {
   }
 }
 
-async function writeConfig(): Promise<void> {
+/** The SASL_SSL listener of the broker our scripts started: its address, CA file and SCRAM user. */
+export function kafkaSecureEndpoint(): Promise<KafkaSecureEndpoint> {
+  return secureEndpointOf(kafkaDataDir);
+}
+
+async function writeConfig(tls: { keystore: string; storePassword: string }): Promise<void> {
   await mkdir(configDir, { recursive: true });
   const template = await readFile(join(scriptsDir, 'kafka', 'server.properties'), 'utf8');
-  await writeFile(serverProperties, template.replaceAll('@LOG_DIR@', kafkaDataDir));
+  const config = template.replaceAll('@LOG_DIR@', kafkaDataDir).replaceAll('@KEYSTORE@', tls.keystore).replaceAll('@STORE_PASSWORD@', tls.storePassword);
+  await writeFile(serverProperties, config, { mode: 0o600 });
   await writeFile(log4jProperties, await readFile(join(scriptsDir, 'kafka', 'log4j.properties'), 'utf8'));
 }
 
@@ -123,17 +153,26 @@ function javaClasspath(): string[] {
   return ['-cp', `${libsDir}/*`];
 }
 
-/** Formats the KRaft log dir when it is missing or `fresh` (wiping old topics and offsets). */
+/**
+ * Formats the KRaft log dir when it is missing or `fresh` (wiping old topics and offsets), with
+ * the SCRAM user of the SASL_SSL listener. A dir formatted before that listener existed (no SCRAM
+ * user) is formatted again: SCRAM users can only be added this way before the broker opens.
+ */
 async function formatLogDir(fresh: boolean): Promise<void> {
-  if (fresh) await rm(kafkaDataDir, { recursive: true, force: true });
+  const formatted = existsSync(join(kafkaDataDir, 'meta.properties'));
+  if (formatted && !fresh && !hasScramUser(kafkaDataDir)) progress('kafka: log dir has no SCRAM user (made before the SASL_SSL listener); formatting it again');
+  if (fresh || (formatted && !hasScramUser(kafkaDataDir))) await rm(kafkaDataDir, { recursive: true, force: true });
   if (existsSync(join(kafkaDataDir, 'meta.properties'))) return;
   await mkdir(kafkaDataDir, { recursive: true });
+  const scram = newScramUser();
   const { code, output } = await runCommand(
     'java',
-    [`-Dlog4j.configuration=file:${log4jProperties}`, ...javaClasspath(), 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', serverProperties],
+    [`-Dlog4j.configuration=file:${log4jProperties}`, ...javaClasspath(), 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', serverProperties, ...scram.formatArgs],
     { cwd: kafkaHome, missingHint: 'install a Java 17+ runtime' },
   );
+  // NOTE: the output never echoes the --add-scram arguments, so it may be quoted
   if (code !== 0) throw new Error(`kafka: StorageTool format failed (exit ${code}):\n${output.slice(-2000)}`);
+  await writeScramUser(kafkaDataDir, scram.password);
 }
 
 /**
@@ -141,13 +180,13 @@ async function formatLogDir(fresh: boolean): Promise<void> {
  * is kept (topics, offsets and data survive a stopKafka/startKafka cycle).
  */
 export async function startKafkaProcess(opts: { fresh: boolean; timeoutMs?: number }): Promise<ServiceRecord> {
-  for (const port of [KAFKA_PORT, KAFKA_CONTROLLER_PORT]) {
+  for (const port of [KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_SASL_SSL_PORT]) {
     if (await isPortOpen(KAFKA_HOST, port)) {
       throw new ServiceSetupError(`kafka: port ${KAFKA_HOST}:${port} is in use by something that is not our Kafka broker; free it or set KAFKA_BROKERS to a running broker`);
     }
   }
   await ensureKafkaJars();
-  await writeConfig();
+  await writeConfig(await ensureBrokerCertificates(opts.fresh));
   await formatLogDir(opts.fresh);
   if (opts.fresh) await rm(kafkaLogFile, { force: true });
   await appendFile(kafkaLogFile, `\n==== ${new Date().toISOString()} start (fresh=${opts.fresh}) ====\n`);
