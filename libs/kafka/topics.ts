@@ -1,7 +1,9 @@
 // Topic names and creation. Names are fixed by the design (DESIGN.md §1); a prefix lets
-// tests isolate runs on one broker.
-import type { Kafka } from 'kafkajs';
+// tests isolate runs on one broker. Every topic is created with its retention settings
+// (topic-retention.ts); existing topics are compared with them, never altered.
+import type { Admin, Kafka } from 'kafkajs';
 import { ConfigError } from '../config/env.js';
+import { DEFAULT_TOPIC_RETENTION, retentionConfigEntries, retentionVariables, TOPIC_KINDS, type TopicKind, type TopicRetention } from './topic-retention.js';
 
 export interface TopicNames {
   raw: string;
@@ -36,19 +38,33 @@ export class TopicConfigError extends ConfigError {
  */
 export const minInsyncReplicas = (replicationFactor: number): number => (replicationFactor >= 3 ? 2 : 1);
 
-/** Creates the topics that do not exist yet; waits for leaders. Returns the ones created. */
-export async function ensureTopics(
-  kafka: Kafka,
-  topics: TopicNames | readonly string[],
-  opts: { partitions: number; replicationFactor?: number; attempts?: number },
-): Promise<string[]> {
+export interface EnsureTopicsOptions {
+  partitions: number;
+  replicationFactor?: number;
+  attempts?: number;
+  /** retention.ms / segment.ms per topic (TopicNames only); default DEFAULT_TOPIC_RETENTION */
+  retention?: TopicRetention;
+  /** where a topic whose settings differ from `retention` is reported (one warning per topic and setting) */
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/**
+ * Creates the topics that do not exist yet, with their retention settings; waits for leaders.
+ * Existing topics of a TopicNames are compared with the settings (a warning for each that
+ * differs). Returns the topics created.
+ */
+export async function ensureTopics(kafka: Kafka, topics: TopicNames | readonly string[], opts: EnsureTopicsOptions): Promise<string[]> {
   const replicationFactor = opts.replicationFactor ?? 1;
   const wanted = Array.isArray(topics) ? [...topics] : Object.values(topics);
+  const names = Array.isArray(topics) ? null : (topics as TopicNames);
+  const retention = opts.retention ?? DEFAULT_TOPIC_RETENTION;
   // NOTE: overwrite commands get one partition: one compactor is active at a time (its
   // lookup tables hold one batch) and requests apply in the order they were made.
-  const single = Array.isArray(topics) ? null : (topics as TopicNames).overwrites;
-  const partitionsOf = (topic: string) => (topic === single ? 1 : opts.partitions);
+  const partitionsOf = (topic: string) => (topic === names?.overwrites ? 1 : opts.partitions);
+  const kindOf = (topic: string): TopicKind | undefined => (names ? TOPIC_KINDS.find((k) => names[k] === topic) : undefined);
   const attempts = opts.attempts ?? 6;
+  /** topics already compared (an attempt after a creation race must not warn twice) */
+  const compared = new Set<string>();
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -56,6 +72,7 @@ export async function ensureTopics(
       try {
         const existing = new Set(await admin.listTopics());
         const missing = wanted.filter((t) => !existing.has(t));
+        if (names) await compareRetention(admin, wanted.filter((t) => existing.has(t) && !compared.has(t)), kindOf, retention, opts.logger, compared);
         if (missing.length === 0) return [];
         const { brokers } = await admin.describeCluster();
         if (replicationFactor > brokers.length) {
@@ -71,7 +88,10 @@ export async function ensureTopics(
             topic,
             numPartitions: partitionsOf(topic),
             replicationFactor,
-            configEntries: [{ name: 'min.insync.replicas', value: String(minInsyncReplicas(replicationFactor)) }],
+            configEntries: [
+              { name: 'min.insync.replicas', value: String(minInsyncReplicas(replicationFactor)) },
+              ...(kindOf(topic) ? retentionConfigEntries(retention[kindOf(topic) as TopicKind]) : []),
+            ],
           })),
         });
         return missing;
@@ -86,5 +106,49 @@ export async function ensureTopics(
     }
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Warns once per existing topic and setting whose value differs from the configured one.
+ * NOTE: never altered here: a topic is the operator's once it exists (other tools, other
+ * settings on purpose); `kafka-configs --alter` changes it.
+ */
+async function compareRetention(
+  admin: Admin,
+  existing: readonly string[],
+  kindOf: (topic: string) => TopicKind | undefined,
+  retention: TopicRetention,
+  logger: EnsureTopicsOptions['logger'],
+  compared: Set<string>,
+): Promise<void> {
+  if (existing.length === 0 || !logger) return;
+  for (const t of existing) compared.add(t);
+  let described;
+  try {
+    described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: existing.map((name) => ({ type: 2 /* TOPIC */, name, configNames: ['retention.ms', 'segment.ms'] })),
+    });
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'cannot read the existing topics\' retention settings (DescribeConfigs): not compared');
+    return;
+  }
+  for (const r of described.resources) {
+    const kind = kindOf(r.resourceName);
+    if (!kind) continue;
+    const vars = retentionVariables(kind);
+    for (const [setting, configured, variable] of [
+      ['retention.ms', retention[kind].retentionMs, vars.retention],
+      ['segment.ms', retention[kind].segmentMs, vars.segment],
+    ] as const) {
+      const actual = r.configEntries.find((e) => e.configName === setting)?.configValue;
+      if (actual !== String(configured)) {
+        logger.warn(
+          { topic: r.resourceName, setting, configured: String(configured), actual: actual ?? null, variable },
+          `topic ${r.resourceName} has ${setting}=${actual ?? 'unknown'} but ${variable} is ${configured}: existing topics are not altered (kafka-configs --alter)`,
+        );
+      }
+    }
   }
 }
