@@ -173,11 +173,17 @@ return {1, rev}
 export interface Script {
   text: string;
   sha: string;
+  /**
+   * Run with EVALSHA_RO / EVAL_RO (Redis ≥ 7): Redis refuses a write inside it, and an ACL user
+   * with read-only keys (`%R~`, libs/config/redis-acl.ts) may run it — plain EVAL asks for
+   * read-write access to every key it names.
+   */
+  readOnly: boolean;
 }
-const script = (text: string): Script => ({ text, sha: createHash('sha1').update(text).digest('hex') });
+const script = (text: string, readOnly = false): Script => ({ text, sha: createHash('sha1').update(text).digest('hex'), readOnly });
 export const CREATE = script(CREATE_SCRIPT);
 export const PATCH = script(PATCH_SCRIPT);
-export const SYNC = script(SYNC_SCRIPT);
+export const SYNC = script(SYNC_SCRIPT, true);
 export const KEYS_UPDATE = script(KEYS_SCRIPT);
 
 export function parseSyncReply(reply: unknown): { counter: number; full: boolean; records: { tenantId: string; decoded: DecodedTenant }[] } | undefined {

@@ -5,6 +5,7 @@
 // Data model and the Lua scripts that keep it consistent: redis-tenant-records.ts.
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { openRedis, redisConnectionOfUrl, redisStartupProblem, type RedisConnectionConfig } from '../config/redis-connection.js';
 import type { Logger } from '../core/logger.js';
 import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagsPatch } from './flags.js';
 import {
@@ -57,8 +58,11 @@ export const DEFAULT_RECONCILE_INTERVAL_MS = 250;
 export const MIN_WRITE_SLACK_MS = 100;
 
 export interface RedisTenantStoreOptions {
-  /** An ioredis client (left open by close()) or a URL (the store owns the client). */
-  redis: Redis | string;
+  /**
+   * An ioredis client (left open by close()), or a URL or the connection settings
+   * (libs/config/redis-connection.ts): the store opens and owns the client.
+   */
+  redis: Redis | string | RedisConnectionConfig;
   /** Default `tracklane:`; tests use a unique prefix each. */
   keyPrefix?: string;
   logger: Logger;
@@ -150,12 +154,24 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
     rev: `${prefix}rev`,
   };
 
-  const ownsMain = typeof opts.redis === 'string';
+  const ownsMain = !(opts.redis instanceof Redis);
   // NOTE: few retries per command: a mutation during an outage should fail to the admin rather
   // than hang; the cache's own syncs are retried by the poll anyway.
-  const main = typeof opts.redis === 'string' ? new Redis(opts.redis, { maxRetriesPerRequest: 2 }) : opts.redis;
+  const main =
+    opts.redis instanceof Redis
+      ? opts.redis
+      : openRedis(typeof opts.redis === 'string' ? redisConnectionOfUrl(opts.redis) : opts.redis, 'tenant-store', { maxRetriesPerRequest: 2 });
   // A subscribed connection cannot run commands, so the subscriber is always a connection of our own.
-  const sub = opts.pubsub === false ? null : main.duplicate();
+  const sub = opts.pubsub === false ? null : main.duplicate(ownsMain ? { connectionName: 'tracklane-tenant-store-sub' } : {});
+  /**
+   * The last error of a connection or a sync, as name, message and code only (an ioredis reply
+   * error also holds its command's arguments: AUTH's are the password); the cause of open()'s
+   * rejection, so start-up can say what is wrong (redisStartupProblem).
+   */
+  let lastFailure: Error | undefined;
+  const noteFailure = (err: unknown): void => {
+    lastFailure = sanitizedError(err);
+  };
 
   // --- cache -------------------------------------------------------------------------------
   let byId = new Map<string, Entry>();
@@ -226,6 +242,7 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
       // would block every later one; staleness already fails get() closed meanwhile.
       reply = await withTimeout(evalScript(SYNC, [keys.rev, keys.tenants], [full ? '-1' : String(cursor), `${prefix}tenant:`]), budget.staleAfterMs);
     } catch (err) {
+      noteFailure(err);
       // NOTE: logged once per run of failures, not once per poll.
       if (!closed && !syncFailing) log.warn({ err: errorSummary(err) }, 'tenant registry sync failing; retrying every poll');
       syncFailing = true;
@@ -293,10 +310,12 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
 
   async function evalScript(s: Script, scriptKeys: string[], args: string[]): Promise<unknown> {
     try {
-      return await main.evalsha(s.sha, scriptKeys.length, ...scriptKeys, ...args);
+      return s.readOnly
+        ? await main.evalsha_ro(s.sha, scriptKeys.length, ...scriptKeys, ...args)
+        : await main.evalsha(s.sha, scriptKeys.length, ...scriptKeys, ...args);
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return main.eval(s.text, scriptKeys.length, ...scriptKeys, ...args);
+      return s.readOnly ? main.eval_ro(s.text, scriptKeys.length, ...scriptKeys, ...args) : main.eval(s.text, scriptKeys.length, ...scriptKeys, ...args);
     }
   }
 
@@ -313,6 +332,7 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
   // NOTE: a reconnect loop repeats the same error many times a second; log it when it changes.
   let lastError = '';
   const onError = (err: unknown): void => {
+    noteFailure(err);
     const summary = errorSummary(err);
     if (closed || summary.message === lastError) return;
     lastError = summary.message;
@@ -579,7 +599,8 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
   const ok = await waitUntilAvailable(opts.openTimeoutMs ?? 10_000);
   if (!ok) {
     await store.close();
-    throw new TenantStoreError('tenant registry in redis is not reachable (no full load within openTimeoutMs)');
+    const problem = redisStartupProblem(lastFailure);
+    throw new TenantStoreError(`tenant registry in redis is not reachable (no full load within openTimeoutMs)${problem ? `: ${problem}` : ''}`, lastFailure ? { cause: lastFailure } : undefined);
   }
   return store;
 }
@@ -608,4 +629,13 @@ async function quitQuietly(client: Redis): Promise<void> {
 /** Error name and message only: ioredis errors carry no secrets, but never the command args. */
 function errorSummary(err: unknown): { name: string; message: string } {
   return err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
+}
+
+/** A copy of an error with its name, message and code only (see lastFailure). */
+function sanitizedError(err: unknown): Error {
+  const { name, message } = errorSummary(err);
+  const copy = new Error(message);
+  copy.name = name;
+  const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+  return code === undefined ? copy : Object.assign(copy, { code });
 }
