@@ -5,12 +5,12 @@
 // the operator's routes and token).
 import type { AddressInfo } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
-import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
+import { openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
@@ -60,7 +60,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   if (!analyst) logger.warn('CLICKHOUSE_URL is not set: admin actions are not written to audit_log');
   const audit = analyst ? createAuditLog({ client: analyst, logger }) : undefined;
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
-  const presenceRedis = receipts ? new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
+  const presenceRedis = receipts ? openRedis(config, 'compactor-presence', { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
   const overwrites =
     analyst && receipts && subjectHash
       ? {

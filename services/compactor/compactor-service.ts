@@ -11,12 +11,12 @@ import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { clusterHosts, nodeName, nodeUrls } from '../../libs/compactor/cluster-nodes.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
-import { Redis } from 'ioredis';
 import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { announcePresence, compactorPresenceKey } from '../../libs/compactor/compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
+import { openRedis } from '../../libs/config/redis-connection.js';
 import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
@@ -74,7 +74,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
   const cluster = config.CLICKHOUSE_CLUSTER ? await openClusterTarget(config, config.CLICKHOUSE_CLUSTER, clickhouse, connect, logger) : null;
   const ctx = await openFleetContext('compactor', config, logger);
-  const redis = new Redis(config.REDIS_URL, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const redis = openRedis(config, 'compactor-lease', { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
   const subjectHash = fleetSubjectHash(config, 'compactor');
   const compactor = createCompactor({

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
 import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { ConfigError, envOptionalString } from '../../libs/config/env.js';
+import { redisConnectionShape } from '../../libs/config/redis-connection.js';
 import { kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
 
 export const fleetConfigSchema = z.object({
@@ -12,7 +13,8 @@ export const fleetConfigSchema = z.object({
     .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
     .pipe(z.array(z.string()).min(1, 'KAFKA_BROKERS names no broker')),
   SCHEMA_REGISTRY_URL: z.url({ message: 'SCHEMA_REGISTRY_URL must be the Confluent-compatible registry URL' }),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be redis://host:port').default('redis://127.0.0.1:6379'),
+  /** REDIS_URL, the ACL user and password (or password file) and a CA file (libs/config/redis-connection.ts) */
+  ...redisConnectionShape,
   /** prepended to every topic name and consumer group, so test runs can share a broker */
   TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"').default(''),
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
