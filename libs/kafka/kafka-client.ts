@@ -11,6 +11,11 @@ export interface KafkaClientConfig extends KafkaSecurity {
   /** ms; also bounds how long a produce waits when the cluster is down */
   requestTimeoutMs?: number;
   connectionTimeoutMs?: number;
+  /**
+   * while true, the client's own errors and warnings are logged at debug: during start-up the
+   * service logs one line naming the setting to check instead (services/fleet/startup.ts)
+   */
+  quiet?: () => boolean;
 }
 
 export function createKafka(cfg: KafkaClientConfig): Kafka {
@@ -32,7 +37,8 @@ export function createKafka(cfg: KafkaClientConfig): Kafka {
         // NOTE: retries are bounded on purpose (a collector must answer 503 rather than hang);
         // a message resent after that is deduplicated downstream by event id.
         if (message.startsWith('Limiting retries for the idempotent producer')) return;
-        if (level <= logLevel.ERROR) log.error(rest, message);
+        if (cfg.quiet?.()) log.debug(rest, message);
+        else if (level <= logLevel.ERROR) log.error(rest, message);
         else if (level === logLevel.WARN) log.warn(rest, message);
         else log.debug(rest, message);
       },

@@ -91,3 +91,14 @@ export async function kafkaSecureEndpoint(dataDir: string): Promise<KafkaSecureE
   const { username, password } = JSON.parse(text) as { username: string; password: string };
   return { brokers: `127.0.0.1:${KAFKA_SASL_SSL_PORT}`, caFile: kafkaCaFile, mechanism: SCRAM_MECHANISM, username, password };
 }
+
+/**
+ * The broker's certificate and key (PKCS#12) for other test servers that need one signed by the
+ * same test CA (the schema registry's TLS proxy in tests); made by the broker's start.
+ */
+export async function testServerCertificate(): Promise<{ pfx: Buffer; passphrase: string; caFile: string }> {
+  if (!existsSync(brokerKeystore) || !existsSync(storePasswordFile)) {
+    throw new ServiceSetupError('kafka: no test certificate under .services/kafka/tls (start the broker with scripts/services first)');
+  }
+  return { pfx: await readFile(brokerKeystore), passphrase: (await readFile(storePasswordFile, 'utf8')).trim(), caFile: kafkaCaFile };
+}

@@ -6,13 +6,15 @@ import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/comp
 import { ConfigError, envOptionalString } from '../../libs/config/env.js';
 import { redisConnectionShape } from '../../libs/config/redis-connection.js';
 import { kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
+import { schemaRegistryShape } from '../../libs/kafka/registry-client.js';
 
 export const fleetConfigSchema = z.object({
   KAFKA_BROKERS: z
     .string({ message: 'KAFKA_BROKERS is required (e.g. 127.0.0.1:9092)' })
     .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
     .pipe(z.array(z.string()).min(1, 'KAFKA_BROKERS names no broker')),
-  SCHEMA_REGISTRY_URL: z.url({ message: 'SCHEMA_REGISTRY_URL must be the Confluent-compatible registry URL' }),
+  /** SCHEMA_REGISTRY_URL, basic auth and a CA file (libs/kafka/registry-client.ts) */
+  ...schemaRegistryShape,
   /** REDIS_URL, the ACL user and password (or password file) and a CA file (libs/config/redis-connection.ts) */
   ...redisConnectionShape,
   /** prepended to every topic name and consumer group, so test runs can share a broker */
@@ -25,6 +27,8 @@ export const fleetConfigSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** how long a service keeps trying to reach Kafka, the registry and Redis at start before it exits 1 (not ready meanwhile) */
+  STARTUP_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(3_600_000).default(60_000),
   /** how long SIGTERM may take before the process exits anyway */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(8_000),
   TRACKLANE_REDIS_PREFIX: z.string().default('tracklane:'),

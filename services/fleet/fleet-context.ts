@@ -1,17 +1,20 @@
 // The clients every fleet service needs, opened once in order and closed in reverse:
 // Kafka (topics ensured), the schema registry and record codec, the tenant store in Redis,
-// one idempotent producer, and the process's metrics registry.
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+// one idempotent producer, and the process's metrics registry. Opening is retried until
+// STARTUP_TIMEOUT_MS (services/fleet/startup.ts): a dependency that is late or refuses us keeps
+// the service not ready, with one line naming the setting to check.
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../../libs/core/logger.js';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
 import { kafkaSecurityFrom } from '../../libs/kafka/kafka-security.js';
 import { connectProducer } from '../../libs/kafka/outputs.js';
 import { createRecordCodec, type RecordCodec } from '../../libs/kafka/record-codec.js';
+import { createSchemaRegistry, registryClientOptions, registryTransportProblem } from '../../libs/kafka/registry-client.js';
 import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../../libs/kafka/worker-metrics.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import type { FleetConfig } from './fleet-config.js';
+import { defaultClassifiers, openWithinStartupTimeout, using } from './startup.js';
 import type { StopStep } from './worker-host.js';
 
 export interface FleetContext {
@@ -28,25 +31,49 @@ export interface FleetContext {
   stopSteps: StopStep[];
 }
 
-export async function openFleetContext(service: string, config: FleetConfig, logger: Logger): Promise<FleetContext> {
+export function openFleetContext(service: string, config: FleetConfig, logger: Logger): Promise<FleetContext> {
+  // NOTE: settings are checked (files read) once, before any attempt: a bad one is not retried
+  const kafkaSecurity = kafkaSecurityFrom(config);
+  const registryOptions = registryClientOptions(config);
+  return openWithinStartupTimeout({
+    service,
+    logger,
+    timeoutMs: config.STARTUP_TIMEOUT_MS,
+    port: config.PORT,
+    host: config.HOST,
+    classifiers: defaultClassifiers,
+    open: () => openOnce(service, config, logger, { kafkaSecurity, registryOptions }),
+  });
+}
+
+async function openOnce(
+  service: string,
+  config: FleetConfig,
+  logger: Logger,
+  settings: { kafkaSecurity: ReturnType<typeof kafkaSecurityFrom>; registryOptions: ReturnType<typeof registryClientOptions> },
+): Promise<FleetContext> {
   const stopSteps: StopStep[] = [];
   const closeAll = async () => {
     for (const s of [...stopSteps].reverse()) await Promise.resolve(s.run()).catch(() => undefined);
   };
   try {
-    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger, ...kafkaSecurityFrom(config) });
+    // NOTE: quiet until the context is open: a refused attempt is told once, by startup.ts
+    let starting = true;
+    const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger, ...settings.kafkaSecurity, quiet: () => starting });
     const topics = topicNames(config.TOPIC_PREFIX);
-    await ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
+    await using('kafka', () => ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR }));
 
-    const codec = createRecordCodec({ registry: new SchemaRegistry({ host: config.SCHEMA_REGISTRY_URL }), topics, registryUrl: config.SCHEMA_REGISTRY_URL });
-    await codec.init();
+    const codec = createRecordCodec({ registry: createSchemaRegistry(settings.registryOptions), topics, registryUrl: config.SCHEMA_REGISTRY_URL });
+    // NOTE: the registry client hides why a request failed (TLS errors become "status 400"): ask directly
+    await using('registry', () => codec.init().catch(async (err: unknown) => Promise.reject((await registryTransportProblem(settings.registryOptions)) ?? err)));
 
-    const tenants = await openRedisTenantStore({ redis: config.REDIS_URL, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger });
+    const tenants = await using('redis', () => openRedisTenantStore({ redis: config.REDIS_URL, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger }));
     stopSteps.push({ name: 'tenants', run: () => tenants.close() });
 
-    const producer = await connectProducer(kafka, logger);
+    const producer = await using('kafka', () => connectProducer(kafka, logger));
     stopSteps.push({ name: 'producer', run: () => producer.disconnect() });
 
+    starting = false;
     return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createWorkerMetrics(service), stopSteps: stopSteps.reverse() };
   } catch (err) {
     await closeAll();

@@ -33,8 +33,11 @@ export interface Fleet {
   collectorUrl(): string;
   /** the operator listener (ADMIN_PORT) of the collector started under `key` (default "collector") */
   collectorAdminUrl(key?: string): string;
-  /** starts one more process of a service (a replica, or a restart after a kill) */
-  start(name: FleetServiceName, key?: string, extraEnv?: Record<string, string>): Promise<FleetProcess>;
+  /**
+   * starts one more process of a service (a replica, or a restart after a kill) and waits until
+   * it is ready, unless `awaitReady` is false (a test of a service that must not become ready)
+   */
+  start(name: FleetServiceName, key?: string, extraEnv?: Record<string, string>, opts?: { awaitReady?: boolean }): Promise<FleetProcess>;
   admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** SIGTERM to everything still running, then SIGKILL after a grace period */
   stopAll(): Promise<void>;
@@ -63,7 +66,7 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
   };
   const processes = new Map<string, FleetProcess>();
 
-  async function start(name: FleetServiceName, key: string = name, extraEnv: Record<string, string> = {}): Promise<FleetProcess> {
+  async function start(name: FleetServiceName, key: string = name, extraEnv: Record<string, string> = {}, startOpts: { awaitReady?: boolean } = {}): Promise<FleetProcess> {
     const port = await freePort();
     // NOTE: the collector's operator routes listen apart (ADMIN_PORT); other services ignore it.
     const adminPort = name === 'collector' ? await freePort() : undefined;
@@ -91,7 +94,7 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
       },
     };
     processes.set(key, proc);
-    await waitReady(proc, child);
+    if (startOpts.awaitReady !== false) await waitReady(proc, child);
     return proc;
   }
 
