@@ -1,8 +1,11 @@
 // Receipts of overwrite commands in `overwrite_requests` (one row per command, latest version
 // wins): written `pending` when a request is accepted, then by the compactor as it goes; and
 // read back per API request (an erasure or a Data Loader chunk is one request of many commands).
+// In the fleet a pending command outlived by the overwrites topic's retention is `failed`
+// (`expired before applied`), and a receipt says by when Kafka's copies are gone (copiesExpireBy).
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
+import { copiesHorizonMs, type BrokerRetention } from '../kafka/topic-retention.js';
 import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../kafka/record-types.js';
 import type { SubjectHash } from './subject-hash.js';
 
@@ -40,6 +43,12 @@ export interface RequestReceipt {
   verifiedAt: number | null;
   /** later events of suppressed users dropped so far */
   suppressedEvents: number;
+  /**
+   * ms: by when every copy of the subject's data in transit is gone — in the fleet the request
+   * time + the longest retention of the topics that held it (requestReceipt()); embedded, the
+   * verification time once the queue's journal no longer holds the commands. null: not known (yet).
+   */
+  copiesExpireBy: number | null;
 }
 
 export interface ReceiptStore {
@@ -48,8 +57,76 @@ export interface ReceiptStore {
   /** Writes `pending` receipts for newly accepted commands, below any version the compactor writes. */
   writePending(commands: readonly OverwriteCommand[]): Promise<void>;
   read(commandIds: readonly string[]): Promise<Map<string, Receipt>>;
-  /** The request's receipt: its commands are `<requestId>` or `<requestId>/<n>`. */
+  /** The request's receipt: its commands are `<requestId>` or `<requestId>/<n>` (copiesExpireBy: null). */
   forRequest(requestId: string): Promise<RequestReceipt | undefined>;
+  /**
+   * Marks `failed` (EXPIRED_BEFORE_APPLIED) the pending commands requested more than `ttlMs`
+   * before `now` — of one request, or all. Returns how many.
+   */
+  expirePending(ttlMs: number, opts?: { requestId?: string; now?: number }): Promise<number>;
+}
+
+export const EXPIRED_BEFORE_APPLIED = 'expired before applied';
+
+/** What the fleet's receipts need to know of Kafka's retention. */
+export interface ReceiptRetention {
+  /** the overwrites topic's retention.ms: a command still pending after it was deleted unapplied; null: kept forever */
+  pendingTtlMs: number | null;
+  /** copiesExpireBy = request time + this (topic-retention.ts copiesHorizonMs); null: some topic keeps records forever */
+  copiesHorizonMs: number | null;
+}
+
+export function receiptRetention(broker: BrokerRetention): ReceiptRetention {
+  return { pendingTtlMs: broker.topics.overwrites.retentionMs, copiesHorizonMs: copiesHorizonMs(broker) };
+}
+
+/**
+ * The fleet's receipt of a request: its expired pending commands failed first (so an answer
+ * never says pending for a command Kafka no longer holds), then copiesExpireBy from the horizon.
+ */
+export async function requestReceipt(store: ReceiptStore, requestId: string, retention: ReceiptRetention, now = Date.now()): Promise<RequestReceipt | undefined> {
+  if (retention.pendingTtlMs !== null) await store.expirePending(retention.pendingTtlMs, { requestId, now });
+  const receipt = await store.forRequest(requestId);
+  if (!receipt) return undefined;
+  return { ...receipt, copiesExpireBy: retention.copiesHorizonMs === null ? null : receipt.requestedAt + retention.copiesHorizonMs };
+}
+
+/** How often the compactor fails expired pending commands (GET of a receipt does it for its own request at once). */
+export const PENDING_EXPIRY_INTERVAL_MS = 5 * 60_000;
+
+/**
+ * The compactor's sweep: at start and every `everyMs`, pending commands older than `ttlMs` fail
+ * as EXPIRED_BEFORE_APPLIED. A failed sweep is logged and tried again at the next one.
+ */
+export function startPendingExpiry(opts: {
+  store: ReceiptStore;
+  ttlMs: number;
+  everyMs?: number;
+  logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}): { stop(): Promise<void> } {
+  let running: Promise<void> | null = null;
+  const sweep = () => {
+    running ??= opts.store
+      .expirePending(opts.ttlMs)
+      .then(
+        (n) => {
+          if (n > 0) opts.logger.info({ commands: n, ttlMs: opts.ttlMs }, 'pending overwrite commands expired before applied');
+        },
+        (err: unknown) => opts.logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'could not expire pending overwrite receipts'),
+      )
+      .finally(() => {
+        running = null;
+      });
+  };
+  sweep();
+  const timer = setInterval(sweep, opts.everyMs ?? PENDING_EXPIRY_INTERVAL_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 /** the request a command belongs to (`<requestId>/<n>` → `<requestId>`) */
@@ -76,6 +153,31 @@ export function pendingReceipt(cmd: OverwriteCommand, subjectHash: SubjectHash, 
 const STATUS_ORDER = ['failed', 'pending', 'applied', 'verified'] as const;
 // NOTE: ids go in query parameters: chunked so a 100k-command request stays far below URL limits.
 const IDS_PER_QUERY = 2_000;
+/** expired commands failed per query (a Data Loader request can hold 100k) */
+const EXPIRE_BATCH = 10_000;
+const RECEIPT_COLUMNS = `request_id, tenant_id, subject, subject_id_hash, mode, status, rows_rewritten, reason, attempts,
+                         toUnixTimestamp64Milli(requested_at) AS requested_at,
+                         toUnixTimestamp64Milli(applied_at) AS applied_at, toUnixTimestamp64Milli(verified_at) AS verified_at`;
+const ofRequest = `(request_id = {id:String} OR startsWith(request_id, concat({id:String}, '/')))`;
+
+function receiptOf(r: Record<string, unknown>): Receipt {
+  const rw: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.rows_rewritten as Record<string, unknown>)) rw[k] = toNumber(v);
+  return {
+    request_id: String(r.request_id),
+    tenant_id: String(r.tenant_id),
+    subject: r.subject as OverwriteSubject,
+    subject_id_hash: String(r.subject_id_hash),
+    mode: r.mode as OverwriteMode,
+    status: r.status as ReceiptStatus,
+    rows_rewritten: rw,
+    reason: (r.reason as string | null) ?? null,
+    attempts: toNumber(r.attempts),
+    requested_at: toNumber(r.requested_at),
+    applied_at: r.applied_at === null ? null : toNumber(r.applied_at),
+    verified_at: r.verified_at === null ? null : toNumber(r.verified_at),
+  };
+}
 
 /** `subjectHash`: how pending receipts keep the subject id (the compactor's key: subject-hash.ts) */
 export function createReceiptStore(client: ClickHouseClient, subjectHash: SubjectHash): ReceiptStore {
@@ -94,33 +196,47 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
       const out = new Map<string, Receipt>();
       for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
         const rs = await client.query({
-          query: `SELECT request_id, tenant_id, subject, subject_id_hash, mode, status, rows_rewritten, reason, attempts,
-                         toUnixTimestamp64Milli(requested_at) AS requested_at,
-                         toUnixTimestamp64Milli(applied_at) AS applied_at, toUnixTimestamp64Milli(verified_at) AS verified_at
-                  FROM overwrite_requests FINAL WHERE request_id IN {ids:Array(String)}`,
+          query: `SELECT ${RECEIPT_COLUMNS} FROM overwrite_requests FINAL WHERE request_id IN {ids:Array(String)}`,
           query_params: { ids: ids.slice(i, i + IDS_PER_QUERY) },
           format: 'JSONEachRow',
         });
-        for (const r of await rs.json<Record<string, unknown>>()) {
-          const rw: Record<string, number> = {};
-          for (const [k, v] of Object.entries(r.rows_rewritten as Record<string, unknown>)) rw[k] = toNumber(v);
-          out.set(String(r.request_id), {
-            request_id: String(r.request_id),
-            tenant_id: String(r.tenant_id),
-            subject: r.subject as OverwriteSubject,
-            subject_id_hash: String(r.subject_id_hash),
-            mode: r.mode as OverwriteMode,
-            status: r.status as ReceiptStatus,
-            rows_rewritten: rw,
-            reason: (r.reason as string | null) ?? null,
-            attempts: toNumber(r.attempts),
-            requested_at: toNumber(r.requested_at),
-            applied_at: r.applied_at === null ? null : toNumber(r.applied_at),
-            verified_at: r.verified_at === null ? null : toNumber(r.verified_at),
-          });
-        }
+        for (const r of await rs.json<Record<string, unknown>>()) out.set(String(r.request_id), receiptOf(r));
       }
       return out;
+    },
+
+    async expirePending(ttlMs, opts = {}) {
+      const cutoff = (opts.now ?? Date.now()) - ttlMs;
+      let expired = 0;
+      for (;;) {
+        // NOTE: in WHERE `requested_at` is the select list's alias: milliseconds
+        const rs = await client.query({
+          query: `SELECT ${RECEIPT_COLUMNS}, version FROM overwrite_requests FINAL
+                  WHERE status = 'pending' AND requested_at < {cutoff:Int64}
+                  ${opts.requestId !== undefined ? `AND ${ofRequest}` : ''}
+                  LIMIT {limit:UInt32}`,
+          query_params: { cutoff, limit: EXPIRE_BATCH, ...(opts.requestId !== undefined ? { id: opts.requestId } : {}) },
+          format: 'JSONEachRow',
+        });
+        const rows = await rs.json<Record<string, unknown>>();
+        if (rows.length === 0) return expired;
+        // TRICKY: the version is the instant the command expired — the same whoever writes it
+        // (the compactor's sweep, any collector's read) — and above the row it replaces, so a
+        // compactor that applies the command after all (its record outlived the retention in an
+        // unrolled segment) writes later versions and wins.
+        await client.insert({
+          table: 'overwrite_requests',
+          format: 'JSONEachRow',
+          values: rows.map((r) => ({
+            ...receiptOf(r),
+            status: 'failed',
+            reason: EXPIRED_BEFORE_APPLIED,
+            version: Math.max(toNumber(r.requested_at) + ttlMs, toNumber(r.version) + 1),
+          })),
+        });
+        expired += rows.length;
+        if (rows.length < EXPIRE_BATCH) return expired;
+      }
     },
 
     async forRequest(requestId) {
@@ -130,7 +246,7 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
                        toUnixTimestamp64Milli(min(requested_at)) AS requested_at,
                        toUnixTimestamp64Milli(max(verified_at)) AS verified_at
                 FROM overwrite_requests FINAL
-                WHERE request_id = {id:String} OR startsWith(request_id, concat({id:String}, '/'))
+                WHERE ${ofRequest}
                 GROUP BY status`,
         query_params: { id: requestId },
         format: 'JSONEachRow',
@@ -157,6 +273,7 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
         requestedAt: Math.min(...rows.map((r) => toNumber(r.requested_at))),
         verifiedAt: status === 'verified' ? Math.max(...rows.map((r) => toNumber(r.verified_at ?? 0))) : null,
         suppressedEvents: toNumber(suppressed?.n ?? 0),
+        copiesExpireBy: null,
       };
     },
   };

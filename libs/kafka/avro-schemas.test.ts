@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { cleanEventSchema, enrichedEventSchema, rawEventSchema } from '../events/envelope.js';
 import { AVRO_NAMESPACE, avroType, loadAvroSchema, RECORD_KINDS, type RecordKind } from './avro-schemas.js';
-import { deadLetterSchema, overwriteCommandSchema } from './record-types.js';
+import { deadLetterSchema, overwriteRecordSchema } from './record-types.js';
 
 const ZOD: Record<RecordKind, z.ZodObject> = {
   raw: rawEventSchema,
   enriched: enrichedEventSchema,
   clean: cleanEventSchema,
-  overwrite: overwriteCommandSchema,
+  overwrite: overwriteRecordSchema,
   deadLetter: deadLetterSchema,
 };
 

@@ -30,6 +30,7 @@ const FIXTURES: Record<RecordKind, [string, unknown][]> = {
   overwrite: [
     ['full', fx.overwriteFull],
     ['empty set', fx.overwriteEmptySet],
+    ['sealed', fx.overwriteSealed],
   ],
   deadLetter: [
     ['full', fx.deadLetterFull],

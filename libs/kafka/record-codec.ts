@@ -14,9 +14,9 @@ import {
 import { avroType, loadAvroSchema, RECORD_KINDS, type RecordKind } from './avro-schemas.js';
 import {
   deadLetterSchema,
-  overwriteCommandSchema,
+  overwriteRecordSchema,
   type DeadLetter,
-  type OverwriteCommand,
+  type OverwriteRecord,
 } from './record-types.js';
 
 /** An undecodable record is an expected outcome (it goes to the DLQ), so decode returns it. */
@@ -61,8 +61,9 @@ export interface RecordCodec {
   decodeEnriched(buf: Buffer): Promise<DecodeResult<EnrichedEvent>>;
   encodeClean(e: CleanEvent): Buffer;
   decodeClean(buf: Buffer): Promise<DecodeResult<CleanEvent>>;
-  encodeOverwrite(c: OverwriteCommand): Buffer;
-  decodeOverwrite(buf: Buffer): Promise<DecodeResult<OverwriteCommand>>;
+  /** NOTE: a sealed record (libs/compactor/overwrite-cipher.ts): the codec never sees a clear id */
+  encodeOverwrite(c: OverwriteRecord): Buffer;
+  decodeOverwrite(buf: Buffer): Promise<DecodeResult<OverwriteRecord>>;
   encodeDeadLetter(d: DeadLetter): Buffer;
   decodeDeadLetter(buf: Buffer): Promise<DecodeResult<DeadLetter>>;
 }
@@ -79,7 +80,7 @@ const ZOD_SCHEMAS: Record<RecordKind, z.ZodType> = {
   raw: rawEventSchema,
   enriched: enrichedEventSchema,
   clean: cleanEventSchema,
-  overwrite: overwriteCommandSchema,
+  overwrite: overwriteRecordSchema,
   deadLetter: deadLetterSchema,
 };
 
@@ -266,7 +267,7 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
     encodeClean: (e) => encode('clean', e),
     decodeClean: (b) => decode<CleanEvent>('clean', b),
     encodeOverwrite: (c) => encode('overwrite', c),
-    decodeOverwrite: (b) => decode<OverwriteCommand>('overwrite', b),
+    decodeOverwrite: (b) => decode<OverwriteRecord>('overwrite', b),
     encodeDeadLetter: (d) => encode('deadLetter', d),
     decodeDeadLetter: (b) => decode<DeadLetter>('deadLetter', b),
   };

@@ -1,7 +1,7 @@
 // Realistic records of every kind for the codec's tests and benchmark: each nullable field
 // both null and set, maps with unicode keys and values, a clicked element with classes.
 import type { CleanEvent, EnrichedEvent, RawEvent } from '../events/envelope.js';
-import type { DeadLetter, OverwriteCommand } from './record-types.js';
+import type { DeadLetter, OverwriteRecord } from './record-types.js';
 
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -118,7 +118,7 @@ export const cleanFull: CleanEvent = {
 export const cleanNullParts: CleanEvent = { ...enrichedNullParts, identity_anonymized: false, key_version: 0 };
 export const cleanMinimal: CleanEvent = { ...enrichedMinimal, identity_anonymized: false, key_version: 0 };
 
-export const overwriteFull: OverwriteCommand = {
+export const overwriteFull: OverwriteRecord = {
   request_id: 'req_01JH7Z7Q3X',
   tenant_id: 'tn_acme',
   subject: 'user',
@@ -129,8 +129,9 @@ export const overwriteFull: OverwriteCommand = {
   suppress: true,
   requested_at: T0 + 60_000,
   insert_missing: true,
+  sealed: null,
 };
-export const overwriteEmptySet: OverwriteCommand = {
+export const overwriteEmptySet: OverwriteRecord = {
   request_id: 'req_2',
   tenant_id: 't',
   subject: 'account',
@@ -141,6 +142,14 @@ export const overwriteEmptySet: OverwriteCommand = {
   suppress: false,
   requested_at: 0,
   insert_missing: null,
+  sealed: null,
+};
+/** as the collector writes it: id and set only inside `sealed` (bytes here are arbitrary) */
+export const overwriteSealed: OverwriteRecord = {
+  ...overwriteFull,
+  id: '',
+  set: {},
+  sealed: Buffer.from([0x01, 0x00, 0xff, 0x80, 0x7f]),
 };
 
 export const deadLetterFull: DeadLetter = {

@@ -1,5 +1,5 @@
 // Zod schemas (and inferred types) of the two Kafka records that are not events: overwrite
-// commands (issue 4) and dead letters. NOTE: they belong beside the envelope in
+// commands (issue 4; on the topic as sealed records, issue 12) and dead letters. NOTE: they belong beside the envelope in
 // libs/events/; they live here until the lead moves them (proposed diff in the report).
 import { z } from 'zod';
 import { LIMITS } from '../events/envelope.js';
@@ -40,6 +40,20 @@ export const overwriteCommandSchema = z.object({
   insert_missing: z.boolean().nullable(),
 });
 export type OverwriteCommand = z.infer<typeof overwriteCommandSchema>;
+
+/**
+ * An overwrite command as it travels on the overwrites topic: `id` and `set` are sealed
+ * (libs/compactor/overwrite-cipher.ts) and the clear fields left empty, so the topic holds
+ * neither ids nor new values. NOTE: `sealed` null is a record written before sealing (a rollout
+ * in progress): its `id` must then be there.
+ */
+export const overwriteRecordSchema = overwriteCommandSchema
+  .extend({
+    id: z.string().max(LIMITS.idChars),
+    sealed: z.instanceof(Buffer).nullable(),
+  })
+  .refine((r) => r.sealed !== null || r.id.length > 0, { message: 'an unsealed record needs an id', path: ['id'] });
+export type OverwriteRecord = z.infer<typeof overwriteRecordSchema>;
 
 /** A poison or permanently failing record on `tracklane.dlq.v1`, with where it came from. */
 export const deadLetterSchema = z.object({

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
 import { kafkaSecurityFrom, kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
 import { ensureTopics, topicNames } from '../../libs/kafka/topics.js';
+import { topicRetentionFrom, topicRetentionShape } from '../../libs/kafka/topic-retention.js';
 import { fleetConfigSchema } from '../fleet/fleet-config.js';
 import { registerLoadCommand } from '../loader/load-command.js';
 
@@ -22,6 +23,7 @@ const topicsConfigSchema = fleetConfigSchema.pick({
   KAFKA_REPLICATION_FACTOR: true,
   LOG_LEVEL: true,
   ...(Object.fromEntries(Object.keys(kafkaSecurityShape).map((k) => [k, true])) as { [K in keyof typeof kafkaSecurityShape]: true }),
+  ...(Object.fromEntries(Object.keys(topicRetentionShape).map((k) => [k, true])) as { [K in keyof typeof topicRetentionShape]: true }),
 });
 
 const program = new Command('tracklane')
@@ -62,12 +64,20 @@ program
 
 program
   .command('topics')
-  .description('create the Kafka topics (KAFKA_BROKERS, TOPIC_PREFIX, KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR) if they do not exist')
+  .description(
+    'create the Kafka topics (KAFKA_BROKERS, TOPIC_PREFIX, KAFKA_PARTITIONS, KAFKA_REPLICATION_FACTOR, KAFKA_<TOPIC>_RETENTION_MS / _SEGMENT_MS) ' +
+      'if they do not exist; warn about existing ones whose retention differs',
+  )
   .action(async () => {
     const config = parseEnv(topicsConfigSchema, process.env);
     const logger = createLogger({ level: config.LOG_LEVEL });
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'tracklane-topics', logger, ...kafkaSecurityFrom(config) });
-    const created = await ensureTopics(kafka, topicNames(config.TOPIC_PREFIX), { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR });
+    const created = await ensureTopics(kafka, topicNames(config.TOPIC_PREFIX), {
+      partitions: config.KAFKA_PARTITIONS,
+      replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+      retention: topicRetentionFrom(config),
+      logger,
+    });
     process.stdout.write(created.length > 0 ? `created ${created.join(', ')}\n` : 'all topics exist\n');
   });
 

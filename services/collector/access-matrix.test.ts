@@ -50,7 +50,7 @@ function build(listener: AdminListener, maxFailures = 1_000_000, now?: () => num
         submit: async () => undefined,
         receipt: async (id) =>
           id === REQUEST_OF_A
-            ? { requestId: id, tenantId: 'acme', status: 'verified', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: 2, suppressedEvents: 0 }
+            ? { requestId: id, tenantId: 'acme', status: 'verified', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: 2, suppressedEvents: 0, copiesExpireBy: null }
             : undefined,
         storedIds: async (_t, _s, ids) => new Set(ids),
       },

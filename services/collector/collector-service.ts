@@ -13,7 +13,9 @@ import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../l
 import { openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
-import { createReceiptStore } from '../../libs/compactor/receipts.js';
+import { createReceiptStore, receiptRetention, requestReceipt } from '../../libs/compactor/receipts.js';
+import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
+import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
 import { sendInChunks } from '../../libs/kafka/outputs.js';
@@ -55,6 +57,10 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   // the compactor service; receipts and stored ids read back from ClickHouse.
   const subjectHash = analyst ? fleetSubjectHash(config, 'collector (its overwrite API; CLICKHOUSE_URL is set)') : null;
   const receipts = analyst && subjectHash ? createReceiptStore(analyst, subjectHash) : null;
+  // NOTE: commands go onto the topic sealed (ids and values encrypted); receipts expire and say
+  // when Kafka's copies are gone by the retention the brokers actually hold (issue 12, item 6)
+  const cipher = subjectHash ? fleetOverwriteCipher(config) : null;
+  const retention = receipts ? receiptRetention(await readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), logger)) : null;
   // NOTE: admin actions are recorded in ClickHouse; without CLICKHOUSE_URL there is no admin
   // API worth auditing (no queries, receipts or overwrites), flags and keys excepted: said once.
   if (!analyst) logger.warn('CLICKHOUSE_URL is not set: admin actions are not written to audit_log');
@@ -62,7 +68,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
   const presenceRedis = receipts ? openRedis(config, 'compactor-presence', { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
   const overwrites =
-    analyst && receipts && subjectHash
+    analyst && receipts && subjectHash && cipher && retention
       ? {
           subjectHash,
           submit: async (commands: OverwriteCommand[]) => {
@@ -70,10 +76,10 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
             await sendInChunks(
               ctx.producer,
               ctx.topics.overwrites,
-              commands.map((c) => ({ key: `${c.tenant_id}:${c.subject}:${c.id}`, value: ctx.codec.encodeOverwrite(c) })),
+              overwriteMessages(commands, cipher, subjectHash, (r) => ctx.codec.encodeOverwrite(r)),
             );
           },
-          receipt: (requestId: string) => receipts.forRequest(requestId),
+          receipt: (requestId: string) => requestReceipt(receipts, requestId, retention),
           storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => storedSubjectIds(analyst, tenantId, subject, ids),
           ...(presenceRedis
             ? { compactorSeen: presenceCheck({ redis: presenceRedis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX) }) }

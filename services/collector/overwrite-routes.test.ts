@@ -17,7 +17,7 @@ const REQUEST = '0b7d6a9e-3f55-4c1e-9a44-1c2d3e4f5a6b';
 beforeEach(async () => {
   seen = false;
   submitted = [];
-  receipt = { requestId: REQUEST, tenantId: 'acme', status: 'pending', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: null, suppressedEvents: 0 };
+  receipt = { requestId: REQUEST, tenantId: 'acme', status: 'pending', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: null, suppressedEvents: 0, copiesExpireBy: null };
   const tenants = createMemoryTenantStore();
   await tenants.createTenant('acme');
   app = Fastify();

@@ -14,6 +14,9 @@ import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compac
 import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { announcePresence, compactorPresenceKey } from '../../libs/compactor/compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
+import { fleetOverwriteCipher } from '../../libs/compactor/overwrite-cipher.js';
+import { createReceiptStore, receiptRetention, startPendingExpiry } from '../../libs/compactor/receipts.js';
+import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
 import { openRedis } from '../../libs/config/redis-connection.js';
@@ -77,6 +80,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const redis = openRedis(config, 'compactor-lease', { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
   const subjectHash = fleetSubjectHash(config, 'compactor');
+  const cipher = fleetOverwriteCipher(config);
   const compactor = createCompactor({
     client: clickhouse,
     subjectHash,
@@ -102,7 +106,13 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     kafka: ctx.kafka,
     groupId: groupId(config, 'compactor'),
     inputTopic: ctx.topics.overwrites,
-    decode: (b) => ctx.codec.decodeOverwrite(b),
+    // NOTE: a record that does not open (altered, another key) is dead-lettered with the reason
+    decode: async (b) => {
+      const record = await ctx.codec.decodeOverwrite(b);
+      if (!record.ok) return record;
+      const opened = cipher.open(record.value);
+      return opened.ok ? { ...opened, schemaId: record.schemaId } : opened;
+    },
     stage: ok,
     describe: (c) => ({ tenantId: c.tenant_id, eventId: c.request_id }),
     // NOTE: a Kafka batch becomes one compactor batch (a Data Loader run: thousands of commands)
@@ -124,9 +134,13 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     logger,
     onFatal: exitOnFatal(logger),
   });
+  // a pending command the overwrites topic no longer holds can never apply: its receipt fails
+  const retention = receiptRetention(await readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), logger));
+  const expiry = retention.pendingTtlMs === null ? null : startPendingExpiry({ store: createReceiptStore(clickhouse, subjectHash), ttlMs: retention.pendingTtlMs, logger });
   // every compactor process, standing by or not: the collector tells callers when none runs
   const presence = announcePresence({ redis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX), logger });
   return runningService(ctx, [worker], [
+    { name: 'receipt-expiry', run: () => expiry?.stop() },
     { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
     { name: 'redis-lease', run: () => presence.stop().then(() => redis.quit()).then(() => undefined) },
   ]);

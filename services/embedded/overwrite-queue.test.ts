@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Compactor, Receipt } from '../../libs/compactor/compactor.js';
-import type { ReceiptStore } from '../../libs/compactor/receipts.js';
+import type { ReceiptStore, RequestReceipt } from '../../libs/compactor/receipts.js';
 import { createLogger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { openOverwriteQueue } from './overwrite-queue.js';
@@ -71,5 +71,39 @@ describe('overwrite queue (embedded)', () => {
     await q.submit([cmd('a')]);
     await q.close();
     expect(readFileSync(path, 'utf8')).toContain('"id":"a"');
+  });
+
+  it('reports copiesExpireBy = the verification time only once the journal no longer holds the request', async () => {
+    const path = journal();
+    let release: () => void = () => undefined;
+    const f = fakes(() => new Promise<Receipt[]>((r) => (release = () => r([]))));
+    const stored: Record<string, RequestReceipt> = {};
+    const receipts = { ...(f.receipts as object), forRequest: async (id: string) => stored[id] } as unknown as ReceiptStore;
+    const q = await openOverwriteQueue({ compactor: f.compactor, receipts, logger, journalPath: path });
+    const base = { tenantId: 't', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, suppressedEvents: 0, copiesExpireBy: null };
+    stored['r-a'] = { ...base, requestId: 'r-a', status: 'pending', verifiedAt: null };
+    await q.submit([cmd('a')]);
+    expect(await q.receipt('r-a')).toMatchObject({ status: 'pending', copiesExpireBy: null });
+    for (const t0 = Date.now(); f.applied.length === 0 && Date.now() - t0 < 5_000; ) await new Promise((r) => setTimeout(r, 20));
+    expect(f.applied).toEqual([['a']]); // the batch started: the compactor holds it
+    // verified in ClickHouse, but the journal still holds the command's clear id and values
+    stored['r-a'] = { ...base, requestId: 'r-a', status: 'verified', verifiedAt: 5_000 };
+    expect(readFileSync(path, 'utf8')).toContain('"id":"a"');
+    expect(await q.receipt('r-a')).toMatchObject({ status: 'verified', copiesExpireBy: null });
+    release();
+    await q.close();
+    expect(readFileSync(path, 'utf8')).toBe('');
+    expect(await q.receipt('r-a')).toMatchObject({ status: 'verified', verifiedAt: 5_000, copiesExpireBy: 5_000 });
+    expect(await q.receipt('r-unknown')).toBeUndefined();
+  });
+
+  it('a request resumed from the journal has no copiesExpireBy until applied again', async () => {
+    const path = journal();
+    writeFileSync(path, `${JSON.stringify(cmd('b'))}\n`);
+    const f = fakes(() => new Promise<Receipt[]>(() => undefined));
+    const verified: RequestReceipt = { requestId: 'r-b', tenantId: 't', status: 'verified', commands: 1, rowsRewritten: {}, reason: null, requestedAt: 1, verifiedAt: 9, suppressedEvents: 0, copiesExpireBy: null };
+    const receipts = { ...(f.receipts as object), forRequest: async () => verified } as unknown as ReceiptStore;
+    const q = await openOverwriteQueue({ compactor: f.compactor, receipts, logger, journalPath: path });
+    expect(await q.receipt('r-b')).toMatchObject({ copiesExpireBy: null });
   });
 });

@@ -4,9 +4,11 @@
 // NOTE: queued commands are journaled to a file in the data dir (mode 0600) before the API
 // answers 202 and dropped from it once applied, so a crash loses none: the next start resumes
 // them (the compactor is idempotent). The fleet queues them in Kafka instead.
+// A receipt's copiesExpireBy is its verification time once the journal no longer holds any
+// of its commands (the journal is the only copy of them outside ClickHouse).
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import type { Compactor } from '../../libs/compactor/compactor.js';
-import type { ReceiptStore, RequestReceipt } from '../../libs/compactor/receipts.js';
+import { requestIdOf, type ReceiptStore, type RequestReceipt } from '../../libs/compactor/receipts.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { overwriteCommandSchema, type OverwriteCommand } from '../../libs/kafka/record-types.js';
@@ -84,11 +86,15 @@ function createQueue(deps: OverwriteQueueDeps, resumed: OverwriteCommand[]): Ove
     return run;
   };
   const lines = (cmds: readonly OverwriteCommand[]) => cmds.map((c) => `${JSON.stringify(c)}\n`).join('');
+  /** the requests the journal file holds commands of (changed only in journal steps) */
+  let journaled = new Set(resumed.map((c) => requestIdOf(c.request_id)));
   /** the journal becomes the commands still queued (atomically: write, then rename) */
   const compactJournal = () =>
     inJournal(async () => {
-      await writeFile(`${deps.journalPath}.tmp`, lines([...retained, ...queued]), { mode: 0o600 });
+      const kept = [...retained, ...queued];
+      await writeFile(`${deps.journalPath}.tmp`, lines(kept), { mode: 0o600 });
       await rename(`${deps.journalPath}.tmp`, deps.journalPath);
+      journaled = new Set(kept.map((c) => requestIdOf(c.request_id)));
     });
   let draining: Promise<void> | null = null;
   let closed = false;
@@ -131,12 +137,18 @@ function createQueue(deps: OverwriteQueueDeps, resumed: OverwriteCommand[]): Ove
       await inJournal(async () => {
         await appendFile(deps.journalPath, lines(commands), { mode: 0o600 });
         queued.push(...commands);
+        for (const c of commands) journaled.add(requestIdOf(c.request_id));
       });
       lastSubmit = Date.now();
       await deps.receipts.writePending(commands);
       draining ??= drain();
     },
-    receipt: (requestId) => deps.receipts.forRequest(requestId),
+    async receipt(requestId) {
+      const receipt = await deps.receipts.forRequest(requestId);
+      if (!receipt) return undefined;
+      const gone = receipt.status === 'verified' && !journaled.has(requestId);
+      return { ...receipt, copiesExpireBy: gone ? receipt.verifiedAt : null };
+    },
     async close() {
       closed = true;
       await draining;

@@ -6,6 +6,7 @@ import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/comp
 import { ConfigError, envOptionalString } from '../../libs/config/env.js';
 import { redisConnectionShape } from '../../libs/config/redis-connection.js';
 import { kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
+import { topicRetentionShape } from '../../libs/kafka/topic-retention.js';
 import { schemaRegistryShape } from '../../libs/kafka/registry-client.js';
 
 export const fleetConfigSchema = z.object({
@@ -24,6 +25,8 @@ export const fleetConfigSchema = z.object({
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
   /** TLS and SASL to the brokers (libs/kafka/kafka-security.ts); checked together at start */
   ...kafkaSecurityShape,
+  /** retention.ms / segment.ms of every topic Tracklane creates (libs/kafka/topic-retention.ts) */
+  ...topicRetentionShape,
   PORT: z.coerce.number().int().min(0).max(65535),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
