@@ -3,6 +3,9 @@
 // does (services, topics, consumer groups, partitions, config) and the production rules
 // (probes, resources, security context, pinned images, secrets only referenced).
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { kafkaSecurityProblems, kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
+import { registryProblems, schemaRegistryShape } from '../../libs/kafka/registry-client.js';
 import { groupId } from '../../services/fleet/fleet-config.js';
 import { topicNames } from '../../libs/kafka/topics.js';
 import {
@@ -176,7 +179,8 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
         for (const e of c.env ?? []) {
           if (SECRET_KEYS.includes(e.name) || /PASSWORD|SECRET|TOKEN|_KEY$/.test(e.name)) {
             expect(e.value, `${w.metadata.name}: ${e.name} must come from a Secret`).toBeUndefined();
-            expect(e.valueFrom?.secretKeyRef?.name, `${w.metadata.name}: ${e.name}`).toBe('tracklane-secrets');
+            // NOTE: a workload's own Kafka/Redis login lives in a Secret of its own: no pod can read another's
+            expect(['tracklane-secrets', `tracklane-${w.metadata.name}-credentials`], `${w.metadata.name}: ${e.name}`).toContain(e.valueFrom?.secretKeyRef?.name);
             expect(e.valueFrom.secretKeyRef.key).toBe(e.name);
           }
         }
@@ -318,7 +322,7 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
       .flatMap((p) => p.spec.egress ?? [])
       .flatMap((r: Any) => (r.ports ?? []).map((x: Any) => x.port))
       .sort((a: number, b: number) => a - b);
-    expect([...new Set(egressPorts)]).toEqual([53, 6379, 8081, 8123, 8443, 9092]);
+    expect([...new Set(egressPorts)]).toEqual([53, 6379, 8081, 8123, 8443, 9092, 9093]);
     for (const p of all('NetworkPolicy')) for (const r of p.spec.egress ?? []) expect(r.to?.length, `${p.metadata.name}: egress without a peer`).toBeGreaterThan(0);
   });
 
@@ -333,4 +337,79 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     expect(one('PrometheusRule', 'tracklane').spec.groups.length).toBeGreaterThan(0);
     expect(one('ConfigMap', 'tracklane-grafana-dashboard').metadata.labels?.grafana_dashboard).toBe('1');
   });
+});
+
+describe('k8s/overlays/prod: credentials and TLS (issue 12)', () => {
+  const objects = lazyRender(() => renderOverlay('prod'));
+  const one = (kind: string, name: string): K8sObject => {
+    const found = objects().find((o) => o.kind === kind && o.metadata.name === name);
+    if (!found) throw new Error(`prod: no ${kind} ${name}`);
+    return found;
+  };
+  const containersOf = (o: K8sObject): Any[] => o.spec.template.spec.containers;
+  const workloads = (): K8sObject[] => objects().filter((o) => WORKLOAD_KINDS.includes(o.kind));
+
+  it('every connection of every workload is TLS-verified and authenticated, secrets from Secrets, CAs from the mounted tracklane-tls', () => {
+    const needs: Record<string, string[]> = {
+      collector: ['kafka', 'registry', 'redis', 'clickhouse'],
+      enricher: ['kafka', 'registry', 'redis'],
+      anonymizer: ['kafka', 'registry', 'redis'],
+      sink: ['kafka', 'registry', 'redis', 'clickhouse'],
+      compactor: ['kafka', 'registry', 'redis', 'clickhouse'],
+      topics: ['kafka'],
+      migrate: ['clickhouse'],
+    };
+    expect(workloads().map((w) => w.metadata.name).sort()).toEqual(Object.keys(needs).sort());
+    for (const w of workloads()) {
+      const name = w.metadata.name as string;
+      const c = containersOf(w)[0];
+      const env: Record<string, string> = {};
+      const fromSecret = new Map<string, Any>();
+      for (const f of c.envFrom ?? []) Object.assign(env, one('ConfigMap', f.configMapRef.name).data);
+      for (const e of c.env ?? []) {
+        if (e.valueFrom?.secretKeyRef) fromSecret.set(e.name, e.valueFrom.secretKeyRef);
+        else env[e.name] = e.value;
+      }
+      const required = (key: string) => {
+        const ref = fromSecret.get(key);
+        expect(ref, `${name}: ${key} from a Secret`).toBeDefined();
+        expect(ref.optional, `${name}: ${key} is required, not optional`).toBe(false);
+      };
+      const tlsVolume = w.spec.template.spec.volumes.find((v: Any) => v.secret?.secretName === 'tracklane-tls');
+      const caDir = c.volumeMounts.find((m: Any) => m.name === tlsVolume?.name)?.mountPath as string;
+      expect(caDir, `${name}: tracklane-tls mounted`).toBeDefined();
+      const caFile = (key: string) => expect(env[key]?.startsWith(`${caDir}/`), `${name}: ${key} under ${caDir}`).toBe(true);
+      const withSecrets = { ...env, ...Object.fromEntries([...fromSecret.keys()].map((k) => [k, SECRET_PLACEHOLDER])) };
+      if (needs[name]?.includes('kafka')) {
+        // the code's own coherence rules accept the combination (no missing half, no clash)
+        expect(kafkaSecurityProblems(z.object(kafkaSecurityShape).parse(withSecrets)), name).toEqual([]);
+        expect(env.KAFKA_SSL, name).toBe('true');
+        caFile('KAFKA_SSL_CA_FILE');
+        expect(env.KAFKA_SASL_MECHANISM, name).toMatch(/^scram-sha-(256|512)$/);
+        expect(env.KAFKA_SASL_USERNAME, name).toBe(`tracklane-${name}`);
+        required('KAFKA_SASL_PASSWORD');
+        expect(fromSecret.get('KAFKA_SASL_PASSWORD').name).toBe(`tracklane-${name}-credentials`);
+      }
+      if (needs[name]?.includes('registry')) {
+        expect(registryProblems(z.object(schemaRegistryShape).parse(withSecrets)), name).toEqual([]);
+        expect(env.SCHEMA_REGISTRY_URL, name).toMatch(/^https:\/\//);
+        caFile('SCHEMA_REGISTRY_CA_FILE');
+        expect(env.SCHEMA_REGISTRY_USER, name).toBeTruthy();
+        required('SCHEMA_REGISTRY_PASSWORD');
+      }
+      if (needs[name]?.includes('redis')) {
+        expect(env.REDIS_URL, name).toMatch(/^rediss:\/\//);
+        caFile('REDIS_TLS_CA_FILE');
+        expect(env.REDIS_USERNAME, name).toBe(`tracklane-${name}`);
+        required('REDIS_PASSWORD');
+        expect(fromSecret.get('REDIS_PASSWORD').name).toBe(`tracklane-${name}-credentials`);
+      }
+      if (needs[name]?.includes('clickhouse')) {
+        expect(env.CLICKHOUSE_URL, name).toMatch(/^https:\/\//);
+        caFile('CLICKHOUSE_CA_FILE');
+        required('CLICKHOUSE_PASSWORD');
+      }
+    }
+  });
+
 });
