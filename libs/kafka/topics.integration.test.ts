@@ -118,6 +118,15 @@ describe('ensureTopics', () => {
     for (const t of Object.values(names)) expect(existing.has(t), t).toBe(false);
   });
 
+  it('a topic setting the cluster refuses is a TopicConfigError naming the variables, not a retry loop', async () => {
+    const names = topicNames(prefix());
+    // NOTE: below what the environment schema lets through: Kafka's own floor (segment.ms ≥ 1)
+    const refused: TopicRetention = { ...DEFAULT_TOPIC_RETENTION, raw: { retentionMs: 3_600_000, segmentMs: 0 } };
+    const attempt = ensureTopics(kafka, names, { partitions: 1, retention: refused });
+    await expect(attempt).rejects.toBeInstanceOf(TopicConfigError);
+    await expect(ensureTopics(kafka, topicNames(prefix()), { partitions: 1, retention: refused })).rejects.toThrow(/KAFKA_<TOPIC>_RETENTION_MS.*INVALID_CONFIG/);
+  });
+
   it('asks two in-sync copies of a write from three copies up', () => {
     expect([1, 2, 3, 5].map(minInsyncReplicas)).toEqual([1, 1, 2, 2]);
   });

@@ -100,6 +100,13 @@ export async function ensureTopics(kafka: Kafka, topics: TopicNames | readonly s
         // topics) metadata can lag: UNKNOWN_TOPIC_OR_PARTITION / TOPIC_ALREADY_EXISTS are
         // retriable here, and the next listTopics() settles it.
         const retriable = (err as { retriable?: boolean }).retriable === true || /already exists/i.test((err as Error).message);
+        const refused = refusedConfig(err);
+        if (refused) {
+          // NOTE: e.g. a managed cluster's floor on segment.ms; Kafka's answer alone names no variable
+          throw new TopicConfigError(
+            `the Kafka cluster refused the topics' settings (KAFKA_<TOPIC>_RETENTION_MS / _SEGMENT_MS, KAFKA_REPLICATION_FACTOR): ${refused}`,
+          );
+        }
         if (!retriable || attempt >= attempts) throw err;
         await new Promise((r) => setTimeout(r, 250 * attempt));
       }
@@ -107,6 +114,13 @@ export async function ensureTopics(kafka: Kafka, topics: TopicNames | readonly s
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Kafka's reason when createTopics failed on a topic config (INVALID_CONFIG, POLICY_VIOLATION). */
+function refusedConfig(err: unknown): string | undefined {
+  const parts = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string; message?: string }[];
+  const hit = parts.find((e) => e?.type === 'INVALID_CONFIG' || e?.type === 'POLICY_VIOLATION');
+  return hit ? `${hit.type}: ${hit.message ?? ''}` : undefined;
 }
 
 /**
