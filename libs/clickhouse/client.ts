@@ -27,6 +27,8 @@ export interface ClickHouseConfig {
   database?: string;
   username?: string;
   password?: string;
+  /** HTTPS only: PEM CAs to trust instead of the system's (CLICKHOUSE_CA_FILE); the host name is always verified */
+  caCert?: Buffer;
   requestTimeoutMs?: number;
   /** HTTP only: settings sent with every statement (cluster mode: synchronous Distributed inserts) */
   settings?: ClickHouseSettings;
@@ -78,8 +80,11 @@ const openChdbDirs = new Map<string, number>();
 export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
   if (cfg.url) {
     if (!/^https?:\/\//i.test(cfg.url)) {
-      throw new Error(`ClickHouse url must be http(s)://…, got ${JSON.stringify(cfg.url)}`);
+      // NOTE: never the URL itself: it may carry credentials (user:password@)
+      throw new Error('the ClickHouse URL (CLICKHOUSE_URL) must be http(s)://host:port');
     }
+    const https = /^https:\/\//i.test(cfg.url);
+    if (cfg.caCert && !https) throw new Error('a ClickHouse CA (CLICKHOUSE_CA_FILE) needs an https:// URL');
     return createClient({
       url: cfg.url,
       database: cfg.database ?? 'default',
@@ -87,6 +92,8 @@ export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
       password: cfg.password ?? '',
       request_timeout: cfg.requestTimeoutMs ?? 30_000,
       application: 'tracklane',
+      // NOTE: without a CA the https agent verifies against the system's CAs, host name included
+      ...(https && cfg.caCert ? { tls: { ca_cert: cfg.caCert } } : {}),
       ...(cfg.settings ? { clickhouse_settings: cfg.settings } : {}),
       ...clientLog(cfg.logger),
     });

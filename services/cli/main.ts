@@ -1,6 +1,7 @@
 // The `tracklane` command line: start (embedded pipeline or a fleet service), migrate, topics, demo, load.
 import { Command } from 'commander';
 import { ChdbOpenError, createClickHouse } from '../../libs/clickhouse/client.js';
+import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
 import { ConfigError, parseEnv } from '../../libs/config/env.js';
@@ -91,8 +92,7 @@ program
       url: config.CLICKHOUSE_URL,
       dataDir: join(resolve(config.TRACKLANE_DATA_DIR), 'clickhouse'),
       database: config.CLICKHOUSE_DATABASE,
-      username: config.CLICKHOUSE_USER,
-      password: config.CLICKHOUSE_PASSWORD,
+      ...(config.CLICKHOUSE_URL ? clickhouseConnectionFrom(config) : {}),
       logger,
     });
     try {

@@ -8,6 +8,7 @@ import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
+import { clickhouseAnalystShape, clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
 import { openRedis } from '../../libs/config/redis-connection.js';
@@ -35,8 +36,7 @@ export const collectorConfigSchema = fleetConfigSchema.extend({
   ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
   ...adminApiConfigShape,
   /** the read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql) */
-  CLICKHOUSE_ANALYST_USER: envOptionalString,
-  CLICKHOUSE_ANALYST_PASSWORD: envOptionalString,
+  ...clickhouseAnalystShape,
   TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
   TRUST_PROXY: z.string().default('false'),
   MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
@@ -48,7 +48,7 @@ export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
 export async function startCollector(config: CollectorConfig, logger: Logger): Promise<RunningService> {
   const ctx = await openFleetContext('collector', config, logger);
   const analyst = config.CLICKHOUSE_URL
-    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, username: config.CLICKHOUSE_USER, password: config.CLICKHOUSE_PASSWORD, settings: clickhouseSettings(config), logger })
+    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, ...clickhouseConnectionFrom(config), settings: clickhouseSettings(config), logger })
     : null;
   const analystSql = config.CLICKHOUSE_URL
     ? await openAnalystSql(analystSetupFrom(config, '', queryLimitsFrom(config), logger))

@@ -5,6 +5,7 @@
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
+import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
@@ -59,13 +60,14 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     // NOTE: mutations run without a current database, so their lookup tables are named default.*
     throw new ConfigError('the compactor needs CLICKHOUSE_DATABASE=default (its mutations name default.* lookup tables)');
   }
+  // NOTE: the per-node connections of cluster mode log in and verify TLS as the main one does
+  const connection = clickhouseConnectionFrom(config);
   const connect = (url: string): ClickHouseClient =>
     createClickHouse({
       url,
       dataDir: '',
       database: config.CLICKHOUSE_DATABASE,
-      username: config.CLICKHOUSE_USER,
-      password: config.CLICKHOUSE_PASSWORD,
+      ...connection,
       requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS,
       settings: clickhouseSettings(config),
       logger,

@@ -1,5 +1,6 @@
 // Configuration of the embedded runner (`tracklane start`), parsed once from the environment.
 import { z } from 'zod';
+import { clickhouseAnalystShape, clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
 import { adminApiConfigShape, envBoolean, envOptionalString } from '../../libs/config/env.js';
 
 export const embeddedConfigSchema = z
@@ -11,12 +12,11 @@ export const embeddedConfigSchema = z
     TRACKLANE_DATA_DIR: z.string().default('./data'),
     /** unset → chDB on TRACKLANE_DATA_DIR; set → a ClickHouse server over HTTP */
     CLICKHOUSE_URL: envOptionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
-    CLICKHOUSE_USER: envOptionalString,
-    CLICKHOUSE_PASSWORD: envOptionalString,
+    /** user, password (or password file) and CA file (libs/clickhouse/clickhouse-connection.ts) */
+    ...clickhouseConnectionShape,
     CLICKHOUSE_DATABASE: envOptionalString,
     /** the server's read-only analyst user for tenant queries (schemas/clickhouse-server/analyst-user.sql) */
-    CLICKHOUSE_ANALYST_USER: envOptionalString,
-    CLICKHOUSE_ANALYST_PASSWORD: envOptionalString,
+    ...clickhouseAnalystShape,
     /** `tracklane migrate` against a ClickHouse cluster (cluster-form DDL); embedded runs never use it */
     CLICKHOUSE_CLUSTER: envOptionalString,
     TRACKLANE_MASTER_KEY: envOptionalString,

@@ -9,6 +9,7 @@ import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
 import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
+import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
@@ -79,8 +80,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       url: config.CLICKHOUSE_URL,
       dataDir: join(dataDir, 'clickhouse'),
       database: config.CLICKHOUSE_DATABASE,
-      username: config.CLICKHOUSE_USER,
-      password: config.CLICKHOUSE_PASSWORD,
+      ...(config.CLICKHOUSE_URL ? clickhouseConnectionFrom(config) : {}),
       logger,
     };
     const clickhouse = createClickHouse(chConfig);

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
 import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
+import { clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
 import { ConfigError, envOptionalString } from '../../libs/config/env.js';
 import { redisConnectionShape } from '../../libs/config/redis-connection.js';
 import { kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
@@ -36,8 +37,8 @@ export const fleetConfigSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).default(8_000),
   TRACKLANE_REDIS_PREFIX: z.string().default('tracklane:'),
   CLICKHOUSE_URL: envOptionalString,
-  CLICKHOUSE_USER: envOptionalString,
-  CLICKHOUSE_PASSWORD: envOptionalString,
+  /** user, password (or password file) and CA file of every ClickHouse connection (libs/clickhouse/clickhouse-connection.ts) */
+  ...clickhouseConnectionShape,
   CLICKHOUSE_DATABASE: envOptionalString,
   /** cluster mode: migrations create Replicated `<table>_local` tables ON CLUSTER behind Distributed ones (libs/clickhouse/cluster-ddl.ts) */
   CLICKHOUSE_CLUSTER: envOptionalString,

@@ -3,6 +3,7 @@
 // holds a record succeeded, so a crash at any point redelivers instead of losing rows.
 import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
+import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS, type OverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { envBoolean } from '../../libs/config/env.js';
@@ -41,8 +42,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     url: config.CLICKHOUSE_URL,
     dataDir: '',
     database: config.CLICKHOUSE_DATABASE,
-    username: config.CLICKHOUSE_USER,
-    password: config.CLICKHOUSE_PASSWORD,
+    ...clickhouseConnectionFrom(config),
     settings: clickhouseSettings(config),
     logger,
   };
