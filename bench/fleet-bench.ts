@@ -31,6 +31,7 @@ import { ensureTopics, topicNames, type TopicNames } from '../libs/kafka/topics.
 import { freePort } from '../test/support/embedded-process.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../libs/tenants/redis-tenant-store.js';
 import { ensureServices, stopServices, type ServiceEndpoints, type ServiceName } from '../scripts/services/services.js';
+import { clickhouseLogin } from '../test/support/services.js';
 import { normalizeAll } from '../services/collector/ingest-routes.js';
 import { generateTraffic, type SegmentMessage } from '../services/demo/traffic.js';
 import type { BenchReport } from './bench-types.js';
@@ -152,6 +153,8 @@ async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
     SCHEMA_REGISTRY_URL: ep.schemaRegistryUrl,
     REDIS_URL: ep.redisUrl,
     CLICKHOUSE_URL: ep.clickhouseUrl,
+    CLICKHOUSE_USER: clickhouseLogin().username,
+    CLICKHOUSE_PASSWORD: clickhouseLogin().password,
     TRACKLANE_REDIS_PREFIX: redisPrefix,
     KAFKA_PARTITIONS: String(o.partitions),
     TRACKLANE_MASTER_KEY: masterKey,
@@ -164,7 +167,7 @@ async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
   const admin = kafka.admin();
   await admin.connect();
   const tenants = await openRedisTenantStore({ redis: ep.redisUrl, keyPrefix: redisPrefix, logger });
-  const clickhouse = createClickHouse({ url: ep.clickhouseUrl, dataDir: '', logger });
+  const clickhouse = createClickHouse({ url: ep.clickhouseUrl, dataDir: '', ...clickhouseLogin(), logger });
   try {
     // Tenants: per phase one clear tenant (ipPolicy full) and one anonymizing with geo_then_mask,
     // the mix the embedded benchmark uses. anonymizeSince is stamped ~2 s ahead (the

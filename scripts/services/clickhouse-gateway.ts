@@ -10,6 +10,13 @@ import type { ServiceRecord } from './state.js';
 export const CLICKHOUSE_HOST = '127.0.0.1';
 export const CLICKHOUSE_PORT = 8123;
 export const clickhouseUrl = `http://${CLICKHOUSE_HOST}:${CLICKHOUSE_PORT}`;
+/**
+ * The one user the shared gateway accepts (a wrong one: 516 AUTHENTICATION_FAILED, as a server
+ * answers). NOTE: a fixed test credential of a test-only server on 127.0.0.1, so every test
+ * process (and a gateway started by an earlier run) agrees on it without a file to share.
+ */
+export const clickhouseUser = 'tracklane';
+export const clickhousePassword = 'tracklane-test-gateway';
 
 const gatewayHome = servicePath('clickhouse');
 export const clickhouseDataDir = join(gatewayHome, 'data');
@@ -45,7 +52,13 @@ export async function startClickHouseGatewayProcess(opts: { fresh: boolean; time
     command: process.execPath,
     args: ['--import', 'tsx', gatewayMain],
     cwd: repoRoot,
-    env: { ...process.env, CLICKHOUSE_GATEWAY_PORT: String(CLICKHOUSE_PORT), CLICKHOUSE_GATEWAY_DATA_DIR: clickhouseDataDir },
+    env: {
+      ...process.env,
+      CLICKHOUSE_GATEWAY_PORT: String(CLICKHOUSE_PORT),
+      CLICKHOUSE_GATEWAY_DATA_DIR: clickhouseDataDir,
+      CLICKHOUSE_GATEWAY_USER: clickhouseUser,
+      CLICKHOUSE_GATEWAY_PASSWORD: clickhousePassword,
+    },
     logFile: clickhouseLogFile,
     missingHint: 'node itself could not be started',
   });

@@ -7,13 +7,13 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
-import { serviceEndpoints } from '../support/services.js';
+import { clickhouseClientOptions } from '../support/services.js';
 
 let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
 
 beforeAll(() => {
-  ch = createClient({ url: serviceEndpoints().clickhouseUrl });
+  ch = createClient(clickhouseClientOptions());
 });
 afterAll(async () => {
   await ch?.close();

@@ -16,14 +16,14 @@ import { generateTraffic } from '../../services/demo/traffic.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
-import { kafkaBrokerList, serviceEndpoints } from '../support/services.js';
+import { clickhouseClientOptions, kafkaBrokerList, serviceEndpoints } from '../support/services.js';
 import { startKafka, stopKafka } from '../../scripts/services/services.js';
 
 let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
 
 beforeAll(() => {
-  ch = createClient({ url: serviceEndpoints().clickhouseUrl });
+  ch = createClient(clickhouseClientOptions());
 });
 afterAll(async () => {
   await ch?.close();

@@ -1,5 +1,8 @@
 // Entry point of the ClickHouse gateway process (`tsx test/support/clickhouse-gateway-main.ts`):
 // the one process that owns the shared chDB data dir while fleet services talk HTTP to it.
+// CLICKHOUSE_GATEWAY_USER / _PASSWORD: the one user it accepts (unset: `default`, no password);
+// CLICKHOUSE_GATEWAY_TLS_CERT_FILE / _KEY_FILE: serve HTTPS with that certificate.
+import { readFileSync } from 'node:fs';
 import { createLogger } from '../../libs/core/logger.js';
 import { startClickHouseGateway } from './clickhouse-gateway.js';
 
@@ -10,11 +13,19 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new Error(`CLICKHOUSE_GATEWAY_PORT must be a port number, got ${JSON.stringify(portText)}`);
   }
+  const user = process.env.CLICKHOUSE_GATEWAY_USER;
+  const certFile = process.env.CLICKHOUSE_GATEWAY_TLS_CERT_FILE;
+  const keyFile = process.env.CLICKHOUSE_GATEWAY_TLS_KEY_FILE;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new Error('CLICKHOUSE_GATEWAY_TLS_CERT_FILE and CLICKHOUSE_GATEWAY_TLS_KEY_FILE go together');
+  }
   const gateway = await startClickHouseGateway({
     port,
     host: process.env.CLICKHOUSE_GATEWAY_HOST ?? '127.0.0.1',
     dataDir: process.env.CLICKHOUSE_GATEWAY_DATA_DIR ?? '.services/clickhouse/data',
     logger,
+    ...(user ? { users: { [user]: process.env.CLICKHOUSE_GATEWAY_PASSWORD ?? '' } } : {}),
+    ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
   });
   // one line the starting script can wait for (its logger line carries the same url)
   logger.info({ url: gateway.url, pid: process.pid }, 'clickhouse gateway ready');

@@ -1,8 +1,11 @@
 // Test-infrastructure stand-in for a ClickHouse server: one process owns a chDB engine on a data
-// dir and serves the subset of the ClickHouse HTTP interface that @clickhouse/client 1.23 uses.
-import { randomUUID } from 'node:crypto';
+// dir and serves the subset of the ClickHouse HTTP interface that @clickhouse/client 1.23 uses —
+// users with passwords (516 AUTHENTICATION_FAILED otherwise), HTTP sessions (session_id, for
+// temporary tables) and HTTPS when given a certificate.
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +26,32 @@ export interface ClickHouseGatewayOptions {
   maxQueued?: number;
   /** request body limit, compressed and decompressed (default 100 MiB) */
   maxBodyBytes?: number;
+  /**
+   * user → password. Default: a fresh server's `default` user with an empty password. A request
+   * names its user by X-ClickHouse-User/X-ClickHouse-Key, HTTP basic auth or the user/password
+   * URL parameters (no credentials: `default`, ""), as ClickHouse accepts them.
+   */
+  users?: Readonly<Record<string, string>>;
+  /** PEM certificate (chain) and key: serve HTTPS instead of HTTP */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** sees every request the gateway receives, pings and refused ones included (tests) */
+  onRequest?: (request: CapturedRequest) => void;
+}
+
+/** One request as the gateway received it. */
+export interface CapturedRequest {
+  method: string;
+  /** path and query string, as sent */
+  url: string;
+  /** the user it authenticated as; undefined when refused or not authenticated (pings) */
+  user?: string;
+  /**
+   * The statement's text as a server would log it (system.query_log): the `query` parameter,
+   * plus the body unless the parameter is an INSERT whose data the body is.
+   */
+  queryText: string;
+  /** the decoded body when it is an INSERT's data, else empty */
+  insertData: Buffer;
 }
 
 export interface ClickHouseGateway {
@@ -112,6 +141,7 @@ const STATUS_BY_ERROR: Record<string, number> = {
   UNKNOWN_TYPE_OF_QUERY: 404,
   READONLY: 403,
   ACCESS_DENIED: 403,
+  AUTHENTICATION_FAILED: 403,
   TIMEOUT_EXCEEDED: 408,
   HTTP_LENGTH_REQUIRED: 411,
   QUERY_IS_TOO_LARGE: 413,
@@ -148,6 +178,8 @@ const TRAILING_FORMAT = /\bFORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$/i;
 
 interface RequestPlan {
   queryId: string;
+  /** session_id: the request runs on that session's connection (temporary tables live there) */
+  session: { id: string; timeoutSec: number; check: boolean } | undefined;
   /** SQL from the `query` parameter (may be empty) */
   queryText: string;
   body: Buffer;
@@ -184,8 +216,17 @@ interface Outcome {
  * 0.92 s; two on one connection 1.5 s, i.e. serialised), so the pool has one connection per
  * permit and the permits bound the engine's parallelism; a bounded queue holds the rest.
  */
+/** An HTTP session's own connection: its temporary tables and SETs live there. */
+interface OpenSession {
+  conn: Session;
+  user: string;
+  busy: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
 class Engine {
   private readonly idle: Session[] = [];
+  private readonly sessions = new Map<string, OpenSession>();
   private readonly waiters: (() => void)[] = [];
   private active = 0;
   private closed = false;
@@ -218,13 +259,25 @@ class Engine {
     return engine;
   }
 
-  /** Runs `job` on a clean pooled connection, or on a fresh one SET up with `settings`. */
+  /**
+   * Runs `job` on a clean pooled connection, or on a fresh one SET up with `settings` — or, for a
+   * request of an HTTP session, on the session's connection.
+   * TRICKY: on a session the request's settings and params are SET on its connection and stay
+   * there (a server applies URL settings to that request only); Tracklane's session requests
+   * carry none but the cluster mode's insert setting, the same on every request.
+   */
   async run<T>(
     fresh: { settings: Map<string, string>; params: Map<string, string>; database: string } | null,
     job: (s: Session) => Promise<T>,
+    session?: Session,
   ): Promise<T> {
     await this.acquire();
     try {
+      if (session) {
+        if (fresh && (fresh.settings.size > 0 || fresh.params.size > 0)) await session.queryAsync(setStatement(fresh.settings, fresh.params));
+        if (fresh && fresh.database !== 'default') await session.queryAsync(`USE ${quoteIdent(fresh.database)}`);
+        return await job(session);
+      }
       if (!fresh) {
         const s = this.idle.pop();
         if (!s) throw new Error('clickhouse-gateway: no idle connection while holding a permit');
@@ -247,6 +300,47 @@ class Engine {
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * The connection of HTTP session `id`, created on first use (unless `check`: SESSION_NOT_FOUND,
+   * as a server answers session_check=1). A request while another of the same session runs is
+   * refused with SESSION_IS_LOCKED, like a server's.
+   */
+  async enterSession(id: string, user: string, check: boolean): Promise<OpenSession> {
+    if (this.closed) throw new GatewayError(202, 'TOO_MANY_SIMULTANEOUS_QUERIES', 'The gateway is shutting down');
+    const found = this.sessions.get(id);
+    // NOTE: a session belongs to the user who opened it; another user does not see it
+    if ((found && found.user !== user) || (!found && check)) throw new GatewayError(372, 'SESSION_NOT_FOUND', `Session ${id} not found`);
+    if (found) {
+      if (found.busy) throw new GatewayError(373, 'SESSION_IS_LOCKED', `Session ${id} is locked by a concurrent client`);
+      found.busy = true;
+      if (found.timer) clearTimeout(found.timer);
+      found.timer = undefined;
+      return found;
+    }
+    const open: OpenSession = { conn: new Session(this.dir), user, busy: true, timer: undefined };
+    this.sessions.set(id, open);
+    try {
+      await open.conn.queryAsync(this.baselineSql);
+    } catch (err) {
+      this.sessions.delete(id);
+      open.conn.close();
+      throw err;
+    }
+    return open;
+  }
+
+  /** The request of a session is done: it expires `timeoutSec` after its last request. */
+  leaveSession(id: string, open: OpenSession, timeoutSec: number): void {
+    open.busy = false;
+    if (this.closed) return;
+    open.timer = setTimeout(() => {
+      if (open.busy || this.sessions.get(id) !== open) return;
+      this.sessions.delete(id);
+      open.conn.close();
+    }, timeoutSec * 1000);
+    open.timer.unref();
   }
 
   private async acquire(): Promise<void> {
@@ -276,8 +370,13 @@ class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    while (this.active > 0) await new Promise((r) => setTimeout(r, 10));
+    while (this.active > 0 || [...this.sessions.values()].some((o) => o.busy)) await new Promise((r) => setTimeout(r, 10));
     for (const s of this.idle.splice(0)) s.close();
+    for (const open of this.sessions.values()) {
+      if (open.timer) clearTimeout(open.timer);
+      open.conn.close();
+    }
+    this.sessions.clear();
     await drainPending();
   }
 }
@@ -299,10 +398,9 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
     throw err;
   }
 
+  const users: Readonly<Record<string, string>> = opts.users ?? { default: '' };
   const inflight = new Set<Promise<void>>();
-  // NOTE: ClickHouse accepts URLs up to http_max_uri_size (1 MiB); query parameters (e.g. the
-  // sink's key tuples) travel in the URL, so Node's 16 KB header limit would cut them off.
-  const server = createServer({ maxHeaderSize: 1024 * 1024 }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const p = handle(req, res).catch((err: unknown) => {
       log?.error({ err: errorMessage(err) }, 'clickhouse-gateway: request handler failed');
       if (!res.headersSent) res.writeHead(500);
@@ -310,7 +408,12 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
     });
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
-  });
+  };
+  // NOTE: ClickHouse accepts URLs up to http_max_uri_size (1 MiB); query parameters travel in
+  // the URL, so Node's 16 KB header limit would cut them off.
+  const server = opts.tls
+    ? createHttpsServer({ maxHeaderSize: 1024 * 1024, cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+    : createServer({ maxHeaderSize: 1024 * 1024 }, onRequest);
   // ClickHouse's own keep-alive timeout; the client re-uses sockets for up to 2.5 s idle.
   server.keepAliveTimeout = 10_000;
 
@@ -322,13 +425,22 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
     res.setHeader('X-ClickHouse-Query-Id', queryId);
     res.setHeader('X-ClickHouse-Timezone', timezone);
 
+    let captured = false;
+    const capture = (user?: string, plan?: RequestPlan): void => {
+      if (captured || !opts.onRequest) return;
+      captured = true;
+      opts.onRequest({ method: req.method ?? '', url: req.url ?? '/', ...(user !== undefined ? { user } : {}), ...capturedText(plan) });
+    };
+    // NOTE: like a server's, the health endpoints answer without credentials
     const isPing = url.pathname === '/ping' || url.pathname === '/replicas_status';
     if (isPing || (url.pathname === '/' && req.method === 'GET' && !url.searchParams.has('query'))) {
+      capture();
       req.resume();
       res.writeHead(200, { 'Content-Type': 'text/html; charset=UTF-8', 'Content-Length': '4' }).end('Ok.\n');
       return;
     }
     try {
+      const user = authenticate(req, url, users);
       if (url.pathname !== '/') {
         throw new GatewayError(48, 'NOT_IMPLEMENTED', `There is no handle ${url.pathname} in the test gateway`);
       }
@@ -336,7 +448,18 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
         throw new GatewayError(48, 'NOT_IMPLEMENTED', `HTTP method ${req.method ?? '?'} is not supported`);
       }
       const plan = await planRequest(req, url, queryId, maxBody);
-      const outcome = await execute(engine, plan);
+      capture(user, plan);
+      let outcome: Outcome;
+      if (plan.session) {
+        const open = await engine.enterSession(plan.session.id, user, plan.session.check);
+        try {
+          outcome = await execute(engine, plan, open.conn);
+        } finally {
+          engine.leaveSession(plan.session.id, open, plan.session.timeoutSec);
+        }
+      } else {
+        outcome = await execute(engine, plan);
+      }
       const elapsedNs = String(process.hrtime.bigint() - started);
       let body = outcome.body;
       const headers: Record<string, string> = {
@@ -361,6 +484,7 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
       res.writeHead(200, headers).end(body);
       log?.debug({ queryId, ms: Number(process.hrtime.bigint() - started) / 1e6, bytes: body.length }, 'clickhouse-gateway: ok');
     } catch (err) {
+      capture();
       const { status, code, text } = describeError(err, version);
       // statement errors are the client's business; anything the engine did not word is ours
       if (code === 1001) log?.warn({ queryId, err: errorMessage(err) }, 'clickhouse-gateway: unexpected failure');
@@ -389,7 +513,7 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
     throw err;
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log?.debug({ url, dataDir: dir, version }, 'clickhouse-gateway listening');
 
   let closing: Promise<void> | undefined;
@@ -415,14 +539,22 @@ async function planRequest(req: IncomingMessage, url: URL, queryId: string, maxB
   let defaultFormat = headerValue(req, 'x-clickhouse-format');
   let queryText = '';
   let httpCompression = false;
+  let sessionId: string | undefined;
+  let sessionTimeout = 60;
+  let sessionCheck = false;
   for (const [key, value] of url.searchParams) {
     if (key === 'query') queryText = value;
     else if (key === 'query_id') continue;
     else if (key === 'database') database = value || 'default';
     else if (key === 'default_format') defaultFormat = value;
-    else if (key === 'session_id') {
-      throw new GatewayError(48, 'NOT_IMPLEMENTED', 'HTTP sessions (session_id) are not supported by the test gateway; every request is stateless');
-    } else if (key.startsWith('param_')) {
+    else if (key === 'session_id') sessionId = value || undefined;
+    else if (key === 'session_timeout') {
+      sessionTimeout = Number(value);
+      if (!Number.isInteger(sessionTimeout) || sessionTimeout < 1 || sessionTimeout > 3_600) {
+        throw new GatewayError(36, 'BAD_ARGUMENTS', 'session_timeout must be a number of seconds between 1 and 3600');
+      }
+    } else if (key === 'session_check') sessionCheck = value === '1' || value === 'true';
+    else if (key.startsWith('param_')) {
       const name = key.slice('param_'.length);
       if (!IDENT.test(name)) throw new GatewayError(36, 'BAD_ARGUMENTS', `Invalid query parameter name ${JSON.stringify(name)}`);
       params.set(name, value);
@@ -439,10 +571,48 @@ async function planRequest(req: IncomingMessage, url: URL, queryId: string, maxB
   const body = await decodeBody(raw, headerValue(req, 'content-encoding'), maxBody);
   const accept = headerValue(req, 'accept-encoding') ?? '';
   const compressResponse = !httpCompression ? undefined : /\bgzip\b/i.test(accept) ? 'gzip' : /\bdeflate\b/i.test(accept) ? 'deflate' : undefined;
-  return { queryId, queryText, body, database, settings, params, defaultFormat, compressResponse };
+  const session = sessionId !== undefined ? { id: sessionId, timeoutSec: sessionTimeout, check: sessionCheck } : undefined;
+  return { queryId, session, queryText, body, database, settings, params, defaultFormat, compressResponse };
 }
 
-async function execute(engine: Engine, plan: RequestPlan): Promise<Outcome> {
+/** The credentials a request names (none: ClickHouse's `default` user without a password). */
+function credentials(req: IncomingMessage, url: URL): { user: string; password: string } {
+  const headerUser = headerValue(req, 'x-clickhouse-user');
+  if (headerUser !== undefined) return { user: headerUser, password: headerValue(req, 'x-clickhouse-key') ?? '' };
+  const auth = headerValue(req, 'authorization');
+  if (auth !== undefined && /^basic\s+/i.test(auth)) {
+    const decoded = Buffer.from(auth.replace(/^basic\s+/i, ''), 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    return i < 0 ? { user: decoded, password: '' } : { user: decoded.slice(0, i), password: decoded.slice(i + 1) };
+  }
+  const user = url.searchParams.get('user');
+  if (user !== null) return { user, password: url.searchParams.get('password') ?? '' };
+  return { user: 'default', password: '' };
+}
+
+/** The user a request authenticates as; AUTHENTICATION_FAILED (HTTP 403) as a server words it otherwise. */
+function authenticate(req: IncomingMessage, url: URL, users: Readonly<Record<string, string>>): string {
+  const { user, password } = credentials(req, url);
+  const expected = Object.hasOwn(users, user) ? users[user] : undefined;
+  const a = Buffer.from(password);
+  const b = Buffer.from(expected ?? '');
+  if (expected === undefined || a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new GatewayError(516, 'AUTHENTICATION_FAILED', `${user}: Authentication failed: password is incorrect, or there is no user with such name`);
+  }
+  return user;
+}
+
+/** What a server would log as the statement's text, and an INSERT's data apart from it. */
+function capturedText(plan: RequestPlan | undefined): { queryText: string; insertData: Buffer } {
+  if (!plan) return { queryText: '', insertData: Buffer.alloc(0) };
+  if (leadingKeyword(plan.queryText) === 'INSERT' && /\bFORMAT\s+[A-Za-z]+\s*$/i.test(plan.queryText)) {
+    return { queryText: plan.queryText, insertData: plan.body };
+  }
+  const body = plan.body.toString('utf8');
+  return { queryText: plan.queryText && body ? `${plan.queryText}\n${body}` : plan.queryText || body, insertData: Buffer.alloc(0) };
+}
+
+async function execute(engine: Engine, plan: RequestPlan, session?: Session): Promise<Outcome> {
   const fastInsert = plan.database === 'default' && plan.params.size === 0 ? matchSimpleInsert(plan.queryText) : null;
   if (fastInsert) {
     const format = plan.defaultFormat ?? 'TabSeparated';
@@ -452,14 +622,17 @@ async function execute(engine: Engine, plan: RequestPlan): Promise<Outcome> {
     }
     // The payload Buffer goes to chDB's parser as is; settings become the INSERT's own SETTINGS
     // clause, which applies to this statement only.
-    const summary = await engine.run(null, (s) =>
-      s.insert({
-        table: fastInsert.table,
-        values: plan.body,
-        format: fastInsert.format,
-        ...(fastInsert.columns ? { columns: fastInsert.columns } : {}),
-        ...(plan.settings.size > 0 ? { settings: settingsForClause(plan.settings) } : {}),
-      }),
+    const summary = await engine.run(
+      null,
+      (s) =>
+        s.insert({
+          table: fastInsert.table,
+          values: plan.body,
+          format: fastInsert.format,
+          ...(fastInsert.columns ? { columns: fastInsert.columns } : {}),
+          ...(plan.settings.size > 0 ? { settings: settingsForClause(plan.settings) } : {}),
+        }),
+      session,
     );
     return {
       body: Buffer.alloc(0),
@@ -481,11 +654,15 @@ async function execute(engine: Engine, plan: RequestPlan): Promise<Outcome> {
   const format = head === 'INSERT' ? (plan.defaultFormat ?? 'TabSeparated') : (TRAILING_FORMAT.exec(sql.slice(-256))?.[1] ?? plan.defaultFormat ?? 'TabSeparated');
   const needsFresh = plan.settings.size > 0 || plan.params.size > 0 || plan.database !== 'default' || head === 'SET' || head === 'USE';
   const fileClause = mentionsClientFileClause(sql, head);
-  const result: ChdbResult = await engine.run(needsFresh ? { settings: plan.settings, params: plan.params, database: plan.database } : null, async (s) => {
-    if (fileClause) await refuseClientFileClauses(s, sql, head);
-    // NOTE: chdb's queryAsync treats the exact name 'arrow' as "SET …; <sql>" on the connection
-    return s.queryAsync(sql, { format: format === 'arrow' ? 'Arrow' : format });
-  });
+  const result: ChdbResult = await engine.run(
+    needsFresh ? { settings: plan.settings, params: plan.params, database: plan.database } : null,
+    async (s) => {
+      if (fileClause) await refuseClientFileClauses(s, sql, head);
+      // NOTE: chdb's queryAsync treats the exact name 'arrow' as "SET …; <sql>" on the connection
+      return s.queryAsync(sql, { format: format === 'arrow' ? 'Arrow' : format });
+    },
+    session,
+  );
   const bytes = result.bytes();
   return {
     body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './embedded-process.js';
-import { serviceEndpoints } from './services.js';
+import { clickhouseLogin, serviceEndpoints } from './services.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -54,6 +54,8 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
     SCHEMA_REGISTRY_URL: ep.schemaRegistryUrl,
     REDIS_URL: ep.redisUrl,
     CLICKHOUSE_URL: ep.clickhouseUrl,
+    CLICKHOUSE_USER: clickhouseLogin().username,
+    CLICKHOUSE_PASSWORD: clickhouseLogin().password,
     TOPIC_PREFIX: prefix,
     TRACKLANE_REDIS_PREFIX: `tl-fleet-${prefix}`,
     KAFKA_PARTITIONS: String(opts.partitions ?? 3),

@@ -1,5 +1,6 @@
 // Endpoints of the real services (Kafka, schema registry, Redis, ClickHouse gateway) for
 // integration tests, read from the environment that services:up prints and the global setup sets.
+import { clickhousePassword, clickhouseUser } from '../../scripts/services/clickhouse-gateway.js';
 import type { ServiceEndpoints } from '../../scripts/services/services.js';
 
 export type { ServiceEndpoints } from '../../scripts/services/services.js';
@@ -32,6 +33,19 @@ export function serviceEndpoints(env: NodeJS.ProcessEnv = process.env): ServiceE
     redisUrl: env[variables.redisUrl] ?? '',
     clickhouseUrl: env[variables.clickhouseUrl] ?? '',
   };
+}
+
+/**
+ * The ClickHouse user of the test run: CLICKHOUSE_USER / CLICKHOUSE_PASSWORD when set (a CI's own
+ * server), else the shared gateway's, which refuses any other (scripts/services/clickhouse-gateway.ts).
+ */
+export function clickhouseLogin(env: NodeJS.ProcessEnv = process.env): { username: string; password: string } {
+  return env.CLICKHOUSE_USER ? { username: env.CLICKHOUSE_USER, password: env.CLICKHOUSE_PASSWORD ?? '' } : { username: clickhouseUser, password: clickhousePassword };
+}
+
+/** @clickhouse/client options reaching the test run's ClickHouse as its user. */
+export function clickhouseClientOptions(env: NodeJS.ProcessEnv = process.env): { url: string; username: string; password: string } {
+  return { url: serviceEndpoints(env).clickhouseUrl, ...clickhouseLogin(env) };
 }
 
 /** `KAFKA_BROKERS` split into the broker list KafkaJS expects. */
