@@ -2,10 +2,11 @@
 // them to ClickHouse (events + merged users/accounts snapshots), resolving each caller only
 // once the flush holding all of its rows is durable (DESIGN.md §6). A flush that fails is
 // retried write by write, so one bad write fails only itself (see retryPerWrite).
-import { TupleParam, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
 import type { CleanEvent } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
+import { withIdLookup, type LookupSession } from '../clickhouse/id-lookup.js';
 import {
   ACCOUNT_ROW_COLUMNS,
   EVENT_COLUMNS,
@@ -128,9 +129,6 @@ interface MergedDimensions {
   users: UserRow[];
   accounts: AccountRow[];
 }
-
-/** Keys per dimension read: ≤ ~2 × 128-char ids each, well under a 1 MiB URL. */
-const KEYS_PER_READ = 2_000;
 
 export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSink {
   const { client, logger } = opts;
@@ -346,10 +344,22 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     const at = now();
     const userGroups = groupPatches(userPatches, userKey);
     const accountGroups = groupPatches(accountPatches, accountKey);
-    const [storedUsers, storedAccounts] = await Promise.all([
-      readLatest<UserRow>(tables.users, 'user_id', USER_ROW_COLUMNS, userGroups, userKey, parseUserRow),
-      readLatest<AccountRow>(tables.accounts, 'account_id', ACCOUNT_ROW_COLUMNS, accountGroups, accountKey, parseAccountRow),
-    ]);
+    const keys = [
+      ...[...userGroups.keys()].map((k) => lookupRow('user', k)),
+      ...[...accountGroups.keys()].map((k) => lookupRow('account', k)),
+    ];
+    const empty = { storedUsers: new Map<string, UserRow>(), storedAccounts: new Map<string, AccountRow>() };
+    // NOTE: one lookup session for both reads, which run one after the other in it
+    const { storedUsers, storedAccounts } =
+      keys.length === 0
+        ? empty
+        : await withIdLookup(dimClient, ['subject', 'tenant_id', 'id'], keys, async (lookup) => ({
+            storedUsers: userGroups.size > 0 ? await readLatest<UserRow>(lookup, 'user', tables.users, 'user_id', USER_ROW_COLUMNS, userKey, parseUserRow) : empty.storedUsers,
+            storedAccounts:
+              accountGroups.size > 0
+                ? await readLatest<AccountRow>(lookup, 'account', tables.accounts, 'account_id', ACCOUNT_ROW_COLUMNS, accountKey, parseAccountRow)
+                : empty.storedAccounts,
+          }));
     const users: UserRow[] = [];
     for (const [k, patches] of userGroups) {
       const row = mergeUser(storedUsers.get(k) ?? null, patches, at);
@@ -387,39 +397,29 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
   }
 
   /**
-   * Latest stored row per key, tombstones included (so no FINAL, which would hide them).
-   * Keys travel as a query parameter: ids never appear in the query text.
+   * Latest stored row per key of `subject` in the lookup table, tombstones included (so no
+   * FINAL, which would hide them). The keys are the lookup's data: never in the query text or URL.
    */
   async function readLatest<R>(
+    lookup: LookupSession,
+    subject: 'user' | 'account',
     table: string,
     idColumn: 'user_id' | 'account_id',
     columns: readonly string[],
-    groups: Map<string, unknown[]>,
     key: (r: R) => string,
     parse: (raw: Record<string, unknown>) => R,
   ): Promise<Map<string, R>> {
     const out = new Map<string, R>();
-    if (groups.size === 0) return out;
-    const keys = [...groups.keys()].map((k) => {
-      const i = k.indexOf('\u0000');
-      return new TupleParam([k.slice(0, i), k.slice(i + 1)]);
-    });
     const select = columns
       .map((c) => (TIME_COLUMNS.has(c) ? `toUnixTimestamp64Milli(${c}) AS ${c}` : c))
       .join(', ');
-    // NOTE: over HTTP the parameter travels in the URL (ClickHouse caps it at 1 MiB): chunked.
-    for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
-      const rs = await dimClient.query({
-        query:
-          `SELECT ${select} FROM ${table} WHERE (tenant_id, ${idColumn}) IN {keys:Array(Tuple(String, String))} ` +
-          `ORDER BY version DESC, updated_at DESC LIMIT 1 BY tenant_id, ${idColumn}`,
-        query_params: { keys: keys.slice(i, i + KEYS_PER_READ) },
-        format: 'JSONEachRow',
-      });
-      for (const raw of await rs.json<Record<string, unknown>>()) {
-        const row = parse(raw);
-        out.set(key(row), row);
-      }
+    const found = await lookup.rows<Record<string, unknown>>(
+      `SELECT ${select} FROM ${table} WHERE (tenant_id, ${idColumn}) GLOBAL IN (SELECT tenant_id, id FROM ${lookup.table} WHERE subject = '${subject}') ` +
+        `ORDER BY version DESC, updated_at DESC LIMIT 1 BY tenant_id, ${idColumn}`,
+    );
+    for (const raw of found) {
+      const row = parse(raw);
+      out.set(key(row), row);
     }
     return out;
   }
@@ -501,6 +501,12 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
 }
 
 const TIME_COLUMNS: ReadonlySet<string> = new Set(['first_seen', 'last_seen', 'updated_at']);
+
+/** A `tenant \0 id` key of dimension-merge.ts as a lookup row. */
+function lookupRow(subject: 'user' | 'account', k: string): { subject: string; tenant_id: string; id: string } {
+  const i = k.indexOf('\u0000');
+  return { subject, tenant_id: k.slice(0, i), id: k.slice(i + 1) };
+}
 
 function str(x: unknown): string {
   return typeof x === 'string' ? x : String(x);
