@@ -1,5 +1,6 @@
 // The ACL rules as data; what they allow on a real server: test/services/redis-auth.integration.test.ts.
 import { describe, expect, it } from 'vitest';
+import { CREATE, KEYS_UPDATE, PATCH, SYNC } from '../tenants/redis-tenant-records.js';
 import { ConfigError } from './env.js';
 import { aclFileLine, aclPasswordHash, aclSetUserArgs, REDIS_SERVICES, redisAclMarkdown, redisAclRules } from './redis-acl.js';
 
@@ -35,6 +36,15 @@ describe('Redis ACL rules', () => {
     expect(keysOf(rules, '%R~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev']);
     expect(commandsOf(rules)).not.toContain('hset');
     expect(commandsOf(rules)).not.toContain('publish');
+  });
+
+  it('grants every command the tenant scripts call: all of them to the collector, the sync script\'s to every reader', () => {
+    const called = (script: { text: string }): string[] => [...script.text.matchAll(/redis\.call\('([A-Z]+)'/g)].map((m) => (m[1] ?? '').toLowerCase());
+    const collector = commandsOf(redisAclRules('collector', scope));
+    for (const script of [CREATE, PATCH, KEYS_UPDATE, SYNC]) expect(collector).toEqual(expect.arrayContaining(called(script)));
+    expect(called(SYNC).length).toBeGreaterThan(2);
+    for (const s of REDIS_SERVICES) expect(commandsOf(redisAclRules(s, scope))).toEqual(expect.arrayContaining([...called(SYNC), 'evalsha_ro', 'eval_ro', 'subscribe']));
+    expect(SYNC.readOnly).toBe(true);
   });
 
   it('lists a command once', () => {

@@ -44,7 +44,7 @@ const TENANT_READ: Grant = {
 };
 const TENANT_WRITE: Grant = {
   why: "the admin API's tenant, flag and key changes: the write scripts (redis-tenant-records.ts) and what they call, HMGET before a change",
-  commands: ['evalsha', 'eval', 'hmget', 'exists', 'incr', 'hset', 'set', 'del', 'zadd', 'publish', 'time'],
+  commands: ['evalsha', 'eval', 'hget', 'hmget', 'exists', 'incr', 'hset', 'set', 'del', 'zadd', 'publish', 'time'],
   writeKeys: (s) => [...tenantKeys(s), `${literal(s.redisPrefix)}writekey:*`],
   channels: tenantChannel,
 };
