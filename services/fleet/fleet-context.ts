@@ -5,6 +5,7 @@
 // the service not ready, with one line naming the setting to check.
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../../libs/core/logger.js';
+import { redisOptionsFrom } from '../../libs/config/redis-connection.js';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
 import { kafkaSecurityFrom } from '../../libs/kafka/kafka-security.js';
 import { connectProducer } from '../../libs/kafka/outputs.js';
@@ -35,6 +36,7 @@ export function openFleetContext(service: string, config: FleetConfig, logger: L
   // NOTE: settings are checked (files read) once, before any attempt: a bad one is not retried
   const kafkaSecurity = kafkaSecurityFrom(config);
   const registryOptions = registryClientOptions(config);
+  redisOptionsFrom(config);
   return openWithinStartupTimeout({
     service,
     logger,
@@ -67,7 +69,7 @@ async function openOnce(
     // NOTE: the registry client hides why a request failed (TLS errors become "status 400"): ask directly
     await using('registry', () => codec.init().catch(async (err: unknown) => Promise.reject((await registryTransportProblem(settings.registryOptions)) ?? err)));
 
-    const tenants = await using('redis', () => openRedisTenantStore({ redis: config.REDIS_URL, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger }));
+    const tenants = await using('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger }));
     stopSteps.push({ name: 'tenants', run: () => tenants.close() });
 
     const producer = await using('kafka', () => connectProducer(kafka, logger));

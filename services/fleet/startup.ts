@@ -4,7 +4,9 @@
 // deadline the service gives up (exit 1), so the orchestrator shows a failing pod rather than a
 // silent one. A configuration error is not retried.
 import { Registry } from 'prom-client';
+import { clickhouseStartupProblem } from '../../libs/clickhouse/clickhouse-connection.js';
 import { ConfigError } from '../../libs/config/env.js';
+import { redisStartupProblem } from '../../libs/config/redis-connection.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { startHealthServer } from './worker-host.js';
@@ -116,7 +118,12 @@ export const registryStartupProblem: StartupClassifier = (err) => {
 
 export type StartupClassifiers = Partial<Record<Dependency, StartupClassifier>>;
 
-export const defaultClassifiers: StartupClassifiers = { kafka: kafkaStartupProblem, registry: registryStartupProblem };
+export const defaultClassifiers: StartupClassifiers = {
+  kafka: kafkaStartupProblem,
+  registry: registryStartupProblem,
+  redis: redisStartupProblem,
+  clickhouse: clickhouseStartupProblem,
+};
 
 /**
  * The line for a start-up failure: its dependency's classifier, else that dependency's "not

@@ -16,7 +16,7 @@ import type { KafkaSecureEndpoint } from '../../scripts/services/kafka-tls.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
 import { startRegistryProxy, type RegistryProxy } from '../support/registry-proxy.js';
-import { serviceEndpoints } from '../support/services.js';
+import { clickhouseClientOptions, serviceEndpoints } from '../support/services.js';
 
 let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
@@ -26,7 +26,7 @@ let registry: RegistryProxy;
 
 beforeAll(async () => {
   serviceEndpoints();
-  ch = createClient({ url: serviceEndpoints().clickhouseUrl });
+  ch = createClient(clickhouseClientOptions());
   secure = await kafkaSecureEndpoint();
   dir = mkdtempSync(join(tmpdir(), 'tracklane-sasl-'));
   registry = await startRegistryProxy(serviceEndpoints().schemaRegistryUrl);
