@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultEndpoints, ensureServices } from '../../scripts/services/services.js';
+import { clickhousePassword, clickhouseUser } from '../../scripts/services/clickhouse-gateway.js';
 import { kafkaBrokerList, serviceEndpoints, type ServiceEndpoints } from '../support/services.js';
 
 const run = promisify(execFile);
@@ -154,12 +155,14 @@ describe('real services', () => {
       expect({ ...second, started: undefined }).toEqual({ ...endpoints, started: undefined });
     });
 
-    it('prints exactly one NAME=value line per endpoint on stdout', async (ctx) => {
+    it('prints exactly one NAME=value line per endpoint, and the gateway login, on stdout', async (ctx) => {
       if (JSON.stringify(endpoints) !== JSON.stringify(defaultEndpoints)) ctx.skip();
       const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/services/services-up.ts'], { timeout: 60_000 });
       expect(stdout.trim().split('\n').sort()).toEqual(
         [
           `CLICKHOUSE_URL=${endpoints.clickhouseUrl}`,
+          `CLICKHOUSE_USER=${clickhouseUser}`,
+          `CLICKHOUSE_PASSWORD=${clickhousePassword}`,
           `KAFKA_BROKERS=${endpoints.kafkaBrokers}`,
           `REDIS_URL=${endpoints.redisUrl}`,
           `SCHEMA_REGISTRY_URL=${endpoints.schemaRegistryUrl}`,
