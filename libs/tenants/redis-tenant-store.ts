@@ -5,7 +5,7 @@
 // Data model and the Lua scripts that keep it consistent: redis-tenant-records.ts.
 import { Redis } from 'ioredis';
 import { z } from 'zod';
-import { openRedis, redisConnectionOfUrl, redisStartupProblem, type RedisConnectionConfig } from '../config/redis-connection.js';
+import { closeRedis, openRedis, redisConnectionOfUrl, redisStartupProblem, type RedisConnectionConfig } from '../config/redis-connection.js';
 import type { Logger } from '../core/logger.js';
 import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagsPatch } from './flags.js';
 import {
@@ -426,8 +426,8 @@ export async function openRedisTenantStore(opts: RedisTenantStoreOptions): Promi
     // NOTE: a client still reconnecting may fail once more while it quits: not "unhandled"
     if (ownsMain) main.on('error', () => undefined);
     sub?.on('error', () => undefined);
-    if (sub !== null) await quitQuietly(sub);
-    if (ownsMain) await quitQuietly(main);
+    if (sub !== null) await closeRedis(sub);
+    if (ownsMain) await closeRedis(main);
   }
 
   /**
@@ -621,23 +621,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function quitQuietly(client: Redis): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status !== 'ready') {
-    // TRICKY: quit() on a connection that is not ready (measured: one failing its TLS handshake)
-    // let its socket emit an error no listener heard: an uncaught ERR_SSL_TLSV1_ALERT_DECODE_ERROR
-    // crashed the process. Nothing to say goodbye to: cut it, and hear a late error.
-    (client.stream as Redis['stream'] | undefined)?.on('error', () => undefined);
-    client.disconnect();
-    return;
-  }
-  try {
-    await withTimeout(client.quit(), 1_000);
-  } catch {
-    client.disconnect();
-  }
 }
 
 /** Error name and message only: ioredis errors carry no secrets, but never the command args. */

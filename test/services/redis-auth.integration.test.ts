@@ -13,7 +13,7 @@ import type { z } from 'zod';
 import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { announcePresence, compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { aclSetUserArgs, REDIS_SERVICES, redisAclRules, type RedisService } from '../../libs/config/redis-acl.js';
-import { openRedis, redisConnectionOfUrl, redisStartupProblem, type RedisConnectionConfig } from '../../libs/config/redis-connection.js';
+import { closeRedis, openRedis, redisConnectionOfUrl, redisStartupProblem, type RedisConnectionConfig } from '../../libs/config/redis-connection.js';
 import { createLogger, type Logger } from '../../libs/core/logger.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import { TenantStoreError } from '../../libs/tenants/tenant-store.js';
@@ -54,7 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await admin?.quit();
+  if (admin) await closeRedis(admin);
   await redis?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -65,7 +65,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
-  await Promise.all(clients.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
+  await Promise.all(clients.splice(0).map((c) => closeRedis(c)));
   // NOTE: no secret in any log line of any test, whatever failed
   const log = lines.splice(0).join('\n');
   for (const s of everySecret()) expect(log).not.toContain(s);
