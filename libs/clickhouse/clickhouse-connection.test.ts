@@ -82,7 +82,7 @@ describe('clickhouseStartupProblem', () => {
     { err: new AnalystLoginError(chError('516', 'AUTHENTICATION_FAILED')), want: /refused the analyst user: check CLICKHOUSE_ANALYST_USER and CLICKHOUSE_ANALYST_PASSWORD/ },
     { err: sysError('SELF_SIGNED_CERT_IN_CHAIN'), want: /certificate is not trusted: check CLICKHOUSE_CA_FILE/ },
     { err: sysError('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), want: /not trusted: check CLICKHOUSE_CA_FILE/ },
-    { err: new Error('wrapped', { cause: sysError('CERT_HAS_EXPIRED') }), want: /not trusted/ },
+    { err: new Error('wrapped', { cause: sysError('CERT_HAS_EXPIRED') }), want: /has expired or is not valid yet/ },
     { err: sysError('ERR_TLS_CERT_ALTNAME_INVALID'), want: /names another host: check the host of CLICKHOUSE_URL/ },
     { err: sysError('EPROTO'), want: /does not speak TLS on that port: check the scheme and port of CLICKHOUSE_URL/ },
   ])('$err.message → one line naming the setting', ({ err, want }) => {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, envOptionalString } from '../config/env.js';
+import { tlsFailureOfCode } from '../core/tls-errors.js';
 
 /** The environment shape; merged into the fleet and embedded config schemas. */
 export const clickhouseConnectionShape = {
@@ -121,19 +122,6 @@ export class AnalystLoginError extends Error {
 const LOGIN_CODES = new Set(['192', '193', '194', '516']);
 const LOGIN_TYPES = new Set(['UNKNOWN_USER', 'WRONG_PASSWORD', 'REQUIRED_PASSWORD', 'AUTHENTICATION_FAILED']);
 
-/** Node's TLS verification failures (the server's certificate, not the connection). */
-const UNTRUSTED_CERTIFICATE = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-]);
-
 function chain(err: unknown): unknown[] {
   const out: unknown[] = [];
   for (let e: unknown = err; e !== undefined && e !== null && out.length < 8; ) {
@@ -162,9 +150,11 @@ export function clickhouseStartupProblem(err: unknown): string | undefined {
         : 'ClickHouse refused the credentials: check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (or CLICKHOUSE_PASSWORD_FILE)';
     }
     if (typeof code !== 'string') continue;
-    if (UNTRUSTED_CERTIFICATE.has(code)) return "ClickHouse's TLS certificate is not trusted: check CLICKHOUSE_CA_FILE (unset: the system's CAs)";
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "ClickHouse's TLS certificate names another host: check the host of CLICKHOUSE_URL (it must match the certificate)";
-    if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO') return 'ClickHouse does not speak TLS on that port: check the scheme and port of CLICKHOUSE_URL';
+    const tls = code === 'EPROTO' ? 'not-tls' : tlsFailureOfCode(code);
+    if (tls === 'untrusted') return "ClickHouse's TLS certificate is not trusted: check CLICKHOUSE_CA_FILE (unset: the system's CAs)";
+    if (tls === 'expired') return "ClickHouse's TLS certificate has expired or is not valid yet: renew the server's certificate";
+    if (tls === 'hostname') return "ClickHouse's TLS certificate names another host: check the host of CLICKHOUSE_URL (it must match the certificate)";
+    if (tls === 'not-tls') return 'ClickHouse does not speak TLS on that port: check the scheme and port of CLICKHOUSE_URL';
   }
   return undefined;
 }

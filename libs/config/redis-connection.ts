@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { ConfigError, envOptionalString, parseEnv } from './env.js';
+import { tlsFailureOfCode } from '../core/tls-errors.js';
 
 /** The environment shape; merged into the fleet config schema. */
 export const redisConnectionShape = {
@@ -183,20 +184,6 @@ export async function closeRedis(client: Redis): Promise<void> {
 
 // --- start-up problems ------------------------------------------------------------------
 
-const TLS_UNTRUSTED = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'INVALID_CA',
-]);
-const TLS_EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
-const TLS_NOT_SPOKEN = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
-
 /** ioredis prefixes an error of its ready check (INFO) with this. */
 const READY_CHECK_PREFIX = 'Ready check failed: ';
 /**
@@ -226,12 +213,11 @@ export function redisStartupProblem(err: unknown): string | undefined {
 
 function problemOf(err: Error): string | undefined {
   const code = 'code' in err && typeof err.code === 'string' ? err.code : undefined;
-  if (code !== undefined) {
-    if (TLS_UNTRUSTED.has(code)) return "Redis's TLS certificate is not trusted: check REDIS_TLS_CA_FILE (unset: the system's CAs)";
-    if (TLS_EXPIRED.has(code)) return "Redis's TLS certificate has expired or is not valid yet: renew the server's certificate";
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return "Redis's TLS certificate names another host: check REDIS_URL (its host must match the certificate)";
-    if (TLS_NOT_SPOKEN.has(code)) return 'Redis does not answer TLS on that port: check REDIS_URL (rediss:// needs the TLS port)';
-  }
+  const tls = tlsFailureOfCode(code);
+  if (tls === 'untrusted') return "Redis's TLS certificate is not trusted: check REDIS_TLS_CA_FILE (unset: the system's CAs)";
+  if (tls === 'expired') return "Redis's TLS certificate has expired or is not valid yet: renew the server's certificate";
+  if (tls === 'hostname') return "Redis's TLS certificate names another host: check REDIS_URL (its host must match the certificate)";
+  if (tls === 'not-tls') return 'Redis does not answer TLS on that port: check REDIS_URL (rediss:// needs the TLS port)';
   const message = err.message.startsWith(READY_CHECK_PREFIX) ? err.message.slice(READY_CHECK_PREFIX.length) : err.message;
   const replyCode = /^[A-Z]+(?= |$)/.exec(message)?.[0];
   switch (replyCode) {

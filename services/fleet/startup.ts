@@ -8,6 +8,7 @@ import { clickhouseStartupProblem } from '../../libs/clickhouse/clickhouse-conne
 import { ConfigError } from '../../libs/config/env.js';
 import { redisStartupProblem } from '../../libs/config/redis-connection.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
+import { errorChain, tlsFailure } from '../../libs/core/tls-errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { startHealthServer } from './worker-host.js';
 
@@ -48,41 +49,6 @@ export class StartupTimeoutError extends Error {
   override readonly name = 'StartupTimeoutError';
 }
 
-/** The error and what it wraps (KafkaJS: originalError; others: cause), outermost first. */
-export function errorChain(err: unknown): unknown[] {
-  const chain: unknown[] = [];
-  for (let e: unknown = err; e !== undefined && e !== null && chain.length < 8; ) {
-    chain.push(e);
-    const next = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
-    e = next === e ? undefined : next;
-  }
-  return chain;
-}
-
-/** Node's TLS verification failures (the peer's certificate, not the connection). */
-const untrustedCertificate = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-]);
-
-/** Which kind of TLS failure an error chain holds: the certificate is not trusted, or names another host. */
-export function tlsFailure(err: unknown): 'untrusted' | 'hostname' | undefined {
-  for (const e of errorChain(err)) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
-    if (untrustedCertificate.has(code)) return 'untrusted';
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'hostname';
-  }
-  return undefined;
-}
-
 /** KafkaJS errors of a broker that refuses us or that we refuse (by class name and error code). */
 export const kafkaStartupProblem: StartupClassifier = (err) => {
   const chain = errorChain(err);
@@ -95,7 +61,9 @@ export const kafkaStartupProblem: StartupClassifier = (err) => {
   }
   const tls = tlsFailure(err);
   if (tls === 'untrusted') return "the Kafka broker's TLS certificate is not trusted: check KAFKA_SSL_CA_FILE (unset: the system's CAs)";
+  if (tls === 'expired') return "the Kafka broker's TLS certificate has expired or is not valid yet: renew the broker's certificate";
   if (tls === 'hostname') return "the Kafka broker's TLS certificate names another host: check KAFKA_BROKERS (host names must match the certificate)";
+  if (tls === 'not-tls') return 'the Kafka listener does not speak TLS: check KAFKA_SSL against the listener KAFKA_BROKERS names';
   if (names.includes('KafkaJSConnectionClosedError')) {
     return 'Kafka closed the connection during the handshake: check KAFKA_SSL and KAFKA_SASL_MECHANISM against the listener KAFKA_BROKERS names';
   }
@@ -112,7 +80,9 @@ export const registryStartupProblem: StartupClassifier = (err) => {
   }
   const tls = tlsFailure(err);
   if (tls === 'untrusted') return "the schema registry's TLS certificate is not trusted: check SCHEMA_REGISTRY_CA_FILE (unset: the system's CAs)";
+  if (tls === 'expired') return "the schema registry's TLS certificate has expired or is not valid yet: renew the registry's certificate";
   if (tls === 'hostname') return "the schema registry's TLS certificate names another host: check SCHEMA_REGISTRY_URL";
+  if (tls === 'not-tls') return 'the schema registry does not speak TLS there: check the scheme and port of SCHEMA_REGISTRY_URL';
   return undefined;
 };
 
