@@ -44,26 +44,27 @@ export const retentionVariables = (kind: TopicKind): { retention: keyof typeof t
 // copiesExpireBy needs a finite horizon; a minute is the least that leaves a stage time to read.
 const MIN_MS = 60_000;
 const MAX_RETENTION_MS = 365 * DAY;
-const ms = (variable: string, def: number, max: number) =>
+// NOTE: messages name no variable: parseEnv prefixes each with the variable's name
+const ms = (def: number) =>
   z.coerce
-    .number({ message: `${variable} must be a number of milliseconds` })
-    .int(`${variable} must be whole milliseconds`)
-    .min(MIN_MS, `${variable} must be at least ${MIN_MS} ms (1 minute)`)
-    .max(max, `${variable} must be at most ${max} ms`)
+    .number({ message: 'must be a number of milliseconds' })
+    .int('must be whole milliseconds')
+    .min(MIN_MS, `must be at least ${MIN_MS} ms (1 minute)`)
+    .max(MAX_RETENTION_MS, `must be at most ${MAX_RETENTION_MS} ms (365 days)`)
     .default(def);
 
 /** The environment shape; merged into the fleet config schema (values in ms). */
 export const topicRetentionShape = {
-  KAFKA_RAW_RETENTION_MS: ms('KAFKA_RAW_RETENTION_MS', DEFAULT_TOPIC_RETENTION.raw.retentionMs, MAX_RETENTION_MS),
-  KAFKA_RAW_SEGMENT_MS: ms('KAFKA_RAW_SEGMENT_MS', DEFAULT_TOPIC_RETENTION.raw.segmentMs, MAX_RETENTION_MS),
-  KAFKA_ENRICHED_RETENTION_MS: ms('KAFKA_ENRICHED_RETENTION_MS', DEFAULT_TOPIC_RETENTION.enriched.retentionMs, MAX_RETENTION_MS),
-  KAFKA_ENRICHED_SEGMENT_MS: ms('KAFKA_ENRICHED_SEGMENT_MS', DEFAULT_TOPIC_RETENTION.enriched.segmentMs, MAX_RETENTION_MS),
-  KAFKA_CLEAN_RETENTION_MS: ms('KAFKA_CLEAN_RETENTION_MS', DEFAULT_TOPIC_RETENTION.clean.retentionMs, MAX_RETENTION_MS),
-  KAFKA_CLEAN_SEGMENT_MS: ms('KAFKA_CLEAN_SEGMENT_MS', DEFAULT_TOPIC_RETENTION.clean.segmentMs, MAX_RETENTION_MS),
-  KAFKA_DLQ_RETENTION_MS: ms('KAFKA_DLQ_RETENTION_MS', DEFAULT_TOPIC_RETENTION.dlq.retentionMs, MAX_RETENTION_MS),
-  KAFKA_DLQ_SEGMENT_MS: ms('KAFKA_DLQ_SEGMENT_MS', DEFAULT_TOPIC_RETENTION.dlq.segmentMs, MAX_RETENTION_MS),
-  KAFKA_OVERWRITES_RETENTION_MS: ms('KAFKA_OVERWRITES_RETENTION_MS', DEFAULT_TOPIC_RETENTION.overwrites.retentionMs, MAX_RETENTION_MS),
-  KAFKA_OVERWRITES_SEGMENT_MS: ms('KAFKA_OVERWRITES_SEGMENT_MS', DEFAULT_TOPIC_RETENTION.overwrites.segmentMs, MAX_RETENTION_MS),
+  KAFKA_RAW_RETENTION_MS: ms(DEFAULT_TOPIC_RETENTION.raw.retentionMs),
+  KAFKA_RAW_SEGMENT_MS: ms(DEFAULT_TOPIC_RETENTION.raw.segmentMs),
+  KAFKA_ENRICHED_RETENTION_MS: ms(DEFAULT_TOPIC_RETENTION.enriched.retentionMs),
+  KAFKA_ENRICHED_SEGMENT_MS: ms(DEFAULT_TOPIC_RETENTION.enriched.segmentMs),
+  KAFKA_CLEAN_RETENTION_MS: ms(DEFAULT_TOPIC_RETENTION.clean.retentionMs),
+  KAFKA_CLEAN_SEGMENT_MS: ms(DEFAULT_TOPIC_RETENTION.clean.segmentMs),
+  KAFKA_DLQ_RETENTION_MS: ms(DEFAULT_TOPIC_RETENTION.dlq.retentionMs),
+  KAFKA_DLQ_SEGMENT_MS: ms(DEFAULT_TOPIC_RETENTION.dlq.segmentMs),
+  KAFKA_OVERWRITES_RETENTION_MS: ms(DEFAULT_TOPIC_RETENTION.overwrites.retentionMs),
+  KAFKA_OVERWRITES_SEGMENT_MS: ms(DEFAULT_TOPIC_RETENTION.overwrites.segmentMs),
 };
 
 export type TopicRetentionEnv = z.infer<z.ZodObject<typeof topicRetentionShape>>;
