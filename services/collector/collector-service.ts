@@ -11,7 +11,7 @@ import { createClickHouse } from '../../libs/clickhouse/client.js';
 import { clickhouseAnalystShape, clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
-import { openRedis } from '../../libs/config/redis-connection.js';
+import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore, receiptRetention, requestReceipt } from '../../libs/compactor/receipts.js';
@@ -142,7 +142,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           ...ctx.stopSteps,
           { name: 'clickhouse', run: () => analyst?.close() },
           { name: 'clickhouse-analyst', run: () => analystSql?.close() },
-          { name: 'redis-presence', run: () => presenceRedis?.quit().then(() => undefined) },
+          { name: 'redis-presence', run: () => (presenceRedis ? closeRedis(presenceRedis) : undefined) },
         ],
         logger,
       )),

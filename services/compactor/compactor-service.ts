@@ -20,7 +20,7 @@ import { createReceiptStore, receiptRetention, startPendingExpiry } from '../../
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
-import { openRedis } from '../../libs/config/redis-connection.js';
+import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
@@ -144,7 +144,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   return runningService(ctx, [worker], [
     { name: 'receipt-expiry', run: () => expiry?.stop() },
     { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
-    { name: 'redis-lease', run: () => presence.stop().then(() => redis.quit()).then(() => undefined) },
+    { name: 'redis-lease', run: () => presence.stop().then(() => closeRedis(redis)) },
   ]);
 }
 

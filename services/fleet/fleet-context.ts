@@ -11,6 +11,7 @@ import { kafkaSecurityFrom } from '../../libs/kafka/kafka-security.js';
 import { connectProducer } from '../../libs/kafka/outputs.js';
 import { createRecordCodec, type RecordCodec } from '../../libs/kafka/record-codec.js';
 import { createSchemaRegistry, registryClientOptions, registryTransportProblem } from '../../libs/kafka/registry-client.js';
+import { topicRetentionFrom, type TopicRetention } from '../../libs/kafka/topic-retention.js';
 import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../../libs/kafka/worker-metrics.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
@@ -37,6 +38,7 @@ export function openFleetContext(service: string, config: FleetConfig, logger: L
   const kafkaSecurity = kafkaSecurityFrom(config);
   const registryOptions = registryClientOptions(config);
   redisOptionsFrom(config);
+  const retention = topicRetentionFrom(config);
   return openWithinStartupTimeout({
     service,
     logger,
@@ -44,7 +46,7 @@ export function openFleetContext(service: string, config: FleetConfig, logger: L
     port: config.PORT,
     host: config.HOST,
     classifiers: defaultClassifiers,
-    open: () => openOnce(service, config, logger, { kafkaSecurity, registryOptions }),
+    open: () => openOnce(service, config, logger, { kafkaSecurity, registryOptions, retention }),
   });
 }
 
@@ -52,7 +54,7 @@ async function openOnce(
   service: string,
   config: FleetConfig,
   logger: Logger,
-  settings: { kafkaSecurity: ReturnType<typeof kafkaSecurityFrom>; registryOptions: ReturnType<typeof registryClientOptions> },
+  settings: { kafkaSecurity: ReturnType<typeof kafkaSecurityFrom>; registryOptions: ReturnType<typeof registryClientOptions>; retention: TopicRetention },
 ): Promise<FleetContext> {
   const stopSteps: StopStep[] = [];
   const closeAll = async () => {
@@ -63,7 +65,9 @@ async function openOnce(
     let starting = true;
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger, ...settings.kafkaSecurity, quiet: () => starting });
     const topics = topicNames(config.TOPIC_PREFIX);
-    await using('kafka', () => ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR }));
+    await using('kafka', () =>
+      ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR, retention: settings.retention, logger }),
+    );
 
     const codec = createRecordCodec({ registry: createSchemaRegistry(settings.registryOptions), topics, registryUrl: config.SCHEMA_REGISTRY_URL });
     // NOTE: the registry client hides why a request failed (TLS errors become "status 400"): ask directly

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Kafka, logLevel } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
@@ -64,7 +64,8 @@ const track = (id: string, userId: string) => ({ type: 'track', event: 'E', mess
 
 describe('fleet over SASL_SSL (check 1)', () => {
   it('carries 10,000 events collector → enricher → anonymizer → sink exactly once through FINAL', async () => {
-    fleet = await startFleet({ partitions: 3, env: saslEnv(secure.password) });
+    // NOTE: a retention of its own: the services create the topics (fleet context) with the configured retention
+    fleet = await startFleet({ partitions: 3, env: saslEnv(secure.password, { KAFKA_RAW_RETENTION_MS: '43200000', KAFKA_RAW_SEGMENT_MS: '1800000' }) });
     const tenantId = `sasl-${fleet.prefix.slice(1, 9)}`;
     const created = await fleet.admin<{ writeKey: string }>('PUT', `/v1/admin/tenants/${tenantId}`);
     expect(created.status).toBe(201);
@@ -99,6 +100,12 @@ describe('fleet over SASL_SSL (check 1)', () => {
     try {
       const offsets = await admin.fetchTopicOffsets(`${fleet.prefix}tracklane.clean.v1`);
       expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(ids.length);
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: `${fleet.prefix}tracklane.raw.v1`, configNames: ['retention.ms', 'segment.ms'] }],
+      });
+      const entries = Object.fromEntries((described.resources[0]?.configEntries ?? []).map((e) => [e.configName, e.configValue]));
+      expect(entries).toEqual({ 'retention.ms': '43200000', 'segment.ms': '1800000' });
     } finally {
       await admin.disconnect();
     }
