@@ -4,7 +4,7 @@
 // per-node ones and the analyst user's included. Errors name the setting, never its value.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError, envOptionalString } from '../config/env.js';
+import { ConfigError, envOptionalString, readSecretFile, readSettingFile, type ReadFile } from '../config/env.js';
 import { tlsFailureOfCode } from '../core/tls-errors.js';
 
 /** The environment shape; merged into the fleet and embedded config schemas. */
@@ -41,8 +41,7 @@ export interface ClickHouseCredentials {
   password?: string;
 }
 
-type Read = (path: string) => string;
-const readUtf8: Read = (p) => readFileSync(p, 'utf8');
+const readUtf8: ReadFile = (p) => readFileSync(p, 'utf8');
 
 /** Problems a combination of settings has (each names settings only); [] when it is coherent. */
 export function clickhouseConnectionProblems(env: ConnectionEnv & AnalystEnv): string[] {
@@ -63,21 +62,6 @@ export function clickhouseConnectionProblems(env: ConnectionEnv & AnalystEnv): s
   return problems;
 }
 
-function readSetting(setting: string, path: string, read: Read): string {
-  let text: string;
-  try {
-    text = read(path);
-  } catch (err) {
-    const code = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : 'unreadable';
-    throw new ConfigError(`${setting}: cannot read ${path} (${code})`);
-  }
-  if (text.trim() === '') throw new ConfigError(`${setting}: ${path} is empty`);
-  return text;
-}
-
-// NOTE: a mounted Secret file usually ends in a newline that is not part of the password
-const secretFile = (setting: string, path: string, read: Read): string => readSetting(setting, path, read).replace(/\r?\n$/, '');
-
 function assertCoherent(env: ConnectionEnv & AnalystEnv): void {
   const problems = clickhouseConnectionProblems(env);
   if (problems.length > 0) throw new ConfigError(`invalid ClickHouse connection settings:\n${problems.map((p) => `  ${p}`).join('\n')}`);
@@ -87,23 +71,23 @@ function assertCoherent(env: ConnectionEnv & AnalystEnv): void {
  * The connection options of the settings, files read now. Throws a ConfigError naming the setting
  * (and the file's path, which is not secret) when a file cannot be read or the settings clash.
  */
-export function clickhouseConnectionFrom(env: ConnectionEnv & AnalystEnv, read: Read = readUtf8): ClickHouseConnection {
+export function clickhouseConnectionFrom(env: ConnectionEnv & AnalystEnv, read: ReadFile = readUtf8): ClickHouseConnection {
   assertCoherent(env);
   const out: ClickHouseConnection = {};
   if (env.CLICKHOUSE_USER !== undefined) out.username = env.CLICKHOUSE_USER;
-  const password = env.CLICKHOUSE_PASSWORD ?? (env.CLICKHOUSE_PASSWORD_FILE !== undefined ? secretFile('CLICKHOUSE_PASSWORD_FILE', env.CLICKHOUSE_PASSWORD_FILE, read) : undefined);
+  const password = env.CLICKHOUSE_PASSWORD ?? (env.CLICKHOUSE_PASSWORD_FILE !== undefined ? readSecretFile('CLICKHOUSE_PASSWORD_FILE', env.CLICKHOUSE_PASSWORD_FILE, read) : undefined);
   if (password !== undefined) out.password = password;
-  if (env.CLICKHOUSE_CA_FILE !== undefined) out.caCert = Buffer.from(readSetting('CLICKHOUSE_CA_FILE', env.CLICKHOUSE_CA_FILE, read));
+  if (env.CLICKHOUSE_CA_FILE !== undefined) out.caCert = Buffer.from(readSettingFile('CLICKHOUSE_CA_FILE', env.CLICKHOUSE_CA_FILE, read));
   return out;
 }
 
 /** The analyst user's credentials (none when CLICKHOUSE_ANALYST_USER is unset). */
-export function clickhouseAnalystCredentialsFrom(env: ConnectionEnv & AnalystEnv, read: Read = readUtf8): ClickHouseCredentials {
+export function clickhouseAnalystCredentialsFrom(env: ConnectionEnv & AnalystEnv, read: ReadFile = readUtf8): ClickHouseCredentials {
   assertCoherent(env);
   if (env.CLICKHOUSE_ANALYST_USER === undefined) return {};
   const password =
     env.CLICKHOUSE_ANALYST_PASSWORD ??
-    (env.CLICKHOUSE_ANALYST_PASSWORD_FILE !== undefined ? secretFile('CLICKHOUSE_ANALYST_PASSWORD_FILE', env.CLICKHOUSE_ANALYST_PASSWORD_FILE, read) : undefined);
+    (env.CLICKHOUSE_ANALYST_PASSWORD_FILE !== undefined ? readSecretFile('CLICKHOUSE_ANALYST_PASSWORD_FILE', env.CLICKHOUSE_ANALYST_PASSWORD_FILE, read) : undefined);
   return { username: env.CLICKHOUSE_ANALYST_USER, ...(password !== undefined ? { password } : {}) };
 }
 

@@ -29,6 +29,30 @@ export class ConfigError extends Error {
   }
 }
 
+/** Reads a file a setting names; how, so tests can hand in files without a disk. */
+export type ReadFile = (path: string) => string;
+
+/**
+ * The text of the file a setting names (a CA, a certificate, a key); a ConfigError naming the
+ * setting and the path (not secret), never the content, when it cannot be read or is empty.
+ */
+export function readSettingFile(setting: string, path: string, read: ReadFile): string {
+  let text: string;
+  try {
+    text = read(path);
+  } catch (err) {
+    const code = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : 'unreadable';
+    throw new ConfigError(`${setting}: cannot read ${path} (${code})`);
+  }
+  if (text.trim() === '') throw new ConfigError(`${setting}: ${path} is empty`);
+  return text;
+}
+
+/** A password file (`…_FILE`, a mounted Secret): its one trailing newline is not part of the password. */
+export function readSecretFile(setting: string, path: string, read: ReadFile): string {
+  return readSettingFile(setting, path, read).replace(/\r?\n$/, '');
+}
+
 /** Parses env with a schema; on failure throws one ConfigError naming each variable (never its value). */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
   const r = schema.safeParse(env);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
-import { ConfigError, envOptionalString, parseEnv } from './env.js';
+import { ConfigError, envOptionalString, parseEnv, readSecretFile, readSettingFile, type ReadFile } from './env.js';
 import { tlsFailureOfCode } from '../core/tls-errors.js';
 
 /** The environment shape; merged into the fleet config schema. */
@@ -105,25 +105,13 @@ export function redisTarget(config: Pick<RedisConnectionConfig, 'REDIS_URL'>): s
  * The ioredis options of the settings, files read now. Throws a ConfigError naming the setting
  * (and the file's path, which is not secret) when a file cannot be read or the settings clash.
  */
-export function redisOptionsFrom(config: RedisConnectionConfig, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): RedisOptions {
+export function redisOptionsFrom(config: RedisConnectionConfig, read: ReadFile = (p) => readFileSync(p, 'utf8')): RedisOptions {
   const problems = redisConnectionProblems(config);
   if (problems.length > 0) throw new ConfigError(`invalid Redis connection settings:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   const parsed = parseRedisUrl(config.REDIS_URL);
   if (!parsed.ok) throw new ConfigError(parsed.problem);
   const { url } = parsed;
-  const file = (setting: string, path: string): string => {
-    let text: string;
-    try {
-      text = read(path);
-    } catch (err) {
-      const code = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : 'unreadable';
-      throw new ConfigError(`${setting}: cannot read ${path} (${code})`);
-    }
-    if (text.trim() === '') throw new ConfigError(`${setting}: ${path} is empty`);
-    return text;
-  };
-  // NOTE: a mounted Secret file usually ends in a newline that is not part of the password
-  const password = url.password ?? config.REDIS_PASSWORD ?? (config.REDIS_PASSWORD_FILE ? file('REDIS_PASSWORD_FILE', config.REDIS_PASSWORD_FILE).replace(/\r?\n$/, '') : undefined);
+  const password = url.password ?? config.REDIS_PASSWORD ?? (config.REDIS_PASSWORD_FILE ? readSecretFile('REDIS_PASSWORD_FILE', config.REDIS_PASSWORD_FILE, read) : undefined);
   const username = url.username ?? config.REDIS_USERNAME;
   return {
     host: url.host,
@@ -133,7 +121,7 @@ export function redisOptionsFrom(config: RedisConnectionConfig, read: (path: str
     ...(password !== undefined ? { password } : {}),
     // NOTE: never rejectUnauthorized: false — an unverified server is no TLS at all. Node checks
     // the certificate against the host name (SNI and checkServerIdentity use `host`).
-    ...(url.tls ? { tls: { rejectUnauthorized: true, ...(config.REDIS_TLS_CA_FILE ? { ca: [file('REDIS_TLS_CA_FILE', config.REDIS_TLS_CA_FILE)] } : {}) } } : {}),
+    ...(url.tls ? { tls: { rejectUnauthorized: true, ...(config.REDIS_TLS_CA_FILE ? { ca: [readSettingFile('REDIS_TLS_CA_FILE', config.REDIS_TLS_CA_FILE, read)] } : {}) } } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { SASLOptions } from 'kafkajs';
 import { z } from 'zod';
-import { ConfigError, envBoolean, envOptionalString } from '../config/env.js';
+import { ConfigError, envBoolean, envOptionalString, readSecretFile, readSettingFile, type ReadFile } from '../config/env.js';
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
@@ -66,20 +66,10 @@ export function kafkaSecurityProblems(env: KafkaSecurityEnv): string[] {
  * The client options of the settings, files read now. Throws a ConfigError naming the setting
  * (and the file's path, which is not secret) when a file cannot be read or the settings clash.
  */
-export function kafkaSecurityFrom(env: KafkaSecurityEnv, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): KafkaSecurity {
+export function kafkaSecurityFrom(env: KafkaSecurityEnv, read: ReadFile = (p) => readFileSync(p, 'utf8')): KafkaSecurity {
   const problems = kafkaSecurityProblems(env);
   if (problems.length > 0) throw new ConfigError(`invalid Kafka security settings:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-  const file = (setting: string, path: string): string => {
-    let text: string;
-    try {
-      text = read(path);
-    } catch (err) {
-      const code = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : 'unreadable';
-      throw new ConfigError(`${setting}: cannot read ${path} (${code})`);
-    }
-    if (text.trim() === '') throw new ConfigError(`${setting}: ${path} is empty`);
-    return text;
-  };
+  const file = (setting: string, path: string): string => readSettingFile(setting, path, read);
   const out: KafkaSecurity = {};
   if (env.KAFKA_SSL) {
     out.ssl = {
@@ -91,8 +81,7 @@ export function kafkaSecurityFrom(env: KafkaSecurityEnv, read: (path: string) =>
     };
   }
   if (env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME) {
-    // NOTE: a mounted Secret file usually ends in a newline that is not part of the password
-    const password = env.KAFKA_SASL_PASSWORD ?? file('KAFKA_SASL_PASSWORD_FILE', env.KAFKA_SASL_PASSWORD_FILE ?? '').replace(/\r?\n$/, '');
+    const password = env.KAFKA_SASL_PASSWORD ?? readSecretFile('KAFKA_SASL_PASSWORD_FILE', env.KAFKA_SASL_PASSWORD_FILE ?? '', read);
     out.sasl = { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME, password } as SASLOptions;
   }
   return out;

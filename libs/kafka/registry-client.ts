@@ -6,7 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { z } from 'zod';
-import { ConfigError, envOptionalString } from '../config/env.js';
+import { ConfigError, envOptionalString, readSecretFile, readSettingFile, type ReadFile } from '../config/env.js';
 
 /** The environment shape; merged into the fleet config schema. */
 export const schemaRegistryShape = {
@@ -46,28 +46,16 @@ export function registryProblems(env: RegistryEnv): string[] {
 }
 
 /** The client options of the settings, files read now; a ConfigError naming the setting otherwise. */
-export function registryClientOptions(env: RegistryEnv, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): RegistryClientOptions {
+export function registryClientOptions(env: RegistryEnv, read: ReadFile = (p) => readFileSync(p, 'utf8')): RegistryClientOptions {
   const problems = registryProblems(env);
   if (problems.length > 0) throw new ConfigError(`invalid schema registry settings:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-  const file = (setting: string, path: string): string => {
-    let text: string;
-    try {
-      text = read(path);
-    } catch (err) {
-      const code = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : 'unreadable';
-      throw new ConfigError(`${setting}: cannot read ${path} (${code})`);
-    }
-    if (text.trim() === '') throw new ConfigError(`${setting}: ${path} is empty`);
-    return text;
-  };
   const out: RegistryClientOptions = { host: env.SCHEMA_REGISTRY_URL };
   if (env.SCHEMA_REGISTRY_USER !== undefined) {
-    // NOTE: a mounted Secret file usually ends in a newline that is not part of the password
-    const password = env.SCHEMA_REGISTRY_PASSWORD ?? file('SCHEMA_REGISTRY_PASSWORD_FILE', env.SCHEMA_REGISTRY_PASSWORD_FILE ?? '').replace(/\r?\n$/, '');
+    const password = env.SCHEMA_REGISTRY_PASSWORD ?? readSecretFile('SCHEMA_REGISTRY_PASSWORD_FILE', env.SCHEMA_REGISTRY_PASSWORD_FILE ?? '', read);
     out.auth = { username: env.SCHEMA_REGISTRY_USER, password };
   }
   if (env.SCHEMA_REGISTRY_CA_FILE !== undefined) {
-    out.agent = new Agent({ keepAlive: true, ca: file('SCHEMA_REGISTRY_CA_FILE', env.SCHEMA_REGISTRY_CA_FILE), rejectUnauthorized: true });
+    out.agent = new Agent({ keepAlive: true, ca: readSettingFile('SCHEMA_REGISTRY_CA_FILE', env.SCHEMA_REGISTRY_CA_FILE, read), rejectUnauthorized: true });
   }
   return out;
 }
