@@ -37,7 +37,7 @@ export function openFleetContext(service: string, config: FleetConfig, logger: L
   // NOTE: settings are checked (files read) once, before any attempt: a bad one is not retried
   const kafkaSecurity = kafkaSecurityFrom(config);
   const registryOptions = registryClientOptions(config);
-  redisOptionsFrom(config);
+  redisOptionsFrom(config); // only to check: the tenant store builds its client from the same settings
   const retention = topicRetentionFrom(config);
   return openWithinStartupTimeout({
     service,
