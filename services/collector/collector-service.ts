@@ -25,6 +25,7 @@ import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { parseTrustProxy } from '../embedded/config.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
+import { startupStep } from '../fleet/startup.js';
 import type { RunningService } from '../fleet/running-service.js';
 import { runStopSteps } from '../fleet/worker-host.js';
 import { createFailureLimiter } from './admin-auth.js';
@@ -51,7 +52,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
     ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, ...clickhouseConnectionFrom(config), settings: clickhouseSettings(config), logger })
     : null;
   const analystSql = config.CLICKHOUSE_URL
-    ? await openAnalystSql(analystSetupFrom(config, '', queryLimitsFrom(config), logger))
+    ? await startupStep(config, logger, 'collector', 'clickhouse', () => openAnalystSql(analystSetupFrom(config, '', queryLimitsFrom(config), logger)))
     : null;
   // Overwrite requests: `pending` receipts, then the commands onto tracklane.overwrites.v1 for
   // the compactor service; receipts and stored ids read back from ClickHouse.

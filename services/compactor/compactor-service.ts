@@ -28,6 +28,7 @@ import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
+import { startupStep } from '../fleet/startup.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const compactorConfigSchema = fleetConfigSchema.extend({
@@ -76,8 +77,10 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
   const keys = createKeyRing(masterKey);
   masterKey.fill(0);
-  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
-  const cluster = config.CLICKHOUSE_CLUSTER ? await openClusterTarget(config, config.CLICKHOUSE_CLUSTER, clickhouse, connect, logger) : null;
+  if (config.MIGRATE_ON_START) await startupStep(config, logger, 'compactor', 'clickhouse', () => migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE }));
+  const cluster = config.CLICKHOUSE_CLUSTER
+    ? await startupStep(config, logger, 'compactor', 'clickhouse', () => openClusterTarget(config, config.CLICKHOUSE_CLUSTER as string, clickhouse, connect, logger))
+    : null;
   const ctx = await openFleetContext('compactor', config, logger);
   const redis = openRedis(config, 'compactor-lease', { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });

@@ -16,7 +16,7 @@ import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topi
 import { createWorkerMetrics, type WorkerMetrics } from '../../libs/kafka/worker-metrics.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import type { FleetConfig } from './fleet-config.js';
-import { defaultClassifiers, openWithinStartupTimeout, using } from './startup.js';
+import { defaultClassifiers, openWithinStartupTimeout, type StartupStep } from './startup.js';
 import type { StopStep } from './worker-host.js';
 
 export interface FleetContext {
@@ -46,7 +46,7 @@ export function openFleetContext(service: string, config: FleetConfig, logger: L
     port: config.PORT,
     host: config.HOST,
     classifiers: defaultClassifiers,
-    open: () => openOnce(service, config, logger, { kafkaSecurity, registryOptions, retention }),
+    open: (step) => openOnce(service, config, logger, step, { kafkaSecurity, registryOptions, retention }),
   });
 }
 
@@ -54,6 +54,7 @@ async function openOnce(
   service: string,
   config: FleetConfig,
   logger: Logger,
+  step: StartupStep,
   settings: { kafkaSecurity: ReturnType<typeof kafkaSecurityFrom>; registryOptions: ReturnType<typeof registryClientOptions>; retention: TopicRetention },
 ): Promise<FleetContext> {
   const stopSteps: StopStep[] = [];
@@ -65,18 +66,18 @@ async function openOnce(
     let starting = true;
     const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `tracklane-${service}`, logger, ...settings.kafkaSecurity, quiet: () => starting });
     const topics = topicNames(config.TOPIC_PREFIX);
-    await using('kafka', () =>
+    await step('kafka', () =>
       ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR, retention: settings.retention, logger }),
     );
 
     const codec = createRecordCodec({ registry: createSchemaRegistry(settings.registryOptions), topics, registryUrl: config.SCHEMA_REGISTRY_URL });
     // NOTE: the registry client hides why a request failed (TLS errors become "status 400"): ask directly
-    await using('registry', () => codec.init().catch(async (err: unknown) => Promise.reject((await registryTransportProblem(settings.registryOptions)) ?? err)));
+    await step('registry', () => codec.init().catch(async (err: unknown) => Promise.reject((await registryTransportProblem(settings.registryOptions)) ?? err)));
 
-    const tenants = await using('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger }));
+    const tenants = await step('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger }));
     stopSteps.push({ name: 'tenants', run: () => tenants.close() });
 
-    const producer = await using('kafka', () => connectProducer(kafka, logger));
+    const producer = await step('kafka', () => connectProducer(kafka, logger));
     stopSteps.push({ name: 'producer', run: () => producer.disconnect() });
 
     starting = false;

@@ -8,6 +8,7 @@ import { safeErrorFields } from '../../libs/core/errors.js';
 import { createLogger, type Logger } from '../../libs/core/logger.js';
 import type { StageWorker } from '../../libs/kafka/stage-worker.js';
 import type { FleetContext } from './fleet-context.js';
+import { StartupTimeoutError } from './startup.js';
 import { exitOnSignals, runStopSteps, startHealthServer, type StopStep } from './worker-host.js';
 
 export interface RunningService {
@@ -70,7 +71,10 @@ export function runServiceMain<S extends z.ZodType<{ LOG_LEVEL: string; SHUTDOWN
   start(config, logger).then(
     (svc) => exitOnSignals(() => svc.stop(), logger, config.SHUTDOWN_TIMEOUT_MS),
     (err: unknown) => {
-      logger.fatal({ err: { message: (err as Error).message, name: (err as Error).name } }, 'failed to start');
+      // NOTE: our own errors' messages name settings only; any other error (a ClickHouse
+      // answer may quote a row) is logged by class and code, never by message
+      const ours = err instanceof StartupTimeoutError || err instanceof ConfigError;
+      logger.fatal(ours ? { error: (err as Error).name } : safeErrorFields(err), ours ? `failed to start: ${(err as Error).message}` : 'failed to start');
       process.exit(1);
     },
   );

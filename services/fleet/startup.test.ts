@@ -73,6 +73,29 @@ describe('start-up problems name the setting to check', () => {
 });
 
 describe('openWithinStartupTimeout', () => {
+  it('cuts off an attempt that hangs at the deadline, naming what it waited for', async () => {
+    const { logger } = capturingLogger();
+    const started = Date.now();
+    const err = await openWithinStartupTimeout({
+      service: 'enricher',
+      logger,
+      timeoutMs: 1_000,
+      port: 0,
+      host: '127.0.0.1',
+      classifiers: defaultClassifiers,
+      // a registry that takes the connection and never answers
+      open: async (step) => {
+        await step('kafka', async () => undefined);
+        return step('registry', () => new Promise<never>(() => undefined));
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StartupTimeoutError);
+    expect((err as Error).message).toContain('the schema registry did not answer in time: check SCHEMA_REGISTRY_URL');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+
   it('retries until the dependency answers, /readyz 503 meanwhile, one log line per distinct problem, then frees the port', async () => {
     const port = await freePort();
     const { logger, lines } = capturingLogger();
@@ -119,6 +142,7 @@ describe('openWithinStartupTimeout', () => {
     expect(err).toBeInstanceOf(StartupTimeoutError);
     expect((err as Error).message).toMatch(/^not started within STARTUP_TIMEOUT_MS \(1000 ms\): .*SCHEMA_REGISTRY_PASSWORD/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(Date.now() - started).toBeLessThan(2_500);
 
     let calls = 0;
     const bad = new ConfigError('KAFKA_SSL_CA_FILE: cannot read /nope (ENOENT)');

@@ -38,6 +38,14 @@ export async function using<T>(dependency: Dependency, run: () => Promise<T>): P
   }
 }
 
+/** what to say of a dependency that took the whole start timeout without answering */
+const unanswered: Record<Dependency, string> = {
+  kafka: 'Kafka did not answer in time: check KAFKA_BROKERS, KAFKA_SSL and the network to the brokers',
+  registry: 'the schema registry did not answer in time: check SCHEMA_REGISTRY_URL',
+  redis: 'Redis did not answer in time: check REDIS_URL',
+  clickhouse: 'ClickHouse did not answer in time: check CLICKHOUSE_URL',
+};
+
 const unreachable: Record<Dependency, string> = {
   kafka: 'Kafka is not reachable: check KAFKA_BROKERS',
   registry: 'the schema registry is not reachable: check SCHEMA_REGISTRY_URL',
@@ -113,28 +121,49 @@ export interface StartupOptions<T> {
   port: number;
   host: string;
   classifiers: StartupClassifiers;
-  /** opens everything; must clean up after itself when it throws */
-  open: () => Promise<T>;
+  /**
+   * opens everything, each step through `step` (which tags its failure with the dependency and
+   * says what the attempt waits for); must clean up after itself when it throws
+   */
+  open: (step: StartupStep) => Promise<T>;
   /** first wait between attempts (doubles up to 5 s) */
   initialDelayMs?: number;
 }
 
+/** One step of an attempt: `using`, remembering which dependency the attempt is waiting for. */
+export type StartupStep = <S>(dependency: Dependency, run: () => Promise<S>) => Promise<S>;
+
+class AttemptTimedOut extends Error {}
+
 /**
  * Opens with retries until the deadline. Throws the ConfigError of a bad setting at once, and a
- * StartupTimeoutError (its message: the last problem) when the deadline passes.
+ * StartupTimeoutError (its message: the last problem) when the deadline passes — also while an
+ * attempt hangs (a registry that accepts the connection and never answers): each attempt races
+ * the time left; one cut off is abandoned (the process exits on the error).
  */
 export async function openWithinStartupTimeout<T>(opts: StartupOptions<T>): Promise<T> {
   const deadline = Date.now() + opts.timeoutMs;
+  const timedOut = (problem: string) => new StartupTimeoutError(`not started within STARTUP_TIMEOUT_MS (${opts.timeoutMs} ms): ${problem}`);
   // NOTE: port 0 (tests) cannot be held for the real server: no placeholder then
   const placeholder = opts.port === 0 ? undefined : await startHealthServer({ port: opts.port, host: opts.host, ready: () => false, metrics: new Registry() });
   let lastProblem: string | undefined;
   let delay = opts.initialDelayMs ?? 500;
   try {
     for (let attempt = 1; ; attempt++) {
+      let waitingFor: Dependency | undefined;
+      const step: StartupStep = (dependency, run) => {
+        waitingFor = dependency;
+        return using(dependency, run);
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const cutOff = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new AttemptTimedOut()), Math.max(0, deadline - Date.now()));
+      });
       try {
-        return await opts.open();
+        return await Promise.race([opts.open(step), cutOff]);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
+        if (err instanceof AttemptTimedOut) throw timedOut(waitingFor ? unanswered[waitingFor] : (lastProblem ?? 'no answer'));
         const problem = describeStartupError(err, opts.classifiers);
         if (problem !== lastProblem) {
           const cause = err instanceof DependencyError ? err.cause : err;
@@ -142,12 +171,37 @@ export async function openWithinStartupTimeout<T>(opts: StartupOptions<T>): Prom
           lastProblem = problem;
         }
         const left = deadline - Date.now();
-        if (left <= 0) throw new StartupTimeoutError(`not started within STARTUP_TIMEOUT_MS (${opts.timeoutMs} ms): ${problem}`);
+        if (left <= 0) throw timedOut(problem);
         await new Promise((r) => setTimeout(r, Math.min(delay, left)));
         delay = Math.min(delay * 2, 5_000);
+      } finally {
+        clearTimeout(timer);
       }
     }
   } finally {
     await placeholder?.close();
   }
+}
+
+/**
+ * A start-up step outside the fleet context (ClickHouse migrations, the analyst login, the
+ * overwrite registry's first load): retried the same way, /readyz 503 meanwhile, one line per
+ * problem naming the setting, exit at STARTUP_TIMEOUT_MS. `run` must be safe to repeat.
+ */
+export function startupStep<T>(
+  config: { STARTUP_TIMEOUT_MS: number; PORT: number; HOST: string },
+  logger: Logger,
+  service: string,
+  dependency: Dependency,
+  run: () => Promise<T>,
+): Promise<T> {
+  return openWithinStartupTimeout({
+    service,
+    logger,
+    timeoutMs: config.STARTUP_TIMEOUT_MS,
+    port: config.PORT,
+    host: config.HOST,
+    classifiers: defaultClassifiers,
+    open: (step) => step(dependency, run),
+  });
 }

@@ -16,6 +16,7 @@ import { createStageWorker, type ConsumedRecord, type DecodeResult } from '../..
 import { createClickHouseSink, type DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
+import { startupStep } from '../fleet/startup.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const sinkConfigSchema = fleetConfigSchema.extend({
@@ -48,13 +49,14 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   };
   const clickhouse = createClickHouse(chConfig);
   const dimensions = createClickHouse(chConfig);
-  if (config.MIGRATE_ON_START) await migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
+  // NOTE: migrations are idempotent (checksummed), so a start-up step may repeat them
+  if (config.MIGRATE_ON_START) await startupStep(config, logger, 'sink', 'clickhouse', () => migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE }));
   const ctx = await openFleetContext('sink', config, logger);
   const sink = createClickHouseSink({ client: clickhouse, dimensionClient: dimensions, maxRows: config.SINK_MAX_ROWS, maxAgeMs: config.SINK_MAX_AGE_MS, logger });
   // Events received before an overwrite request but sunk after it get it too; events of
   // suppressed users are dropped and counted (DESIGN.md §5 step 4).
   const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash: fleetSubjectHash(config, 'sink') });
-  await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
+  await startupStep(config, logger, 'sink', 'clickhouse', () => registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS));
   const registryPoll = startRegistryPoll(registry, config.SINK_REGISTRY_REFRESH_MS, logger);
   const registryFresh = () => Date.now() - registryPoll.lastSuccess() <= config.SINK_REGISTRY_MAX_AGE_MS;
 
