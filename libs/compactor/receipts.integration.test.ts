@@ -38,20 +38,44 @@ describe('receipts: expiry and copiesExpireBy', () => {
     await store.writePending(commands(old, 3, now - TTL - 60_000));
     await store.writePending(commands(young, 2, now - TTL + 60_000));
 
-    const r = await requestReceipt(store, old, { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, now);
+    const r = await requestReceipt(store, old, { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, { now });
     expect(r).toMatchObject({ status: 'failed', reason: EXPIRED_BEFORE_APPLIED, commands: 3, requestedAt: now - TTL - 60_000, copiesExpireBy: now - TTL - 60_000 + HORIZON });
     // stored, not only reported: every command of it
     const stored = await store.read([0, 1, 2].map((i) => `${old}/${i}`));
     expect([...stored.values()].map((c) => [c.status, c.reason])).toEqual(Array(3).fill(['failed', EXPIRED_BEFORE_APPLIED]));
 
-    expect(await requestReceipt(store, young, { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, now)).toMatchObject({
+    expect(await requestReceipt(store, young, { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, { now })).toMatchObject({
       status: 'pending',
       reason: null,
       copiesExpireBy: now - TTL + 60_000 + HORIZON,
     });
     // without a horizon (a topic kept forever) and without a ttl: nothing is claimed, nothing expires
-    expect(await requestReceipt(store, young, { pendingTtlMs: null, copiesHorizonMs: null }, now + TTL)).toMatchObject({ status: 'pending', copiesExpireBy: null });
-    expect(await requestReceipt(store, randomUUID(), { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, now)).toBeUndefined();
+    expect(await requestReceipt(store, young, { pendingTtlMs: null, copiesHorizonMs: null }, { now: now + TTL })).toMatchObject({ status: 'pending', copiesExpireBy: null });
+    expect(await requestReceipt(store, randomUUID(), { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, { now })).toBeUndefined();
+  });
+
+  it('a caller who may not see the request\'s tenant gets nothing and writes nothing; one who may then expires it', async () => {
+    const store = createReceiptStore(ch().client, hash);
+    const now = Date.now();
+    const old = randomUUID();
+    await store.writePending(commands(old, 2, now - TTL - 60_000));
+    // NOTE: without FINAL: every version written, so an expiry's row would show
+    const versions = async () => {
+      const rs = await ch().client.query({ query: 'SELECT count() AS n FROM overwrite_requests WHERE startsWith(request_id, {id:String})', query_params: { id: old }, format: 'JSONEachRow' });
+      return Number((await rs.json<{ n: unknown }>())[0]?.n);
+    };
+    const asked: string[] = [];
+    const otherTenant = (tenantId: string) => (asked.push(tenantId), tenantId === 'globex');
+    expect(await requestReceipt(store, old, { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, { now, mayRead: otherTenant })).toBeUndefined();
+    expect(asked).toEqual(['acme']);
+    expect(await versions()).toBe(2);
+    expect(await store.forRequest(old)).toMatchObject({ status: 'pending' });
+
+    expect(await requestReceipt(store, old, { pendingTtlMs: TTL, copiesHorizonMs: HORIZON }, { now, mayRead: (t) => t === 'acme' })).toMatchObject({
+      status: 'failed',
+      reason: EXPIRED_BEFORE_APPLIED,
+    });
+    expect(await versions()).toBe(4);
   });
 
   it('the compactor sweep fails every expired pending command, leaves finished ones, and a later apply still wins', async () => {
@@ -65,7 +89,7 @@ describe('receipts: expiry and copiesExpireBy', () => {
     if (!doneCmd) throw new Error('no command');
     await store.write([{ ...pendingReceipt(doneCmd, hash), status: 'verified', verified_at: now - TTL, applied_at: now - TTL }], now - TTL);
 
-    const sweep = startPendingExpiry({ store, ttlMs: TTL, everyMs: 60_000, logger: createLogger({ level: 'silent' }) });
+    const sweep = startPendingExpiry({ store, ttlMs: () => TTL, everyMs: 60_000, logger: createLogger({ level: 'silent' }) });
     const r = await pollUntil(() => store.forRequest(stale), (x) => x?.status === 'failed');
     await sweep.stop();
     expect(r).toMatchObject({ status: 'failed', reason: EXPIRED_BEFORE_APPLIED, commands: 2 });

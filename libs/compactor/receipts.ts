@@ -46,7 +46,9 @@ export interface RequestReceipt {
   /**
    * ms: by when every copy of the subject's data in transit is gone — in the fleet the request
    * time + the longest retention of the topics that held it (requestReceipt()); embedded, the
-   * verification time once the queue's journal no longer holds the commands. null: not known (yet).
+   * verification time once the queue's journal no longer holds the commands. null: not known (yet;
+   * in the fleet also when the brokers' settings could not be read). NOTE: it assumes the pipeline
+   * had no lag: a copy a stage wrote later (a fail-closed pause, a dead letter) lives longer.
    */
   copiesExpireBy: number | null;
 }
@@ -72,22 +74,103 @@ export const EXPIRED_BEFORE_APPLIED = 'expired before applied';
 export interface ReceiptRetention {
   /** the overwrites topic's retention.ms: a command still pending after it was deleted unapplied; null: kept forever */
   pendingTtlMs: number | null;
-  /** copiesExpireBy = request time + this (topic-retention.ts copiesHorizonMs); null: some topic keeps records forever */
+  /**
+   * copiesExpireBy = request time + this (topic-retention.ts copiesHorizonMs); null: some topic
+   * keeps records forever, or the brokers' settings could not all be read
+   */
   copiesHorizonMs: number | null;
 }
 
 export function receiptRetention(broker: BrokerRetention): ReceiptRetention {
+  // NOTE: an overwrites retention the broker did not tell is the configured one (readBrokerRetention):
+  // good enough to expire pending commands by; the horizon, a promise to the caller, is then null.
   return { pendingTtlMs: broker.topics.overwrites.retentionMs, copiesHorizonMs: copiesHorizonMs(broker) };
 }
 
+/** How often the fleet re-reads the brokers' retention settings (a `kafka-configs --alter` needs no restart). */
+export const BROKER_RETENTION_REFRESH_MS = 5 * 60_000;
+
+export interface ReceiptRetentionWatch {
+  /** the latest reading */
+  current(): ReceiptRetention;
+  stop(): Promise<void>;
+}
+
 /**
- * The fleet's receipt of a request: its expired pending commands failed first (so an answer
- * never says pending for a command Kafka no longer holds), then copiesExpireBy from the horizon.
+ * Reads the brokers' retention settings now (a failure is the caller's: the service does not
+ * start), then every `everyMs`. A later reading that fails leaves the horizon unknown (null)
+ * until one succeeds, and the pending TTL as last read. Warnings about what the brokers did not
+ * tell are logged once until a reading tells everything again.
  */
-export async function requestReceipt(store: ReceiptStore, requestId: string, retention: ReceiptRetention, now = Date.now()): Promise<RequestReceipt | undefined> {
-  if (retention.pendingTtlMs !== null) await store.expirePending(retention.pendingTtlMs, { requestId, now });
-  const receipt = await store.forRequest(requestId);
-  if (!receipt) return undefined;
+export async function watchReceiptRetention(opts: {
+  read: (logger: { warn(obj: object, msg: string): void }) => Promise<BrokerRetention>;
+  everyMs?: number;
+  logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}): Promise<ReceiptRetentionWatch> {
+  const warned = new Set<string>();
+  const once = {
+    warn(obj: object, msg: string) {
+      if (warned.has(msg)) return;
+      warned.add(msg);
+      opts.logger.warn(obj, msg);
+    },
+  };
+  const readNow = async (): Promise<ReceiptRetention> => {
+    const r = receiptRetention(await opts.read(once));
+    if (r.copiesHorizonMs !== null) warned.clear();
+    return r;
+  };
+  let current = await readNow();
+  let running: Promise<void> | null = null;
+  const refresh = () => {
+    running ??= readNow()
+      .then(
+        (next) => {
+          if (next.pendingTtlMs !== current.pendingTtlMs || next.copiesHorizonMs !== current.copiesHorizonMs) {
+            opts.logger.info({ pendingTtlMs: next.pendingTtlMs, copiesHorizonMs: next.copiesHorizonMs }, 'the brokers\' retention settings changed');
+          }
+          current = next;
+        },
+        (err: unknown) => {
+          // NOTE: what the brokers hold now is not known: promise no horizon meanwhile
+          if (current.copiesHorizonMs !== null) opts.logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'cannot re-read the brokers\' retention settings: receipts carry no copiesExpireBy until they are read');
+          current = { ...current, copiesHorizonMs: null };
+        },
+      )
+      .finally(() => {
+        running = null;
+      });
+  };
+  const timer = setInterval(refresh, opts.everyMs ?? BROKER_RETENTION_REFRESH_MS);
+  timer.unref();
+  return {
+    current: () => current,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/**
+ * The fleet's receipt of a request, or undefined when there is none or `mayRead` refuses its
+ * tenant. Its expired pending commands are failed (so an answer never says pending for a command
+ * Kafka no longer holds) only after that check — a caller of another tenant causes no write —
+ * then copiesExpireBy from the horizon.
+ */
+export async function requestReceipt(
+  store: ReceiptStore,
+  requestId: string,
+  retention: ReceiptRetention,
+  opts: { mayRead?: (tenantId: string) => boolean; now?: number } = {},
+): Promise<RequestReceipt | undefined> {
+  const now = opts.now ?? Date.now();
+  let receipt = await store.forRequest(requestId);
+  if (!receipt || (opts.mayRead && !opts.mayRead(receipt.tenantId))) return undefined;
+  // NOTE: requestedAt is the request's oldest command: none older than the TTL, nothing to expire
+  if (retention.pendingTtlMs !== null && receipt.requestedAt < now - retention.pendingTtlMs) {
+    if ((await store.expirePending(retention.pendingTtlMs, { requestId, now })) > 0) receipt = (await store.forRequest(requestId)) ?? receipt;
+  }
   return { ...receipt, copiesExpireBy: retention.copiesHorizonMs === null ? null : receipt.requestedAt + retention.copiesHorizonMs };
 }
 
@@ -95,22 +178,25 @@ export async function requestReceipt(store: ReceiptStore, requestId: string, ret
 export const PENDING_EXPIRY_INTERVAL_MS = 5 * 60_000;
 
 /**
- * The compactor's sweep: at start and every `everyMs`, pending commands older than `ttlMs` fail
+ * The compactor's sweep: at start and every `everyMs`, pending commands older than `ttlMs()` fail
  * as EXPIRED_BEFORE_APPLIED. A failed sweep is logged and tried again at the next one.
  */
 export function startPendingExpiry(opts: {
   store: ReceiptStore;
-  ttlMs: number;
+  /** read at each sweep (the brokers' settings are re-read: watchReceiptRetention); null: no sweep */
+  ttlMs: () => number | null;
   everyMs?: number;
   logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }): { stop(): Promise<void> } {
   let running: Promise<void> | null = null;
   const sweep = () => {
+    const ttlMs = opts.ttlMs();
+    if (ttlMs === null) return;
     running ??= opts.store
-      .expirePending(opts.ttlMs)
+      .expirePending(ttlMs)
       .then(
         (n) => {
-          if (n > 0) opts.logger.info({ commands: n, ttlMs: opts.ttlMs }, 'pending overwrite commands expired before applied');
+          if (n > 0) opts.logger.info({ commands: n, ttlMs }, 'pending overwrite commands expired before applied');
         },
         (err: unknown) => opts.logger.warn({ err: err instanceof Error ? err.name : 'error' }, 'could not expire pending overwrite receipts'),
       )

@@ -97,12 +97,16 @@ export interface BrokerTopicRetention {
   segmentMs: number;
   /** a deleted segment stays on disk this long (`file.delete.delay.ms`, default 60 s) */
   fileDeleteDelayMs: number;
+  /** false: some of the three are the configured value or Kafka's default, not what the broker holds */
+  read: boolean;
 }
 
 export interface BrokerRetention {
   topics: Record<TopicKind, BrokerTopicRetention>;
   /** how often the broker looks for segments to delete (`log.retention.check.interval.ms`) */
   retentionCheckIntervalMs: number;
+  /** false: Kafka's default assumed (not every broker told us its own) */
+  retentionCheckIntervalRead: boolean;
 }
 
 /** Kafka's defaults, used for whatever the broker does not let us read. */
@@ -115,7 +119,8 @@ const BROKER_RESOURCE = 4;
 /**
  * Reads the effective retention settings of the topics and the brokers' retention check
  * interval. Whatever the broker does not tell us (no DescribeConfigs permission on the cluster,
- * say) falls back to the configured value or Kafka's default, with a warning.
+ * say) falls back to the configured value or Kafka's default, with a warning, and is marked
+ * not `read`: copiesHorizonMs() then promises nothing.
  */
 export async function readBrokerRetention(
   kafka: Kafka,
@@ -126,11 +131,13 @@ export async function readBrokerRetention(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const fromConfig = (kind: TopicKind): BrokerTopicRetention => ({ ...configured[kind], fileDeleteDelayMs: KAFKA_DEFAULT_FILE_DELETE_DELAY_MS });
+    const fromConfig = (kind: TopicKind): BrokerTopicRetention => ({ ...configured[kind], fileDeleteDelayMs: KAFKA_DEFAULT_FILE_DELETE_DELAY_MS, read: false });
     const out: BrokerRetention = {
       topics: Object.fromEntries(TOPIC_KINDS.map((k) => [k, fromConfig(k)])) as Record<TopicKind, BrokerTopicRetention>,
       retentionCheckIntervalMs: KAFKA_DEFAULT_RETENTION_CHECK_INTERVAL_MS,
+      retentionCheckIntervalRead: false,
     };
+    const unreadTopics: string[] = [];
     try {
       const described = await admin.describeConfigs({
         includeSynonyms: false,
@@ -143,14 +150,22 @@ export async function readBrokerRetention(
           return v === undefined || v === null || v === '' ? undefined : Number(v);
         };
         const retention = value('retention.ms');
+        const segment = value('segment.ms');
+        const deleteDelay = value('file.delete.delay.ms');
+        const read = [retention, segment, deleteDelay].every((v) => v !== undefined && Number.isFinite(v));
+        if (!read) unreadTopics.push(topics[kind]);
         out.topics[kind] = {
-          retentionMs: retention === undefined ? configured[kind].retentionMs : retention < 0 ? null : retention,
-          segmentMs: value('segment.ms') ?? configured[kind].segmentMs,
-          fileDeleteDelayMs: value('file.delete.delay.ms') ?? KAFKA_DEFAULT_FILE_DELETE_DELAY_MS,
+          retentionMs: retention === undefined || !Number.isFinite(retention) ? configured[kind].retentionMs : retention < 0 ? null : retention,
+          segmentMs: segment !== undefined && Number.isFinite(segment) ? segment : configured[kind].segmentMs,
+          fileDeleteDelayMs: deleteDelay !== undefined && Number.isFinite(deleteDelay) ? deleteDelay : KAFKA_DEFAULT_FILE_DELETE_DELAY_MS,
+          read,
         };
       }
+      if (unreadTopics.length > 0) {
+        logger?.warn({ topics: unreadTopics }, 'the brokers did not tell every topic\'s retention.ms, segment.ms and file.delete.delay.ms: assuming the configured ones; receipts carry no copiesExpireBy');
+      }
     } catch (err) {
-      logger?.warn({ err: errorName(err) }, 'cannot read the topics\' retention settings (DescribeConfigs): assuming the configured ones');
+      logger?.warn({ err: errorName(err) }, 'cannot read the topics\' retention settings (DescribeConfigs): assuming the configured ones; receipts carry no copiesExpireBy');
     }
     try {
       const { brokers } = await admin.describeCluster();
@@ -158,15 +173,26 @@ export async function readBrokerRetention(
         includeSynonyms: false,
         resources: brokers.map((b) => ({ type: BROKER_RESOURCE, name: String(b.nodeId), configNames: ['log.retention.check.interval.ms'] })),
       });
-      const intervals = described.resources
-        .map((r) => Number(r.configEntries.find((e) => e.configName === 'log.retention.check.interval.ms')?.configValue))
-        .filter((n) => Number.isFinite(n) && n > 0);
-      // NOTE: the slowest broker decides: a topic's replicas may sit on any of them
-      if (intervals.length > 0) out.retentionCheckIntervalMs = Math.max(...intervals);
+      const intervals = brokers.map((b) => {
+        const entry = described.resources.find((r) => r.resourceName === String(b.nodeId))?.configEntries.find((e) => e.configName === 'log.retention.check.interval.ms');
+        const n = entry?.configValue === undefined || entry.configValue === null || entry.configValue === '' ? Number.NaN : Number(entry.configValue);
+        return Number.isFinite(n) && n > 0 ? n : undefined;
+      });
+      const known = intervals.filter((n): n is number => n !== undefined);
+      // NOTE: the slowest broker decides: a topic's replicas may sit on any of them — so one
+      // broker that does not tell leaves the interval unknown
+      if (known.length > 0) out.retentionCheckIntervalMs = Math.max(...known);
+      out.retentionCheckIntervalRead = brokers.length > 0 && known.length === brokers.length;
+      if (!out.retentionCheckIntervalRead) {
+        logger?.warn(
+          { brokers: brokers.length, told: known.length },
+          'not every broker told its log.retention.check.interval.ms: receipts carry no copiesExpireBy',
+        );
+      }
     } catch (err) {
       logger?.warn(
         { err: errorName(err), assumedMs: KAFKA_DEFAULT_RETENTION_CHECK_INTERVAL_MS },
-        'cannot read the brokers\' log.retention.check.interval.ms (DescribeConfigs on the cluster): assuming Kafka\'s default',
+        'cannot read the brokers\' log.retention.check.interval.ms (DescribeConfigs on the cluster): receipts carry no copiesExpireBy',
       );
     }
     return out;
@@ -179,15 +205,17 @@ export async function readBrokerRetention(
  * How long after a record is written to any of the topics it is certainly gone from the
  * brokers' disks: its segment rolls within `segment.ms` of it, is deletable `retention.ms`
  * after its newest record, found by the next retention check and removed from disk
- * `file.delete.delay.ms` later. The longest over the topics; null when one keeps records forever.
+ * `file.delete.delay.ms` later. The longest over the topics; null when one keeps records forever,
+ * or when any of these settings was not read from the brokers (an assumed value promises nothing).
  * NOTE: `file.delete.delay.ms` is on top of the issue's definition (retention + segment + check
  * interval): until then the segment file is only renamed, its bytes still on the disk.
  */
 export function copiesHorizonMs(b: BrokerRetention, kinds: readonly TopicKind[] = TOPIC_KINDS): number | null {
+  if (!b.retentionCheckIntervalRead) return null;
   let longest = 0;
   for (const kind of kinds) {
     const t = b.topics[kind];
-    if (t.retentionMs === null) return null;
+    if (t.retentionMs === null || !t.read) return null;
     longest = Math.max(longest, t.retentionMs + t.segmentMs + t.fileDeleteDelayMs);
   }
   return longest + b.retentionCheckIntervalMs;

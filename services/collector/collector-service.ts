@@ -14,7 +14,7 @@ import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../l
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
-import { createReceiptStore, receiptRetention, requestReceipt } from '../../libs/compactor/receipts.js';
+import { createReceiptStore, requestReceipt, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
@@ -61,7 +61,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   // NOTE: commands go onto the topic sealed (ids and values encrypted); receipts expire and say
   // when Kafka's copies are gone by the retention the brokers actually hold (issue 12, item 6)
   const cipher = subjectHash ? fleetOverwriteCipher(config) : null;
-  const retention = receipts ? receiptRetention(await readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), logger)) : null;
+  const retention = receipts ? await watchReceiptRetention({ read: (log) => readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), log), logger }) : null;
   // NOTE: admin actions are recorded in ClickHouse; without CLICKHOUSE_URL there is no admin
   // API worth auditing (no queries, receipts or overwrites), flags and keys excepted: said once.
   if (!analyst) logger.warn('CLICKHOUSE_URL is not set: admin actions are not written to audit_log');
@@ -80,7 +80,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
               overwriteMessages(commands, cipher, subjectHash, (r) => ctx.codec.encodeOverwrite(r)),
             );
           },
-          receipt: (requestId: string) => requestReceipt(receipts, requestId, retention),
+          receipt: (requestId: string, mayRead: (tenantId: string) => boolean) => requestReceipt(receipts, requestId, retention.current(), { mayRead }),
           storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => storedSubjectIds(analyst, tenantId, subject, ids),
           ...(presenceRedis
             ? { compactorSeen: presenceCheck({ redis: presenceRedis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX) }) }
@@ -140,6 +140,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           // fastify's close() waits for in-flight requests, whose produce calls finish first
           { name: 'http', run: () => app.close() },
           { name: 'http-admin', run: () => adminApp.close() },
+          { name: 'broker-retention', run: () => retention?.stop() },
           ...ctx.stopSteps,
           { name: 'clickhouse', run: () => analyst?.close() },
           { name: 'clickhouse-analyst', run: () => analystSql?.close() },

@@ -1,9 +1,10 @@
 // The overwrite routes' answers about the compactor: accepted requests (and pending ones asked
-// about later) say when no compactor runs; nothing is said when one runs or it is unknown.
+// about later) say when no compactor runs; nothing is said when one runs or it is unknown. And
+// the receipt route asks whether the caller may see the tenant before anything is written.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NO_COMPACTOR_WARNING } from '../../libs/compactor/compactor-presence.js';
-import type { RequestReceipt } from '../../libs/compactor/receipts.js';
+import { EXPIRED_BEFORE_APPLIED, requestReceipt, type ReceiptStore, type RequestReceipt } from '../../libs/compactor/receipts.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { createMemoryTenantStore } from '../../libs/tenants/tenant-store.js';
 import { registerOverwriteRoutes } from './overwrite-routes.js';
@@ -63,5 +64,59 @@ describe('overwrite routes without a compactor', () => {
     seen = value;
     for (const send of [patch, erase, load]) expect((await send()).json()).not.toHaveProperty('warning');
     expect((await ask()).json()).not.toHaveProperty('warning');
+  });
+});
+
+describe('receipt route: who may see a request decides before anything is written', () => {
+  const DAY = 24 * 3_600_000;
+  let expired: string[];
+  let stored: RequestReceipt;
+  let other: FastifyInstance;
+  // NOTE: a fake of the store's two calls on this path (the real one: receipts.integration.test.ts)
+  const store: Pick<ReceiptStore, 'forRequest' | 'expirePending'> = {
+    forRequest: async (id) => (id === REQUEST ? stored : undefined),
+    expirePending: async (_ttl, opts) => {
+      expired.push(opts?.requestId ?? '*');
+      stored = { ...stored, status: 'failed', reason: EXPIRED_BEFORE_APPLIED };
+      return stored.commands;
+    },
+  };
+
+  beforeEach(async () => {
+    expired = [];
+    stored = { ...receipt, requestedAt: Date.now() - 8 * DAY };
+    const tenants = createMemoryTenantStore();
+    await tenants.createTenant('acme');
+    other = Fastify();
+    other.decorateRequest('principal', null);
+    other.decorateRequest('auditDetails', null);
+    // NOTE: a key of the tenant named by the header (as admin-auth.ts would set it), else the operator
+    other.addHook('onRequest', async (req) => {
+      const tenant = req.headers['x-tenant'];
+      req.principal = typeof tenant === 'string' ? { kind: 'api_key', tenantId: tenant, keyId: 'ak_test', scopes: ['read'] } : { kind: 'operator', keyId: 'operator' };
+    });
+    registerOverwriteRoutes(other, {
+      tenants,
+      submit: async () => undefined,
+      receipt: (id, mayRead) => requestReceipt(store as ReceiptStore, id, { pendingTtlMs: 7 * DAY, copiesHorizonMs: null }, { mayRead }),
+      storedIds: async (_t, _s, ids) => new Set(ids),
+    });
+    await other.ready();
+    return () => other.close();
+  });
+  const askAs = (tenant?: string) => other.inject({ method: 'GET', url: `/v1/admin/requests/${REQUEST}`, ...(tenant ? { headers: { 'x-tenant': tenant } } : {}) });
+
+  it('a key of another tenant: unknown, and its expired pending commands are not failed', async () => {
+    const res = await askAs('globex');
+    expect(res.statusCode).toBe(404);
+    expect(expired).toEqual([]);
+    expect(stored.status).toBe('pending');
+  });
+
+  it.each([['a key of the tenant', 'acme'], ['the operator', undefined]])('%s: the receipt, its expired commands failed first', async (_name, tenant) => {
+    const res = await askAs(tenant);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ status: 'failed', reason: EXPIRED_BEFORE_APPLIED });
+    expect(expired).toEqual([REQUEST]);
   });
 });

@@ -16,7 +16,12 @@ export interface OverwriteDeps {
   tenants: TenantStore;
   /** queues commands for the compactor; resolves once they are durably queued */
   submit: (commands: OverwriteCommand[]) => Promise<void>;
-  receipt: (requestId: string) => Promise<RequestReceipt | undefined>;
+  /**
+   * the request's receipt, undefined when unknown; `mayRead` says whether the caller may see a
+   * tenant's requests: asked before anything is written for the request (the fleet fails its
+   * expired pending commands on read: receipts.ts requestReceipt)
+   */
+  receipt: (requestId: string, mayRead: (tenantId: string) => boolean) => Promise<RequestReceipt | undefined>;
   /** which of these ids have a stored row (Data Loader: the others are reported missing) */
   storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => Promise<Set<string>>;
   /** the fleet: whether a compactor runs (null: unknown); accepted requests say when none does */
@@ -152,10 +157,11 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
   admin.get('/v1/admin/requests/:requestId', { preHandler: requireAccess({ scope: 'any' }) }, async (req, reply) => {
     const { requestId } = req.params as { requestId: string };
     if (!/^[0-9a-f-]{36}$/.test(requestId)) return reply.code(400).send({ error: 'bad_request', message: 'requestId must be a UUID' });
-    const receipt = await deps.receipt(requestId);
     const principal = req.principal;
-    const visible = receipt !== undefined && (principal?.kind === 'operator' || (principal?.kind === 'api_key' && principal.tenantId === receipt.tenantId));
-    if (!receipt || !visible) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
+    const mayRead = (tenantId: string) => principal?.kind === 'operator' || (principal?.kind === 'api_key' && principal.tenantId === tenantId);
+    const receipt = await deps.receipt(requestId, mayRead);
+    // NOTE: checked again here: an embedded receipt() need not ask (it writes nothing on read)
+    if (!receipt || !mayRead(receipt.tenantId)) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
     return reply.send(receipt.status === 'pending' ? await queued(receipt) : receipt);
   });
 }

@@ -16,7 +16,7 @@ import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { announcePresence, compactorPresenceKey } from '../../libs/compactor/compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { fleetOverwriteCipher } from '../../libs/compactor/overwrite-cipher.js';
-import { createReceiptStore, receiptRetention, startPendingExpiry } from '../../libs/compactor/receipts.js';
+import { createReceiptStore, startPendingExpiry, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
@@ -140,12 +140,13 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     onFatal: exitOnFatal(logger),
   });
   // a pending command the overwrites topic no longer holds can never apply: its receipt fails
-  const retention = receiptRetention(await readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), logger));
-  const expiry = retention.pendingTtlMs === null ? null : startPendingExpiry({ store: createReceiptStore(clickhouse, subjectHash), ttlMs: retention.pendingTtlMs, logger });
+  const retention = await watchReceiptRetention({ read: (log) => readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), log), logger });
+  const expiry = startPendingExpiry({ store: createReceiptStore(clickhouse, subjectHash), ttlMs: () => retention.current().pendingTtlMs, logger });
   // every compactor process, standing by or not: the collector tells callers when none runs
   const presence = announcePresence({ redis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX), logger });
   return runningService(ctx, [worker], [
-    { name: 'receipt-expiry', run: () => expiry?.stop() },
+    { name: 'receipt-expiry', run: () => expiry.stop() },
+    { name: 'broker-retention', run: () => retention.stop() },
     { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
     { name: 'redis-lease', run: () => presence.stop().then(() => closeRedis(redis)) },
   ]);
