@@ -36,6 +36,22 @@ export interface ClickHouseGatewayOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** sees every request the gateway receives, pings and refused ones included (tests) */
   onRequest?: (request: CapturedRequest) => void;
+  /**
+   * Tests: asked before each request of an HTTP session runs (after authentication), with
+   * whether another request of that session is running; true answers it SESSION_IS_LOCKED (373)
+   * without running it — as a server may even to requests sent one after another on a session
+   * (ClickHouse issues #4003, #35948). A busy session is refused either way.
+   */
+  onSessionRequest?: (request: SessionRequest) => boolean;
+}
+
+/** A request of an HTTP session, as onSessionRequest sees it. */
+export interface SessionRequest {
+  sessionId: string;
+  /** as CapturedRequest.queryText: the statement as a server would log it */
+  queryText: string;
+  /** another request of the session is running: the gateway refuses this one */
+  busy: boolean;
 }
 
 /** One request as the gateway received it. */
@@ -331,6 +347,11 @@ class Engine {
     return open;
   }
 
+  /** Whether a request of session `id` is running now. */
+  sessionBusy(id: string): boolean {
+    return this.sessions.get(id)?.busy === true;
+  }
+
   /** The request of a session is done: it expires `timeoutSec` after its last request. */
   leaveSession(id: string, open: OpenSession, timeoutSec: number): void {
     open.busy = false;
@@ -451,6 +472,10 @@ export async function startClickHouseGateway(opts: ClickHouseGatewayOptions): Pr
       capture(user, plan);
       let outcome: Outcome;
       if (plan.session) {
+        const { id } = plan.session;
+        if (opts.onSessionRequest?.({ sessionId: id, queryText: capturedText(plan).queryText, busy: engine.sessionBusy(id) })) {
+          throw new GatewayError(373, 'SESSION_IS_LOCKED', `Session ${id} is locked by a concurrent client`);
+        }
         const open = await engine.enterSession(plan.session.id, user, plan.session.check);
         try {
           outcome = await execute(engine, plan, open.conn);
