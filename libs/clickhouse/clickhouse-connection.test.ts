@@ -28,6 +28,10 @@ describe('clickhouseConnectionProblems', () => {
     { env: { CLICKHOUSE_ANALYST_USER: 'a', CLICKHOUSE_ANALYST_PASSWORD: 'p', CLICKHOUSE_ANALYST_PASSWORD_FILE: '/f' }, want: [/not both/] },
     { env: { CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_CA_FILE: '/ca.pem' }, want: [/CLICKHOUSE_CA_FILE is set but CLICKHOUSE_URL is not https/] },
     { env: { CLICKHOUSE_URL: 'https://ch:8443', CLICKHOUSE_CA_FILE: '/ca.pem' }, want: [] },
+    { env: { CLICKHOUSE_URL: 'https://tracklane:hunter2-value@ch:8443' }, want: [/^CLICKHOUSE_URL must not carry credentials: set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD$/] },
+    { env: { CLICKHOUSE_URL: 'http://tracklane@ch:8123', CLICKHOUSE_PASSWORD: 'p' }, want: [/CLICKHOUSE_URL must not carry credentials/] },
+    { env: { CLICKHOUSE_URL: 'http://:hunter2-value@ch:8123' }, want: [/CLICKHOUSE_URL must not carry credentials/] },
+    { env: { CLICKHOUSE_URL: 'not a url' }, want: [] },
   ])('$env', ({ env, want }) => {
     const problems = clickhouseConnectionProblems(parse(env));
     expect(problems).toHaveLength(want.length);
@@ -50,6 +54,7 @@ describe('clickhouseConnectionFrom', () => {
     { env: { CLICKHOUSE_PASSWORD_FILE: '/empty' }, want: /^CLICKHOUSE_PASSWORD_FILE: \/empty is empty$/ },
     { env: { CLICKHOUSE_URL: 'https://ch', CLICKHOUSE_CA_FILE: '/missing' }, want: /^CLICKHOUSE_CA_FILE: cannot read/ },
     { env: { CLICKHOUSE_PASSWORD: 'hunter2-value', CLICKHOUSE_PASSWORD_FILE: '/empty' }, want: /not both/ },
+    { env: { CLICKHOUSE_URL: 'https://tracklane:hunter2-value@ch:8443', CLICKHOUSE_USER: 'tracklane' }, want: /CLICKHOUSE_URL must not carry credentials/ },
   ])('a ConfigError naming the setting, never a value: $env', ({ env, want }) => {
     const read = files({ '/empty': '\n' });
     expect(() => clickhouseConnectionFrom(parse(env), read)).toThrow(want);

@@ -46,6 +46,13 @@ const readUtf8: ReadFile = (p) => readFileSync(p, 'utf8');
 /** Problems a combination of settings has (each names settings only); [] when it is coherent. */
 export function clickhouseConnectionProblems(env: ConnectionEnv & AnalystEnv): string[] {
   const problems: string[] = [];
+  // NOTE: credentials in the URL would reach the main connection only: the compactor's per-node
+  // URLs (cluster-nodes.ts) are built from its scheme, host and port. An unparsable URL is the
+  // URL check's to report.
+  const url = env.CLICKHOUSE_URL !== undefined && URL.canParse(env.CLICKHOUSE_URL) ? new URL(env.CLICKHOUSE_URL) : undefined;
+  if (url && (url.username !== '' || url.password !== '')) {
+    problems.push('CLICKHOUSE_URL must not carry credentials: set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD');
+  }
   if (env.CLICKHOUSE_PASSWORD !== undefined && env.CLICKHOUSE_PASSWORD_FILE !== undefined) {
     problems.push('set CLICKHOUSE_PASSWORD or CLICKHOUSE_PASSWORD_FILE, not both');
   }

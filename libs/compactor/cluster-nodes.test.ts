@@ -11,8 +11,8 @@ const hosts: ClusterHost[] = [
 const cluster = 'tracklane';
 
 describe('nodeUrls', () => {
-  it('reaches every replica of every shard with CLICKHOUSE_URL\'s scheme and port, never its credentials', () => {
-    expect(nodeUrls(hosts, { cluster, baseUrl: 'https://tracklane:s3cret@clickhouse.svc:8443' })).toEqual([
+  it('reaches every replica of every shard with CLICKHOUSE_URL\'s scheme and port', () => {
+    expect(nodeUrls(hosts, { cluster, baseUrl: 'https://clickhouse.svc:8443' })).toEqual([
       'https://ch-0-0.clickhouse:8443',
       'https://ch-0-1.clickhouse:8443',
       'https://ch-1-0.clickhouse:8443',
@@ -35,6 +35,15 @@ describe('nodeUrls', () => {
     );
     expect(() => nodeUrls(hosts.slice(0, 1), { cluster, baseUrl: 'http://lb:8123', explicitUrls: ['tcp://user:pw@x:9000'] })).toThrow(ConfigError);
     expect(() => nodeUrls(hosts.slice(0, 1), { cluster, baseUrl: 'http://lb:8123', explicitUrls: ['tcp://user:pw@x:9000'] })).not.toThrow(/pw/);
+  });
+
+  it.each([
+    { baseUrl: 'https://tracklane:s3cret@clickhouse.svc:8443', want: /^CLICKHOUSE_URL must not carry credentials: set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD$/ },
+    { baseUrl: 'http://lb:8123', explicitUrls: hosts.map((_, i) => (i === 2 ? 'http://u:s3cret@10.0.0.3:8123' : `http://10.0.0.${i + 1}:8123`)), want: /^CLICKHOUSE_NODE_URLS must not carry credentials/ },
+  ])('refuses credentials in a URL rather than drop them: $want', ({ want, ...urls }) => {
+    expect(() => nodeUrls(hosts, { cluster, ...urls })).toThrow(ConfigError);
+    expect(() => nodeUrls(hosts, { cluster, ...urls })).toThrow(want);
+    expect(() => nodeUrls(hosts, { cluster, ...urls })).not.toThrow(/s3cret/);
   });
 
   it('refuses a cluster the server does not define', () => {

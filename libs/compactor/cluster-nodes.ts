@@ -38,12 +38,19 @@ export interface NodeUrlOptions {
   explicitUrls?: readonly string[];
 }
 
+/** URLs that carry a user or password: they would log in apart from CLICKHOUSE_USER/PASSWORD. */
+const hasCredentials = (u: string): boolean => URL.canParse(u) && (new URL(u).username !== '' || new URL(u).password !== '');
+
 /**
  * The HTTP URL of every node: the explicit list (one per replica of the cluster, checked), or
  * each host of system.clusters with CLICKHOUSE_URL's scheme and port. Errors name hosts and
  * counts, never credentials.
+ * NOTE: credentials travel as CLICKHOUSE_USER/PASSWORD to every node alike; in CLICKHOUSE_URL
+ * (refused by clickhouseConnectionProblems too) they would not reach the nodes built from it, and
+ * in one CLICKHOUSE_NODE_URLS entry they would reach that node only: both are refused.
  */
 export function nodeUrls(hosts: readonly ClusterHost[], opts: NodeUrlOptions): string[] {
+  if (hasCredentials(opts.baseUrl)) throw new ConfigError('CLICKHOUSE_URL must not carry credentials: set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD');
   if (hosts.length === 0) {
     throw new ConfigError(
       `CLICKHOUSE_CLUSTER is ${JSON.stringify(opts.cluster)} but the server at CLICKHOUSE_URL has no such cluster in system.clusters (remote_servers)`,
@@ -58,6 +65,7 @@ export function nodeUrls(hosts: readonly ClusterHost[], opts: NodeUrlOptions): s
     }
     for (const u of opts.explicitUrls) {
       if (!/^https?:\/\//i.test(u)) throw new ConfigError(`CLICKHOUSE_NODE_URLS: every entry must be http(s)://host:port (one is not)`);
+      if (hasCredentials(u)) throw new ConfigError('CLICKHOUSE_NODE_URLS must not carry credentials: set CLICKHOUSE_USER and CLICKHOUSE_PASSWORD');
     }
     return [...opts.explicitUrls];
   }
