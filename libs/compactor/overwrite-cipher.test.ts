@@ -1,9 +1,11 @@
 // Sealed overwrite records: they round-trip, hold no clear id or value, and refuse (with a
-// reason that quotes nothing) every alteration, a foreign key and malformed payloads.
+// reason that quotes nothing) every alteration, a foreign key, malformed payloads and unsealed
+// records; refusals are logged by request id and counted, never quoting a value.
 import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { OverwriteCommand, OverwriteRecord } from '../kafka/record-types.js';
-import { createOverwriteCipher, OVERWRITE_CIPHER_INFO, overwriteMessages } from './overwrite-cipher.js';
+import { createOverwriteCipher, OVERWRITE_CIPHER_INFO, overwriteMessages, reportRejections } from './overwrite-cipher.js';
 import { subjectHasher } from './subject-hash.js';
 
 const key = randomBytes(32);
@@ -73,13 +75,46 @@ describe('overwrite cipher', () => {
 
   it('refuses a record sealed under another key, naming the setting', () => {
     const other = createOverwriteCipher(randomBytes(32));
-    expect(other.open(cipher.seal(cmd))).toEqual({ ok: false, error: expect.stringMatching(/TRACKLANE_ID_HASH_KEY/) });
+    expect(other.open(cipher.seal(cmd))).toEqual({ ok: false, reason: 'not_authentic', error: expect.stringMatching(/TRACKLANE_ID_HASH_KEY/) });
   });
 
-  it('takes an unsealed record of a collector from before sealing as it is, and refuses one without an id', () => {
-    const legacy: OverwriteRecord = { ...cmd, sealed: null };
-    expect(cipher.open(legacy)).toEqual({ ok: true, value: cmd });
-    expect(cipher.open({ ...legacy, id: '' })).toEqual({ ok: false, error: 'unsealed overwrite record is not a valid command' });
+  it('refuses an unsealed record, however valid a command it is (forged without the key), quoting no value', () => {
+    const unsealed: OverwriteRecord = { ...cmd, sealed: null };
+    expect(cipher.open(unsealed)).toEqual({ ok: false, reason: 'not_sealed', error: 'overwrite record is not sealed' });
+    expect(cipher.open({ ...unsealed, id: '', set: {} })).toEqual({ ok: false, reason: 'not_sealed', error: 'overwrite record is not sealed' });
+  });
+});
+
+describe('reportRejections', () => {
+  const reporting = () => {
+    const lines: { obj: Record<string, unknown>; msg: string }[] = [];
+    const registry = new Registry();
+    const c = reportRejections(cipher, { logger: { error: (obj, msg) => void lines.push({ obj: obj as Record<string, unknown>, msg }) }, registry });
+    const count = async () => Object.fromEntries(((await registry.getMetricsAsJSON())[0]?.values ?? []).map((v) => [v.labels['reason'], v.value]));
+    return { c, lines, count };
+  };
+
+  it('logs one error line with the request id and the reason, counts it by reason, and still refuses', async () => {
+    const { c, lines, count } = reporting();
+    const forged = createOverwriteCipher(randomBytes(32)).seal(cmd);
+    expect(c.open(forged)).toMatchObject({ ok: false, reason: 'not_authentic' });
+    expect(c.open({ ...cmd, sealed: null })).toMatchObject({ ok: false, reason: 'not_sealed' });
+    expect(c.open({ ...cmd, sealed: null })).toMatchObject({ ok: false, reason: 'not_sealed' });
+    expect(lines).toHaveLength(3);
+    expect(lines[0]?.obj).toMatchObject({ requestId: cmd.request_id, reason: 'not_authentic' });
+    expect(await count()).toEqual({ not_authentic: 1, not_sealed: 2 });
+    const text = JSON.stringify(lines);
+    for (const s of secrets) expect(text.includes(s), s).toBe(false);
+  });
+
+  it('logs no request id that is not one of ours (a forger chooses it), and nothing for a record that opens', async () => {
+    const { c, lines, count } = reporting();
+    expect(c.open({ ...cmd, request_id: ID, sealed: null })).toMatchObject({ ok: false });
+    expect(lines[0]?.obj['requestId']).toBeNull();
+    expect(JSON.stringify(lines).includes(ID)).toBe(false);
+    expect(c.open(c.seal(cmd))).toEqual({ ok: true, value: cmd });
+    expect(lines).toHaveLength(1);
+    expect(await count()).toEqual({ not_sealed: 1 });
   });
 });
 

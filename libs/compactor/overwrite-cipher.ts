@@ -3,8 +3,10 @@
 // travel sealed with AES-256-GCM under a key derived from TRACKLANE_ID_HASH_KEY, which the
 // collector (writer) and the compactor (reader) both hold. The clear fields left (request id,
 // tenant, subject kind, mode, flags, request time) are bound to the ciphertext as associated
-// data, so a record cannot be altered or spliced from another without failing to open.
+// data, so a record cannot be altered or spliced from another without failing to open. A record
+// without `sealed` is refused like one that does not open.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { LIMITS } from '../events/envelope.js';
 import { overwriteCommandSchema, type OverwriteCommand, type OverwriteRecord } from '../kafka/record-types.js';
@@ -18,7 +20,9 @@ const FORMAT_V1 = 0x01;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-export type OpenResult = { ok: true; value: OverwriteCommand } | { ok: false; error: string };
+/** why a record did not open: the label of tracklane_compactor_rejected_commands_total */
+export type RejectReason = 'not_sealed' | 'clear_fields' | 'truncated' | 'unknown_format' | 'not_authentic' | 'malformed';
+export type OpenResult = { ok: true; value: OverwriteCommand } | { ok: false; error: string; reason: RejectReason };
 
 export interface OverwriteCipher {
   seal(cmd: OverwriteCommand): OverwriteRecord;
@@ -30,6 +34,8 @@ const sealedPayloadSchema = z.object({
   id: z.string().min(1).max(LIMITS.idChars),
   set: z.record(z.string(), z.string().nullable()),
 }).strict();
+
+const rejected = (reason: RejectReason, error: string): OpenResult => ({ ok: false, error, reason });
 
 /** The clear fields, in a fixed order: what the tag authenticates besides the ciphertext. */
 function associatedData(r: Omit<OverwriteCommand, 'id' | 'set'>): Buffer {
@@ -53,15 +59,12 @@ export function createOverwriteCipher(idHashKey: Buffer): OverwriteCipher {
     },
     open(record) {
       const { sealed, id: clearId, set: clearSet, ...clear } = record;
-      if (sealed === null) {
-        // NOTE: written by a collector from before sealing (a rollout in progress): taken as it is,
-        // so requests queued across the upgrade still apply.
-        const legacy = overwriteCommandSchema.safeParse({ ...clear, id: clearId, set: clearSet });
-        return legacy.success ? { ok: true, value: legacy.data } : { ok: false, error: 'unsealed overwrite record is not a valid command' };
-      }
-      if (clearId !== '' || Object.keys(clearSet).length > 0) return { ok: false, error: 'sealed overwrite record also carries a clear id or set' };
-      if (sealed.length < 1 + IV_BYTES + TAG_BYTES) return { ok: false, error: `sealed overwrite record is truncated (${sealed.length} bytes)` };
-      if (sealed[0] !== FORMAT_V1) return { ok: false, error: `sealed overwrite record has unknown format ${sealed[0] ?? -1}` };
+      // TRICKY: refused, never taken as it is: anyone who may produce to the topic could forge an
+      // overwrite or an erasure without the key (no collector ever shipped writing these)
+      if (sealed === null) return rejected('not_sealed', 'overwrite record is not sealed');
+      if (clearId !== '' || Object.keys(clearSet).length > 0) return rejected('clear_fields', 'sealed overwrite record also carries a clear id or set');
+      if (sealed.length < 1 + IV_BYTES + TAG_BYTES) return rejected('truncated', `sealed overwrite record is truncated (${sealed.length} bytes)`);
+      if (sealed[0] !== FORMAT_V1) return rejected('unknown_format', `sealed overwrite record has unknown format ${sealed[0] ?? -1}`);
       const iv = sealed.subarray(1, 1 + IV_BYTES);
       const tag = sealed.subarray(sealed.length - TAG_BYTES);
       const body = sealed.subarray(1 + IV_BYTES, sealed.length - TAG_BYTES);
@@ -72,19 +75,54 @@ export function createOverwriteCipher(idHashKey: Buffer): OverwriteCipher {
         decipher.setAuthTag(tag);
         plain = Buffer.concat([decipher.update(body), decipher.final()]);
       } catch {
-        return { ok: false, error: 'sealed overwrite record does not authenticate (altered, or sealed under another TRACKLANE_ID_HASH_KEY)' };
+        return rejected('not_authentic', 'sealed overwrite record does not authenticate (altered, or sealed under another TRACKLANE_ID_HASH_KEY)');
       }
       let payload: unknown;
       try {
         payload = JSON.parse(plain.toString('utf8'));
       } catch {
-        return { ok: false, error: 'sealed overwrite record holds no JSON' };
+        return rejected('malformed', 'sealed overwrite record holds no JSON');
       }
       const inner = sealedPayloadSchema.safeParse(payload);
-      if (!inner.success) return { ok: false, error: 'sealed overwrite record holds no id and set' };
+      if (!inner.success) return rejected('malformed', 'sealed overwrite record holds no id and set');
       const cmd = overwriteCommandSchema.safeParse({ ...clear, ...inner.data });
-      if (!cmd.success) return { ok: false, error: `opened overwrite record is invalid: ${cmd.error.issues[0]?.path.join('.') ?? 'rejected'}` };
+      if (!cmd.success) return rejected('malformed', `opened overwrite record is invalid: ${cmd.error.issues[0]?.path.join('.') ?? 'rejected'}`);
       return { ok: true, value: cmd.data };
+    },
+  };
+}
+
+// NOTE: the request ids the collector writes (`<uuid>` or `<uuid>/<n>`); anything else in a
+// rejected record's clear field is not logged (a forger chooses it)
+const REQUEST_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\/\d{1,6})?$/;
+
+/**
+ * The cipher with its refusals made visible (the compactor's): a record that does not open (or
+ * is unsealed) is still the caller's to dead-letter, and is also logged — one error line with
+ * its request id and reason, never its id or values — and counted in
+ * tracklane_compactor_rejected_commands_total{reason}. TRICKY: its receipt is left as it is: the
+ * request id of a record that does not authenticate is the sender's claim, and failing it would
+ * let a forger fail other callers' requests (a genuine one left pending expires in time).
+ */
+export function reportRejections(cipher: OverwriteCipher, opts: { logger: { error(obj: object, msg: string): void }; registry: Registry }): OverwriteCipher {
+  const counter = new Counter({
+    name: 'tracklane_compactor_rejected_commands_total',
+    help: 'overwrite records dead-lettered because they are unsealed or do not open, by reason',
+    labelNames: ['reason'],
+    registers: [opts.registry],
+  });
+  return {
+    seal: (cmd) => cipher.seal(cmd),
+    open(record) {
+      const res = cipher.open(record);
+      if (!res.ok) {
+        counter.inc({ reason: res.reason });
+        opts.logger.error(
+          { requestId: REQUEST_ID_RE.test(record.request_id) ? record.request_id : null, reason: res.reason, error: res.error },
+          'overwrite record rejected: dead-lettered, its receipt left as it is',
+        );
+      }
+      return res;
     },
   };
 }

@@ -118,6 +118,11 @@ export const cleanFull: CleanEvent = {
 export const cleanNullParts: CleanEvent = { ...enrichedNullParts, identity_anonymized: false, key_version: 0 };
 export const cleanMinimal: CleanEvent = { ...enrichedMinimal, identity_anonymized: false, key_version: 0 };
 
+/**
+ * Unsealed overwrite records: the codec still reads and writes them (the schema's `sealed` is
+ * optional, for old readers), but the compactor dead-letters them (overwrite-cipher.ts): only
+ * codec and schema tests may use these, never as a command meant to apply.
+ */
 export const overwriteFull: OverwriteRecord = {
   request_id: 'req_01JH7Z7Q3X',
   tenant_id: 'tn_acme',

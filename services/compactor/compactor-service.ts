@@ -15,7 +15,7 @@ import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compac
 import { createCompactorLock } from '../../libs/compactor/compactor-lock.js';
 import { announcePresence, compactorPresenceKey } from '../../libs/compactor/compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
-import { fleetOverwriteCipher } from '../../libs/compactor/overwrite-cipher.js';
+import { fleetOverwriteCipher, reportRejections } from '../../libs/compactor/overwrite-cipher.js';
 import { createReceiptStore, startPendingExpiry, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
@@ -85,7 +85,8 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const redis = openRedis(config, 'compactor-lease', { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
   const subjectHash = fleetSubjectHash(config, 'compactor');
-  const cipher = fleetOverwriteCipher(config);
+  // NOTE: a record that does not open is logged and counted too (overwrite-cipher.ts reportRejections)
+  const cipher = reportRejections(fleetOverwriteCipher(config), { logger, registry: ctx.metrics.registry });
   const compactor = createCompactor({
     client: clickhouse,
     subjectHash,
