@@ -1,7 +1,7 @@
 // Issue 12, item 6 in the fleet (acceptance checks 4 and 5): overwrite and erasure records on
 // the overwrites topic hold no clear id or value in keys or values, a record that does not open
-// is dead-lettered while the compactor goes on, receipts carry copiesExpireBy from the brokers'
-// own retention settings, and a pending request the overwrites topic outlived fails as
+// (or is unsealed) is dead-lettered, logged and counted while the compactor goes on, receipts
+// carry copiesExpireBy from the brokers' own retention settings, and a pending request the overwrites topic outlived fails as
 // `expired before applied` — on real Kafka, the schema registry, Redis and ClickHouse.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -80,7 +80,7 @@ async function horizonFromBroker(topics: TopicNames): Promise<number> {
 const HOUR = 3_600_000;
 
 describe('fleet: bounded retention of clear copies (issue 12, checks 4 and 5)', () => {
-  it('overwrite and erasure records hold neither the id nor a new value; a record that does not open is dead-lettered; receipts carry copiesExpireBy', async () => {
+  it('overwrite and erasure records hold neither the id nor a new value; a record that does not open or is unsealed is dead-lettered, logged and counted; receipts carry copiesExpireBy', async () => {
     const retentionEnv = {
       KAFKA_RAW_RETENTION_MS: String(12 * HOUR),
       KAFKA_RAW_SEGMENT_MS: String(HOUR / 2),
@@ -135,30 +135,55 @@ describe('fleet: bounded retention of clear copies (issue 12, checks 4 and 5)', 
     // a record sealed under another key (or altered) is dead-lettered with a reason, the compactor goes on
     const codec = createRecordCodec({ registry: new SchemaRegistry({ host: serviceEndpoints().schemaRegistryUrl }), topics });
     await codec.init();
+    // … and so is an unsealed one, however valid a command it is (anyone who may produce could forge it)
     const FORGED_ID = `forged-${tag}`;
-    const forged = createOverwriteCipher(randomBytes(32)).seal({
-      request_id: randomUUID(),
+    const forgedCommand = (requestId: string) => ({
+      request_id: requestId,
       tenant_id: tenantId,
-      subject: 'user',
+      subject: 'user' as const,
       id: FORGED_ID,
       set: {},
-      mode: 'delete',
+      mode: 'delete' as const,
       delete_events: true,
       suppress: false,
       requested_at: Date.now(),
       insert_missing: null,
     });
+    const [foreignKeyRequest, unsealedRequest] = [randomUUID(), randomUUID()];
+    const forged = createOverwriteCipher(randomBytes(32)).seal(forgedCommand(foreignKeyRequest));
+    const unsealed = { ...forgedCommand(unsealedRequest), sealed: null };
     const producer = kafka.producer();
     await producer.connect();
-    await producer.send({ topic: topics.overwrites, messages: [{ key: 'forged', value: codec.encodeOverwrite(forged) }] });
+    await producer.send({
+      topic: topics.overwrites,
+      messages: [
+        { key: 'forged', value: codec.encodeOverwrite(forged) },
+        { key: 'unsealed', value: codec.encodeOverwrite(unsealed) },
+      ],
+    });
     await producer.disconnect();
-    const [letter] = await readTopic(topics.dlq, (m) => m.length >= 1);
-    expect(letter?.headers?.[DLQ_HEADERS.topic]?.toString()).toBe(topics.overwrites);
-    expect(letter?.headers?.[DLQ_HEADERS.reason]?.toString()).toBe('record cannot be decoded');
-    const error = letter?.headers?.[DLQ_HEADERS.error]?.toString() ?? '';
-    expect(error).toMatch(/does not authenticate/);
-    expect(error.includes(FORGED_ID)).toBe(false);
-    expect(f.processes.get('compactor')?.exitStatus()).toBeNull();
+    const letters = await readTopic(topics.dlq, (m) => m.length >= 2);
+    expect(letters).toHaveLength(2);
+    for (const letter of letters) {
+      expect(letter.headers?.[DLQ_HEADERS.topic]?.toString()).toBe(topics.overwrites);
+      expect(letter.headers?.[DLQ_HEADERS.reason]?.toString()).toBe('record cannot be decoded');
+      expect(letter.headers?.[DLQ_HEADERS.error]?.toString().includes(FORGED_ID)).toBe(false);
+    }
+    expect(letters.map((l) => l.headers?.[DLQ_HEADERS.error]?.toString())).toEqual([expect.stringMatching(/does not authenticate/), 'overwrite record is not sealed']);
+    const compactor = f.processes.get('compactor');
+    expect(compactor?.exitStatus()).toBeNull();
+    // noticed: one error line each, naming the request id and why; counted by reason
+    const rejections = (compactor?.output() ?? '')
+      .split('\n')
+      .filter((l) => l.includes('overwrite record rejected'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rejections.map((r) => [r['level'], r['requestId'], r['reason']])).toEqual([
+      [50, foreignKeyRequest, 'not_authentic'],
+      [50, unsealedRequest, 'not_sealed'],
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${compactor?.port}/metrics`)).text();
+    expect(metrics).toMatch(/tracklane_compactor_rejected_commands_total\{reason="not_authentic"[^}]*\} 1/);
+    expect(metrics).toMatch(/tracklane_compactor_rejected_commands_total\{reason="not_sealed"[^}]*\} 1/);
     const after = await f.admin<{ requestId: string }>('POST', `/v1/admin/tenants/${tenantId}/erasures`, { userIds: [`later-${tag}`], mode: 'anonymize' });
     await verified(after.body.requestId);
 
