@@ -145,19 +145,16 @@ export async function readBrokerRetention(
       });
       for (const kind of TOPIC_KINDS) {
         const entries = described.resources.find((r) => r.resourceName === topics[kind])?.configEntries ?? [];
-        const value = (name: string): number | undefined => {
-          const v = entries.find((e) => e.configName === name)?.configValue;
-          return v === undefined || v === null || v === '' ? undefined : Number(v);
-        };
+        const value = (name: string): number | undefined => numberOf(entries.find((e) => e.configName === name)?.configValue);
         const retention = value('retention.ms');
         const segment = value('segment.ms');
         const deleteDelay = value('file.delete.delay.ms');
-        const read = [retention, segment, deleteDelay].every((v) => v !== undefined && Number.isFinite(v));
+        const read = retention !== undefined && segment !== undefined && deleteDelay !== undefined;
         if (!read) unreadTopics.push(topics[kind]);
         out.topics[kind] = {
-          retentionMs: retention === undefined || !Number.isFinite(retention) ? configured[kind].retentionMs : retention < 0 ? null : retention,
-          segmentMs: segment !== undefined && Number.isFinite(segment) ? segment : configured[kind].segmentMs,
-          fileDeleteDelayMs: deleteDelay !== undefined && Number.isFinite(deleteDelay) ? deleteDelay : KAFKA_DEFAULT_FILE_DELETE_DELAY_MS,
+          retentionMs: retention === undefined ? configured[kind].retentionMs : retention < 0 ? null : retention,
+          segmentMs: segment ?? configured[kind].segmentMs,
+          fileDeleteDelayMs: deleteDelay ?? KAFKA_DEFAULT_FILE_DELETE_DELAY_MS,
           read,
         };
       }
@@ -173,12 +170,9 @@ export async function readBrokerRetention(
         includeSynonyms: false,
         resources: brokers.map((b) => ({ type: BROKER_RESOURCE, name: String(b.nodeId), configNames: ['log.retention.check.interval.ms'] })),
       });
-      const intervals = brokers.map((b) => {
-        const entry = described.resources.find((r) => r.resourceName === String(b.nodeId))?.configEntries.find((e) => e.configName === 'log.retention.check.interval.ms');
-        const n = entry?.configValue === undefined || entry.configValue === null || entry.configValue === '' ? Number.NaN : Number(entry.configValue);
-        return Number.isFinite(n) && n > 0 ? n : undefined;
-      });
-      const known = intervals.filter((n): n is number => n !== undefined);
+      const known = brokers
+        .map((b) => numberOf(described.resources.find((r) => r.resourceName === String(b.nodeId))?.configEntries.find((e) => e.configName === 'log.retention.check.interval.ms')?.configValue))
+        .filter((n): n is number => n !== undefined && n > 0);
       // NOTE: the slowest broker decides: a topic's replicas may sit on any of them — so one
       // broker that does not tell leaves the interval unknown
       if (known.length > 0) out.retentionCheckIntervalMs = Math.max(...known);
@@ -219,6 +213,13 @@ export function copiesHorizonMs(b: BrokerRetention, kinds: readonly TopicKind[] 
     longest = Math.max(longest, t.retentionMs + t.segmentMs + t.fileDeleteDelayMs);
   }
   return longest + b.retentionCheckIntervalMs;
+}
+
+/** a config value as a number; undefined when the broker left it out (or it is no number) */
+function numberOf(v: string | null | undefined): number | undefined {
+  if (v === undefined || v === null || v.trim() === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 function errorName(err: unknown): string {
