@@ -44,8 +44,9 @@ export type OverwriteCommand = z.infer<typeof overwriteCommandSchema>;
 /**
  * An overwrite command as it travels on the overwrites topic: `id` and `set` are sealed
  * (libs/compactor/overwrite-cipher.ts) and the clear fields left empty, so the topic holds
- * neither ids nor new values. NOTE: `sealed` null is a record written before sealing (a rollout
- * in progress): its `id` must then be there.
+ * neither ids nor new values. NOTE: `sealed` null is a record as written before sealing: it still
+ * decodes (its `id` must then be there), but the compactor dead-letters it (overwrite-cipher.ts):
+ * without the seal anyone who can write to the topic could forge an erasure.
  */
 export const overwriteRecordSchema = overwriteCommandSchema
   .extend({
