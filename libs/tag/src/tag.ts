@@ -21,6 +21,7 @@ function install(): void {
   const src = (document.currentScript as HTMLScriptElement | null)?.src;
   const scriptOrigin = src ? new URL(src).origin : null;
   let tracker: Tracker | null = null;
+  let initialized = false;
   const pending: Args[] = [];
 
   function run(args: Args): void {
@@ -28,9 +29,18 @@ function install(): void {
     const a = args[1];
     const b = args[2];
     if (name === 'init') {
-      if (tracker || typeof a !== 'string' || !a.trim()) return;
-      tracker = startTracker(a.trim(), (b ?? {}) as TagOptions, scriptOrigin);
-      for (const p of pending.splice(0)) safe(() => run(p));
+      if (initialized || typeof a !== 'string' || !a.trim()) return;
+      initialized = true;
+      const started = startTracker(a.trim(), (b ?? {}) as TagOptions, scriptOrigin);
+      // NOTE: the calls queued before init run after the tracker's first page view, which it
+      // schedules in a later task (tracker.ts: the timezone); calls made until then queue
+      // behind them, so the order stays the page's. Timers of equal delay run in order.
+      window.setTimeout(() =>
+        safe(() => {
+          tracker = started;
+          for (const p of pending.splice(0)) safe(() => run(p));
+        }),
+      0);
       return;
     }
     if (!tracker) {
