@@ -9,6 +9,7 @@ import { benchCompactor } from './compactor-bench.js';
 import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
 import { benchFleet } from './fleet-bench.js';
+import { benchKafkaTls } from './kafka-tls-bench.js';
 import { benchScrub } from './scrub-bench.js';
 import { benchSink } from './sink-bench.js';
 
@@ -21,6 +22,7 @@ const suites: [string, () => Promise<BenchReport>][] = [
   ['fleet', benchFleet],
   ['compactor', () => benchCompactor()],
   ['scrub', benchScrub],
+  ['kafka-tls', () => benchKafkaTls()],
 ];
 
 const out = (s = '') => process.stdout.write(`${s}\n`);
