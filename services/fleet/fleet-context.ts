@@ -16,7 +16,7 @@ import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topi
 import { createWorkerMetrics, type WorkerMetrics } from '../../libs/kafka/worker-metrics.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import type { FleetConfig } from './fleet-config.js';
-import { defaultClassifiers, openWithinStartupTimeout, type StartupStep } from './startup.js';
+import { openWithinStartupTimeout, startupOptions, type StartupStep } from './startup.js';
 import type { StopStep } from './worker-host.js';
 
 export interface FleetContext {
@@ -40,12 +40,7 @@ export function openFleetContext(service: string, config: FleetConfig, logger: L
   redisOptionsFrom(config); // only to check: the tenant store builds its client from the same settings
   const retention = topicRetentionFrom(config);
   return openWithinStartupTimeout({
-    service,
-    logger,
-    timeoutMs: config.STARTUP_TIMEOUT_MS,
-    port: config.PORT,
-    host: config.HOST,
-    classifiers: defaultClassifiers,
+    ...startupOptions(config, logger, service),
     open: (step) => openOnce(service, config, logger, step, { kafkaSecurity, registryOptions, retention }),
   });
 }

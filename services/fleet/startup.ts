@@ -188,20 +188,13 @@ export async function openWithinStartupTimeout<T>(opts: StartupOptions<T>): Prom
  * overwrite registry's first load): retried the same way, /readyz 503 meanwhile, one line per
  * problem naming the setting, exit at STARTUP_TIMEOUT_MS. `run` must be safe to repeat.
  */
-export function startupStep<T>(
-  config: { STARTUP_TIMEOUT_MS: number; PORT: number; HOST: string },
-  logger: Logger,
-  service: string,
-  dependency: Dependency,
-  run: () => Promise<T>,
-): Promise<T> {
-  return openWithinStartupTimeout({
-    service,
-    logger,
-    timeoutMs: config.STARTUP_TIMEOUT_MS,
-    port: config.PORT,
-    host: config.HOST,
-    classifiers: defaultClassifiers,
-    open: (step) => step(dependency, run),
-  });
+export function startupStep<T>(config: StartupConfig, logger: Logger, service: string, dependency: Dependency, run: () => Promise<T>): Promise<T> {
+  return openWithinStartupTimeout({ ...startupOptions(config, logger, service), open: (step) => step(dependency, run) });
+}
+
+export type StartupConfig = { STARTUP_TIMEOUT_MS: number; PORT: number; HOST: string };
+
+/** A fleet service's start-up options from its config (everything but what to open). */
+export function startupOptions(config: StartupConfig, logger: Logger, service: string): Omit<StartupOptions<never>, 'open'> {
+  return { service, logger, timeoutMs: config.STARTUP_TIMEOUT_MS, port: config.PORT, host: config.HOST, classifiers: defaultClassifiers };
 }
