@@ -3,7 +3,8 @@
 // dead-letter output, and commit offset max+1 only after all of that resolved — in order per
 // partition. Retriable stage results (e.g. tenant flags unavailable: fail closed) pause the
 // partition with bounded backoff instead of skipping; unknown errors are thrown so KafkaJS
-// restarts the consumer and the uncommitted records are redelivered.
+// restarts the consumer and the uncommitted records are redelivered. A consumer KafkaJS gives up
+// on is rebuilt in process (issue 13): a worker ends only on stop().
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -64,8 +65,13 @@ export interface StageWorkerOptions<In, Out> {
   /** max bytes fetched per partition per batch: bounds memory */
   maxBytesPerPartition?: number;
   sessionTimeoutMs?: number;
-  /** called when the consumer crashed and KafkaJS will not restart it (the worker is dead) */
+  /**
+   * called when the worker cannot go on and a restart of the process would do better: the broker
+   * refuses the credentials while the consumer is rebuilt (a rotated Secret is read at start)
+   */
   onFatal?: (error: Error) => void;
+  /** first wait between attempts to rebuild a consumer KafkaJS gave up on (doubles up to 30 s) */
+  rebuildInitialMs?: number;
 }
 
 export interface StageWorker {
@@ -78,31 +84,75 @@ export interface StageWorker {
 
 export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): StageWorker {
   const log = opts.logger.child({ worker: opts.name });
-  const consumer: Consumer = opts.kafka.consumer({
-    groupId: opts.groupId,
-    sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
-    heartbeatInterval: 1_000,
-    maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
-    maxWaitTimeInMs: 100,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
-  });
   const retryInitialMs = opts.retryInitialMs ?? 100;
   const retryMaxMs = opts.retryMaxMs ?? 2_000;
   let joined = false;
   let stopping: Promise<void> | undefined;
+  let rebuilding: Promise<void> | undefined;
+  const stopSignal = new AbortController();
 
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    joined = true;
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    const { error, restart } = e.payload;
-    log.error({ ...safeErrorFields(error), restart }, 'consumer crashed');
-    // NOTE: a crash KafkaJS will not restart from leaves the worker useless: the service exits
-    // and the orchestrator restarts it (uncommitted records are redelivered to the next owner).
-    if (!restart && !stopping) opts.onFatal?.(error);
-  });
+  function newConsumer(): Consumer {
+    const c = opts.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: opts.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: 1_000,
+      maxBytesPerPartition: opts.maxBytesPerPartition ?? 1_048_576,
+      maxWaitTimeInMs: 100,
+      retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    c.on(c.events.GROUP_JOIN, () => {
+      if (c === consumer) joined = true;
+    });
+    c.on(c.events.CRASH, (e) => {
+      const { error, restart } = e.payload;
+      log.error({ ...safeErrorFields(error), restart }, 'consumer crashed');
+      // TRICKY: KafkaJS gives up on a consumer after a non-retriable error (seen on broker
+      // restarts, issue 13): it has disconnected it and will not start it again. The worker
+      // rebuilds it in process — a new consumer rejoins the group and resumes from the committed
+      // offsets, as a restarted process would, without the orchestrator's crash-loop delays.
+      if (!restart && !stopping && c === consumer) rebuilding ??= rebuild(error).finally(() => (rebuilding = undefined));
+    });
+    return c;
+  }
+  let consumer: Consumer = newConsumer();
 
-  async function handleBatch(payload: EachBatchPayload): Promise<void> {
+  async function run(c: Consumer): Promise<void> {
+    await c.connect();
+    await c.subscribe({ topic: opts.inputTopic, fromBeginning: true });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 2,
+      eachBatch: handleBatch(c),
+    });
+  }
+
+  async function rebuild(cause: Error): Promise<void> {
+    joined = false;
+    let delay = opts.rebuildInitialMs ?? 1_000;
+    for (let attempt = 1; !stopping; attempt++) {
+      await consumer.disconnect().catch(() => undefined);
+      consumer = newConsumer();
+      try {
+        await run(consumer);
+        opts.metrics.consumerRebuilds.inc({ stage: opts.name });
+        log.warn({ ...safeErrorFields(cause), attempt }, 'consumer rebuilt after KafkaJS gave up on it; resuming from the committed offsets');
+        return;
+      } catch (err) {
+        // NOTE: refused credentials are not a fault to ride out: the process reads its Secret at start
+        if (err instanceof Error && err.name === 'KafkaJSSASLAuthenticationError') {
+          opts.onFatal?.(err);
+          return;
+        }
+        log.warn({ ...safeErrorFields(err), attempt }, 'consumer cannot be rebuilt yet; retrying');
+        await sleep(delay, stopSignal.signal);
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+  }
+
+  /** the batch handler of one consumer (its commits go through that consumer) */
+  const handleBatch = (consumer: Consumer) => async (payload: EachBatchPayload): Promise<void> => {
     const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
     const { topic, partition } = batch;
     const timer = opts.metrics.batchSeconds.startTimer({ stage: opts.name });
@@ -191,23 +241,20 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
     opts.metrics.lag.set({ stage: opts.name, topic, partition: String(partition) }, Number(batch.offsetLag()));
     timer();
     await heartbeat();
-  }
+  };
 
   return {
     ready: () => joined && !stopping,
     async start() {
-      await consumer.connect();
-      await consumer.subscribe({ topic: opts.inputTopic, fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 2,
-        eachBatch: handleBatch,
-      });
+      await run(consumer);
       log.info({ topic: opts.inputTopic, groupId: opts.groupId }, 'consuming');
     },
     stop() {
       stopping ??= (async () => {
+        // NOTE: a rebuild in progress ends at its next step (it checks `stopping`); its wait is
+        // cut short, and a connect in progress is given a moment before the consumer is closed
+        stopSignal.abort();
+        if (rebuilding) await Promise.race([rebuilding.catch(() => undefined), sleep(2_000)]);
         // consumer.disconnect() stops fetching and waits for the batch in hand (which
         // commits what it finished) before leaving the group.
         await consumer.disconnect();
@@ -245,4 +292,9 @@ function errorText(e: unknown): string | null {
   return e instanceof Error ? e.message : String(e);
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });

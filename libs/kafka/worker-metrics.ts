@@ -8,6 +8,8 @@ export interface WorkerMetrics {
   deadLetters: Counter<'stage'>;
   drops: Counter<'stage'>;
   retries: Counter<'stage'>;
+  /** consumers rebuilt in process after KafkaJS gave up on them (stage-worker.ts) */
+  consumerRebuilds: Counter<'stage'>;
   batchSeconds: Histogram<'stage'>;
   lag: Gauge<'stage' | 'topic' | 'partition'>;
 }
@@ -24,6 +26,7 @@ export function createWorkerMetrics(service: string): WorkerMetrics {
     deadLetters: new Counter({ name: 'tracklane_dead_letters_total', help: 'records sent to the dead-letter topic', labelNames: ['stage'], registers }),
     drops: new Counter({ name: 'tracklane_dropped_total', help: 'records deliberately discarded', labelNames: ['stage'], registers }),
     retries: new Counter({ name: 'tracklane_retries_total', help: 'stage retries (e.g. fail-closed pauses)', labelNames: ['stage'], registers }),
+    consumerRebuilds: new Counter({ name: 'tracklane_consumer_rebuilds_total', help: 'consumers rebuilt in process after the Kafka client gave up on them', labelNames: ['stage'], registers }),
     batchSeconds: new Histogram({
       name: 'tracklane_batch_seconds',
       help: 'time to process one batch, commit included',

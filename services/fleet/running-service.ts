@@ -46,10 +46,14 @@ export async function runningService(
   };
 }
 
-/** A consumer that died for good: log and exit non-zero so the orchestrator restarts the process. */
+/**
+ * A worker that cannot go on where a restart of the process does better (the broker refuses the
+ * credentials: a rotated Secret is read at start): log and exit non-zero. Faults of the broker
+ * itself are ridden out in process (libs/kafka/stage-worker.ts).
+ */
 export function exitOnFatal(logger: Logger): (error: Error) => void {
   return (error) => {
-    logger.fatal({ ...safeErrorFields(error) }, 'consumer stopped for good; exiting');
+    logger.fatal({ ...safeErrorFields(error) }, 'the worker cannot go on (Kafka refuses its credentials); exiting so that a restart reads them again');
     process.exit(1);
   };
 }
