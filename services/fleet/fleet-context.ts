@@ -69,7 +69,10 @@ async function openOnce(
     // NOTE: the registry client hides why a request failed (TLS errors become "status 400"): ask directly
     await step('registry', () => codec.init().catch(async (err: unknown) => Promise.reject((await registryTransportProblem(settings.registryOptions)) ?? err)));
 
-    const tenants = await step('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger }));
+    // NOTE: an attempt gives up well inside STARTUP_TIMEOUT_MS, so its reason (e.g. NOAUTH) is
+    // told before the deadline cuts it off as "did not answer"
+    const openTimeoutMs = Math.max(1_000, Math.min(10_000, Math.floor(config.STARTUP_TIMEOUT_MS / 3)));
+    const tenants = await step('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger, openTimeoutMs }));
     stopSteps.push({ name: 'tenants', run: () => tenants.close() });
 
     const producer = await step('kafka', () => connectProducer(kafka, logger));
