@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { createClient } from '@clickhouse/client';
 import { clickhousePassword, clickhouseUser } from '../services/clickhouse-gateway.js';
 import { repoRoot } from '../services/paths.js';
-import { endpointsToEnv, ensureServices, startKafka } from '../services/services.js';
+import { endpointsToEnv, ensureServices, startKafka, stopServices } from '../services/services.js';
 import { readState } from '../services/state.js';
 import { startFleet, type Fleet } from '../../test/support/fleet.js';
 import { checkLedger, startLoad, storedCount } from './ledger.js';
@@ -119,13 +119,19 @@ async function main(): Promise<number> {
   }
   const services = await ensureServices({ fresh: false });
   Object.assign(process.env, endpointsToEnv(services), { CLICKHOUSE_USER: clickhouseUser, CLICKHOUSE_PASSWORD: clickhousePassword });
-  const fleet = await startFleet({ partitions: 3 });
   try {
-    const passed = await brokerRestart(fleet, { cycles: Number(values.cycles), rate: Number(values.rate), upMs: Number(values.up) * 1000, downMs: Number(values.down) * 1000 });
-    out(passed ? 'broker-restart: PASSED' : 'broker-restart: FAILED');
-    return passed ? 0 : 1;
+    const fleet = await startFleet({ partitions: 3 });
+    try {
+      const passed = await brokerRestart(fleet, { cycles: Number(values.cycles), rate: Number(values.rate), upMs: Number(values.up) * 1000, downMs: Number(values.down) * 1000 });
+      out(passed ? 'broker-restart: PASSED' : 'broker-restart: FAILED');
+      return passed ? 0 : 1;
+    } finally {
+      await fleet.stopAll();
+    }
   } finally {
-    await fleet.stopAll();
+    // NOTE: leave nothing running that this run started — the broker it restarted included (a
+    // later test run would reuse them; a clean-clone CI then found no SASL credentials of its own)
+    await stopServices({ only: services.started.includes('kafka') ? services.started : [...services.started, 'kafka'] }).catch(() => undefined);
   }
 }
 
