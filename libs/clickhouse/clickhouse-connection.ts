@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, envOptionalString, readSecretFile, readSettingFile, type ReadFile } from '../config/env.js';
-import { tlsFailureOfCode } from '../core/tls-errors.js';
+import { errorChain, tlsFailureOfCode } from '../core/tls-errors.js';
 
 /** The environment shape; merged into the fleet and embedded config schemas. */
 export const clickhouseConnectionShape = {
@@ -113,23 +113,13 @@ export class AnalystLoginError extends Error {
 const LOGIN_CODES = new Set(['192', '193', '194', '516']);
 const LOGIN_TYPES = new Set(['UNKNOWN_USER', 'WRONG_PASSWORD', 'REQUIRED_PASSWORD', 'AUTHENTICATION_FAILED']);
 
-function chain(err: unknown): unknown[] {
-  const out: unknown[] = [];
-  for (let e: unknown = err; e !== undefined && e !== null && out.length < 8; ) {
-    out.push(e);
-    const next = (e as { cause?: unknown }).cause;
-    e = next === e ? undefined : next;
-  }
-  return out;
-}
-
 /**
  * One line naming the settings to check for a ClickHouse start-up failure (wrong credentials, an
  * untrusted or misnamed certificate, plain HTTP against TLS), or undefined when it is none of
  * these. Never quotes the error's message (it may hold values).
  */
 export function clickhouseStartupProblem(err: unknown): string | undefined {
-  const errors = chain(err);
+  const errors = errorChain(err);
   const analyst = errors.some((e) => e instanceof AnalystLoginError);
   for (const e of errors) {
     const { code, type, message } = e as { code?: unknown; type?: unknown; message?: unknown };
