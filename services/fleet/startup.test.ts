@@ -96,6 +96,31 @@ describe('openWithinStartupTimeout', () => {
   });
 
 
+  it('answers every other route 503 + Retry-After while starting (a restarted collector found early), never 404', async () => {
+    const port = await freePort();
+    const seen: { status: number; retryAfter: string | null; body: unknown }[] = [];
+    await openWithinStartupTimeout({
+      service: 'collector',
+      logger: capturingLogger().logger,
+      timeoutMs: 20_000,
+      port,
+      host: '127.0.0.1',
+      classifiers: defaultClassifiers,
+      initialDelayMs: 50,
+      open: async () => {
+        for (const [method, path] of [['POST', '/v1/batch'], ['GET', '/v1/admin/tenants/t']] as const) {
+          const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, ...(method === 'POST' ? { body: '{}', headers: { 'content-type': 'application/json' } } : {}) });
+          seen.push({ status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() });
+        }
+        return 'context';
+      },
+    });
+    expect(seen).toEqual([
+      { status: 503, retryAfter: '1', body: { success: false, error: 'unavailable', message: 'starting' } },
+      { status: 503, retryAfter: '1', body: { success: false, error: 'unavailable', message: 'starting' } },
+    ]);
+  });
+
   it('retries until the dependency answers, /readyz 503 meanwhile, one log line per distinct problem, then frees the port', async () => {
     const port = await freePort();
     const { logger, lines } = capturingLogger();

@@ -145,7 +145,7 @@ export async function openWithinStartupTimeout<T>(opts: StartupOptions<T>): Prom
   const deadline = Date.now() + opts.timeoutMs;
   const timedOut = (problem: string) => new StartupTimeoutError(`not started within STARTUP_TIMEOUT_MS (${opts.timeoutMs} ms): ${problem}`);
   // NOTE: port 0 (tests) cannot be held for the real server: no placeholder then
-  const placeholder = opts.port === 0 ? undefined : await startHealthServer({ port: opts.port, host: opts.host, ready: () => false, metrics: new Registry() });
+  const placeholder = opts.port === 0 ? undefined : await startHealthServer({ port: opts.port, host: opts.host, ready: () => false, metrics: new Registry(), starting: true });
   let lastProblem: string | undefined;
   let delay = opts.initialDelayMs ?? 500;
   try {

@@ -17,8 +17,16 @@ export async function startHealthServer(opts: {
   ready: () => boolean;
   metrics: Registry;
   app?: FastifyInstance;
+  /** a start-up placeholder: every other route answers 503 + Retry-After */
+  starting?: boolean;
 }): Promise<HealthServer> {
   const app = opts.app ?? fastify({ logger: false });
+  // NOTE: a placeholder (startup.ts) holds the service's port while it starts: a request that
+  // reaches it (a restarted collector found before its readiness gate) gets a retryable 503,
+  // never a 404 that SDKs drop as final
+  if (opts.starting) {
+    app.setNotFoundHandler((_req, reply) => reply.code(503).header('retry-after', '1').send({ success: false, error: 'unavailable', message: 'starting' }));
+  }
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => (opts.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'not_ready' })));
   app.get('/metrics', async (_req, reply) => reply.header('content-type', opts.metrics.contentType).send(await opts.metrics.metrics()));
