@@ -16,6 +16,8 @@ export const clickhouseConnectionShape = {
   CLICKHOUSE_PASSWORD_FILE: envOptionalString,
   /** PEM bundle of the CAs to trust for an https:// CLICKHOUSE_URL instead of the system's */
   CLICKHOUSE_CA_FILE: envOptionalString,
+  /** how long one request may take before the client gives up and the step is retried (default 30 s) */
+  CLICKHOUSE_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
 };
 
 /** The server's read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql). */
@@ -34,6 +36,7 @@ export interface ClickHouseConnection {
   password?: string;
   /** PEM CAs for HTTPS; absent: the system's */
   caCert?: Buffer;
+  requestTimeoutMs?: number;
 }
 
 export interface ClickHouseCredentials {
@@ -85,6 +88,7 @@ export function clickhouseConnectionFrom(env: ConnectionEnv & AnalystEnv, read: 
   const password = env.CLICKHOUSE_PASSWORD ?? (env.CLICKHOUSE_PASSWORD_FILE !== undefined ? readSecretFile('CLICKHOUSE_PASSWORD_FILE', env.CLICKHOUSE_PASSWORD_FILE, read) : undefined);
   if (password !== undefined) out.password = password;
   if (env.CLICKHOUSE_CA_FILE !== undefined) out.caCert = Buffer.from(readSettingFile('CLICKHOUSE_CA_FILE', env.CLICKHOUSE_CA_FILE, read));
+  if (env.CLICKHOUSE_REQUEST_TIMEOUT_MS !== undefined) out.requestTimeoutMs = env.CLICKHOUSE_REQUEST_TIMEOUT_MS;
   return out;
 }
 
