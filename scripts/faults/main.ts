@@ -1,138 +1,146 @@
-// `npm run faults -- <scenario> [--cycles N] [--rate N]`: the fleet as separate processes on the
-// real Kafka, registry, Redis and ClickHouse gateway, a load generator keeping a ledger of every
-// acknowledged event, a scheduled fault, and the check of ClickHouse against the ledger (issue
-// 13). Scenarios so far: broker-restart (kill -9 of the broker, restarted after a pause, under
-// load). Prints the schedule, then one line per fault and the figures; exits 1 on any loss,
-// duplicate through FINAL or worker exit (no supervisor restarts anything: delivery must resume
-// by itself).
+// `npm run faults -- <scenario…|ci|all> [--cycles N] [--rate N] [--fraction F] [--minutes M] [--short]`
+// (issue 13): the fleet as separate processes on the real Kafka, registry and ClickHouse gateway,
+// a load generator keeping a ledger of every acknowledged event, scheduled faults, and the
+// checks of ClickHouse and the clean topic against the ledger. Each scenario prints its schedule,
+// a line per fault and its figures; the run ends with "faults: N passed, N failed" and a JSON
+// report in .faults/ (or --report). Exit 1 when a scenario failed.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createClient } from '@clickhouse/client';
-import { clickhousePassword, clickhouseUser } from '../services/clickhouse-gateway.js';
 import { repoRoot } from '../services/paths.js';
-import { endpointsToEnv, ensureServices, startKafka, stopServices } from '../services/services.js';
-import { readState } from '../services/state.js';
-import { startFleet, type Fleet } from '../../test/support/fleet.js';
-import { checkLedger, startLoad, storedCount } from './ledger.js';
+import { stopServices, type ServiceName } from '../services/services.js';
+import { openFaultRun, type FaultRun } from './harness.js';
+import type { Scenario, ScenarioOptions, ScenarioResult } from './scenario.js';
+import { brokerHang, brokerRestart } from './scenarios/broker.js';
+import { clickhouseOutage } from './scenarios/clickhouse.js';
+import { embeddedCrash } from './scenarios/embedded-crash.js';
+import type { FleetScenario } from './scenarios/fleet-scenario.js';
+import { killLoop } from './scenarios/kill-loop.js';
+import { rebalanceStorm } from './scenarios/rebalance.js';
+import { redisOutage } from './scenarios/redis.js';
+import { soak } from './scenarios/soak.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const out = (s: string) => process.stdout.write(`${s}\n`);
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
 
-async function killBroker(): Promise<void> {
-  const record = (await readState()).services.kafka;
-  if (!record) throw new Error('the broker was not started by scripts/services: the harness cannot kill it');
-  process.kill(record.pid, 'SIGKILL');
-  for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(record.pid, 0);
-    } catch {
-      return;
-    }
-    await sleep(100);
-  }
-  throw new Error(`broker pid ${record.pid} did not die`);
-}
+type AnyScenario = { kind: 'fleet'; scenario: FleetScenario } | { kind: 'standalone'; scenario: Scenario };
+const scenarios: AnyScenario[] = [
+  { kind: 'fleet', scenario: brokerRestart },
+  { kind: 'fleet', scenario: brokerHang },
+  { kind: 'fleet', scenario: clickhouseOutage },
+  { kind: 'fleet', scenario: redisOutage },
+  { kind: 'fleet', scenario: rebalanceStorm },
+  { kind: 'fleet', scenario: killLoop },
+  { kind: 'standalone', scenario: embeddedCrash },
+  { kind: 'fleet', scenario: soak },
+];
+/** the CI profile: scenarios 1, 3, 4, 6 and 8, short */
+const CI = ['broker-restart', 'clickhouse-outage', 'redis-outage', 'kill-loop', 'embedded-crash'];
+/** every scenario but the soak (run it on its own: 30 minutes) */
+const ALL = scenarios.map((s) => s.scenario.name).filter((n) => n !== 'soak');
 
-interface BrokerRestartOptions {
-  cycles: number;
-  rate: number;
-  upMs: number;
-  downMs: number;
-}
-
-async function brokerRestart(fleet: Fleet, opts: BrokerRestartOptions): Promise<boolean> {
-  out(`broker-restart: ${opts.cycles} cycles under ${opts.rate} events/s — ${opts.upMs / 1000} s up, kill -9, ${opts.downMs / 1000} s down, restart (same log dir)`);
-  const ch = createClient({ url: process.env.CLICKHOUSE_URL, username: clickhouseUser, password: clickhousePassword });
-  const tenantId = `faults-${fleet.prefix.slice(1, 9)}`;
-  const created = await fleet.admin<{ writeKey: string }>('PUT', `/v1/admin/tenants/${tenantId}`);
-  if (created.status !== 201) throw new Error(`tenant not created (${created.status})`);
-  const load = startLoad({ url: fleet.collectorUrl(), writeKey: created.body.writeKey, idPrefix: 'br-', eventsPerSec: opts.rate });
-  const recoveries: number[] = [];
-  try {
-    for (let cycle = 1; cycle <= opts.cycles; cycle++) {
-      await sleep(opts.upMs);
-      await killBroker();
-      await sleep(opts.downMs);
-      await startKafka();
-      const faultEnd = Date.now();
-      const ackedAtEnd = load.acknowledged.length;
-      let recovered: number | null = null;
-      while (Date.now() - faultEnd < 180_000) {
-        if ((await storedCount(ch, tenantId).catch(() => -1)) >= ackedAtEnd) {
-          recovered = Date.now() - faultEnd;
-          break;
-        }
-        await sleep(500);
-      }
-      if (recovered !== null) recoveries.push(recovered);
-      const exited = [...fleet.processes.entries()].filter(([, p]) => p.exitStatus() !== null).map(([k, p]) => `${k} (${p.exitStatus()})`);
-      out(`  cycle ${cycle}: acknowledged ${load.acknowledged.length}, recovery ${recovered === null ? 'NONE within 180 s' : `${(recovered / 1000).toFixed(1)} s`}${exited.length ? `, exited: ${exited.join(', ')}` : ''}`);
-      if (recovered === null) break;
-    }
-  } finally {
-    await load.stop();
-  }
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline && (await storedCount(ch, tenantId)) < load.acknowledged.length) await sleep(1_000);
-  const check = await checkLedger(ch, tenantId, load.acknowledged);
-  await ch.close();
-  const exits = [...fleet.processes.entries()].filter(([, p]) => p.exitStatus() !== null).map(([k, p]) => ({ process: k, status: p.exitStatus() }));
-  // consumers the workers rebuilt in process (KafkaJS gave up on them), per process
-  const rebuilds: Record<string, number> = {};
-  for (const [k, p] of fleet.processes) {
-    if (p.exitStatus() !== null) continue;
-    const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text().catch(() => '');
-    const n = text.split('\n').filter((l) => l.startsWith('tracklane_consumer_rebuilds_total{')).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-    if (n > 0) rebuilds[k] = n;
-  }
-  const report = {
-    scenario: 'broker-restart',
-    ...opts,
-    acknowledged: check.acknowledged,
-    lost: check.lost.length,
-    duplicatedThroughFinal: check.duplicated.length,
-    physicalCopies: check.physicalCopies,
-    refused: Object.fromEntries(load.refused),
-    recoveryMs: { max: Math.max(0, ...recoveries), median: recoveries.sort((a, b) => a - b)[Math.floor(recoveries.length / 2)] ?? null },
-    workerExits: exits,
-    consumerRebuilds: rebuilds,
-  };
-  const dir = join(repoRoot, '.faults');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `broker-restart-${Date.now()}.json`), `${JSON.stringify({ ...report, lostIds: check.lost.slice(0, 1000), duplicatedIds: check.duplicated }, null, 2)}\n`);
-  out(JSON.stringify(report, null, 2));
-  const passed = report.lost === 0 && report.duplicatedThroughFinal === 0 && exits.length === 0 && recoveries.length === opts.cycles;
-  if (!passed) out(`FAILED\n${check.lost.length ? `lost (first 20): ${check.lost.slice(0, 20).join(', ')}\n` : ''}${await fleet.diagnostics()}`);
-  return passed;
+function usage(): string {
+  return [
+    'usage: npm run faults -- <scenario…|ci|all> [--cycles N] [--rate N] [--fraction F] [--minutes M] [--short] [--report FILE]',
+    ...scenarios.map((s) => `  ${s.scenario.name.padEnd(18)} ${s.scenario.summary}`),
+    `  ${'ci'.padEnd(18)} the short profile CI runs: ${CI.join(', ')}`,
+    `  ${'all'.padEnd(18)} ${ALL.join(', ')} (full length; the soak runs alone)`,
+  ].join('\n');
 }
 
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { cycles: { type: 'string', default: '20' }, rate: { type: 'string', default: '300' }, up: { type: 'string', default: '12' }, down: { type: 'string', default: '4' } },
+    options: {
+      cycles: { type: 'string' },
+      rate: { type: 'string' },
+      fraction: { type: 'string' },
+      minutes: { type: 'string' },
+      short: { type: 'boolean', default: false },
+      report: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
   });
-  const scenario = positionals[0] ?? 'broker-restart';
-  if (scenario !== 'broker-restart') {
-    process.stderr.write(`faults: unknown scenario ${scenario} (known: broker-restart)\n`);
+  if (values.help || positionals.length === 0) {
+    out(usage());
+    return values.help ? 0 : 2;
+  }
+  const names = positionals.flatMap((p) => (p === 'ci' ? CI : p === 'all' ? ALL : [p]));
+  const unknown = names.filter((n) => !scenarios.some((s) => s.scenario.name === n));
+  if (unknown.length) {
+    process.stderr.write(`faults: unknown scenario ${unknown.join(', ')}\n${usage()}\n`);
     return 2;
   }
-  const services = await ensureServices({ fresh: false });
-  Object.assign(process.env, endpointsToEnv(services), { CLICKHOUSE_USER: clickhouseUser, CLICKHOUSE_PASSWORD: clickhousePassword });
+  const num = (v: string | undefined, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${what} must be a positive number (got ${v})`);
+    return n;
+  };
+  const opts: ScenarioOptions = {
+    short: values.short || positionals.includes('ci'),
+    ...(values.cycles ? { cycles: num(values.cycles, 'cycles') } : {}),
+    ...(values.rate ? { rate: num(values.rate, 'rate') } : {}),
+    ...(values.fraction ? { loadFraction: num(values.fraction, 'fraction') } : {}),
+    ...(values.minutes ? { minutes: num(values.minutes, 'minutes') } : {}),
+  };
+  const startedAt = Date.now();
+  const results: ScenarioResult[] = [];
+  let run: FaultRun | undefined;
+  let setupError: string | undefined;
   try {
-    const fleet = await startFleet({ partitions: 3 });
-    try {
-      const passed = await brokerRestart(fleet, { cycles: Number(values.cycles), rate: Number(values.rate), upMs: Number(values.up) * 1000, downMs: Number(values.down) * 1000 });
-      out(passed ? 'broker-restart: PASSED' : 'broker-restart: FAILED');
-      return passed ? 0 : 1;
-    } finally {
-      await fleet.stopAll();
+    for (const name of names) {
+      const entry = scenarios.find((s) => s.scenario.name === name) as AnyScenario;
+      out(`\n── ${name}${opts.short ? ' (short)' : ''}`);
+      try {
+        if (entry.kind === 'fleet') {
+          run ??= await openFaultRun({ short: opts.short, log: out });
+          await restoreFleet(run);
+          results.push(await entry.scenario.run(run, opts, out));
+        } else {
+          results.push(await entry.scenario.run(opts, out));
+        }
+      } catch (err) {
+        // NOTE: a scenario that could not run is a failed one; the next ones still run
+        results.push({ scenario: name, passed: false, schedule: '', durationMs: 0, figures: {}, failures: [`could not run: ${(err as Error).stack ?? String(err)}`], ...(run ? { diagnostics: await run.fleet.diagnostics() } : {}) });
+      }
+      const r = results.at(-1) as ScenarioResult;
+      out(`${name}: ${r.passed ? 'PASSED' : 'FAILED'} in ${(r.durationMs / 1000).toFixed(0)} s\n${JSON.stringify(r.figures, null, 2)}`);
+      if (!r.passed) out(`failures:\n- ${r.failures.join('\n- ')}\n${r.diagnostics ?? ''}`);
     }
+  } catch (err) {
+    setupError = (err as Error).stack ?? String(err);
+    out(`faults: could not set up the run: ${setupError}`);
   } finally {
-    // NOTE: leave nothing running that this run started — the broker it restarted included (a
-    // later test run would reuse them; a clean-clone CI then found no SASL credentials of its own)
-    await stopServices({ only: services.started.includes('kafka') ? services.started : [...services.started, 'kafka'] }).catch(() => undefined);
+    await run?.close().catch((err: unknown) => out(`faults: closing the run: ${String(err)}`));
+    // NOTE: leave nothing running that this run started or restarted (the broker and gateway it
+    // faulted included): a later test run would reuse them, and a clean-clone CI then found no
+    // SASL credentials of its own
+    const started: ServiceName[] = [...(run?.services.started ?? []), 'kafka', 'clickhouse'];
+    await stopServices({ only: started }).catch(() => undefined);
+  }
+  const passed = results.filter((r) => r.passed).length;
+  const failed = results.length - passed + (setupError ? 1 : 0);
+  const report = { startedAt: new Date(startedAt).toISOString(), durationS: Math.round((Date.now() - startedAt) / 1000), options: opts, calibration: run?.calibration, passed, failed, setupError, results };
+  const file = values.report ?? join(repoRoot, '.faults', `${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}-${positionals.join('+')}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  out(`\nreport: ${file}`);
+  out(`faults: ${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+/** Between scenarios: every base service running again (a scenario's findings stay its own). */
+async function restoreFleet(run: FaultRun): Promise<void> {
+  for (const name of ['collector', 'enricher', 'anonymizer', 'sink'] as const) {
+    const p = run.fleet.processes.get(name);
+    if (p && p.exitStatus() === null) continue;
+    if (p) run.expectedExits.add(p.pid);
+    out(`  (${name} was not running after the last scenario: started again)`);
+    await run.fleet.start(name);
   }
 }
 
-process.exitCode = await main();
+const code = await main();
+// NOTE: exit explicitly: a KafkaJS client or a socket of a faulted service can keep the loop
+// alive after everything was closed, and CI must not wait on it
+process.exit(code);
