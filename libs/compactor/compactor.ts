@@ -4,6 +4,7 @@
 import { TupleParam, type ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { safeErrorFields } from '../core/errors.js';
+import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
 import type { JsonMap } from '../events/envelope.js';
 import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
@@ -194,6 +195,17 @@ interface Plan extends Staged {
 }
 
 const keyOf = (c: { subject: string; tenant_id: string; id: string }): string => `${c.subject}\u0000${c.tenant_id}\u0000${c.id}`;
+
+/**
+ * Per table the larger count. NOTE: a round run again after a crash or a failed step finds done
+ * what the earlier one did (events deleted, a tombstone written) and counts less: the receipt
+ * keeps what the request rewrote in all.
+ */
+function maxCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = Math.max(out[k] ?? 0, v);
+  return out;
+}
 
 export function createCompactor(opts: CompactorOptions): Compactor {
   const { client } = opts;
@@ -490,6 +502,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       }
       if (opts.afterRegister) await opts.afterRegister();
     });
+    // NOTE: fault points (libs/core/fault-points.ts) are test-only crashes, no-ops in a build
+    faultPoint('compactor.registry');
     await timed('stage', () => stage(staged));
 
     const stored = await timed('read', () => readStored(cmds));
@@ -530,30 +544,49 @@ export function createCompactor(opts: CompactorOptions): Compactor {
       }
     }
 
+    const deletedEvents = new Map<string, number>();
+    if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
+      // every event of the user received before the request goes, with or without traits
+      const found = await timed('capture', () =>
+        rows<{ tenant_id: string; id: string; n: unknown }>(
+          `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL
+           WHERE user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${DELETE_KEYS} AND received_at <= ${jg('requested_at', 'user', USER_ID)}
+           GROUP BY tenant_id, id`,
+        ),
+      );
+      for (const r of found) deletedEvents.set(keyOf({ subject: 'user', tenant_id: r.tenant_id, id: r.id }), toNumber(r.n));
+    }
+    const deadLetters = await timed('dead_letters', () => deadLettersHolding(plans));
+    for (const p of plans) {
+      const rw = rewritten.get(p.cmd.request_id) ?? {};
+      if (p.cmd.subject === 'user') rw.users = p.newUser ? 1 : 0;
+      else rw.accounts = p.newAccount ? 1 : 0;
+      if (p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events) {
+        rw.events_deleted = deletedEvents.get(keyOf(p.cmd)) ?? 0;
+        rw.events = 0;
+      }
+      const letters = deadLetters.perRequest.get(p.cmd.request_id);
+      if (letters) rw.dead_letters_deleted = letters;
+      p.receipt.rows_rewritten = maxCounts(p.receipt.rows_rewritten, rw);
+    }
+    // TRICKY: counted before anything is written or deleted, and kept (still pending) before it
+    // is: a round run again after a crash from here on counts only what is left to do.
+    await writeReceipts(plans.map((p) => p.receipt));
+
     const users = plans.flatMap((p) => (p.newUser ? [p.newUser] : []));
     const accounts = plans.flatMap((p) => (p.newAccount ? [p.newAccount] : []));
     await timed('dimensions', async () => {
       if (users.length > 0) await client.insert({ table: 'users', format: 'JSONEachRow', values: users });
       if (accounts.length > 0) await client.insert({ table: 'accounts', format: 'JSONEachRow', values: accounts });
     });
-    const deletedEvents = new Map<string, number>();
-    const deadLetters = await timed('dead_letters', () => deadLettersHolding(plans));
     await timed('mutation', async () => {
       if (deadLetters.hashes.length > 0) {
         await fillLookups([{ table: DEAD_LETTER_HASHES, values: [...new Set(deadLetters.hashes)].map((h) => ({ h })) }], [DEAD_LETTER_HASHES]);
         await alter(DEAD_LETTERS_MUTATION);
       }
-      if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
-        // every event of the user received before the request goes, with or without traits
-        const found = await rows<{ tenant_id: string; id: string; n: unknown }>(
-          `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL
-           WHERE user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${DELETE_KEYS} AND received_at <= ${jg('requested_at', 'user', USER_ID)}
-           GROUP BY tenant_id, id`,
-        );
-        for (const r of found) deletedEvents.set(keyOf({ subject: 'user', tenant_id: r.tenant_id, id: r.id }), toNumber(r.n));
-      }
       if (plans.some((p) => p.cmd.subject === 'user')) await alter(USER_HISTORY_MUTATION);
       if (plans.some((p) => p.cmd.subject === 'account')) await alter(ACCOUNT_HISTORY_MUTATION);
+      faultPoint('compactor.mutation');
       if (plans.some((p) => p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events)) {
         await alter(DELETE_EVENTS_MUTATION);
       }
@@ -579,25 +612,18 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     await timed('merge', async () => {
       if (users.length > 0) await alter(OPTIMIZE_USERS);
       if (accounts.length > 0) await alter(OPTIMIZE_ACCOUNTS);
+      faultPoint('compactor.merge');
       if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'user')) await alter(ERASE_USERS_MUTATION);
       if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'account')) await alter(ERASE_ACCOUNTS_MUTATION);
     });
     const rewrittenAt = now();
-    for (const p of plans) {
-      const rw = rewritten.get(p.cmd.request_id) ?? {};
-      if (p.cmd.subject === 'user') rw.users = p.newUser ? 1 : 0;
-      else rw.accounts = p.newAccount ? 1 : 0;
-      if (p.cmd.subject === 'user' && p.cmd.mode === 'delete' && p.cmd.delete_events) {
-        rw.events_deleted = deletedEvents.get(keyOf(p.cmd)) ?? 0;
-        rw.events = 0;
-      }
-      const letters = deadLetters.perRequest.get(p.cmd.request_id);
-      if (letters) rw.dead_letters_deleted = letters;
-      Object.assign(p.receipt, { status: 'applied', rows_rewritten: rw, applied_at: rewrittenAt, reason: null });
-    }
+    for (const p of plans) Object.assign(p.receipt, { status: 'applied', applied_at: rewrittenAt, reason: null });
     await writeReceipts(plans.map((p) => p.receipt));
     await timed('old_parts', () => waitForOldParts(Date.now()));
-    await timed('verify', () => verify(plans));
+    await timed('verify', () => {
+      faultPoint('compactor.verify');
+      return verify(plans);
+    });
     const verifiedAt = now();
     for (const p of plans) Object.assign(p.receipt, { status: 'verified', verified_at: verifiedAt });
     await writeReceipts(plans.map((p) => p.receipt));
@@ -649,7 +675,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
         if (prior) receipts.set(cmd.request_id, prior);
         continue;
       }
-      receipts.set(cmd.request_id, pendingReceipt(cmd, opts.subjectHash, prior?.attempts ?? 0));
+      // NOTE: with what an earlier run of it counted (it may have died before the receipt said applied)
+      receipts.set(cmd.request_id, { ...pendingReceipt(cmd, opts.subjectHash, prior?.attempts ?? 0), rows_rewritten: { ...prior?.rows_rewritten } });
       todo.push(cmd);
     }
     if (todo.length > 0) await writeReceipts(todo.map((c) => receipts.get(c.request_id) as Receipt));
