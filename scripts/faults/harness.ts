@@ -104,7 +104,7 @@ export async function openFaultRun(opts: { short: boolean; log: (line: string) =
  */
 async function calibrate(run: FaultRun, opts: { short: boolean; log: (line: string) => void }): Promise<void> {
   const t = await run.newTenant('calibration');
-  const seconds = opts.short ? 8 : 15;
+  const seconds = opts.short ? 6 : 15;
   const started = Date.now();
   const load = startLoad({ url: () => run.fleet.collectorUrl(), writeKey: t.writeKey, tenantId: t.id, idPrefix: 'cal-', eventsPerSec: 1e9, batch: 100, concurrency: 4 });
   await sleep(seconds * 1000);
@@ -176,6 +176,7 @@ export async function startScenario(
   const latency: LatencySample[] = [];
   const exitsBefore = new Set([...run.fleet.processes.values()].filter((p) => p.exitStatus() !== null).map((p) => p.pid));
   const stopLatency = startLatencyPoller(run.ch, ledgers, latency);
+  const outputBefore = new Map([...run.fleet.processes.values()].map((p) => [p.pid, p.output().length]));
   const acked = (): number => ledgers.reduce((n, l) => n + l.acknowledgedEvents(), 0);
 
   const scenario: ScenarioRun = {
@@ -250,6 +251,7 @@ export async function startScenario(
         latencyOutsideFaultsMs: quantiles(outside.map((s) => s.ms)),
         workerExits: exits,
         consumerRebuilds: await consumerRebuilds(run.fleet),
+        producerReplacements: producerReplacements(run.fleet, outputBefore),
       };
       const failures: string[] = [];
       if (lost.length) failures.push(`${lost.length} acknowledged events lost: ${lost.slice(0, 20).join(', ')}`);
@@ -332,6 +334,20 @@ export function quantiles(values: number[]): { n: number; p50: number | null; p9
   const s = [...values].sort((a, b) => a - b);
   const q = (p: number): number | null => (s.length ? (s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? null) : null);
   return { n: s.length, p50: q(0.5), p99: q(0.99), max: s.at(-1) ?? null };
+}
+
+/**
+ * Producers replaced because the broker lost their idempotent session (libs/kafka/outputs.ts), per
+ * process, from its log since the scenario began: without the replacement every later send of
+ * that producer fails and its stage stops delivering.
+ */
+function producerReplacements(fleet: Fleet, outputBefore: Map<number, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, p] of fleet.processes) {
+    const n = p.output().slice(outputBefore.get(p.pid) ?? 0).split("the broker lost this producer's session").length - 1;
+    if (n > 0) out[k] = n;
+  }
+  return out;
 }
 
 /** Consumers the workers rebuilt in process (KafkaJS gave up on them), per running process. */

@@ -13,6 +13,7 @@ import { openFaultRun, type FaultRun } from './harness.js';
 import type { Scenario, ScenarioOptions, ScenarioResult } from './scenario.js';
 import { brokerHang, brokerRestart } from './scenarios/broker.js';
 import { clickhouseOutage } from './scenarios/clickhouse.js';
+import { compactorCrash } from './scenarios/compactor-crash.js';
 import { embeddedCrash } from './scenarios/embedded-crash.js';
 import type { FleetScenario } from './scenarios/fleet-scenario.js';
 import { killLoop } from './scenarios/kill-loop.js';
@@ -30,6 +31,7 @@ const scenarios: AnyScenario[] = [
   { kind: 'fleet', scenario: redisOutage },
   { kind: 'fleet', scenario: rebalanceStorm },
   { kind: 'fleet', scenario: killLoop },
+  { kind: 'fleet', scenario: compactorCrash },
   { kind: 'standalone', scenario: embeddedCrash },
   { kind: 'fleet', scenario: soak },
 ];

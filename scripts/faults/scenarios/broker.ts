@@ -12,7 +12,7 @@ export const brokerRestart: FleetScenario = {
   loadFraction: 0.3,
   async run(run, opts, log) {
     const startedAt = Date.now();
-    const cycles = opts.cycles ?? (opts.short ? 3 : 20);
+    const cycles = opts.cycles ?? (opts.short ? 2 : 20);
     const upS = opts.short ? 8 : 12;
     const downS = 4;
     const s = await startScenario(run, { name: 'br', loadFraction: opts.loadFraction ?? this.loadFraction, ...(opts.rate ? { rate: opts.rate } : {}) });

@@ -14,7 +14,7 @@ export const killLoop: FleetScenario = {
   loadFraction: 0.3,
   async run(run, opts, log) {
     const startedAt = Date.now();
-    const kills = opts.cycles ?? (opts.short ? 6 : 30);
+    const kills = opts.cycles ?? (opts.short ? 5 : 30);
     const s = await startScenario(run, { name: 'kl', loadFraction: opts.loadFraction ?? this.loadFraction, ...(opts.rate ? { rate: opts.rate } : {}) });
     const schedule = `${kills} kills at ${s.rate} events/s, one every 10 s: a random one of ${VICTIMS.join(', ')} kill -9ed, started again at once (waits until ready)`;
     log(`kill-loop: ${schedule}`);
