@@ -39,6 +39,8 @@ export interface FaultRun {
   calibration: Record<string, unknown>;
   /** pids of processes the harness stopped or killed itself (not findings) */
   expectedExits: Set<number>;
+  /** stops the load and samplers of a scenario that threw before its finish() */
+  abandonScenarios(): Promise<void>;
   newTenant(name: string): Promise<Tenant>;
   /** switches anonymization on; resolves anonymizeSince */
   anonymize(tenantId: string): Promise<number>;
@@ -47,6 +49,8 @@ export interface FaultRun {
 
 const DEFAULT_USERS = 24;
 export const isClearUserId = (u: string): boolean => /^user-\d+$/.test(u);
+/** stop functions of the scenarios started and not finished (one at a time in practice) */
+const unfinished = new Set<() => Promise<void>>();
 
 export async function openFaultRun(opts: { short: boolean; log: (line: string) => void; env?: Record<string, string> }): Promise<FaultRun> {
   const services = await ensureServices({ fresh: false });
@@ -64,6 +68,9 @@ export async function openFaultRun(opts: { short: boolean; log: (line: string) =
   await admin.connect();
   let n = 0;
   const run: FaultRun = {
+    async abandonScenarios() {
+      for (const stop of [...unfinished]) await stop().catch(() => undefined);
+    },
     services,
     fleet,
     redis,
@@ -127,7 +134,7 @@ export interface FaultWindow {
   fault: string;
   start: number;
   end: number;
-  /** fault end → lag below one second of load; null: not within the limit */
+  /** fault end → the lag below one second of load, and staying there for 3 s; null: not within the limit */
   recoveryMs: number | null;
 }
 
@@ -177,7 +184,13 @@ export async function startScenario(
   const exitsBefore = new Set([...run.fleet.processes.values()].filter((p) => p.exitStatus() !== null).map((p) => p.pid));
   const stopLatency = startLatencyPoller(run.ch, ledgers, latency);
   const outputBefore = new Map([...run.fleet.processes.values()].map((p) => [p.pid, p.output().length]));
+  const rebuildsBefore = await consumerRebuildsByPid(run.fleet);
   const acked = (): number => ledgers.reduce((n, l) => n + l.acknowledgedEvents(), 0);
+  const abandon = async (): Promise<void> => {
+    unfinished.delete(abandon);
+    await Promise.all([...ledgers.map((l) => l.stop()), stopLatency(), sampler.stop()]);
+  };
+  unfinished.add(abandon);
 
   const scenario: ScenarioRun = {
     rate,
@@ -193,13 +206,21 @@ export async function startScenario(
       const start = Date.now();
       await act();
       const end = Date.now();
+      // NOTE: caught up = the lag below one second of load and staying there for 3 s: right
+      // after a broker restart nothing new was acknowledged yet, and the lag grows again while
+      // the consumer groups rejoin
       let recoveryMs: number | null = null;
+      let caughtUpAt: number | null = null;
       while (Date.now() - end < recoveryLimitMs) {
         const target = acked() - rate;
+        const at = Date.now();
         if ((await storedCount(run.ch, tenantIds).catch(() => -1)) >= target) {
-          recoveryMs = Date.now() - end;
-          break;
-        }
+          caughtUpAt ??= at;
+          if (Date.now() - caughtUpAt >= 3_000) {
+            recoveryMs = Math.max(0, caughtUpAt - end);
+            break;
+          }
+        } else caughtUpAt = null;
         await sleep(250);
       }
       const w = { fault: name, start, end, recoveryMs };
@@ -212,6 +233,7 @@ export async function startScenario(
         .map(([k, p]) => `${k} (${p.exitStatus()})`);
     },
     async finish() {
+      unfinished.delete(abandon);
       await Promise.all(ledgers.map((l) => l.stop()));
       const total = acked();
       const deadline = Date.now() + 240_000;
@@ -250,7 +272,7 @@ export async function startScenario(
         recoveryMaxS: windows.length ? Math.max(...windows.map((w) => (w.recoveryMs ?? Number.POSITIVE_INFINITY) / 1000)) : null,
         latencyOutsideFaultsMs: quantiles(outside.map((s) => s.ms)),
         workerExits: exits,
-        consumerRebuilds: await consumerRebuilds(run.fleet),
+        consumerRebuilds: await consumerRebuilds(run.fleet, rebuildsBefore),
         producerReplacements: producerReplacements(run.fleet, outputBefore),
       };
       const failures: string[] = [];
@@ -350,18 +372,27 @@ function producerReplacements(fleet: Fleet, outputBefore: Map<number, number>): 
   return out;
 }
 
-/** Consumers the workers rebuilt in process (KafkaJS gave up on them), per running process. */
-export async function consumerRebuilds(fleet: Fleet): Promise<Record<string, number>> {
-  const rebuilds: Record<string, number> = {};
+/** Consumers the workers rebuilt in process (KafkaJS gave up on them), per running process, since `before`. */
+export async function consumerRebuilds(fleet: Fleet, before: Map<number, number> = new Map()): Promise<Record<string, number>> {
+  const now = await consumerRebuildsByPid(fleet);
+  const out: Record<string, number> = {};
   for (const [k, p] of fleet.processes) {
+    const n = (now.get(p.pid) ?? 0) - (before.get(p.pid) ?? 0);
+    if (n > 0) out[k] = n;
+  }
+  return out;
+}
+
+async function consumerRebuildsByPid(fleet: Fleet): Promise<Map<number, number>> {
+  const counts = new Map<number, number>();
+  for (const p of fleet.processes.values()) {
     if (p.exitStatus() !== null) continue;
     const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`, { signal: AbortSignal.timeout(3_000) })).text().catch(() => '');
     const n = text
       .split('\n')
       .filter((l) => l.startsWith('tracklane_consumer_rebuilds_total{'))
       .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-    if (n > 0) rebuilds[k] = n;
+    counts.set(p.pid, n);
   }
-  return rebuilds;
+  return counts;
 }
-

@@ -102,7 +102,8 @@ async function main(): Promise<number> {
           results.push(await entry.scenario.run(opts, out));
         }
       } catch (err) {
-        // NOTE: a scenario that could not run is a failed one; the next ones still run
+        // NOTE: a scenario that could not run is a failed one; the next ones still run, without its load
+        await run?.abandonScenarios();
         results.push({ scenario: name, passed: false, schedule: '', durationMs: 0, figures: {}, failures: [`could not run: ${(err as Error).stack ?? String(err)}`], ...(run ? { diagnostics: await run.fleet.diagnostics() } : {}) });
       }
       const r = results.at(-1) as ScenarioResult;

@@ -18,6 +18,8 @@ export interface ScenarioResult {
   failures: string[];
   /** every process's last log lines, when it failed */
   diagnostics?: string;
+  /** series kept in the JSON report only (per-batch latency, fault windows) */
+  detail?: Record<string, unknown>;
 }
 
 export interface ScenarioOptions {

@@ -26,6 +26,7 @@ export async function endScenario(
     durationMs: Date.now() - head.startedAt,
     figures: { ...figures, ...extra.figures },
     failures: all,
+    detail: { windows: s.windows, latency: s.latency.map((l) => [l.at, l.ms]) },
     ...(all.length ? { diagnostics: await run.fleet.diagnostics() } : {}),
   };
 }
