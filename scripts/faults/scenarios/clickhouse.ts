@@ -1,7 +1,7 @@
 // Scenario 3 (issue 13): the ClickHouse gateway killed and down for a while, then slow — every
 // answer to the fleet delayed past its client timeout (an insert the server may have done, that
 // the client gave up on) — under load. The sink must retry without losing or doubling rows.
-import { restartClickHouse } from '../faults.js';
+import { restartClickHouse, slowClickHouse } from '../faults.js';
 import { CLICKHOUSE_TIMEOUT_MS, sleep, startScenario } from '../harness.js';
 import type { FleetScenario } from './fleet-scenario.js';
 import { endScenario } from './fleet-scenario.js';
@@ -22,11 +22,7 @@ export const clickhouseOutage: FleetScenario = {
     const down = await s.fault('gateway down', () => restartClickHouse(downS * 1000));
     log(`  down ${downS} s: recovery ${down.recoveryMs === null ? 'NONE' : `${(down.recoveryMs / 1000).toFixed(1)} s`}`);
     await sleep(10_000);
-    const slow = await s.fault('gateway slow', async () => {
-      run.clickhouseProxy.setDelay(delayMs);
-      await sleep(slowS * 1000);
-      run.clickhouseProxy.setDelay(0);
-    });
+    const slow = await s.fault('gateway slow', () => slowClickHouse(run, delayMs, slowS * 1000));
     log(`  slow ${slowS} s: recovery ${slow.recoveryMs === null ? 'NONE' : `${(slow.recoveryMs / 1000).toFixed(1)} s`}`);
     return endScenario(run, s, { name: this.name, schedule, startedAt }, { figures: { downS, slowS, delayMs } });
   },

@@ -1,12 +1,10 @@
 // Scenario 5 (issue 13): the enricher and anonymizer scaled 1 → 3 → 1 every 15 s under load, as
 // an autoscaler does: replicas join the groups, then leave them with SIGTERM (a graceful scale
 // down). Every rebalance revokes partitions with records in flight.
-import type { FleetServiceName } from '../../../test/support/fleet.js';
+import { scaleOutAndIn } from '../faults.js';
 import { sleep, startScenario } from '../harness.js';
 import type { FleetScenario } from './fleet-scenario.js';
 import { endScenario } from './fleet-scenario.js';
-
-const SCALED: FleetServiceName[] = ['enricher', 'anonymizer'];
 
 export const rebalanceStorm: FleetScenario = {
   name: 'rebalance-storm',
@@ -20,17 +18,7 @@ export const rebalanceStorm: FleetScenario = {
     log(`rebalance-storm: ${schedule}`);
     for (let cycle = 1; cycle <= cycles; cycle++) {
       await sleep(15_000);
-      const w = await s.fault(`scale ${cycle}`, async () => {
-        const keys = SCALED.flatMap((name) => [2, 3].map((i) => ({ name, key: `${name}-${i}` })));
-        await Promise.all(keys.map(({ name, key }) => run.fleet.start(name, key)));
-        await sleep(15_000);
-        const extra = keys.map(({ key }) => run.fleet.processes.get(key)).filter((p) => p !== undefined);
-        for (const p of extra) {
-          run.expectedExits.add(p.pid);
-          p.kill('SIGTERM');
-        }
-        await Promise.all(extra.map((p) => p.exited));
-      });
+      const w = await s.fault(`scale ${cycle}`, () => scaleOutAndIn(run, 15_000));
       log(`  cycle ${cycle}: acknowledged ${s.plain.acknowledgedEvents() + s.optedIn.acknowledgedEvents()}, back to 1 replica each, recovery ${w.recoveryMs === null ? 'NONE' : `${(w.recoveryMs / 1000).toFixed(1)} s`}`);
     }
     return endScenario(run, s, { name: this.name, schedule, startedAt }, { figures: { cycles } });

@@ -2,6 +2,7 @@
 // for 30 s under load. The enricher and anonymizer cannot read flags: they must pause (fail
 // closed) rather than let a clear id through, and resume once Redis answers; the collector keeps
 // accepting from its cache.
+import { stopRedisFor } from '../faults.js';
 import { sleep, startScenario } from '../harness.js';
 import type { FleetScenario } from './fleet-scenario.js';
 import { endScenario } from './fleet-scenario.js';
@@ -19,11 +20,7 @@ export const redisOutage: FleetScenario = {
     await sleep(10_000);
     const since = await s.anonymizeNow();
     await sleep(500);
-    const w = await s.fault('redis down', async () => {
-      await run.redis.stop();
-      await sleep(downS * 1000);
-      await run.redis.start();
-    });
+    const w = await s.fault('redis down', () => stopRedisFor(run, downS * 1000));
     log(`  down ${downS} s: recovery ${w.recoveryMs === null ? 'NONE' : `${(w.recoveryMs / 1000).toFixed(1)} s`}`);
     await sleep(5_000);
     return endScenario(run, s, { name: this.name, schedule, startedAt }, { figures: { downS, anonymizeSinceAfterSwitchMs: since - w.start } });

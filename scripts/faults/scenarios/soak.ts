@@ -5,7 +5,7 @@
 // last 20 minutes, or the p99 outside faults is above 2 s.
 import { readFileSync } from 'node:fs';
 import type { FleetServiceName } from '../../../test/support/fleet.js';
-import { hangBroker, restartBroker, restartClickHouse } from '../faults.js';
+import { hangBroker, restartBroker, restartClickHouse, scaleOutAndIn, slowClickHouse, stopRedisFor } from '../faults.js';
 import { CLICKHOUSE_TIMEOUT_MS, quantiles, sleep, startScenario, type FaultRun } from '../harness.js';
 import type { FleetScenario } from './fleet-scenario.js';
 import { endScenario } from './fleet-scenario.js';
@@ -29,36 +29,9 @@ function faultsOf(run: FaultRun): { name: string; act: () => Promise<void> }[] {
     { name: 'broker restart', act: () => restartBroker(4_000) },
     { name: 'broker hang', act: () => hangBroker(20_000) },
     { name: 'gateway down', act: () => restartClickHouse(30_000) },
-    {
-      name: 'redis down',
-      act: async () => {
-        await run.redis.stop();
-        await sleep(30_000);
-        await run.redis.start();
-      },
-    },
-    {
-      name: 'gateway slow',
-      act: async () => {
-        run.clickhouseProxy.setDelay(CLICKHOUSE_TIMEOUT_MS + 2_000);
-        await sleep(30_000);
-        run.clickhouseProxy.setDelay(0);
-      },
-    },
-    {
-      name: 'scale 1 → 3 → 1',
-      act: async () => {
-        const keys = (['enricher', 'anonymizer'] as const).flatMap((name) => [2, 3].map((i) => ({ name, key: `${name}-${i}` })));
-        await Promise.all(keys.map(({ name, key }) => run.fleet.start(name, key)));
-        await sleep(15_000);
-        const extra = keys.map(({ key }) => run.fleet.processes.get(key)).filter((p) => p !== undefined);
-        for (const p of extra) {
-          run.expectedExits.add(p.pid);
-          p.kill('SIGTERM');
-        }
-        await Promise.all(extra.map((p) => p.exited));
-      },
-    },
+    { name: 'redis down', act: () => stopRedisFor(run, 30_000) },
+    { name: 'gateway slow', act: () => slowClickHouse(run, CLICKHOUSE_TIMEOUT_MS + 2_000, 30_000) },
+    { name: 'scale 1 → 3 → 1', act: () => scaleOutAndIn(run, 15_000) },
   ];
 }
 
