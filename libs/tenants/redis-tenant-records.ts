@@ -21,6 +21,7 @@
 // NOTE: scripts touch several keys and derive tenant keys inside the read script, so this
 // targets a single Redis (or a primary with replicas), not Redis Cluster.
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { tenantFlagsSchema, type TenantFlags } from './flags.js';
 import { legacyWriteKeyId, tenantKeysSchema, type TenantKeys } from './tenant-keys.js';
 import { freezeTenant, TENANT_ID_RE, TenantStoreError, type Tenant } from './tenant-store.js';
@@ -185,6 +186,38 @@ export const CREATE = script(CREATE_SCRIPT);
 export const PATCH = script(PATCH_SCRIPT);
 export const SYNC = script(SYNC_SCRIPT, true);
 export const KEYS_UPDATE = script(KEYS_SCRIPT);
+
+/** Runs `s` by its sha, sending its text only when Redis does not hold it (NOSCRIPT). */
+export async function runScript(redis: Redis, s: Script, keys: string[], args: string[]): Promise<unknown> {
+  try {
+    return s.readOnly ? await redis.evalsha_ro(s.sha, keys.length, ...keys, ...args) : await redis.evalsha(s.sha, keys.length, ...keys, ...args);
+  } catch (err) {
+    if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+    return s.readOnly ? redis.eval_ro(s.text, keys.length, ...keys, ...args) : redis.eval(s.text, keys.length, ...keys, ...args);
+  }
+}
+
+/** The key and channel names of the data model above, under `prefix`. */
+export interface RegistryKeys {
+  tenant(id: string): string;
+  writeKey(hash: string): string;
+  tenants: string;
+  rev: string;
+  channel: string;
+  /** what SYNC prepends to a tenant id to name its hash */
+  tenantPrefix: string;
+}
+
+export function registryKeys(prefix: string): RegistryKeys {
+  return {
+    tenant: (id) => `${prefix}tenant:${id}`,
+    writeKey: (hash) => `${prefix}writekey:${hash}`,
+    tenants: `${prefix}tenants`,
+    rev: `${prefix}rev`,
+    channel: `${prefix}tenants`,
+    tenantPrefix: `${prefix}tenant:`,
+  };
+}
 
 export function parseSyncReply(reply: unknown): { counter: number; full: boolean; records: { tenantId: string; decoded: DecodedTenant }[] } | undefined {
   if (!Array.isArray(reply) || reply.length < 2 || (reply.length - 2) % 6 !== 0) return undefined;
