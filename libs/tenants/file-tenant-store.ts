@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { keyHash, legacyWriteKeyId } from './tenant-keys.js';
 import { createTenantStoreCore, tenantIdSchema, tenantSchema, TenantStoreError, writeKeySchema, type Tenant, type TenantStore } from './tenant-store.js';
 
-/** 2: keys as hashes (issue 11). 1: one write key per tenant, in clear — still read, rewritten as 2. */
+/** 2: keys as hashes. 1: one write key per tenant, in clear — still read, rewritten as 2. */
 export const TENANT_FILE_VERSION = 2;
 
 export const tenantFileSchema = z.object({

@@ -442,7 +442,7 @@ describe('redis tenant store', () => {
     newPrefix();
     const a = await open();
     const { writeKey = '' } = await a.createTenant('acme');
-    // the shape of a record from before issue 11: writeKeyHash only, no `keys` field
+    // a record holding writeKeyHash only, no `keys` field
     await admin.hdel(`${prefix}tenant:acme`, 'keys');
     await handWrite('acme', {});
     const b = await open();

@@ -90,7 +90,7 @@ export function newKeyId(kind: 'wk' | 'ak'): string {
 }
 
 /**
- * The key id of a write key that predates key ids (one per tenant, issue 11): derived from its
+ * The key id of a write key stored without one (a record holding a single `writeKeyHash`): derived from its
  * hash, so every replica and every restart names it alike without a write.
  */
 export function legacyWriteKeyId(hash: string): string {
