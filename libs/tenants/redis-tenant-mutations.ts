@@ -3,7 +3,7 @@
 // this replica's cache at once (read-your-writes; other replicas learn through their sync).
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/logger.js';
-import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagsPatch } from './flags.js';
+import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema } from './flags.js';
 import { CREATE, decodeFlags, decodeTenant, KEYS_UPDATE, PATCH, runScript, stringTuple, type DecodedTenant, type RegistryKeys, type TenantFields } from './redis-tenant-records.js';
 import {
   addApiKey,
@@ -126,12 +126,9 @@ export function createRedisTenantMutations(deps: TenantMutationDeps): TenantMuta
     },
 
     patchFlags(tenantId, patch, now) {
-      let parsedPatch: FlagsPatch;
-      try {
-        parsedPatch = flagsPatchSchema.parse(patch);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+      const parsed = flagsPatchSchema.safeParse(patch);
+      if (!parsed.success) return Promise.reject(parsed.error);
+      const parsedPatch = parsed.data;
       return track(async () => {
         let stampBase = now;
         for (let attempt = 0; attempt < MAX_PATCH_ATTEMPTS; attempt++) {
