@@ -12,7 +12,8 @@ import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/embedded-runner.js';
 import { createProgressBar, sendTraffic } from './send.js';
-import { generateTraffic, type ExpectedSummary } from './traffic.js';
+import type { ExpectedSummary } from './expected-summary.js';
+import { generateTraffic } from './traffic.js';
 
 export interface DemoOptions {
   events: number;

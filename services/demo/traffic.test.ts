@@ -5,17 +5,10 @@ import { open } from 'maxmind';
 import { getDomain } from 'tldts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { COMPANIES, COUNTRY_IPS, FREE_MAIL_DOMAINS } from './fixtures.js';
-import {
-  IP_COUNTRY,
-  MAX_BATCH_BYTES,
-  MAX_BATCH_MESSAGES,
-  SEGMENT_MESSAGE_TYPES,
-  containsEmail,
-  generateTraffic,
-  type GeneratedTraffic,
-  type JsonValue,
-  type SegmentMessage,
-} from './traffic.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES } from './batching.js';
+import { IP_COUNTRY, containsEmail } from './expected-summary.js';
+import { SEGMENT_MESSAGE_TYPES, type JsonValue, type SegmentMessage } from './segment-types.js';
+import { generateTraffic, type GeneratedTraffic } from './traffic.js';
 
 const require = createRequire(import.meta.url);
 const START_MS = Date.parse('2025-06-01T12:00:00.000Z');
