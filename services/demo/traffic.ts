@@ -11,6 +11,8 @@ import { createVisitor } from './visitors.js';
 
 const HOUR_MS = 3_600_000;
 const WINDOW_MS = 3 * 24 * HOUR_MS;
+/** How many sessions one visitor has over the window. */
+const SESSIONS_PER_VISITOR = [{ n: 1, weight: 40 }, { n: 2, weight: 30 }, { n: 3, weight: 20 }, { n: 4, weight: 10 }];
 
 export interface GeneratedTraffic {
   batches: TrafficBatch[];
@@ -43,12 +45,7 @@ export function generateTraffic(opts: TrafficOptions): GeneratedTraffic {
     const tenantIndex = rng.weighted(tenantWeights).i;
     const visitor = createVisitor(rng, tenantIndex, userNumber, startMs);
     state.userId = undefined;
-    const sessionCount = rng.weighted([
-      { n: 1, weight: 40 },
-      { n: 2, weight: 30 },
-      { n: 3, weight: 20 },
-      { n: 4, weight: 10 },
-    ]).n;
+    const sessionCount = rng.weighted(SESSIONS_PER_VISITOR).n;
     const identifySession = visitor.person ? (sessionCount > 1 && rng.chance(0.3) ? 1 : 0) : -1;
     // Sessions end ≤ ~45 min after they start, so starting 2 h before startMs keeps all in the past.
     const latestStart = startMs - 2 * HOUR_MS;

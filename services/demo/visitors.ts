@@ -51,48 +51,35 @@ function asciiSlug(s: string): string {
     .replace(/[^a-z]/g, '');
 }
 
-function createPerson(rng: Random, userNumber: number, companyFirst: CompanyFixture | null, startMs: number): Person {
+type MailIdentity = Pick<Person, 'email' | 'company' | 'group' | 'groupOnIdentify'>;
+
+function companyMail(rng: Random, company: CompanyFixture, first: string, last: string): MailIdentity {
+  const host = rng.pick(company.mailHosts);
+  const local = rng.chance(0.7) ? `${first}.${last}` : `${first.charAt(0)}${last}`;
+  const group = rng.chance(0.6)
+    ? { groupId: company.groupId, name: company.name, industry: company.industry, employees: company.employees }
+    : null;
+  return { email: `${local}@${host}`, company, group, groupOnIdentify: rng.chance(0.25) };
+}
+
+function freeMail(rng: Random, first: string, last: string): MailIdentity {
+  const domain = rng.pick(FREE_MAIL_DOMAINS);
+  const local = rng.chance(0.5) ? `${first}.${last}${rng.int(1, 99)}` : `${first}${last}${rng.int(70, 99)}`;
+  const group = rng.chance(0.35) ? rng.pick(FREEMAIL_WORKSPACES) : null;
+  return { email: `${local}@${domain}`, company: null, group, groupOnIdentify: false };
+}
+
+// NOTE: the order of rng draws here and in the helpers is part of what a seed means; changing it
+// changes every seed's traffic.
+function createPerson(rng: Random, userNumber: number, company: CompanyFixture | null, startMs: number): Person {
   const firstName = rng.pick(FIRST_NAMES);
   const lastName = rng.pick(LAST_NAMES);
   const first = asciiSlug(firstName);
   const last = asciiSlug(lastName);
   const createdAt = new Date(startMs - rng.int(5, 400) * DAY_MS).toISOString();
   const plan = rng.pick(['free', 'starter', 'pro', 'business']);
-  if (companyFirst) {
-    const host = rng.pick(companyFirst.mailHosts);
-    const local = rng.chance(0.7) ? `${first}.${last}` : `${first.charAt(0)}${last}`;
-    return {
-      userId: `user_${userNumber}`,
-      firstName,
-      lastName,
-      email: `${local}@${host}`,
-      company: companyFirst,
-      group: rng.chance(0.6)
-        ? {
-            groupId: companyFirst.groupId,
-            name: companyFirst.name,
-            industry: companyFirst.industry,
-            employees: companyFirst.employees,
-          }
-        : null,
-      groupOnIdentify: rng.chance(0.25),
-      createdAt,
-      plan,
-    };
-  }
-  const domain = rng.pick(FREE_MAIL_DOMAINS);
-  const local = rng.chance(0.5) ? `${first}.${last}${rng.int(1, 99)}` : `${first}${last}${rng.int(70, 99)}`;
-  return {
-    userId: `user_${userNumber}`,
-    firstName,
-    lastName,
-    email: `${local}@${domain}`,
-    company: null,
-    group: rng.chance(0.35) ? rng.pick(FREEMAIL_WORKSPACES) : null,
-    groupOnIdentify: false,
-    createdAt,
-    plan,
-  };
+  const mail = company ? companyMail(rng, company, first, last) : freeMail(rng, first, last);
+  return { userId: `user_${userNumber}`, firstName, lastName, ...mail, createdAt, plan };
 }
 
 export function createVisitor(
