@@ -26,7 +26,10 @@ export interface ExpectedSummary {
   sessionsByTenant: Record<string, number>;
   identifiedUsersByTenant: Record<string, number>;
   identifiedEventsByTenant: Record<string, number>;
-  /** registrable domains of company emails in identify traits; free-mail infers nothing */
+  /**
+   * registrable domains of company emails in identify traits, from identify calls without an
+   * explicit account (context.groupId): an explicit account wins; free-mail infers nothing
+   */
   inferredAccountsByTenant: Record<string, string[]>;
   /** groupIds of group calls and of identify's context.groupId */
   explicitAccountsByTenant: Record<string, string[]>;
@@ -112,7 +115,7 @@ export function summarizeTraffic(batches: TrafficBatch[], tenants: string[], swi
       }
       if (m.type === 'identify' && typeof m.traits?.['email'] === 'string') {
         const domain = expectedInferredDomain(m.traits['email']);
-        if (domain) setFor(inferred, tenant).add(domain);
+        if (domain && !m.context.groupId) setFor(inferred, tenant).add(domain);
         if (m.userId) emailKind.set(`${tenant}\u0000${m.userId}`, domain ? 'company' : 'freeMail');
         if (m.context.groupId) setFor(explicit, tenant).add(m.context.groupId);
       }

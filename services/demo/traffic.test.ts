@@ -146,7 +146,7 @@ describe('generateTraffic', () => {
     for (const t of TENANTS) {
       const domains = new Set(
         identifies
-          .filter((m) => m.tenant === t)
+          .filter((m) => m.tenant === t && !m.message.context.groupId)
           .map((m) => String(m.message.traits?.['email']))
           .filter((e) => !freeMail.has(emailHost(e)))
           .map((e) => getDomain(emailHost(e))),
