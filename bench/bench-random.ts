@@ -1,5 +1,5 @@
 // Deterministic randomness for benchmark fixtures, so runs are comparable.
-import { createRandom } from '../services/demo/traffic.js';
+import { createRandom } from '../services/demo/random.js';
 
 /** mulberry32 (the demo generator's PRNG) as a plain `() => number` in [0, 1). */
 export function rng(seed: number): () => number {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchReport } from './bench-types.js';
-import { generateTraffic, type SegmentMessage } from '../services/demo/traffic.js';
+import type { SegmentMessage } from '../services/demo/segment-types.js';
+import { generateTraffic } from '../services/demo/traffic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -33,7 +33,8 @@ import { openRedisTenantStore, type RedisTenantStore } from '../libs/tenants/red
 import { ensureServices, stopServices, type ServiceEndpoints, type ServiceName } from '../scripts/services/services.js';
 import { clickhouseLogin } from '../test/support/services.js';
 import { normalizeAll } from '../services/collector/ingest-routes.js';
-import { generateTraffic, type SegmentMessage } from '../services/demo/traffic.js';
+import type { SegmentMessage } from '../services/demo/segment-types.js';
+import { generateTraffic } from '../services/demo/traffic.js';
 import type { BenchReport } from './bench-types.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -12,7 +12,8 @@ import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/embedded-runner.js';
 import { createProgressBar, sendTraffic } from './send.js';
-import { generateTraffic, type ExpectedSummary } from './traffic.js';
+import type { ExpectedSummary } from './expected-summary.js';
+import { generateTraffic } from './traffic.js';
 
 export interface DemoOptions {
   events: number;
@@ -43,7 +44,12 @@ export async function runDemo(opts: DemoOptions): Promise<boolean> {
   const server = await startEmbedded(config, logger);
   try {
     const writeKeys: Record<string, string> = {};
-    for (const tenant of TENANTS) writeKeys[tenant] = (await admin(server, 'PUT', `/v1/admin/tenants/${tenant}`)).writeKey as string;
+    for (const tenant of TENANTS) {
+      const { writeKey } = await admin(server, 'PUT', `/v1/admin/tenants/${tenant}`);
+      // NOTE: the data dir is fresh, so each tenant is created here and the answer carries its key.
+      if (typeof writeKey !== 'string') throw new Error(`creating tenant ${tenant} answered without a write key`);
+      writeKeys[tenant] = writeKey;
+    }
 
     const traffic = generateTraffic({ seed: opts.seed, events: opts.events, tenants: TENANTS, startMs: Date.now() });
     const switchTenant = traffic.expected.anonymization.tenant;

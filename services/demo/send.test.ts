@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendError, basicAuth, createProgressBar, sendTraffic, type SendBatch } from './send.js';
-import type { SegmentMessage } from './traffic.js';
+import type { SegmentMessage } from './segment-types.js';
 import { CaptureStream } from '../../test/support/capture-stream.js';
 
 interface Arrival {

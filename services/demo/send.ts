@@ -1,7 +1,7 @@
 // Sends generated demo batches to a collector's Segment-compatible `POST /v1/batch`: bounded
 // concurrency, retries with backoff on 5xx / network errors, fail fast on 4xx, optional barriers.
 import cliProgress from 'cli-progress';
-import type { SegmentMessage } from './traffic.js';
+import type { SegmentMessage } from './segment-types.js';
 
 export interface SendBatch {
   tenant: string;
