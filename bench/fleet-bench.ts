@@ -168,7 +168,7 @@ async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
   const admin = kafka.admin();
   await admin.connect();
   const tenants = await openRedisTenantStore({ redis: ep.redisUrl, keyPrefix: redisPrefix, logger });
-  const clickhouse = createClickHouse({ url: ep.clickhouseUrl, dataDir: '', ...clickhouseLogin(), logger });
+  const clickhouse = createClickHouse({ url: ep.clickhouseUrl, ...clickhouseLogin(), logger });
   try {
     // Tenants: per phase one clear tenant (ipPolicy full) and one anonymizing with geo_then_mask,
     // the mix the embedded benchmark uses. anonymizeSince is stamped ~2 s ahead (the

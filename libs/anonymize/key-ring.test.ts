@@ -2,8 +2,8 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger.js';
-import { createKeyRing, PSEUDONYM_KEY_SALT } from './key-ring.js';
-import { parseMasterKey } from './master-key.js';
+import { createKeyRing, masterKeyRing, PSEUDONYM_KEY_SALT } from './key-ring.js';
+import { MasterKeyError, parseMasterKey } from './master-key.js';
 
 const MASTER_TEXT = 'MASTER-CANARY-unit-test-master-key-0123456789abcdef';
 const master = parseMasterKey(MASTER_TEXT);
@@ -84,5 +84,22 @@ describe.each([
     const r = createKeyRing(copy, { cacheSize });
     copy.fill(0);
     expect(r.pseudonym('acme', 1, 'u1')).toBe(reference('acme', 1, 'u1'));
+  });
+});
+
+describe('masterKeyRing', () => {
+  it('derives the same pseudonyms as a ring over the parsed key', () => {
+    expect(masterKeyRing(MASTER_TEXT).pseudonym('acme', 1, 'user-42')).toBe(reference('acme', 1, 'user-42'));
+  });
+  it.each([undefined, 'too-short', 'hex:zz'])('refuses %j with a MasterKeyError that never quotes the value', (raw) => {
+    let err: unknown;
+    try {
+      masterKeyRing(raw);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MasterKeyError);
+    expect((err as Error).message).toMatch(/^TRACKLANE_MASTER_KEY /);
+    if (raw) expect((err as Error).message).not.toContain(raw);
   });
 });

@@ -3,6 +3,7 @@
 import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { inspect } from 'node:util';
 import { LRUCache } from 'lru-cache';
+import { parseMasterKey } from './master-key.js';
 
 /** HKDF salt for pseudonym keys; a different purpose must use a different salt. */
 export const PSEUDONYM_KEY_SALT = 'tracklane/pseudonym';
@@ -93,4 +94,18 @@ export function createKeyRing(masterKey: Buffer, opts: KeyRingOptions = {}): Key
     [inspect.custom]: (): string => '[KeyRing]',
   };
   return Object.freeze(ring);
+}
+
+/**
+ * The key ring of a TRACKLANE_MASTER_KEY value: the one way a service turns the secret into
+ * keys. A bad value throws a MasterKeyError naming the variable, never quoting it; the decoded
+ * bytes are zeroed once the ring holds its own copy.
+ */
+export function masterKeyRing(raw: string | undefined, opts: KeyRingOptions = {}): KeyRing {
+  const key = parseMasterKey(raw);
+  try {
+    return createKeyRing(key, opts);
+  } finally {
+    key.fill(0);
+  }
 }

@@ -5,13 +5,14 @@ import {
   AnalystLoginError,
   clickhouseAnalystCredentialsFrom,
   clickhouseAnalystShape,
+  clickhouseConfigFrom,
   clickhouseConnectionFrom,
   clickhouseConnectionProblems,
   clickhouseConnectionShape,
   clickhouseStartupProblem,
 } from './clickhouse-connection.js';
 
-const schema = z.object({ CLICKHOUSE_URL: z.string().optional(), ...clickhouseConnectionShape, ...clickhouseAnalystShape });
+const schema = z.object({ CLICKHOUSE_URL: z.string().optional(), CLICKHOUSE_DATABASE: z.string().optional(), ...clickhouseConnectionShape, ...clickhouseAnalystShape });
 const parse = (env: Record<string, string | undefined>) => parseEnv(schema, env);
 const files = (contents: Record<string, string>) => (path: string): string => {
   const text = contents[path];
@@ -97,5 +98,31 @@ describe('clickhouseStartupProblem', () => {
   });
   it.each([sysError('ECONNREFUSED'), chError('60', 'UNKNOWN_TABLE'), new Error('boom'), null, 'text'])('%s is not a connection-setting problem', (err) => {
     expect(clickhouseStartupProblem(err)).toBeUndefined();
+  });
+});
+
+describe('clickhouseConfigFrom', () => {
+  const read = files({ '/run/secrets/ch': 'S3cret-value\n' });
+  it('a server when CLICKHOUSE_URL is set: login, database, timeout and settings of the settings', () => {
+    const env = parse({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_DATABASE: 'analytics', CLICKHOUSE_USER: 'tracklane', CLICKHOUSE_PASSWORD_FILE: '/run/secrets/ch', CLICKHOUSE_REQUEST_TIMEOUT_MS: '5000' });
+    expect(clickhouseConfigFrom(env, { chdbDir: '/data/clickhouse', settings: { insert_distributed_sync: 1 } }, read)).toEqual({
+      url: 'http://ch:8123',
+      database: 'analytics',
+      username: 'tracklane',
+      password: 'S3cret-value',
+      requestTimeoutMs: 5000,
+      settings: { insert_distributed_sync: 1 },
+    });
+  });
+  it('another node of the cluster keeps the login; a timeout given by the caller wins', () => {
+    const env = parse({ CLICKHOUSE_URL: 'http://ch-0:8123', CLICKHOUSE_PASSWORD: 'direct', CLICKHOUSE_REQUEST_TIMEOUT_MS: '5000' });
+    expect(clickhouseConfigFrom(env, { url: 'http://ch-1:8123', requestTimeoutMs: 600_000 })).toEqual({ url: 'http://ch-1:8123', password: 'direct', requestTimeoutMs: 600_000 });
+  });
+  it('chDB on the data dir when no URL is set, without reading any connection file', () => {
+    const env = parse({ CLICKHOUSE_PASSWORD_FILE: '/missing' });
+    expect(clickhouseConfigFrom(env, { chdbDir: '/data/clickhouse' }, read)).toEqual({ dataDir: '/data/clickhouse' });
+  });
+  it('a ConfigError naming CLICKHOUSE_URL when there is neither a URL nor a chDB dir', () => {
+    expect(() => clickhouseConfigFrom(parse({}))).toThrow(/^CLICKHOUSE_URL is required/);
   });
 });

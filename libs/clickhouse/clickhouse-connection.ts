@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, envOptionalString, readSecretFile, readSettingFile, type ReadFile } from '../config/env.js';
+import type { Logger } from '../core/logger.js';
 import { errorChain, tlsFailureOfCode } from '../core/tls-errors.js';
+import type { ClickHouseConfig, ClickHouseSettings } from './client.js';
 
 /** The environment shape; merged into the fleet and embedded config schemas. */
 export const clickhouseConnectionShape = {
@@ -90,6 +92,45 @@ export function clickhouseConnectionFrom(env: ConnectionEnv & AnalystEnv, read: 
   if (env.CLICKHOUSE_CA_FILE !== undefined) out.caCert = Buffer.from(readSettingFile('CLICKHOUSE_CA_FILE', env.CLICKHOUSE_CA_FILE, read));
   if (env.CLICKHOUSE_REQUEST_TIMEOUT_MS !== undefined) out.requestTimeoutMs = env.CLICKHOUSE_REQUEST_TIMEOUT_MS;
   return out;
+}
+
+/** Where a client of the settings goes and how it behaves, beyond the settings themselves. */
+export interface ClickHouseClientOptions {
+  /** chDB's data dir when CLICKHOUSE_URL is unset (embedded mode); without one a URL is required */
+  chdbDir?: string;
+  /** another node of the same cluster (the compactor's per-node connections): same login and CA */
+  url?: string;
+  settings?: ClickHouseSettings;
+  /** overrides CLICKHOUSE_REQUEST_TIMEOUT_MS (a step known to run long) */
+  requestTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * The one way a service builds a ClickHouse client config from its settings: a server when
+ * CLICKHOUSE_URL (or `opts.url`) is set, with the login, CA and timeout of the settings; else
+ * chDB on `opts.chdbDir`; else a ConfigError naming CLICKHOUSE_URL.
+ */
+export function clickhouseConfigFrom(
+  env: ConnectionEnv & AnalystEnv & { CLICKHOUSE_DATABASE?: string | undefined },
+  opts: ClickHouseClientOptions = {},
+  read: ReadFile = readUtf8,
+): ClickHouseConfig {
+  const url = opts.url ?? env.CLICKHOUSE_URL;
+  const common = { ...(opts.logger ? { logger: opts.logger } : {}) };
+  if (url === undefined) {
+    if (opts.chdbDir === undefined) throw new ConfigError('CLICKHOUSE_URL is required (http(s)://host:8123 of the ClickHouse server)');
+    return { dataDir: opts.chdbDir, ...(env.CLICKHOUSE_DATABASE !== undefined ? { database: env.CLICKHOUSE_DATABASE } : {}), ...common };
+  }
+  const connection = clickhouseConnectionFrom(env, read);
+  return {
+    url,
+    ...(env.CLICKHOUSE_DATABASE !== undefined ? { database: env.CLICKHOUSE_DATABASE } : {}),
+    ...connection,
+    ...(opts.requestTimeoutMs !== undefined ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+    ...(opts.settings ? { settings: opts.settings } : {}),
+    ...common,
+  };
 }
 
 /** The analyst user's credentials (none when CLICKHOUSE_ANALYST_USER is unset). */

@@ -18,11 +18,11 @@ describe('toNumber', () => {
 
 describe('createClickHouse', () => {
   it('refuses a non-http url', () => {
-    expect(() => createClickHouse({ url: 'tcp://localhost:9000', dataDir: '/nonexistent' })).toThrow(/http/);
+    expect(() => createClickHouse({ url: 'tcp://localhost:9000' })).toThrow(/http/);
   });
   it('builds an HTTP client without touching chDB', async () => {
     const logger = createLogger({ level: 'silent' });
-    const c = createClickHouse({ url: 'http://127.0.0.1:1', dataDir: '/nonexistent', requestTimeoutMs: 500, logger });
+    const c = createClickHouse({ url: 'http://127.0.0.1:1', requestTimeoutMs: 500, logger });
     const ping = await c.ping();
     expect(ping.success).toBe(false);
     await c.close();

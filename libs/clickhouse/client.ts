@@ -13,28 +13,41 @@ import {
   type Logger as ClientLogger,
   type WarnLogParams,
 } from '@clickhouse/client';
+import { ConfigError } from '../config/env.js';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
-export type { ClickHouseClient };
+export type { ClickHouseClient, ClickHouseSettings };
 
-export interface ClickHouseConfig {
-  /** http(s)://host:8123 of a ClickHouse server; unset → chDB on `dataDir`. */
-  url?: string;
-  /** chDB data directory (ignored when `url` is set). */
-  dataDir: string;
-  /** HTTP only; chDB always uses `default` (the data dir is the database). */
+interface ClientCommon {
+  requestTimeoutMs?: number;
+  /** the client's own warnings/errors go here (else @clickhouse/client writes to the console) */
+  logger?: Logger;
+}
+
+/** A ClickHouse server over HTTP(S). */
+export interface HttpClickHouseConfig extends ClientCommon {
+  /** http(s)://host:8123 */
+  url: string;
   database?: string;
   username?: string;
   password?: string;
   /** HTTPS only: PEM CAs to trust instead of the system's (CLICKHOUSE_CA_FILE); the host name is always verified */
   caCert?: Buffer;
-  requestTimeoutMs?: number;
-  /** HTTP only: settings sent with every statement (cluster mode: synchronous Distributed inserts) */
+  /** settings sent with every statement (cluster mode: synchronous Distributed inserts) */
   settings?: ClickHouseSettings;
-  /** the client's own warnings/errors go here (else @clickhouse/client writes to the console) */
-  logger?: Logger;
 }
+
+/** The in-process chDB engine on a data directory (embedded mode, tests). */
+export interface ChdbClickHouseConfig extends ClientCommon {
+  url?: undefined;
+  dataDir: string;
+  /** chDB has only `default` (the data dir is the database) */
+  database?: string;
+}
+
+/** Which ClickHouse a client talks to: `url` set → a server, else chDB on `dataDir`. */
+export type ClickHouseConfig = HttpClickHouseConfig | ChdbClickHouseConfig;
 
 /** Thrown when the chDB engine cannot be opened on the requested directory. */
 export class ChdbOpenError extends Error {
@@ -58,8 +71,18 @@ const require = createRequire(import.meta.url);
 let chdbConnection: ChdbConnectionModule | undefined;
 let chdbRoot: ChdbRootModule | undefined;
 function loadChdb(): { conn: ChdbConnectionModule; root: ChdbRootModule } {
-  chdbConnection ??= require('chdb/connection') as ChdbConnectionModule;
-  chdbRoot ??= require('chdb') as ChdbRootModule;
+  try {
+    chdbConnection ??= require('chdb/connection') as ChdbConnectionModule;
+    chdbRoot ??= require('chdb') as ChdbRootModule;
+  } catch (err) {
+    // NOTE: the container image leaves chDB's native engine out (chdb then throws CHDB_PLATFORM):
+    // there, a server is the only ClickHouse
+    const code = (err as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'CHDB_PLATFORM') {
+      throw new ConfigError('CLICKHOUSE_URL is not set and chDB (the embedded ClickHouse) is not installed here: set CLICKHOUSE_URL to http(s)://host:8123 of a ClickHouse server');
+    }
+    throw err;
+  }
   return { conn: chdbConnection, root: chdbRoot };
 }
 
@@ -78,7 +101,7 @@ function loadChdb(): { conn: ChdbConnectionModule; root: ChdbRootModule } {
 const openChdbDirs = new Map<string, number>();
 
 export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
-  if (cfg.url) {
+  if (cfg.url !== undefined) {
     if (!/^https?:\/\//i.test(cfg.url)) {
       // NOTE: never the URL itself: it may carry credentials (user:password@)
       throw new Error('the ClickHouse URL (CLICKHOUSE_URL) must be http(s)://host:port');
@@ -101,7 +124,7 @@ export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
   return createChdbClient(cfg);
 }
 
-function createChdbClient(cfg: ClickHouseConfig): ClickHouseClient {
+function createChdbClient(cfg: ChdbClickHouseConfig): ClickHouseClient {
   if (cfg.database !== undefined && cfg.database !== 'default') {
     throw new Error(
       `chDB mode supports only the "default" database (the data dir is the database); got ${JSON.stringify(cfg.database)}`,

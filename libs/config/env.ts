@@ -22,6 +22,14 @@ export const envOptionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** A comma-separated setting → its trimmed, non-empty items. */
+export function parseList(v: string): string[] {
+  return v
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);

@@ -2,8 +2,7 @@
 // (Redis, fail closed) → tracklane.clean.v1.
 import { z } from 'zod';
 import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
-import { createKeyRing } from '../../libs/anonymize/key-ring.js';
-import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { partitionKey, type CleanEvent } from '../../libs/events/envelope.js';
 import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
@@ -20,9 +19,7 @@ export const anonymizerConfigSchema = fleetConfigSchema.extend({
 export type AnonymizerConfig = z.infer<typeof anonymizerConfigSchema>;
 
 export async function startAnonymizer(config: AnonymizerConfig, logger: Logger): Promise<RunningService> {
-  const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
-  const keys = createKeyRing(masterKey);
-  masterKey.fill(0);
+  const keys = masterKeyRing(config.TRACKLANE_MASTER_KEY);
   const ctx = await openFleetContext('anonymizer', config, logger);
   const worker = createStageWorker({
     name: 'anonymize',

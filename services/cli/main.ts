@@ -1,7 +1,7 @@
 // The `tracklane` command line: start (embedded pipeline or a fleet service), migrate, topics, demo, load.
 import { Command } from 'commander';
 import { ChdbOpenError, createClickHouse } from '../../libs/clickhouse/client.js';
-import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
+import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
 import { ConfigError, parseEnv } from '../../libs/config/env.js';
@@ -88,13 +88,7 @@ program
   .action(async () => {
     const config = parseEnv(embeddedConfigSchema, process.env);
     const logger = createLogger({ level: config.LOG_LEVEL });
-    const client = createClickHouse({
-      url: config.CLICKHOUSE_URL,
-      dataDir: join(resolve(config.TRACKLANE_DATA_DIR), 'clickhouse'),
-      database: config.CLICKHOUSE_DATABASE,
-      ...(config.CLICKHOUSE_URL ? clickhouseConnectionFrom(config) : {}),
-      logger,
-    });
+    const client = createClickHouse(clickhouseConfigFrom(config, { chdbDir: join(resolve(config.TRACKLANE_DATA_DIR), 'clickhouse'), logger }));
     try {
       const { applied, skipped } = await migrate(client, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE });
       process.stdout.write(`migrations: ${applied.length} applied, ${skipped.length} already applied\n`);

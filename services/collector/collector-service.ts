@@ -8,11 +8,13 @@ import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
-import { clickhouseAnalystShape, clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
+import { clickhouseAnalystShape, clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
+import { collectorLimitsFrom, collectorLimitsShape, withCollectorLimitsChecked } from '../../libs/config/collector-limits.js';
 import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
+import { runStopSteps } from '../../libs/core/stop-stack.js';
 import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore, requestReceipt, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
@@ -22,34 +24,32 @@ import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
 import { sendInChunks } from '../../libs/kafka/outputs.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
-import { parseTrustProxy } from '../embedded/config.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { startupStep } from '../fleet/startup.js';
 import type { RunningService } from '../fleet/running-service.js';
-import { runStopSteps } from '../fleet/worker-host.js';
 import { createFailureLimiter } from './admin-auth.js';
 import { buildCollectorApp, type CollectorAppOptions } from './http-app.js';
 
-export const collectorConfigSchema = fleetConfigSchema.extend({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  /** the operator routes' listener: never behind the public Ingress (k8s: Service collector-admin) */
-  ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
-  ...adminApiConfigShape,
-  /** the read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql) */
-  ...clickhouseAnalystShape,
-  TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
-  TRUST_PROXY: z.string().default('false'),
-  MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
-  MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
-  MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
-});
+export const collectorConfigSchema = withCollectorLimitsChecked(
+  fleetConfigSchema.extend({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    /** the operator routes' listener: never behind the public Ingress (k8s: Service collector-admin) */
+    ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8090),
+    ...adminApiConfigShape,
+    /** the read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql) */
+    ...clickhouseAnalystShape,
+    TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
+    /** request and event sizes, events per batch, trusted proxies (libs/config/collector-limits.ts) */
+    ...collectorLimitsShape,
+  }),
+);
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
 
 export async function startCollector(config: CollectorConfig, logger: Logger): Promise<RunningService> {
   const ctx = await openFleetContext('collector', config, logger);
   const analyst = config.CLICKHOUSE_URL
-    ? createClickHouse({ url: config.CLICKHOUSE_URL, dataDir: '', database: config.CLICKHOUSE_DATABASE, ...clickhouseConnectionFrom(config), settings: clickhouseSettings(config), logger })
+    ? createClickHouse(clickhouseConfigFrom(config, { settings: clickhouseSettings(config), logger }))
     : null;
   const analystSql = config.CLICKHOUSE_URL
     ? await startupStep(config, logger, 'collector', 'clickhouse', () => openAnalystSql(analystSetupFrom(config, '', queryLimitsFrom(config), logger)))
@@ -90,15 +90,16 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
   const counted = countIngest(kafkaIngest, ctx.metrics.registry);
 
+  const intake = collectorLimitsFrom(config);
   const appOptions: CollectorAppOptions = {
     logger,
-    maxRequestBytes: config.MAX_REQUEST_BYTES,
-    trustProxy: parseTrustProxy(config.TRUST_PROXY),
+    maxRequestBytes: intake.maxRequestBytes,
+    trustProxy: intake.trustProxy,
     metrics: ctx.metrics.registry,
     ingest: {
       tenantByWriteKey: (k) => ctx.tenants.tenantByWriteKey(k),
       pipeline: counted,
-      limits: { maxEventBytes: config.MAX_EVENT_BYTES, maxBatchEvents: config.MAX_BATCH_EVENTS, maxFutureMs: 60_000 },
+      limits: intake.limits,
     },
     admin: {
       adminToken: config.TRACKLANE_ADMIN_TOKEN,

@@ -5,10 +5,9 @@
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
-import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
+import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
-import { createKeyRing } from '../../libs/anonymize/key-ring.js';
-import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
 import { clusterHosts, nodeName, nodeUrls } from '../../libs/compactor/cluster-nodes.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
@@ -62,21 +61,10 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     throw new ConfigError('the compactor needs CLICKHOUSE_DATABASE=default (its mutations name default.* lookup tables)');
   }
   // NOTE: the per-node connections of cluster mode log in and verify TLS as the main one does
-  const connection = clickhouseConnectionFrom(config);
-  const connect = (url: string): ClickHouseClient =>
-    createClickHouse({
-      url,
-      dataDir: '',
-      database: config.CLICKHOUSE_DATABASE,
-      ...connection,
-      requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS,
-      settings: clickhouseSettings(config),
-      logger,
-    });
-  const clickhouse = connect(config.CLICKHOUSE_URL);
-  const masterKey = parseMasterKey(config.TRACKLANE_MASTER_KEY);
-  const keys = createKeyRing(masterKey);
-  masterKey.fill(0);
+  const main = clickhouseConfigFrom(config, { requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS, settings: clickhouseSettings(config), logger });
+  const connect = (url: string): ClickHouseClient => createClickHouse({ ...main, url });
+  const clickhouse = createClickHouse(main);
+  const keys = masterKeyRing(config.TRACKLANE_MASTER_KEY);
   if (config.MIGRATE_ON_START) await startupStep(config, logger, 'compactor', 'clickhouse', () => migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE }));
   const cluster = config.CLICKHOUSE_CLUSTER
     ? await startupStep(config, logger, 'compactor', 'clickhouse', () => openClusterTarget(config, config.CLICKHOUSE_CLUSTER as string, clickhouse, connect, logger))

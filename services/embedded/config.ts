@@ -1,10 +1,11 @@
 // Configuration of the embedded runner (`tracklane start`), parsed once from the environment.
 import { z } from 'zod';
 import { clickhouseAnalystShape, clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
+import { collectorLimitsShape, withCollectorLimitsChecked } from '../../libs/config/collector-limits.js';
 import { adminApiConfigShape, envBoolean, envOptionalString } from '../../libs/config/env.js';
 
-export const embeddedConfigSchema = z
-  .object({
+export const embeddedConfigSchema = withCollectorLimitsChecked(
+  z.object({
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     /** unset: the operator routes share PORT; set: they listen apart (0 = any free port) */
     ADMIN_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -26,28 +27,15 @@ export const embeddedConfigSchema = z
     GEOIP_DB: envOptionalString,
     ASN_DB: envOptionalString,
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** fastify trustProxy: "false", "true", or a comma-separated list of proxy addresses */
-    TRUST_PROXY: z.string().default('false'),
     SINK_MAX_ROWS: z.coerce.number().int().min(1).default(5000),
     SINK_MAX_AGE_MS: z.coerce.number().int().min(1).default(50),
-    MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(500 * 1024),
-    MAX_EVENT_BYTES: z.coerce.number().int().min(256).default(32 * 1024),
-    MAX_BATCH_EVENTS: z.coerce.number().int().min(1).default(500),
+    /** request and event sizes, events per batch, trusted proxies (libs/config/collector-limits.ts) */
+    ...collectorLimitsShape,
     MIGRATE_ON_START: envBoolean(true),
     ...adminApiConfigShape,
     /** serves the web tag's test page at /tag/test-page (tests and demos only) */
     TRACKLANE_TAG_TEST_PAGE: envBoolean(false),
-  })
-  .refine((c) => c.MAX_EVENT_BYTES <= c.MAX_REQUEST_BYTES, {
-    message: 'MAX_EVENT_BYTES must not exceed MAX_REQUEST_BYTES (an event is part of a request)',
-    path: ['MAX_EVENT_BYTES'],
-  });
+  }),
+);
 
 export type EmbeddedConfig = z.infer<typeof embeddedConfigSchema>;
-
-export function parseTrustProxy(v: string): boolean | string[] {
-  const s = v.trim().toLowerCase();
-  if (s === 'true') return true;
-  if (s === 'false' || s === '') return false;
-  return s.split(',').map((p) => p.trim()).filter(Boolean);
-}

@@ -6,10 +6,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
-import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
-import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
-import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
+import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
@@ -20,16 +19,18 @@ import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import type { AnalystSql } from '../../libs/clickhouse/analyst-sql.js';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
-import { ConfigError, queryLimitsFrom } from '../../libs/config/env.js';
+import { collectorLimitsFrom } from '../../libs/config/collector-limits.js';
+import { ConfigError, parseList, queryLimitsFrom } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
+import { createStopStack } from '../../libs/core/stop-stack.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { openFileTenantStore } from '../../libs/tenants/file-tenant-store.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { createFailureLimiter } from '../collector/admin-auth.js';
 import { buildCollectorApp, type CollectorAppOptions } from '../collector/http-app.js';
-import { parseTrustProxy, type EmbeddedConfig } from './config.js';
+import type { EmbeddedConfig } from './config.js';
 import { createEmbeddedPipeline } from './embedded-pipeline.js';
 import { openOverwriteQueue } from './overwrite-queue.js';
 
@@ -52,22 +53,12 @@ export interface EmbeddedServer {
 export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Promise<EmbeddedServer> {
   const dataDir = resolve(config.TRACKLANE_DATA_DIR);
   await mkdir(dataDir, { recursive: true });
-  const stack: { name: string; close: () => Promise<void> | void }[] = [];
-  const closeAll = async () => {
-    for (const { name, close } of stack.reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        logger.error({ ...safeErrorFields(err), component: name }, 'error while stopping');
-      }
-    }
-    stack.length = 0;
-  };
-
+  // NOTE: everything opened below is closed newest first, on stop or when a later step fails
+  const stack = createStopStack();
   try {
-    const keys = masterKeyRing(config.TRACKLANE_MASTER_KEY);
+    const keys = config.TRACKLANE_MASTER_KEY === undefined ? null : masterKeyRing(config.TRACKLANE_MASTER_KEY);
     const tenants = await openFileTenantStore({ path: join(dataDir, 'tenants.json') });
-    stack.push({ name: 'tenants', close: () => tenants.close() });
+    stack.push('tenants', () => tenants.close());
     const needing = tenants.list().filter((t) => t.flags.anonymizeIdentity);
     if (needing.length > 0 && !keys) {
       throw new ConfigError(
@@ -76,19 +67,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       );
     }
 
-    const chConfig = {
-      url: config.CLICKHOUSE_URL,
-      dataDir: join(dataDir, 'clickhouse'),
-      database: config.CLICKHOUSE_DATABASE,
-      ...(config.CLICKHOUSE_URL ? clickhouseConnectionFrom(config) : {}),
-      logger,
-    };
+    const chdbDir = join(dataDir, 'clickhouse');
+    const chConfig = clickhouseConfigFrom(config, { chdbDir, logger });
     const clickhouse = createClickHouse(chConfig);
-    stack.push({ name: 'clickhouse', close: () => clickhouse.close() });
+    stack.push('clickhouse', () => clickhouse.close());
     // NOTE: analyst SQL opens sessions of its own per statement (chDB keeps settings per session:
     // a readonly query on the sink's connection would make every later insert fail).
-    const analyst = await openAnalystSql(analystSetupFrom(config, chConfig.dataDir, queryLimitsFrom(config), logger));
-    stack.push({ name: 'clickhouse-analyst', close: () => analyst.close() });
+    const analyst = await openAnalystSql(analystSetupFrom(config, chdbDir, queryLimitsFrom(config), logger));
+    stack.push('clickhouse-analyst', () => analyst.close());
     const analystQuery = (sql: string) => analyst.sql.operatorQuery(sql);
     const tenantQuery = (tenantId: string, sql: string) => analyst.sql.tenantQuery(tenantId, sql);
     if (config.MIGRATE_ON_START) {
@@ -97,16 +83,16 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     }
 
     const enricher = await createEnricher({
-      geoPaths: config.GEOIP_DB ? config.GEOIP_DB.split(',').map((p) => p.trim()) : undefined,
-      asnPaths: config.ASN_DB ? config.ASN_DB.split(',').map((p) => p.trim()) : undefined,
+      geoPaths: config.GEOIP_DB ? parseList(config.GEOIP_DB) : undefined,
+      asnPaths: config.ASN_DB ? parseList(config.ASN_DB) : undefined,
       flags: tenants,
     });
-    stack.push({ name: 'enricher', close: () => enricher.close() });
+    stack.push('enricher', () => enricher.close());
 
     // NOTE: users/accounts read-merge-writes get their own connection so they do not queue
     // behind event inserts (a chDB connection runs one statement at a time).
     const dimensions = createClickHouse(chConfig);
-    stack.push({ name: 'clickhouse-dimensions', close: () => dimensions.close() });
+    stack.push('clickhouse-dimensions', () => dimensions.close());
     const sink = createClickHouseSink({
       client: clickhouse,
       dimensionClient: dimensions,
@@ -114,24 +100,21 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       maxAgeMs: config.SINK_MAX_AGE_MS,
       logger,
     });
-    stack.push({ name: 'sink', close: () => sink.stop() });
+    stack.push('sink', () => sink.stop());
 
     // Retroactive overwrites: the compactor on a session of its own (its mutations and merges
     // run long), receipts read on the analyst session.
     const compactorClient = createClickHouse(chConfig);
-    stack.push({ name: 'clickhouse-compactor', close: () => compactorClient.close() });
+    stack.push('clickhouse-compactor', () => compactorClient.close());
     // The registry of recent overwrites and suppressions the sink consults: reloaded at start.
     const subjectHash = embeddedSubjectHash(config.TRACKLANE_ID_HASH_KEY, dataDir);
     const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash });
     await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
     const flushCounts = () => registry.flushSuppressedCounts().catch((err: unknown) => logger.warn({ ...safeErrorFields(err) }, 'could not write suppressed-event counts'));
     const countsTimer = setInterval(() => void flushCounts(), 5_000);
-    stack.push({
-      name: 'suppressed-counts',
-      close: async () => {
-        clearInterval(countsTimer);
-        await flushCounts();
-      },
+    stack.push('suppressed-counts', async () => {
+      clearInterval(countsTimer);
+      await flushCounts();
     });
     const compactor = createCompactor({
       client: compactorClient,
@@ -145,7 +128,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
     const receipts = createReceiptStore(dimensions, subjectHash);
     const overwrites = await openOverwriteQueue({ compactor, receipts, logger, journalPath: join(dataDir, 'overwrites-queue.jsonl') });
-    stack.push({ name: 'overwrites', close: () => overwrites.close() });
+    stack.push('overwrites', () => overwrites.close());
 
     const pipeline = createEmbeddedPipeline({
       enrich: enricher.stage,
@@ -157,15 +140,16 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
 
     const adminToken = config.TRACKLANE_ADMIN_TOKEN ?? (await ensureAdminToken(dataDir, logger));
+    const intake = collectorLimitsFrom(config);
     const appOptions: CollectorAppOptions = {
       logger,
-      maxRequestBytes: config.MAX_REQUEST_BYTES,
-      trustProxy: parseTrustProxy(config.TRUST_PROXY),
+      maxRequestBytes: intake.maxRequestBytes,
+      trustProxy: intake.trustProxy,
       tag: { testPage: config.TRACKLANE_TAG_TEST_PAGE },
       ingest: {
         tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
         pipeline,
-        limits: { maxEventBytes: config.MAX_EVENT_BYTES, maxBatchEvents: config.MAX_BATCH_EVENTS, maxFutureMs: 60_000 },
+        limits: intake.limits,
       },
       admin: {
         adminToken,
@@ -189,9 +173,9 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const adminApp = split ? buildCollectorApp({ ...appOptions, listener: 'admin' }) : null;
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its
     // in-flight requests), then the sink flushes, then storage closes.
-    stack.push({ name: 'http', close: () => app.close() });
-    if (adminApp) stack.push({ name: 'http-admin', close: () => adminApp.close() });
-    stack.push({ name: 'intake', close: () => pipeline.close() });
+    stack.push('http', () => app.close());
+    if (adminApp) stack.push('http-admin', () => adminApp.close());
+    stack.push('intake', () => pipeline.close());
 
     const base = (p: number) => `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${p}`;
     await app.listen({ port: config.PORT, host: config.HOST });
@@ -204,7 +188,6 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     }
     logger.info({ url, adminUrl, dataDir, storage: config.CLICKHOUSE_URL ? 'clickhouse-http' : 'chdb', anonymization: keys !== null }, 'tracklane embedded pipeline listening');
 
-    let stopping: Promise<void> | undefined;
     return {
       url,
       port,
@@ -214,10 +197,12 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       clickhouse,
       analystQuery,
       tenantQuery,
-      stop: () => (stopping ??= closeAll()),
+      stop: async () => {
+        await stack.close(logger);
+      },
     };
   } catch (err) {
-    await closeAll();
+    await stack.close(logger);
     throw err;
   }
 }
@@ -232,17 +217,6 @@ function embeddedSubjectHash(raw: string | undefined, dataDir: string): SubjectH
     return subjectHasher(key);
   } finally {
     key.fill(0);
-  }
-}
-
-function masterKeyRing(raw: string | undefined): KeyRing | null {
-  if (raw === undefined) return null;
-  // parseMasterKey throws a MasterKeyError whose message never contains the key.
-  const key = parseMasterKey(raw);
-  try {
-    return createKeyRing(key);
-  } finally {
-    key.fill(0); // the ring holds its own KeyObject copy
   }
 }
 

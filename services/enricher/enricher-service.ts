@@ -1,6 +1,6 @@
 // Enricher: tracklane.raw.v1 → enrich (geo, company, UA, account, URL scrub) → tracklane.enriched.v1.
 import { z } from 'zod';
-import { envOptionalString } from '../../libs/config/env.js';
+import { envOptionalString, parseList } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { partitionKey, type EnrichedEvent } from '../../libs/events/envelope.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
@@ -21,8 +21,8 @@ export async function startEnricher(config: EnricherConfig, logger: Logger): Pro
   const ctx = await openFleetContext('enricher', config, logger);
   const enricher = await createEnricher({
     flags: ctx.tenants,
-    geoPaths: config.GEOIP_DB?.split(',').map((p) => p.trim()),
-    asnPaths: config.ASN_DB?.split(',').map((p) => p.trim()),
+    geoPaths: config.GEOIP_DB ? parseList(config.GEOIP_DB) : undefined,
+    asnPaths: config.ASN_DB ? parseList(config.ASN_DB) : undefined,
   });
   const worker = createStageWorker({
     name: 'enrich',

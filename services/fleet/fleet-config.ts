@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
 import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
 import { clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
-import { ConfigError, envOptionalString } from '../../libs/config/env.js';
+import { ConfigError, envOptionalString, parseList } from '../../libs/config/env.js';
 import { redisConnectionShape } from '../../libs/config/redis-connection.js';
 import { kafkaSecurityShape } from '../../libs/kafka/kafka-security.js';
 import { topicRetentionShape } from '../../libs/kafka/topic-retention.js';
@@ -13,7 +13,7 @@ import { schemaRegistryShape } from '../../libs/kafka/registry-client.js';
 export const fleetConfigSchema = z.object({
   KAFKA_BROKERS: z
     .string({ message: 'KAFKA_BROKERS is required (e.g. 127.0.0.1:9092)' })
-    .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+    .transform(parseList)
     .pipe(z.array(z.string()).min(1, 'KAFKA_BROKERS names no broker')),
   /** SCHEMA_REGISTRY_URL, basic auth and a CA file (libs/kafka/registry-client.ts) */
   ...schemaRegistryShape,

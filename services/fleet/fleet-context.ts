@@ -5,6 +5,7 @@
 // the service not ready, with one line naming the setting to check.
 import type { Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../../libs/core/logger.js';
+import { createStopStack, type StopStep } from '../../libs/core/stop-stack.js';
 import { redisOptionsFrom } from '../../libs/config/redis-connection.js';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
 import { kafkaSecurityFrom } from '../../libs/kafka/kafka-security.js';
@@ -17,7 +18,6 @@ import { createWorkerMetrics, type WorkerMetrics } from '../../libs/kafka/worker
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import type { FleetConfig } from './fleet-config.js';
 import { openWithinStartupTimeout, startupOptions, type StartupStep } from './startup.js';
-import type { StopStep } from './worker-host.js';
 
 export interface FleetContext {
   service: string;
@@ -52,10 +52,7 @@ async function openOnce(
   step: StartupStep,
   settings: { kafkaSecurity: ReturnType<typeof kafkaSecurityFrom>; registryOptions: ReturnType<typeof registryClientOptions>; retention: TopicRetention },
 ): Promise<FleetContext> {
-  const stopSteps: StopStep[] = [];
-  const closeAll = async () => {
-    for (const s of [...stopSteps].reverse()) await Promise.resolve(s.run()).catch(() => undefined);
-  };
+  const opened = createStopStack();
   try {
     // NOTE: quiet until the context is open: a refused attempt is told once, by startup.ts
     let starting = true;
@@ -73,15 +70,15 @@ async function openOnce(
     // told before the deadline cuts it off as "did not answer"
     const openTimeoutMs = Math.max(1_000, Math.min(10_000, Math.floor(config.STARTUP_TIMEOUT_MS / 3)));
     const tenants = await step('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger, openTimeoutMs }));
-    stopSteps.push({ name: 'tenants', run: () => tenants.close() });
+    opened.push('tenants', () => tenants.close());
 
     const producer = await step('kafka', () => connectProducer(kafka, logger));
-    stopSteps.push({ name: 'producer', run: () => producer.disconnect() });
+    opened.push('producer', () => producer.disconnect());
 
     starting = false;
-    return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createWorkerMetrics(service), stopSteps: stopSteps.reverse() };
+    return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createWorkerMetrics(service), stopSteps: opened.steps() };
   } catch (err) {
-    await closeAll();
+    await opened.close(logger);
     throw err;
   }
 }

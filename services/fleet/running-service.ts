@@ -6,10 +6,11 @@ import type { z } from 'zod';
 import { ConfigError, parseEnv } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import { createLogger, type Logger } from '../../libs/core/logger.js';
+import { runStopSteps, type StopStep } from '../../libs/core/stop-stack.js';
 import type { StageWorker } from '../../libs/kafka/stage-worker.js';
 import type { FleetContext } from './fleet-context.js';
 import { StartupTimeoutError } from './startup.js';
-import { exitOnSignals, runStopSteps, startHealthServer, type StopStep } from './worker-host.js';
+import { exitOnSignals, startHealthServer } from './worker-host.js';
 
 export interface RunningService {
   /** port of the health/metrics (and, for the collector, API) server */

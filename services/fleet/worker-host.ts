@@ -1,9 +1,8 @@
 // What every fleet process shares: /healthz, /readyz and /metrics on its own port, and a
-// shutdown that runs the service's stop steps in order once, bounded by a timeout.
+// shutdown on SIGTERM/SIGINT bounded by a timeout (its steps: libs/core/stop-stack.ts).
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 
 export interface HealthServer {
@@ -32,25 +31,6 @@ export async function startHealthServer(opts: {
   app.get('/metrics', async (_req, reply) => reply.header('content-type', opts.metrics.contentType).send(await opts.metrics.metrics()));
   await app.listen({ port: opts.port, host: opts.host });
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
-}
-
-export interface StopStep {
-  name: string;
-  run: () => Promise<unknown> | unknown;
-}
-
-/** Runs stop steps in the given order; errors are logged and do not skip later steps. */
-export async function runStopSteps(steps: readonly StopStep[], logger: Logger): Promise<boolean> {
-  let clean = true;
-  for (const step of steps) {
-    try {
-      await step.run();
-    } catch (err) {
-      clean = false;
-      logger.error({ ...safeErrorFields(err), step: step.name }, 'stop step failed');
-    }
-  }
-  return clean;
 }
 
 /** SIGTERM/SIGINT → stop() once; exit 0 when it finished cleanly in time, 1 otherwise. */

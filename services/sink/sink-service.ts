@@ -3,7 +3,7 @@
 // holds a record succeeded, so a crash at any point redelivers instead of losing rows.
 import { z } from 'zod';
 import { createClickHouse } from '../../libs/clickhouse/client.js';
-import { clickhouseConnectionFrom } from '../../libs/clickhouse/clickhouse-connection.js';
+import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS, type OverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { envBoolean } from '../../libs/config/env.js';
@@ -39,14 +39,7 @@ export type SinkConfig = z.infer<typeof sinkConfigSchema>;
 const pass = <T>(v: T): Result<T> => ok(v);
 
 export async function startSink(config: SinkConfig, logger: Logger): Promise<RunningService> {
-  const chConfig = {
-    url: config.CLICKHOUSE_URL,
-    dataDir: '',
-    database: config.CLICKHOUSE_DATABASE,
-    ...clickhouseConnectionFrom(config),
-    settings: clickhouseSettings(config),
-    logger,
-  };
+  const chConfig = clickhouseConfigFrom(config, { settings: clickhouseSettings(config), logger });
   const clickhouse = createClickHouse(chConfig);
   const dimensions = createClickHouse(chConfig);
   // NOTE: migrations are idempotent (checksummed), so a start-up step may repeat them

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import { clickhouseConnectionFrom, clickhouseStartupProblem } from '../../libs/clickhouse/clickhouse-connection.js';
-import { createClickHouse, toNumber, type ClickHouseClient } from '../../libs/clickhouse/client.js';
+import { createClickHouse, toNumber, type ClickHouseClient, type HttpClickHouseConfig } from '../../libs/clickhouse/client.js';
 import { withIdLookup } from '../../libs/clickhouse/id-lookup.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { startClickHouseGateway, type ClickHouseGateway } from '../support/clickhouse-gateway.js';
@@ -25,8 +25,8 @@ let tlsGateway: ClickHouseGateway;
 let httpGateway: ClickHouseGateway;
 const clients: ClickHouseClient[] = [];
 
-function client(cfg: Omit<Parameters<typeof createClickHouse>[0], 'dataDir' | 'logger'>): ClickHouseClient {
-  const c = createClickHouse({ dataDir: '', logger, requestTimeoutMs: 10_000, ...cfg });
+function client(cfg: Omit<HttpClickHouseConfig, 'logger'>): ClickHouseClient {
+  const c = createClickHouse({ logger, requestTimeoutMs: 10_000, ...cfg });
   clients.push(c);
   return c;
 }

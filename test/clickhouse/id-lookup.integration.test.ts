@@ -28,7 +28,7 @@ function refuseFirst(which: (r: SessionRequest & { kind: string }) => boolean): 
 const kindOf = (text: string): string => /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? '';
 
 function client(): ClickHouseClient {
-  const c = createClickHouse({ url: gateway.url, dataDir: '', logger, username: 'tracklane', password: PASSWORD, requestTimeoutMs: 20_000 });
+  const c = createClickHouse({ url: gateway.url, logger, username: 'tracklane', password: PASSWORD, requestTimeoutMs: 20_000 });
   clients.push(c);
   return c;
 }

@@ -32,7 +32,7 @@ beforeAll(async () => {
     users: { tracklane: SERVICE_PASSWORD, tester: TESTER_PASSWORD },
     onRequest: (r) => captured.push(r),
   });
-  ch = createClickHouse({ url: gateway.url, dataDir: '', username: 'tester', password: TESTER_PASSWORD });
+  ch = createClickHouse({ url: gateway.url, username: 'tester', password: TESTER_PASSWORD });
 });
 
 afterAll(async () => {
