@@ -128,7 +128,7 @@ describe('chDB stays out of the fleet code path', () => {
     // createClickHouse returns the HTTP client before chDB is ever required
     const body = client.slice(client.indexOf('export function createClickHouse'));
     expect(body.indexOf('return createClient({')).toBeLessThan(body.indexOf('createChdbClient(cfg)'));
-    expect(body.slice(0, body.indexOf('createChdbClient(cfg)'))).toMatch(/if \(cfg\.url\)/);
+    expect(body.slice(0, body.indexOf('createChdbClient(cfg)'))).toMatch(/if \(cfg\.url !== undefined\)/);
   });
 
   it('the ClickHouse-using fleet services require CLICKHOUSE_URL (so they always take the HTTP path)', async () => {
