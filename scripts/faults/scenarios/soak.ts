@@ -23,6 +23,31 @@ function rssMb(pid: number): number | null {
   }
 }
 
+/**
+ * What of a process's memory is live JavaScript (V8 heap used) and what is held outside it
+ * (Buffers, ArrayBuffers): from its /metrics. Tells a leak (the heap grows) from memory the
+ * allocator keeps after a burst (RSS steps, the heap does not).
+ */
+async function heapMb(port: number | undefined): Promise<{ heapUsed: number; external: number } | null> {
+  if (port === undefined) return null;
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+    const gauge = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+    const used = gauge('nodejs_heap_size_used_bytes');
+    const external = gauge('nodejs_external_memory_bytes');
+    return Number.isFinite(used) && Number.isFinite(external) ? { heapUsed: Math.round(used / 2 ** 20), external: Math.round(external / 2 ** 20) } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** median of the values (a single spike at either end of a window does not move it) */
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
 /** the interleaved faults, in turn, each as short as its scenario's */
 function faultsOf(run: FaultRun): { name: string; act: () => Promise<void> }[] {
   return [
@@ -48,19 +73,21 @@ export const soak: FleetScenario = {
     const schedule = `${minutes} min at ${s.rate} events/s; every ${faultEveryS} s the next of: ${faults.map((f) => f.name).join(', ')}; RSS and p99 sampled per minute`;
     log(`soak: ${schedule}`);
     const end = startedAt + minutes * 60_000;
-    const perMinute: { minute: number; rssMb: Record<string, number | null>; p99Ms: number | null; batches: number }[] = [];
+    const perMinute: { minute: number; rssMb: Record<string, number | null>; heapMb: Record<string, { heapUsed: number; external: number } | null>; p99Ms: number | null; batches: number }[] = [];
     let minute = 0;
     let nextFault = startedAt + faultEveryS * 1000;
     let faultIndex = 0;
-    const sample = (): void => {
+    const sample = async (): Promise<void> => {
       minute++;
       const from = startedAt + (minute - 1) * 60_000;
       const to = from + 60_000;
       const inMinute = s.latency.filter((l) => l.at >= from && l.at < to && !s.windows.some((w) => l.at >= w.start - 1_000 && l.at <= w.end + (w.recoveryMs ?? 0)));
       const rss = Object.fromEntries(LONG_LIVED.map((k) => [k, rssMb(run.fleet.processes.get(k)?.pid ?? -1)]));
+      const heap = Object.fromEntries(await Promise.all(LONG_LIVED.map(async (k) => [k, await heapMb(run.fleet.processes.get(k)?.port)] as const)));
       const p99 = quantiles(inMinute.map((l) => l.ms)).p99;
-      perMinute.push({ minute, rssMb: rss, p99Ms: p99, batches: inMinute.length });
-      log(`  minute ${minute}: RSS ${LONG_LIVED.map((k) => `${k} ${rss[k]} MB`).join(', ')}; p99 ${p99 ?? '–'} ms (${inMinute.length} batches outside faults)`);
+      perMinute.push({ minute, rssMb: rss, heapMb: heap, p99Ms: p99, batches: inMinute.length });
+      const mem = (k: string): string => `${k} ${rss[k]} MB (heap ${heap[k]?.heapUsed ?? '?'}, external ${heap[k]?.external ?? '?'})`;
+      log(`  minute ${minute}: RSS ${LONG_LIVED.map(mem).join(', ')}; p99 ${p99 ?? '–'} ms (${inMinute.length} batches outside faults)`);
     };
     let nextSample = startedAt + 60_000;
     while (Date.now() < end) {
@@ -74,35 +101,36 @@ export const soak: FleetScenario = {
       }
       // NOTE: a minute's batches are judged a minute late, so slow ones are counted too
       while (Date.now() >= nextSample + 60_000) {
-        sample();
+        await sample();
         nextSample += 60_000;
       }
       await sleep(1_000);
     }
     await sleep(60_000);
-    while (minute < minutes) sample();
-    const window = Math.min(20, Math.floor(minutes / 2));
+    while (minute < minutes) await sample();
+    // the issue's window: the last 20 minutes of a 30-minute soak (two thirds of a shorter one)
+    const window = Math.min(20, Math.floor((minutes * 2) / 3));
     const growth: Record<string, number | null> = {};
+    const heapGrowth: Record<string, number | null> = {};
     const failures: string[] = [];
+    // each end of the window is the median of 3 samples around it: one catch-up spike does not decide
+    const change = (series: number[]): { first: number; last: number; growth: number } | null => {
+      if (series.length < window + 1) return null;
+      const end = series.length - 1;
+      const first = median(series.slice(Math.max(0, end - window - 1), end - window + 2));
+      const last = median(series.slice(end - 2, end + 1));
+      return { first, last, growth: Math.round(((last - first) / first) * 1000) / 1000 };
+    };
     for (const k of LONG_LIVED) {
-      const series = perMinute.map((m) => m.rssMb[k]).filter((v): v is number => v !== null);
-      const at = (i: number): number => {
-        const slice = series.slice(Math.max(0, i - 1), i + 2);
-        return slice.reduce((a, b) => a + b, 0) / slice.length;
-      };
-      if (series.length < window + 1) {
-        growth[k] = null;
-        continue;
-      }
-      const first = at(series.length - 1 - window);
-      const last = at(series.length - 2);
-      growth[k] = Math.round(((last - first) / first) * 1000) / 1000;
-      if ((growth[k] ?? 0) > RSS_GROWTH_LIMIT) failures.push(`${k} RSS grew ${Math.round((growth[k] ?? 0) * 100)} % over the last ${window} minutes (${Math.round(first)} → ${Math.round(last)} MB)`);
+      const rss = change(perMinute.map((m) => m.rssMb[k]).filter((v): v is number => v !== null));
+      growth[k] = rss?.growth ?? null;
+      heapGrowth[k] = change(perMinute.map((m) => m.heapMb[k]?.heapUsed).filter((v): v is number => v !== undefined))?.growth ?? null;
+      if (rss && rss.growth > RSS_GROWTH_LIMIT) failures.push(`${k} RSS grew ${Math.round(rss.growth * 100)} % over the last ${window} minutes (${Math.round(rss.first)} → ${Math.round(rss.last)} MB)`);
     }
     const outside = s.latency.filter((l) => !s.windows.some((w) => l.at >= w.start - 1_000 && l.at <= w.end + (w.recoveryMs ?? 0)));
     const p99 = quantiles(outside.map((l) => l.ms)).p99;
     if (p99 !== null && p99 > P99_LIMIT_MS) failures.push(`p99 2xx → visible outside faults ${p99} ms > ${P99_LIMIT_MS} ms`);
     const worstMinute = Math.max(0, ...perMinute.map((m) => m.p99Ms ?? 0));
-    return endScenario(run, s, { name: this.name, schedule, startedAt }, { figures: { minutes, rssGrowthLastMinutes: { window, ...growth }, p99OutsideFaultsMs: p99, worstMinuteP99Ms: worstMinute, perMinute }, failures });
+    return endScenario(run, s, { name: this.name, schedule, startedAt }, { figures: { minutes, rssGrowthLastMinutes: { window, ...growth }, heapUsedGrowthLastMinutes: { window, ...heapGrowth }, p99OutsideFaultsMs: p99, worstMinuteP99Ms: worstMinute, perMinute }, failures });
   },
 };
