@@ -13,7 +13,7 @@ import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-
 import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../libs/config/env.js';
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
-import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
+import { compactorPresenceKey, presenceCheck } from '../compactor/compactor-presence.js';
 import { createReceiptStore, requestReceipt, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
