@@ -13,7 +13,7 @@ export const ERASE_KEYS = 'default.overwrite_erase_keys';
 export const LOOKUP_TABLES = [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES] as const;
 
 /** a column of the subject's Join entry for the row's (tenant, id) */
-export const jg = (col: string, subject: OverwriteSubject, idExpr: string): string =>
+const jg = (col: string, subject: OverwriteSubject, idExpr: string): string =>
   `joinGet('${JOIN}', '${col}', '${subject}', tenant_id, ${idExpr})`;
 export const USER_ID = 'assumeNotNull(user_id)';
 const ACCOUNT_ID = 'assumeNotNull(account_id)';
@@ -36,7 +36,7 @@ export function staleExpr(mapCol: string, subject: OverwriteSubject, idExpr: str
     `mapKeys(${mapCol}), mapValues(${mapCol}))`
   );
 }
-export const idCol = (subject: OverwriteSubject): 'user_id' | 'account_id' => (subject === 'user' ? 'user_id' : 'account_id');
+const idCol = (subject: OverwriteSubject): 'user_id' | 'account_id' => (subject === 'user' ? 'user_id' : 'account_id');
 export const idExprOf = (subject: OverwriteSubject): string => (subject === 'user' ? USER_ID : ACCOUNT_ID);
 // NOTE: on a group event `traits` holds the account's traits (Segment), not the user's: user
 // rewrites skip group events, and account rewrites touch `traits` only on them.
