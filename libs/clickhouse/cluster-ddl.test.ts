@@ -7,7 +7,7 @@ import {
   DELETE_EVENTS_MUTATION,
   SUPPRESS_EVENTS_MUTATION,
   USER_HISTORY_MUTATION,
-} from '../compactor/compactor.js';
+} from '../compactor/mutation-sql.js';
 import {
   ClusterDdlError,
   clusterSystemTable,

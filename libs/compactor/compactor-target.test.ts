@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ClusterDdlError } from '../clickhouse/cluster-ddl.js';
-import { DEAD_LETTERS_MUTATION, OPTIMIZE_USERS, USER_HISTORY_MUTATION } from './compactor.js';
+import { DEAD_LETTERS_MUTATION, OPTIMIZE_USERS, USER_HISTORY_MUTATION } from './mutation-sql.js';
 import { clusterTarget, singleNodeTarget } from './compactor-target.js';
 
 /** A client that records the statements it gets; a KILL MUTATION answers `killed` rows. */

@@ -1,21 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import { overwriteCommand } from '../../test/compactor/overwrite-commands.js';
 import type { UserRow } from '../sink/event-rows.js';
 import { anonymousEmail, attributeChanges, mapRewrite, newAccountRow, newUserRow, valuesOf } from './overwrite-plan.js';
 
-const cmd = (over: Partial<OverwriteCommand> = {}): OverwriteCommand => ({
-  request_id: 'r',
-  tenant_id: 't',
-  subject: 'user',
-  id: 'u',
-  set: {},
-  mode: 'overwrite',
-  delete_events: false,
-  suppress: false,
-  requested_at: 1_000,
-  insert_missing: null,
-  ...over,
-});
+const cmd = overwriteCommand;
 
 const stored: UserRow = {
   tenant_id: 't', user_id: 'u', email: 'old@x.io', first_name: 'Old', last_name: 'Name', name: null, phone: '+1 555', title: null,

@@ -38,6 +38,8 @@ export function anonymousEmail(tenantId: string, id: string): string {
   return `anon-${sha256Hex(`${tenantId}\u0000${id}`).slice(0, 8)}@anonymized.invalid`;
 }
 
+const isUserColumn = (col: string): col is UserColumn => (USER_COLUMN_NAMES as readonly string[]).includes(col);
+
 function userColumnOf(attr: string): UserColumn | null {
   for (const col of USER_COLUMN_NAMES) {
     if (col === attr || (USER_TRAIT_COLUMNS[col] as readonly string[]).includes(attr)) return col;
@@ -109,7 +111,7 @@ export function newUserRow(stored: UserRow | null, cmd: OverwriteCommand, change
   if (!stored && !(cmd.insert_missing === true && cmd.mode === 'overwrite')) return null;
   stored ??= emptyUserRow(cmd);
   const row: UserRow = { ...stored, traits: applyTraits(stored.traits, changes.traits) };
-  for (const [col, value] of Object.entries(changes.columns)) (row as unknown as Record<string, unknown>)[col] = value;
+  for (const [col, value] of Object.entries(changes.columns)) if (isUserColumn(col)) row[col] = value;
   row.version = stored.version < cmd.requested_at ? cmd.requested_at : stored.version + 1;
   row.is_deleted = cmd.mode === 'delete' ? 1 : 0;
   row.updated_at = now;
@@ -160,9 +162,9 @@ export function rewriteMap(map: JsonMap, rw: MapRewrite): JsonMap {
 export function valuesOf(row: UserRow | AccountRow | null, changes: AttributeChanges): string[] {
   if (!row) return [];
   const out: string[] = [];
-  const rec = row as unknown as Record<string, unknown>;
+  const fields: Readonly<Record<string, unknown>> = { ...row };
   for (const col of Object.keys(changes.columns)) {
-    const v = rec[col];
+    const v = fields[col];
     if (typeof v === 'string') out.push(v, JSON.stringify(v));
   }
   for (const k of Object.keys(changes.traits)) {

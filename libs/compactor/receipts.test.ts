@@ -3,7 +3,7 @@
 // pending sweep takes the TTL of the latest reading.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_TOPIC_RETENTION, TOPIC_KINDS, type BrokerRetention } from '../kafka/topic-retention.js';
-import { startPendingExpiry, watchReceiptRetention, type ReceiptStore } from './receipts.js';
+import { startPendingExpiry, watchReceiptRetention } from './receipts.js';
 
 const DAY = 24 * 3_600_000;
 const broker = (overwritesMs: number, read = true): BrokerRetention => ({
@@ -72,7 +72,7 @@ describe('watchReceiptRetention', () => {
 describe('startPendingExpiry', () => {
   it('sweeps with the TTL of the latest reading, and not at all while there is none', async () => {
     const ttls: number[] = [];
-    const store = { expirePending: async (ttl: number) => (ttls.push(ttl), 0) } as unknown as ReceiptStore;
+    const store = { expirePending: async (ttl: number) => (ttls.push(ttl), 0) };
     let ttl: number | null = null;
     const sweep = startPendingExpiry({ store, ttlMs: () => ttl, everyMs: 1_000, logger: { warn: () => undefined, info: () => undefined } });
     await vi.advanceTimersByTimeAsync(1_000);

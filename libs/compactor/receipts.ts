@@ -182,7 +182,7 @@ export const PENDING_EXPIRY_INTERVAL_MS = 5 * 60_000;
  * as EXPIRED_BEFORE_APPLIED. A failed sweep is logged and tried again at the next one.
  */
 export function startPendingExpiry(opts: {
-  store: ReceiptStore;
+  store: Pick<ReceiptStore, 'expirePending'>;
   /** read at each sweep (the brokers' settings are re-read: watchReceiptRetention); null: no sweep */
   ttlMs: () => number | null;
   everyMs?: number;

@@ -15,7 +15,6 @@ import { adminApiConfigShape, envOptionalString, queryLimitsFrom } from '../../l
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { runStopSteps } from '../../libs/core/stop-stack.js';
-import { compactorPresenceKey, presenceCheck } from '../../libs/compactor/compactor-presence.js';
 import { createReceiptStore, requestReceipt, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
@@ -28,6 +27,7 @@ import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../flee
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { startupStep } from '../fleet/startup.js';
 import type { RunningService } from '../fleet/running-service.js';
+import { compactorPresenceKey, presenceCheck } from '../compactor/compactor-presence.js';
 import { createFailureLimiter } from './admin-auth.js';
 import { buildCollectorApp, type CollectorAppOptions } from './http-app.js';
 

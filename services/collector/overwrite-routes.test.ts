@@ -3,7 +3,7 @@
 // the receipt route asks whether the caller may see the tenant before anything is written.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NO_COMPACTOR_WARNING } from '../../libs/compactor/compactor-presence.js';
+import { NO_COMPACTOR_WARNING } from '../compactor/compactor-presence.js';
 import { EXPIRED_BEFORE_APPLIED, requestReceipt, type ReceiptStore, type RequestReceipt } from '../../libs/compactor/receipts.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { createMemoryTenantStore } from '../../libs/tenants/tenant-store.js';

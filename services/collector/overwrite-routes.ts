@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { LIMITS } from '../../libs/events/envelope.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
-import { NO_COMPACTOR_WARNING } from '../../libs/compactor/compactor-presence.js';
+import { NO_COMPACTOR_WARNING } from '../compactor/compactor-presence.js';
 import type { RequestReceipt } from '../../libs/compactor/receipts.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';

@@ -15,7 +15,7 @@ import {
   OPTIMIZE_USERS,
   SUPPRESS_EVENTS_MUTATION,
   USER_HISTORY_MUTATION,
-} from '../../libs/compactor/compactor.js';
+} from '../../libs/compactor/mutation-sql.js';
 import { clusterTarget } from '../../libs/compactor/compactor-target.js';
 import { clusterSystemTable, SHARDING_KEYS, toShardCompactorStatement } from '../../libs/clickhouse/cluster-ddl.js';
 import { DEFAULT_MIGRATIONS_DIR, migrationStatements } from '../../libs/clickhouse/migrate.js';

@@ -2,8 +2,8 @@
 // refreshes a Redis key with a TTL; the collector reads it to tell a caller that an accepted
 // overwrite request will wait in tracklane.overwrites.v1 until a compactor runs.
 import type { Redis } from 'ioredis';
-import { safeErrorFields } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
+import { safeErrorFields } from '../../libs/core/errors.js';
+import type { Logger } from '../../libs/core/logger.js';
 
 export const compactorPresenceKey = (redisPrefix: string, topicPrefix: string): string => `${redisPrefix}compactor-seen:${topicPrefix}`;
 

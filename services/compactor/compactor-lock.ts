@@ -4,9 +4,9 @@
 // fencing check before every step closes that gap.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../core/logger.js';
-import { safeErrorFields } from '../core/errors.js';
-import { RoundAbortedError } from './compactor.js';
+import type { Logger } from '../../libs/core/logger.js';
+import { safeErrorFields } from '../../libs/core/errors.js';
+import { RoundAbortedError } from '../../libs/compactor/compactor-errors.js';
 
 export class CompactorLockLostError extends RoundAbortedError {
   override readonly name = 'CompactorLockLostError';

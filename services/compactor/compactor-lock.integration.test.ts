@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../core/logger.js';
+import { createLogger } from '../../libs/core/logger.js';
 import { CompactorLockLostError, createCompactorLock } from './compactor-lock.js';
 
 const redis = new Redis(process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379');

@@ -1,0 +1,135 @@
+// Scans of the history a round rewrites — events' trait maps, a deleted user's events, a
+// suppressed user's late events, dead letters — keyed by the staged lookup tables, so no id or
+// value goes into any SQL text. Used before the rewrite (to count and capture old values) and
+// after it (to verify).
+import type { ClickHouseClient } from '@clickhouse/client';
+import { toNumber } from '../clickhouse/client.js';
+import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
+import { affectedExpr, DEAD_LETTER_HASH, DELETED_EVENTS_WHERE, GROUP_TRAITS, historyWhere, idExprOf, staleExpr, SUPPRESSED_WHERE, USER_ID } from './mutation-sql.js';
+import { keyOf, type Plan } from './round-plan.js';
+import { nullableStr, queryRows, str, strArray } from './row-parsers.js';
+
+export interface HistoryOfSubject {
+  /** event rows whose maps hold an affected key */
+  n: number;
+  /** the distinct values under the affected keys */
+  values: string[];
+  /** event rows still holding something other than the new values */
+  stale: number;
+}
+
+/** Per subject key: event rows whose maps hold affected keys, and the distinct values there. */
+export async function historyValues(client: ClickHouseClient, subject: OverwriteSubject, from = 'default.events'): Promise<Map<string, HistoryOfSubject>> {
+  const id = idExprOf(subject);
+  const maps = subject === 'user' ? ['traits'] : ['account_traits', GROUP_TRAITS];
+  const affected = maps.map((m) => affectedExpr(m, subject, id));
+  const stale = maps.map((m) => staleExpr(m, subject, id)).join(' OR ');
+  const found = await queryRows(
+    client,
+    `SELECT tenant_id, ${id} AS id,
+            countIf(${affected.map((a) => `notEmpty(${a})`).join(' OR ')}) AS n,
+            countIf(${stale}) AS stale,
+            groupUniqArrayArray(arrayConcat(${affected.map((a) => `mapValues(${a})`).join(', ')})) AS vals
+     FROM ${from} WHERE ${historyWhere(subject)} GROUP BY tenant_id, id`,
+  );
+  const out = new Map<string, HistoryOfSubject>();
+  for (const r of found) {
+    out.set(keyOf({ subject, tenant_id: str(r.tenant_id), id: str(r.id) }), { n: toNumber(r.n), values: strArray(r.vals), stale: toNumber(r.stale) });
+  }
+  return out;
+}
+
+/** Per user key: how many of its events received before the request a delete removes. */
+export async function deletedEventCounts(client: ClickHouseClient): Promise<Map<string, number>> {
+  const found = await queryRows(client, `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL WHERE ${DELETED_EVENTS_WHERE} GROUP BY tenant_id, id`);
+  return new Map(found.map((r) => [keyOf({ subject: 'user', tenant_id: str(r.tenant_id), id: str(r.id) }), toNumber(r.n)]));
+}
+
+export interface LateEvents {
+  tenant_id: string;
+  /** user key (keyOf) */
+  key: string;
+  /** YYYY-MM-DD of received_at */
+  day: string;
+  events: number;
+}
+
+/** A suppressed user's events received after the request, per user and day. */
+export async function lateSuppressedEvents(client: ClickHouseClient): Promise<LateEvents[]> {
+  const found = await queryRows(
+    client,
+    `SELECT tenant_id, ${USER_ID} AS id, toString(toDate(received_at)) AS day, count() AS n
+     FROM default.events WHERE ${SUPPRESSED_WHERE} GROUP BY tenant_id, id, day`,
+  );
+  return found.map((r) => {
+    const tenantId = str(r.tenant_id);
+    return { tenant_id: tenantId, key: keyOf({ subject: 'user', tenant_id: tenantId, id: str(r.id) }), day: str(r.day), events: toNumber(r.n) };
+  });
+}
+
+/** How many of a suppressed user's late events remain in `from`. */
+export async function countSuppressedEvents(client: ClickHouseClient, from: string): Promise<number> {
+  const [r] = await queryRows(client, `SELECT count() AS n FROM ${from} WHERE ${SUPPRESSED_WHERE}`);
+  return toNumber(r?.n);
+}
+
+/** The batch's tenants that have pseudonymized events stored. */
+export async function anonymizedTenants(client: ClickHouseClient, cmds: readonly OverwriteCommand[]): Promise<Set<string>> {
+  const found = await queryRows(client, `SELECT DISTINCT tenant_id FROM default.events WHERE tenant_id IN {tenants:Array(String)} AND identity_anonymized = 1`, {
+    tenants: [...new Set(cmds.map((c) => c.tenant_id))],
+  });
+  return new Set(found.map((r) => str(r.tenant_id)));
+}
+
+/** The original record bytes a fleet dead letter keeps (base64 in its payload), as text. */
+function originalRecordText(payload: string): string {
+  if (!payload.includes('value_base64')) return '';
+  try {
+    const parsed: unknown = JSON.parse(payload);
+    const b64 = parsed !== null && typeof parsed === 'object' && 'value_base64' in parsed ? parsed.value_base64 : undefined;
+    return typeof b64 === 'string' ? Buffer.from(b64, 'base64').toString('utf8') : '';
+  } catch {
+    return '';
+  }
+}
+
+export interface DeadLettersHolding {
+  /** DEAD_LETTER_HASH of each dead letter holding an old value */
+  hashes: string[];
+  /** per request id: how many such dead letters */
+  perRequest: Map<string, number>;
+}
+
+/**
+ * Dead letters of the batch's tenants, received before its requests, that contain an old
+ * value: their hashes, and per request how many. Searched here in memory (payload, error and
+ * the original record bytes the fleet keeps as base64), so no value goes into any SQL.
+ */
+export async function deadLettersHolding(client: ClickHouseClient, plans: readonly Plan[], from = 'default.dead_letters'): Promise<DeadLettersHolding> {
+  const perRequest = new Map<string, number>();
+  const hashes: string[] = [];
+  const byTenant = new Map<string, Plan[]>();
+  for (const p of plans) {
+    if (p.oldValues.size === 0) continue;
+    const list = byTenant.get(p.cmd.tenant_id);
+    if (list) list.push(p);
+    else byTenant.set(p.cmd.tenant_id, [p]);
+  }
+  if (byTenant.size === 0) return { hashes, perRequest };
+  const until = Math.max(...plans.map((p) => p.cmd.requested_at));
+  const found = await queryRows(
+    client,
+    `SELECT tenant_id, toString(${DEAD_LETTER_HASH}) AS h, payload, error FROM ${from}
+     WHERE tenant_id IN {tenants:Array(String)} AND received_at <= fromUnixTimestamp64Milli({until:Int64})`,
+    { tenants: [...byTenant.keys()], until },
+  );
+  for (const r of found) {
+    const payload = str(r.payload);
+    const text = `${payload}\n${nullableStr(r.error) ?? ''}\n${originalRecordText(payload)}`;
+    const matching = (byTenant.get(str(r.tenant_id)) ?? []).filter((p) => [...p.oldValues].some((v) => v.length >= 2 && !p.newValues.has(v) && text.includes(v)));
+    if (matching.length === 0) continue;
+    hashes.push(str(r.h));
+    for (const p of matching) perRequest.set(p.cmd.request_id, (perRequest.get(p.cmd.request_id) ?? 0) + 1);
+  }
+  return { hashes, perRequest };
+}

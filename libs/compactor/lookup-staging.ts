@@ -1,0 +1,84 @@
+// The round's values in the Join/Set tables the mutations read (mutation-sql.ts), so no PII is
+// in any SQL text: loaded on every node, each through its own connection, checked there, and
+// emptied as soon as the round is done (they hold the round's ids and keys on disk).
+import { toNumber } from '../clickhouse/client.js';
+import { safeErrorFields } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { VerificationError } from './compactor-errors.js';
+import type { CompactorTarget } from './compactor-target.js';
+import { DEAD_LETTER_HASHES, DELETE_KEYS, ERASE_KEYS, JOIN, KEYS, LOOKUP_TABLES, SUPPRESS_KEYS } from './mutation-sql.js';
+import { deletesEvents, suppresses, type Staged } from './round-plan.js';
+import { str } from './row-parsers.js';
+
+interface LookupRows {
+  table: string;
+  values: Record<string, unknown>[];
+}
+
+export interface LookupStaging {
+  /** the round's Join entry and keys per subject, with its delete, erase and suppress keys */
+  stage(plans: readonly Staged[]): Promise<void>;
+  /** the hashes of the dead letters the round deletes */
+  stageDeadLetters(hashes: readonly string[]): Promise<void>;
+  /** empties every lookup table on every node; a failure is logged (the next round empties them) */
+  clear(): Promise<void>;
+}
+
+export function createLookupStaging(target: CompactorTarget, log: Logger): LookupStaging {
+  /**
+   * Empties `truncate` and fills `tables` on every node, then checks every node holds exactly
+   * those rows (a node that missed the batch would run a mutation on other keys: fail closed).
+   * NOTE: a round's keys are unique per table (one command per subject and round), so the
+   * row counts are the number of rows sent.
+   */
+  async function fill(tables: readonly LookupRows[], truncate: readonly string[]): Promise<void> {
+    for (const node of target.nodes) {
+      for (const t of truncate) await node.command({ query: `TRUNCATE TABLE ${t}` });
+      for (const { table, values } of tables) {
+        if (values.length > 0) await node.insert({ table: table.replace(/^default\./, ''), format: 'JSONEachRow', values });
+      }
+    }
+    const expected = new Map(tables.map(({ table, values }) => [table.replace(/^default\./, ''), values.length]));
+    for (const [n, node] of target.nodes.entries()) {
+      const held = await node.query({
+        query: `SELECT name, total_rows FROM system.tables WHERE database = 'default' AND name IN {names:Array(String)}`,
+        query_params: { names: [...expected.keys()] },
+        format: 'JSONEachRow',
+      });
+      const counts = new Map((await held.json<Record<string, unknown>>()).map((r) => [str(r.name), toNumber(r.total_rows)]));
+      for (const [table, rows] of expected) {
+        if ((counts.get(table) ?? 0) !== rows) {
+          throw new VerificationError(`node ${n + 1} of ${target.nodes.length} holds ${counts.get(table) ?? 0} rows of ${table}, not the batch's ${rows}`);
+        }
+      }
+    }
+  }
+
+  return {
+    async stage(plans) {
+      const key = (p: Staged): Record<string, unknown> => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id });
+      const userKey = (p: Staged): Record<string, unknown> => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id });
+      const tables: LookupRows[] = [
+        {
+          table: JOIN,
+          values: plans.map((p) => ({ ...key(p), repl: p.rewrite.repl, drop_keys: p.rewrite.drop, requested_at: p.cmd.requested_at })),
+        },
+        { table: KEYS, values: plans.map(key) },
+        { table: DELETE_KEYS, values: plans.filter((p) => deletesEvents(p.cmd)).map(userKey) },
+        { table: ERASE_KEYS, values: plans.filter((p) => p.cmd.mode === 'delete').map(key) },
+        { table: SUPPRESS_KEYS, values: plans.filter((p) => suppresses(p.cmd)).map(userKey) },
+      ];
+      await fill(tables, [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS]);
+    },
+    async stageDeadLetters(hashes) {
+      await fill([{ table: DEAD_LETTER_HASHES, values: [...new Set(hashes)].map((h) => ({ h })) }], [DEAD_LETTER_HASHES]);
+    },
+    async clear() {
+      try {
+        for (const node of target.nodes) for (const t of LOOKUP_TABLES) await node.command({ query: `TRUNCATE TABLE ${t}` });
+      } catch (err) {
+        log.warn({ ...safeErrorFields(err) }, 'could not empty the lookup tables (the next round does)');
+      }
+    },
+  };
+}

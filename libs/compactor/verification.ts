@@ -1,0 +1,106 @@
+// The proof a round ends with: superseded parts gone from disk, then, in every physical copy,
+// no dead letter, event or users/accounts row still holding an old value, no superseded
+// version, no row or event of an erased subject. A check that fails throws a PII-free
+// VerificationError.
+import type { ClickHouseClient } from '@clickhouse/client';
+import { toNumber } from '../clickhouse/client.js';
+import type { AccountRow, UserRow } from '../sink/event-rows.js';
+import { VerificationError } from './compactor-errors.js';
+import { COMPACTED_TABLES, type CompactorTarget } from './compactor-target.js';
+import { physicalRows } from './dimension-reads.js';
+import { countSuppressedEvents, deadLettersHolding, historyValues } from './history-scans.js';
+import { keyOf, suppresses, type Plan } from './round-plan.js';
+import { queryRows } from './row-parsers.js';
+
+export interface Verification {
+  /** waits until no part of a compacted table superseded before `since` is left on disk */
+  waitForOldParts(since: number): Promise<number>;
+  verify(plans: readonly Plan[]): Promise<void>;
+}
+
+/** Every string a row holds, in its columns and its traits map. */
+function textsOf(row: UserRow | AccountRow): string[] {
+  const fields: Readonly<Record<string, unknown>> = { ...row };
+  return Object.values(fields).flatMap((v) => (typeof v === 'string' ? [v] : v && typeof v === 'object' ? Object.values(v).map(String) : []));
+}
+
+export function createVerification(opts: { client: ClickHouseClient; target: CompactorTarget; oldPartsTimeoutMs: number }): Verification {
+  const { client, target, oldPartsTimeoutMs } = opts;
+
+  async function waitForOldParts(since: number): Promise<number> {
+    const started = Date.now();
+    const deadline = started + oldPartsTimeoutMs;
+    for (;;) {
+      // NOTE: a part created before the rewrite finished and now inactive may hold old
+      // values on disk; parts created after it cannot (modification_time is in seconds).
+      const [r] = await queryRows(
+        client,
+        `SELECT count() AS n FROM ${target.parts}
+         WHERE database = 'default' AND table IN {tables:Array(String)} AND active = 0
+           AND modification_time <= toDateTime({since:UInt32})`,
+        { tables: COMPACTED_TABLES.map(target.partsTable), since: Math.ceil((since + target.clockMarginMs) / 1000) },
+      );
+      if (toNumber(r?.n) === 0) return Date.now() - started;
+      if (Date.now() > deadline) throw new VerificationError(`superseded parts still on disk after ${oldPartsTimeoutMs} ms`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+
+  /** The subject's stored rows after the merge: the new version, nothing older, no old value. */
+  function checkRows(p: Plan, table: 'users' | 'accounts', mine: readonly (UserRow | AccountRow)[]): void {
+    const expected = p.cmd.subject === 'user' ? p.newUser : p.newAccount;
+    // NOTE: rows newer than the compactor's are the sink's, for events received after the
+    // request (live traffic): they may differ, but never hold an old value (checked below).
+    if (expected !== null && p.cmd.mode === 'delete') {
+      // the erased row is gone; a newer one can only be the sink's, for later events
+      if (mine.some((r) => r.version <= expected.version)) throw new VerificationError(`${table} still holds a row of a deleted subject`);
+    } else if (expected !== null) {
+      if (mine.some((r) => r.version < expected.version)) throw new VerificationError(`${table} still holds a superseded version after the merge`);
+      const row = mine.find((r) => r.version === expected.version);
+      if (!row && mine.length === 0) throw new VerificationError(`${table} lacks the new version`);
+      if (row) {
+        const got: Readonly<Record<string, unknown>> = { ...row };
+        const want: Readonly<Record<string, unknown>> = { ...expected };
+        for (const col of [...Object.keys(p.changes.columns), 'is_deleted']) {
+          if (got[col] !== want[col]) throw new VerificationError(`${table}.${col} does not hold the new value`);
+        }
+        for (const [k, v] of Object.entries(p.changes.traits)) {
+          if ((row.traits[k] ?? null) !== (v === null ? null : JSON.stringify(v))) throw new VerificationError(`${table}.traits does not hold the new value`);
+        }
+      }
+    }
+    // no stored row (or a tombstone already): nothing to rewrite, but no old value either
+    for (const row of mine) {
+      if (textsOf(row).some((t) => p.oldValues.has(t) && !p.newValues.has(t))) throw new VerificationError(`${table} still holds an old value`);
+    }
+  }
+
+  async function verify(plans: readonly Plan[]): Promise<void> {
+    // NOTE: every physical copy is read (on a cluster: every replica, not one per shard)
+    if ((await deadLettersHolding(client, plans, target.everyCopy('dead_letters'))).hashes.length > 0) {
+      throw new VerificationError('a dead letter still holds an old value');
+    }
+    if (plans.some((p) => suppresses(p.cmd))) {
+      const n = await countSuppressedEvents(client, target.everyCopy('events'));
+      if (n > 0) throw new VerificationError(`${n} events of a suppressed user remain`);
+    }
+    for (const subject of ['user', 'account'] as const) {
+      const ps = plans.filter((p) => p.cmd.subject === subject);
+      if (ps.length === 0) continue;
+      const history = await historyValues(client, subject, target.everyCopy('events'));
+      for (const p of ps) {
+        const h = history.get(keyOf(p.cmd));
+        if (!h) continue;
+        if (p.cmd.mode === 'delete' && p.cmd.delete_events && h.n > 0) throw new VerificationError('events of a deleted user remain');
+        if (h.stale > 0) throw new VerificationError(`${h.stale} events rows still hold a superseded value`);
+        if (h.values.some((v) => p.oldValues.has(v) && !p.newValues.has(v))) throw new VerificationError('an old value remains in events');
+      }
+      // without FINAL: after the forced merge no version older than the compactor's remains
+      const table = subject === 'user' ? 'users' : 'accounts';
+      const physical = await physicalRows(client, subject, target.everyCopy(table));
+      for (const p of ps) checkRows(p, table, physical.get(keyOf(p.cmd)) ?? []);
+    }
+  }
+
+  return { waitForOldParts, verify };
+}
