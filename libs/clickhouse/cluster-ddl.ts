@@ -120,7 +120,7 @@ function createTable(table: string, rest: string, opts: Required<ClusterDdlOptio
 const MUTATED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
 
 /**
- * The form of one of the compactor's statements (libs/compactor/compactor.ts) that runs on ONE
+ * The form of one of the compactor's statements (libs/compactor/mutation-sql.ts) that runs on ONE
  * replica of each shard (libs/compactor/compactor-target.ts): ALTER … UPDATE/DELETE and
  * OPTIMIZE of the `_local` table (a mutation of a Distributed table is refused), waiting for
  * every replica of the shard (mutations_sync / alter_sync = 2). Not ON CLUSTER: the DDL queue

@@ -49,7 +49,7 @@ const TENANT_WRITE: Grant = {
   channels: tenantChannel,
 };
 const PRESENCE_READ: Grant = {
-  why: 'whether a compactor runs (libs/compactor/compactor-presence.ts): EXISTS',
+  why: 'whether a compactor runs (services/compactor/compactor-presence.ts): EXISTS',
   commands: ['exists'],
   readKeys: presenceKey,
 };
@@ -59,7 +59,7 @@ const PRESENCE_WRITE: Grant = {
   writeKeys: presenceKey,
 };
 const LEASE: Grant = {
-  why: 'the one-compactor lease (libs/compactor/compactor-lock.ts): SET NX PX, EVAL of the renew/release scripts (GET, PEXPIRE, DEL)',
+  why: 'the one-compactor lease (services/compactor/compactor-lock.ts): SET NX PX, EVAL of the renew/release scripts (GET, PEXPIRE, DEL)',
   commands: ['set', 'eval', 'get', 'pexpire', 'del'],
   writeKeys: (s) => [`${literal(s.redisPrefix)}compactor-lease:${literal(s.topicPrefix)}`],
 };
