@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { accountKey, groupPatches, mergeAccount, mergeUser, userKey } from './dimension-merge.js';
-import type { AccountPatch, AccountRow, UserPatch, UserRow } from './event-rows.js';
+import type { AccountRow } from '../clickhouse/tables/accounts.js';
+import type { UserRow } from '../clickhouse/tables/users.js';
+import type { AccountPatch, UserPatch } from './event-rows.js';
 
 const NOW = 9_999_999;
 

@@ -1,5 +1,5 @@
 // Folds user / account patches (what events said) into the full snapshot rows stored in
-// the `users` / `accounts` ReplacingMergeTree tables. Pure; the sink does the reads/writes.
+// the `users` / `accounts` ReplacingMergeTree tables. Pure; dimension-store.ts does the reads/writes.
 //
 // TRICKY: ReplacingMergeTree keeps the whole latest row per key, so a row must be a full
 // snapshot: an identify carrying only `email` must not blank a stored first_name. The sink
@@ -19,8 +19,9 @@
 //   * accounts: `explicit` source wins over `email_domain` whatever the order.
 // Concurrency: the sink runs these read-merge-writes one flush at a time, and a user's
 // events stay on one partition (one consumer), so no two writers race on a key.
-import type { AccountPatch, AccountRow, UserPatch, UserRow } from './event-rows.js';
-import { USER_COLUMNS } from './event-rows.js';
+import type { AccountRow } from '../clickhouse/tables/accounts.js';
+import { USER_ATTRIBUTE_COLUMNS, type UserRow } from '../clickhouse/tables/users.js';
+import type { AccountPatch, UserPatch } from './event-rows.js';
 
 export function userKey(r: { tenant_id: string; user_id: string }): string {
   return `${r.tenant_id}\u0000${r.user_id}`;
@@ -47,6 +48,10 @@ export function groupPatches<P extends { version: number }>(patches: readonly P[
  * The new snapshot for one user, or null when nothing changed (no row to write).
  * `patches` must share tenant/user and be sorted by version.
  */
+/**
+ * The new snapshot for one user, or null when nothing changed (no row to write).
+ * `patches` must share tenant/user and be sorted by version.
+ */
 export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[], now: number): UserRow | null {
   const first = patches[0];
   if (!first) return null;
@@ -67,7 +72,7 @@ export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[],
       changed = true;
     }
     if (p.version < row.version) continue; // older than the stored state: attributes stay
-    for (const col of USER_COLUMNS) {
+    for (const col of USER_ATTRIBUTE_COLUMNS) {
       const v = p.columns[col];
       if (v !== undefined && row[col] !== v) {
         row[col] = v;

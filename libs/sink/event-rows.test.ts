@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { cleanEvent, identifyEvent } from '../../test/support/clickhouse-fixtures.js';
+import { EVENT_COLUMNS } from '../clickhouse/tables/events.js';
 import {
-  EVENT_COLUMNS,
   clientTimestamp,
   toAccountPatch,
-  toDeadLetterRow,
   toEventRow,
   toEventTuple,
   toUserPatch,
@@ -164,17 +163,5 @@ describe('toAccountPatch', () => {
 
   it('leaves name undefined when not carried', () => {
     expect(toAccountPatch(cleanEvent({ account_id: 'a' }))).not.toHaveProperty('name');
-  });
-});
-
-describe('toDeadLetterRow', () => {
-  it.each([
-    { name: 'object payload as JSON', input: { payload: { a: 1 } }, want: { payload: '{"a":1}', error: null } },
-    { name: 'string payload verbatim', input: { payload: 'not json' }, want: { payload: 'not json' } },
-    { name: 'buffer payload as utf8', input: { payload: Buffer.from('{"x"') }, want: { payload: '{"x"' } },
-    { name: 'error message', input: { payload: 1, error: new TypeError('bad') }, want: { error: 'TypeError: bad' } },
-  ])('$name', ({ input, want }) => {
-    const row = toDeadLetterRow({ tenant_id: 't', stage: 'sink', reason: 'r', ...input }, 99);
-    expect(row).toMatchObject({ tenant_id: 't', stage: 'sink', reason: 'r', received_at: 99, event_id: null, ...want });
   });
 });
