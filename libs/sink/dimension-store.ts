@@ -6,7 +6,7 @@ import { withIdLookup, type LookupSession } from '../clickhouse/id-lookup.js';
 import { ACCOUNT_SELECT, insertAccounts, parseAccountRow, type AccountRow } from '../clickhouse/tables/accounts.js';
 import type { JsonRow } from '../clickhouse/tables/row-values.js';
 import { USER_SELECT, insertUsers, parseUserRow, type UserRow } from '../clickhouse/tables/users.js';
-import { accountKey, groupPatches, mergeAccount, mergeUser, userKey } from './dimension-merge.js';
+import { accountKey, groupPatches, mergeAccount, mergeUser, needsLinkSource, userKey } from './dimension-merge.js';
 import type { AccountPatch, UserPatch } from './event-rows.js';
 
 export interface DimensionStoreOptions {
@@ -41,7 +41,7 @@ export function createDimensionStore(opts: DimensionStoreOptions): DimensionStor
   // the other's row. The chain continues whether a step fails or not.
   let chain: Promise<void> = Promise.resolve();
 
-  async function readStored(users: readonly string[], accounts: readonly string[]): Promise<Stored> {
+  async function readStored(users: readonly string[], accounts: readonly string[], linksMayMove: boolean): Promise<Stored> {
     const stored: Stored = { users: new Map(), accounts: new Map() };
     const keys = [...users.map((k) => lookupRow('user', k)), ...accounts.map((k) => lookupRow('account', k))];
     if (keys.length === 0) return stored;
@@ -53,8 +53,19 @@ export function createDimensionStore(opts: DimensionStoreOptions): DimensionStor
           stored.users.set(userKey(row), row);
         }
       }
-      if (accounts.length === 0) return;
-      for (const raw of await readLatest(lookup, tables.accounts, 'account_id', ACCOUNT_SELECT, `(tenant_id, account_id) ${inLookup(lookup, 'account')}`)) {
+      // TRICKY: when an email-domain link may replace a stored one, the accounts of the stored
+      // users' links are read too: whether those are `explicit` decides (dimension-merge.ts).
+      const conditions = [
+        ...(accounts.length > 0 ? [`(tenant_id, account_id) ${inLookup(lookup, 'account')}`] : []),
+        ...(linksMayMove && users.length > 0
+          ? [
+              `(tenant_id, account_id) GLOBAL IN (SELECT tenant_id, assumeNotNull(account_id) FROM ${tables.users} ` +
+                `WHERE account_id IS NOT NULL AND (tenant_id, user_id) ${inLookup(lookup, 'user')})`,
+            ]
+          : []),
+      ];
+      if (conditions.length === 0) return;
+      for (const raw of await readLatest(lookup, tables.accounts, 'account_id', ACCOUNT_SELECT, conditions.join(' OR '))) {
         const row = parseAccountRow(raw);
         stored.accounts.set(accountKey(row), row);
       }
@@ -66,10 +77,14 @@ export function createDimensionStore(opts: DimensionStoreOptions): DimensionStor
     const at = now();
     const userGroups = groupPatches(userPatches, userKey);
     const accountGroups = groupPatches(accountPatches, accountKey);
-    const stored = await readStored([...userGroups.keys()], [...accountGroups.keys()]);
+    const linksMayMove = userPatches.some((p) => p.account_id !== null && p.account_source !== 'explicit');
+    const stored = await readStored([...userGroups.keys()], [...accountGroups.keys()], linksMayMove);
     const users: UserRow[] = [];
     for (const [k, patches] of userGroups) {
-      const row = mergeUser(stored.users.get(k) ?? null, patches, at);
+      const s = stored.users.get(k) ?? null;
+      const link = s !== null && s.account_id !== null && needsLinkSource(s, patches) ? { tenant_id: s.tenant_id, account_id: s.account_id } : null;
+      const linkAccount = link ? stored.accounts.get(accountKey(link)) : undefined;
+      const row = mergeUser(s, patches, at, { storedLinkExplicit: linkAccount?.source === 'explicit' });
       if (row) users.push(row);
     }
     const accounts: AccountRow[] = [];

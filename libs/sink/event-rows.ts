@@ -154,7 +154,7 @@ export function toEventTuple(e: CleanEvent): EventTuple {
 const RESERVED_USER_TRAIT_KEYS: ReadonlySet<string> = new Set(Object.values(USER_TRAIT_COLUMNS).flat());
 
 /**
- * What one identify says about a user: only the attributes it carried. A reserved trait
+ * What one event says about a user: only the attributes it carried. A reserved trait
  * present with a JSON null clears the column; an absent one leaves it alone.
  */
 export interface UserPatch {
@@ -164,15 +164,36 @@ export interface UserPatch {
   columns: Partial<Record<UserAttributeColumn, string | null>>;
   /** non-reserved traits carried */
   traits: JsonMap;
+  /** the account the event links the user to, or null: it leaves the link alone */
   account_id: string | null;
+  /** how the event knows that account: `explicit` links win over `email_domain` ones (dimension-merge.ts) */
+  account_source: AccountSource | null;
   identity_anonymized: boolean;
   /** = received_at (ms) */
   version: number;
 }
 
-/** identify events with a user id and traits (or an account) → a patch; anything else → null. */
+/**
+ * identify events with a user id → their attributes and account; group calls with a user id
+ * and an account → the explicit account link alone (a group's traits are the account's);
+ * anything else → null.
+ */
 export function toUserPatch(e: CleanEvent): UserPatch | null {
-  if (e.type !== 'identify' || !e.user_id) return null;
+  if (!e.user_id) return null;
+  if (e.type === 'group') {
+    if (e.account_id === null) return null;
+    return {
+      tenant_id: e.tenant_id,
+      user_id: e.user_id,
+      columns: {},
+      traits: {},
+      account_id: e.account_id,
+      account_source: 'explicit',
+      identity_anonymized: e.identity_anonymized,
+      version: e.received_at,
+    };
+  }
+  if (e.type !== 'identify') return null;
   const columns: Partial<Record<UserAttributeColumn, string | null>> = {};
   for (const col of USER_ATTRIBUTE_COLUMNS) {
     const keys = USER_TRAIT_COLUMNS[col];
@@ -190,6 +211,7 @@ export function toUserPatch(e: CleanEvent): UserPatch | null {
     columns,
     traits,
     account_id: account ? account.account_id : null,
+    account_source: account ? account.source : null,
     identity_anonymized: e.identity_anonymized,
     version: e.received_at,
   };
