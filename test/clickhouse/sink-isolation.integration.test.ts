@@ -94,8 +94,9 @@ describe('ClickHouse sink failure isolation', () => {
     const ip = '198.51.100.231';
     // TRICKY: a text where ClickHouse expects a UInt16 makes it quote the text in its error
     // message ("Cannot parse input: expected '"' before: '<text>…'", measured on chDB): the
-    // realistic shape of a parse error carrying row data.
-    const leaky = cleanEvent({ tenant_id: tenant, event_id: 'leak', user_id: userId, ip, key_version: `${userId} ${ip}` as unknown as number });
+    // realistic shape of a parse error carrying row data. Object.assign puts the text where
+    // the type says number, as a buggy upstream stage would send it.
+    const leaky = Object.assign(cleanEvent({ tenant_id: tenant, event_id: 'leak', user_id: userId, ip }), { key_version: `${userId} ${ip}` });
     const [ok, failed] = await Promise.allSettled([
       sink.write([cleanEvent({ tenant_id: tenant, event_id: 'fine' })]),
       sink.write([identifyEvent({ tenant_id: tenant, event_id: 'leak-i', user_id: userId, ip, traits: { email: '"x@y.io"' } }), leaky]),
