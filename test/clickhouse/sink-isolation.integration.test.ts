@@ -119,7 +119,7 @@ describe('ClickHouse sink failure isolation', () => {
 
   it('stores a write spanning more than 100 months: the retry lifts max_partitions_per_insert_block', async () => {
     // NOTE: runs on a connection of its own, so the limit is not already lifted by an earlier
-    // test's retry (on chDB that setting stays on the connection, see insertEvents)
+    // test's retry (on chDB that setting stays on the connection, see InsertEventsOptions)
     const own = createClickHouse({ dataDir: ch().dataDir });
     try {
       const tenant = uniqueTenant();

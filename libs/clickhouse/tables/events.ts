@@ -196,7 +196,9 @@ export interface InsertEventsOptions {
    * NOTE: on chDB a per-query setting becomes a `SET …; INSERT …` multi-statement, measured
    * ~15–45 % slower per 5000-row insert, so callers lift it only when an insert needs it. On
    * HTTP the setting is per request; on chDB the SET is session-level and stays on that
-   * connection.
+   * connection — harmless for the sink: the connection is its own (embedded-runner.ts gives
+   * analyst queries their own), the value is always the same, and later inserts on it merely
+   * keep the lifted limit.
    */
   liftPartitionLimit?: boolean;
 }
