@@ -13,7 +13,8 @@ import { migrate } from '../libs/clickhouse/migrate.js';
 import { createLogger } from '../libs/core/logger.js';
 import type { CleanEvent } from '../libs/events/envelope.js';
 import { createClickHouseSink } from '../libs/sink/clickhouse-sink.js';
-import { EVENT_COLUMNS, toEventTuple } from '../libs/sink/event-rows.js';
+import { EVENT_COLUMNS } from '../libs/clickhouse/tables/events.js';
+import { toEventTuple } from '../libs/sink/event-rows.js';
 import { generateEvents } from '../test/support/clickhouse-fixtures.js';
 import type { BenchReport } from './bench-types.js';
 

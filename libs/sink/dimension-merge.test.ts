@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { accountKey, groupPatches, mergeAccount, mergeUser, userKey } from './dimension-merge.js';
-import type { AccountPatch, AccountRow, UserPatch, UserRow } from './event-rows.js';
+import { accountKey, groupPatches, mergeAccount, mergeUser, needsLinkSource, userKey } from './dimension-merge.js';
+import type { AccountRow } from '../clickhouse/tables/accounts.js';
+import type { UserRow } from '../clickhouse/tables/users.js';
+import type { AccountPatch, UserPatch } from './event-rows.js';
 
 const NOW = 9_999_999;
 
 function patch(version: number, columns: UserPatch['columns'], extra: Partial<UserPatch> = {}): UserPatch {
-  return { tenant_id: 't', user_id: 'u', columns, traits: {}, account_id: null, identity_anonymized: false, version, ...extra };
+  return { tenant_id: 't', user_id: 'u', columns, traits: {}, account_id: null, account_source: null, identity_anonymized: false, version, ...extra };
 }
 
 function stored(extra: Partial<UserRow> = {}): UserRow {
@@ -134,5 +136,53 @@ describe('mergeAccount', () => {
 
   it('keys tenant and id apart', () => {
     expect(accountKey({ tenant_id: 'a', account_id: 'b:c' })).not.toBe(accountKey({ tenant_id: 'a:b', account_id: 'c' }));
+  });
+});
+
+describe('mergeUser: the account link (an explicit account wins, in any order)', () => {
+  const explicit = (version: number, account_id = 'acct-42'): UserPatch => patch(version, {}, { account_id, account_source: 'explicit' });
+  const inferred = (version: number, account_id = 'acme.com'): UserPatch => patch(version, {}, { account_id, account_source: 'email_domain' });
+  const linked = (account_id: string | null, extra: Partial<UserRow> = {}): UserRow => stored({ account_id, version: 200, ...extra });
+
+  it.each([
+    // one batch: the patches of one flush, in arrival order (mergeUser sees them sorted by version)
+    { name: 'explicit then inferred', stored: null, explicitLink: false, patches: [explicit(10), inferred(20)], want: 'acct-42' },
+    { name: 'inferred then explicit', stored: null, explicitLink: false, patches: [inferred(10), explicit(20)], want: 'acct-42' },
+    { name: 'same version, explicit first', stored: null, explicitLink: false, patches: [explicit(10), inferred(10)], want: 'acct-42' },
+    { name: 'same version, inferred first', stored: null, explicitLink: false, patches: [inferred(10), explicit(10)], want: 'acct-42' },
+    { name: 'explicit received after, arriving first', stored: null, explicitLink: false, patches: [explicit(20), inferred(10)], want: 'acct-42' },
+    { name: 'inferred only: fills a new user', stored: null, explicitLink: false, patches: [inferred(10)], want: 'acme.com' },
+    // a later batch: the stored row, and whether its link's account row is explicit
+    { name: 'stored explicit link, newer inferred', stored: linked('acct-42'), explicitLink: true, patches: [inferred(300)], want: 'acct-42' },
+    { name: 'stored inferred link, newer explicit', stored: linked('acme.com'), explicitLink: false, patches: [explicit(300)], want: 'acct-42' },
+    { name: 'stored inferred link, older explicit (flushed late)', stored: linked('acme.com'), explicitLink: false, patches: [explicit(100)], want: 'acct-42' },
+    { name: 'stored explicit link, older inferred (flushed late)', stored: linked('acct-42'), explicitLink: true, patches: [inferred(100)], want: 'acct-42' },
+    { name: 'stored no link: inferred fills it', stored: linked(null), explicitLink: false, patches: [inferred(300)], want: 'acme.com' },
+    { name: 'stored inferred link: a newer inferred moves it', stored: linked('acme.com'), explicitLink: false, patches: [inferred(300, 'globex.org')], want: 'globex.org' },
+    { name: 'stored inferred link: an older inferred does not', stored: linked('acme.com'), explicitLink: false, patches: [inferred(100, 'globex.org')], want: 'acme.com' },
+    { name: 'stored explicit link: a newer explicit replaces it', stored: linked('acct-42'), explicitLink: true, patches: [explicit(300, 'acct-7')], want: 'acct-7' },
+    { name: 'stored explicit link: an older explicit does not', stored: linked('acct-42'), explicitLink: true, patches: [explicit(100, 'acct-7')], want: 'acct-42' },
+    { name: 'stored explicit link, then explicit and inferred in one batch', stored: linked('acct-42'), explicitLink: true, patches: [inferred(300), explicit(300, 'acct-7'), inferred(400)], want: 'acct-7' },
+    { name: 'a tombstone forgets its explicit link', stored: linked('acct-42', { is_deleted: 1 }), explicitLink: true, patches: [inferred(300)], want: 'acme.com' },
+  ])('$name → $want', ({ stored: s, explicitLink, patches, want }) => {
+    const sorted = groupPatches(patches, userKey).get(userKey({ tenant_id: 't', user_id: 'u' })) ?? [];
+    const row = mergeUser(s, sorted, NOW, { storedLinkExplicit: explicitLink });
+    expect(row?.account_id ?? s?.account_id).toBe(want);
+  });
+
+  it('an older explicit link changes no other attribute (a compactor overwrite stays)', () => {
+    const overwritten = stored({ account_id: 'acme.com', email: null, version: 5_000 });
+    const row = mergeUser(overwritten, [patch(300, { email: 'old@acme.com' }, { account_id: 'acct-42', account_source: 'explicit' })], NOW);
+    expect(row).toMatchObject({ account_id: 'acct-42', email: null, version: 5_000 });
+  });
+
+  it.each([
+    { name: 'an inferred patch that would move the link', stored: stored(), patches: [patch(300, {}, { account_id: 'globex.org', account_source: 'email_domain' })], want: true },
+    { name: 'the same account', stored: stored(), patches: [patch(300, {}, { account_id: 'acme.com', account_source: 'email_domain' })], want: false },
+    { name: 'an explicit patch', stored: stored(), patches: [patch(300, {}, { account_id: 'acct-42', account_source: 'explicit' })], want: false },
+    { name: 'no link stored', stored: stored({ account_id: null }), patches: [patch(300, {}, { account_id: 'globex.org', account_source: 'email_domain' })], want: false },
+    { name: 'a tombstone', stored: stored({ is_deleted: 1 }), patches: [patch(300, {}, { account_id: 'globex.org', account_source: 'email_domain' })], want: false },
+  ])('needsLinkSource: $name → $want', ({ stored: s, patches, want }) => {
+    expect(needsLinkSource(s, patches)).toBe(want);
   });
 });

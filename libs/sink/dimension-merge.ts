@@ -1,5 +1,5 @@
 // Folds user / account patches (what events said) into the full snapshot rows stored in
-// the `users` / `accounts` ReplacingMergeTree tables. Pure; the sink does the reads/writes.
+// the `users` / `accounts` ReplacingMergeTree tables. Pure; dimension-store.ts does the reads/writes.
 //
 // TRICKY: ReplacingMergeTree keeps the whole latest row per key, so a row must be a full
 // snapshot: an identify carrying only `email` must not blank a stored first_name. The sink
@@ -16,11 +16,18 @@
 //     request must not bring the old PII back (DESIGN.md §5 step 4). It may still widen
 //     first_seen / last_seen;
 //   * a deleted row (is_deleted = 1) is a tombstone: only newer patches start a fresh row;
-//   * accounts: `explicit` source wins over `email_domain` whatever the order.
+//   * accounts: `explicit` source wins over `email_domain` whatever the order;
+//   * a user's account link: an explicit link (group call, identify's account) wins over an
+//     email-domain one whatever the order, within a batch and across batches. Among links of
+//     one kind the newest wins. An explicit link older than the row still replaces an
+//     email-domain one (the compactor never writes account_id, so no overwrite is undone).
+//     The users table keeps no link source: a stored link counts as explicit when its
+//     account's row is `explicit` (every explicit link comes with an explicit account patch).
 // Concurrency: the sink runs these read-merge-writes one flush at a time, and a user's
 // events stay on one partition (one consumer), so no two writers race on a key.
-import type { AccountPatch, AccountRow, UserPatch, UserRow } from './event-rows.js';
-import { USER_COLUMNS } from './event-rows.js';
+import type { AccountRow } from '../clickhouse/tables/accounts.js';
+import { USER_ATTRIBUTE_COLUMNS, type UserRow } from '../clickhouse/tables/users.js';
+import type { AccountPatch, UserPatch } from './event-rows.js';
 
 export function userKey(r: { tenant_id: string; user_id: string }): string {
   return `${r.tenant_id}\u0000${r.user_id}`;
@@ -47,14 +54,25 @@ export function groupPatches<P extends { version: number }>(patches: readonly P[
  * The new snapshot for one user, or null when nothing changed (no row to write).
  * `patches` must share tenant/user and be sorted by version.
  */
-export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[], now: number): UserRow | null {
+export interface MergeUserOptions {
+  /** the stored row's account link is explicit (its account's row is `explicit`) */
+  storedLinkExplicit?: boolean;
+}
+
+/**
+ * The new snapshot for one user, or null when nothing changed (no row to write).
+ * `patches` must share tenant/user and be sorted by version.
+ */
+export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[], now: number, opts: MergeUserOptions = {}): UserRow | null {
   const first = patches[0];
   if (!first) return null;
   let row: UserRow | null = stored ? { ...stored, traits: { ...stored.traits } } : null;
+  let linkExplicit = row !== null && row.account_id !== null && opts.storedLinkExplicit === true;
   let changed = false;
   for (const p of patches) {
     if (row === null || (row.is_deleted === 1 && p.version > row.version)) {
       row = blankUserRow(p.tenant_id, p.user_id, p.version, p.identity_anonymized, p.version);
+      linkExplicit = false;
       changed = true;
     }
     if (row.is_deleted === 1) continue; // tombstone newer than the patch
@@ -66,8 +84,19 @@ export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[],
       row.last_seen = p.version;
       changed = true;
     }
-    if (p.version < row.version) continue; // older than the stored state: attributes stay
-    for (const col of USER_COLUMNS) {
+    const older = p.version < row.version;
+    if (p.account_id !== null) {
+      const explicit = p.account_source === 'explicit';
+      if (explicit ? !older || !linkExplicit : !older && !linkExplicit) {
+        if (row.account_id !== p.account_id) {
+          row.account_id = p.account_id;
+          changed = true;
+        }
+        if (explicit) linkExplicit = true;
+      }
+    }
+    if (older) continue; // older than the stored state: attributes stay
+    for (const col of USER_ATTRIBUTE_COLUMNS) {
       const v = p.columns[col];
       if (v !== undefined && row[col] !== v) {
         row[col] = v;
@@ -80,10 +109,6 @@ export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[],
         changed = true;
       }
     }
-    if (p.account_id !== null && row.account_id !== p.account_id) {
-      row.account_id = p.account_id;
-      changed = true;
-    }
     const anonymized = p.identity_anonymized ? 1 : 0;
     if (row.identity_anonymized !== anonymized) {
       row.identity_anonymized = anonymized;
@@ -94,6 +119,16 @@ export function mergeUser(stored: UserRow | null, patches: readonly UserPatch[],
   if (!changed || row === null) return null;
   row.updated_at = now;
   return row;
+}
+
+/**
+ * Whether merging `patches` into `stored` depends on the source of the stored account link:
+ * an email-domain patch would move a link that may be explicit.
+ */
+export function needsLinkSource(stored: UserRow, patches: readonly UserPatch[]): boolean {
+  const link = stored.account_id;
+  if (link === null || stored.is_deleted === 1) return false;
+  return patches.some((p) => p.account_id !== null && p.account_id !== link && p.account_source !== 'explicit');
 }
 
 /** A user row with no attribute set yet, first and last seen `at` (shared with the compactor's --insert-missing). */

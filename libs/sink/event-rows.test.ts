@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { cleanEvent, identifyEvent } from '../../test/support/clickhouse-fixtures.js';
+import { EVENT_COLUMNS } from '../clickhouse/tables/events.js';
 import {
-  EVENT_COLUMNS,
   clientTimestamp,
   toAccountPatch,
-  toDeadLetterRow,
   toEventRow,
   toEventTuple,
   toUserPatch,
   type UserPatch,
 } from './event-rows.js';
 import type { CleanEvent } from '../events/envelope.js';
+import { inferAccount } from '../enrich/email-account.js';
 
 describe('toEventRow / toEventTuple', () => {
   const cases: { name: string; event: CleanEvent }[] = [
@@ -167,14 +167,44 @@ describe('toAccountPatch', () => {
   });
 });
 
-describe('toDeadLetterRow', () => {
+describe('toUserPatch: the account link and its source', () => {
+  const acme = { account_id: 'acme.com', domain: 'acme.com', source: 'email_domain' as const, confidence: 0.8 };
   it.each([
-    { name: 'object payload as JSON', input: { payload: { a: 1 } }, want: { payload: '{"a":1}', error: null } },
-    { name: 'string payload verbatim', input: { payload: 'not json' }, want: { payload: 'not json' } },
-    { name: 'buffer payload as utf8', input: { payload: Buffer.from('{"x"') }, want: { payload: '{"x"' } },
-    { name: 'error message', input: { payload: 1, error: new TypeError('bad') }, want: { error: 'TypeError: bad' } },
-  ])('$name', ({ input, want }) => {
-    const row = toDeadLetterRow({ tenant_id: 't', stage: 'sink', reason: 'r', ...input }, 99);
-    expect(row).toMatchObject({ tenant_id: 't', stage: 'sink', reason: 'r', received_at: 99, event_id: null, ...want });
+    {
+      name: 'group call: the explicit account alone (its traits are the account’s)',
+      event: cleanEvent({ type: 'group', user_id: 'u1', account_id: 'acct-42', traits: { name: '"Acme"' } }),
+      want: { account_id: 'acct-42', account_source: 'explicit', columns: {}, traits: {} },
+    },
+    { name: 'group call without a user → none', event: cleanEvent({ type: 'group', account_id: 'acct-42' }), want: null },
+    { name: 'group call without an account → none', event: cleanEvent({ type: 'group', user_id: 'u1' }), want: null },
+    {
+      name: 'identify with an account and an email, as the enricher attributes it: explicit',
+      event: identifyEvent({
+        user_id: 'u1',
+        account_id: 'acct-42',
+        traits: { email: '"bob@acme.com"' },
+        inferred_account: inferAccount({ explicitAccountId: 'acct-42', email: 'bob@acme.com' }),
+      }),
+      want: { account_id: 'acct-42', account_source: 'explicit' },
+    },
+    {
+      name: 'identify with an email only: email_domain',
+      event: identifyEvent({ user_id: 'u1', traits: { email: '"bob@acme.com"' }, inferred_account: acme }),
+      want: { account_id: 'acme.com', account_source: 'email_domain' },
+    },
+    { name: 'identify without an account: no link', event: identifyEvent({ user_id: 'u1' }), want: { account_id: null, account_source: null } },
+    { name: 'track with an account → none', event: cleanEvent({ user_id: 'u1', account_id: 'acct-42' }), want: null },
+  ])('$name', ({ event, want }) => {
+    const got = toUserPatch(event);
+    if (want === null) expect(got).toBeNull();
+    else {
+      expect(got).toMatchObject(want);
+      if ('columns' in want) expect(got?.columns).toEqual(want.columns);
+    }
+  });
+
+  it('events keep their own attribution: the enricher’s account, the explicit one when named', () => {
+    const both = identifyEvent({ user_id: 'u1', account_id: 'acct-42', inferred_account: inferAccount({ explicitAccountId: 'acct-42', email: 'bob@acme.com' }) });
+    expect(toEventRow(both)).toMatchObject({ account_id: 'acct-42', account_source: 'explicit' });
   });
 });

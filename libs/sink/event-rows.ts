@@ -1,120 +1,8 @@
 // Pure mapping from a CleanEvent to the typed rows the sink inserts: one `events` row per
 // event, plus user / account patches that dimension-merge.ts folds into full snapshots.
-import {
-  USER_TRAIT_COLUMNS,
-  traitString,
-  type AccountSource,
-  type CleanEvent,
-  type EventType,
-  type JsonMap,
-} from '../events/envelope.js';
-
-/** One row of the `events` table (schemas/clickhouse/0001_events.sql); times in ms. */
-export interface EventRow {
-  tenant_id: string;
-  event_id: string;
-  type: EventType;
-  event: string | null;
-  user_id: string | null;
-  anonymous_id: string | null;
-  previous_id: string | null;
-  session_id: string | null;
-  account_id: string | null;
-  account_source: AccountSource | null;
-  account_domain: string | null;
-  timestamp: number;
-  client_ts: number;
-  sent_at: number | null;
-  received_at: number;
-  timestamp_clamped: 0 | 1;
-  ip: string | null;
-  user_agent: string | null;
-  geo_country: string | null;
-  geo_region: string | null;
-  geo_city: string | null;
-  geo_lat: number | null;
-  geo_lon: number | null;
-  geo_timezone: string | null;
-  ip_asn: number | null;
-  ip_org: string | null;
-  ua_browser: string | null;
-  ua_browser_version: string | null;
-  ua_os: string | null;
-  ua_os_version: string | null;
-  ua_device_type: string | null;
-  url: string | null;
-  path: string | null;
-  referrer: string | null;
-  title: string | null;
-  search: string | null;
-  locale: string | null;
-  element_tag: string | null;
-  element_id: string | null;
-  element_classes: string[];
-  element_label: string | null;
-  element_href: string | null;
-  properties: JsonMap;
-  traits: JsonMap;
-  account_traits: JsonMap;
-  identity_anonymized: 0 | 1;
-  key_version: number;
-}
-
-/** Insert column order for JSONCompactEachRow; every EventRow key exactly once. */
-export const EVENT_COLUMNS = [
-  'tenant_id',
-  'event_id',
-  'type',
-  'event',
-  'user_id',
-  'anonymous_id',
-  'previous_id',
-  'session_id',
-  'account_id',
-  'account_source',
-  'account_domain',
-  'timestamp',
-  'client_ts',
-  'sent_at',
-  'received_at',
-  'timestamp_clamped',
-  'ip',
-  'user_agent',
-  'geo_country',
-  'geo_region',
-  'geo_city',
-  'geo_lat',
-  'geo_lon',
-  'geo_timezone',
-  'ip_asn',
-  'ip_org',
-  'ua_browser',
-  'ua_browser_version',
-  'ua_os',
-  'ua_os_version',
-  'ua_device_type',
-  'url',
-  'path',
-  'referrer',
-  'title',
-  'search',
-  'locale',
-  'element_tag',
-  'element_id',
-  'element_classes',
-  'element_label',
-  'element_href',
-  'properties',
-  'traits',
-  'account_traits',
-  'identity_anonymized',
-  'key_version',
-] as const satisfies readonly (keyof EventRow)[];
-
-// Compile-time guard: EVENT_COLUMNS names every EventRow key.
-type MissingEventColumns = Exclude<keyof EventRow, (typeof EVENT_COLUMNS)[number]>;
-const allEventColumnsListed: MissingEventColumns extends never ? true : MissingEventColumns = true;
-void allEventColumnsListed;
+import { USER_TRAIT_COLUMNS, traitString, type AccountSource, type CleanEvent, type JsonMap } from '../events/envelope.js';
+import type { EventRow, EventTuple } from '../clickhouse/tables/events.js';
+import { USER_ATTRIBUTE_COLUMNS, type UserAttributeColumn } from '../clickhouse/tables/users.js';
 
 /**
  * The client's own timestamp, reconstructed: occurred_at was corrected as
@@ -128,7 +16,11 @@ export function clientTimestamp(e: Pick<CleanEvent, 'occurred_at' | 'sent_at' | 
   return e.occurred_at + e.sent_at - e.received_at;
 }
 
-/** The account an event is attributed to: the enricher's inference, else the explicit id. */
+/**
+ * The account an event is attributed to: the enricher's inference, else the explicit id.
+ * NOTE: the enricher's inference already is the explicit id when the event names one
+ * (libs/enrich/email-account.ts), so an explicit account wins within one event.
+ */
 export function attributedAccount(
   e: Pick<CleanEvent, 'account_id' | 'inferred_account'>,
 ): { account_id: string; source: AccountSource; domain: string | null } | null {
@@ -201,7 +93,7 @@ export function toEventRow(e: CleanEvent): EventRow {
  * NOTE: written out by hand rather than EVENT_COLUMNS.map(row) because it runs once per
  * event on the hot path; event-rows.test.ts checks it against toEventRow column by column.
  */
-export function toEventTuple(e: CleanEvent): unknown[] {
+export function toEventTuple(e: CleanEvent): EventTuple {
   const account = attributedAccount(e);
   const geo = e.geo;
   const ua = e.ua;
@@ -259,77 +151,51 @@ export function toEventTuple(e: CleanEvent): unknown[] {
   ];
 }
 
-// ---------------------------------------------------------------------------------------
-// users / accounts
-
-export type UserColumn = keyof typeof USER_TRAIT_COLUMNS;
-export const USER_COLUMNS = Object.keys(USER_TRAIT_COLUMNS) as UserColumn[];
 const RESERVED_USER_TRAIT_KEYS: ReadonlySet<string> = new Set(Object.values(USER_TRAIT_COLUMNS).flat());
 
-/** One row of the `users` table (schemas/clickhouse/0002_users_accounts.sql); times in ms. */
-export interface UserRow {
-  tenant_id: string;
-  user_id: string;
-  email: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  name: string | null;
-  phone: string | null;
-  title: string | null;
-  company: string | null;
-  account_id: string | null;
-  /** non-reserved traits, JSON-encoded values (reserved ones live in their columns) */
-  traits: JsonMap;
-  first_seen: number;
-  last_seen: number;
-  identity_anonymized: 0 | 1;
-  version: number;
-  is_deleted: 0 | 1;
-  updated_at: number;
-}
-
-export const USER_ROW_COLUMNS = [
-  'tenant_id',
-  'user_id',
-  'email',
-  'first_name',
-  'last_name',
-  'name',
-  'phone',
-  'title',
-  'company',
-  'account_id',
-  'traits',
-  'first_seen',
-  'last_seen',
-  'identity_anonymized',
-  'version',
-  'is_deleted',
-  'updated_at',
-] as const satisfies readonly (keyof UserRow)[];
-
 /**
- * What one identify says about a user: only the attributes it carried. A reserved trait
+ * What one event says about a user: only the attributes it carried. A reserved trait
  * present with a JSON null clears the column; an absent one leaves it alone.
  */
 export interface UserPatch {
   tenant_id: string;
   user_id: string;
   /** only the reserved columns the identify carried */
-  columns: Partial<Record<UserColumn, string | null>>;
+  columns: Partial<Record<UserAttributeColumn, string | null>>;
   /** non-reserved traits carried */
   traits: JsonMap;
+  /** the account the event links the user to, or null: it leaves the link alone */
   account_id: string | null;
+  /** how the event knows that account: `explicit` links win over `email_domain` ones (dimension-merge.ts) */
+  account_source: AccountSource | null;
   identity_anonymized: boolean;
   /** = received_at (ms) */
   version: number;
 }
 
-/** identify events with a user id and traits (or an account) → a patch; anything else → null. */
+/**
+ * identify events with a user id → their attributes and account; group calls with a user id
+ * and an account → the explicit account link alone (a group's traits are the account's);
+ * anything else → null.
+ */
 export function toUserPatch(e: CleanEvent): UserPatch | null {
-  if (e.type !== 'identify' || !e.user_id) return null;
-  const columns: Partial<Record<UserColumn, string | null>> = {};
-  for (const col of USER_COLUMNS) {
+  if (!e.user_id) return null;
+  if (e.type === 'group') {
+    if (e.account_id === null) return null;
+    return {
+      tenant_id: e.tenant_id,
+      user_id: e.user_id,
+      columns: {},
+      traits: {},
+      account_id: e.account_id,
+      account_source: 'explicit',
+      identity_anonymized: e.identity_anonymized,
+      version: e.received_at,
+    };
+  }
+  if (e.type !== 'identify') return null;
+  const columns: Partial<Record<UserAttributeColumn, string | null>> = {};
+  for (const col of USER_ATTRIBUTE_COLUMNS) {
     const keys = USER_TRAIT_COLUMNS[col];
     const present = keys.find((k) => e.traits[k] !== undefined);
     if (present !== undefined) columns[col] = traitString(e.traits, [present]);
@@ -345,35 +211,11 @@ export function toUserPatch(e: CleanEvent): UserPatch | null {
     columns,
     traits,
     account_id: account ? account.account_id : null,
+    account_source: account ? account.source : null,
     identity_anonymized: e.identity_anonymized,
     version: e.received_at,
   };
 }
-
-/** One row of the `accounts` table; times in ms. */
-export interface AccountRow {
-  tenant_id: string;
-  account_id: string;
-  domain: string | null;
-  source: AccountSource;
-  name: string | null;
-  traits: JsonMap;
-  version: number;
-  is_deleted: 0 | 1;
-  updated_at: number;
-}
-
-export const ACCOUNT_ROW_COLUMNS = [
-  'tenant_id',
-  'account_id',
-  'domain',
-  'source',
-  'name',
-  'traits',
-  'version',
-  'is_deleted',
-  'updated_at',
-] as const satisfies readonly (keyof AccountRow)[];
 
 /** What one event says about an account. `name` undefined = not carried. */
 export interface AccountPatch {
@@ -395,11 +237,19 @@ export interface AccountPatch {
  */
 export function toAccountPatch(e: CleanEvent): AccountPatch | null {
   const account = attributedAccount(e);
-  const isGroup = e.type === 'group' && e.account_id !== null;
-  if (!account && !isGroup) return null;
-  const accountId = isGroup ? (e.account_id as string) : (account as { account_id: string }).account_id;
-  const source: AccountSource = isGroup ? 'explicit' : (account as { source: AccountSource }).source;
-  const carried: JsonMap = isGroup ? { ...e.traits, ...e.account_traits } : e.account_traits;
+  const groupAccount = e.type === 'group' ? e.account_id : null;
+  let accountId: string;
+  let source: AccountSource;
+  if (groupAccount !== null) {
+    accountId = groupAccount;
+    source = 'explicit';
+  } else if (account) {
+    accountId = account.account_id;
+    source = account.source;
+  } else {
+    return null;
+  }
+  const carried: JsonMap = groupAccount !== null ? { ...e.traits, ...e.account_traits } : e.account_traits;
   const traits: JsonMap = {};
   let name: string | null | undefined;
   for (const [k, v] of Object.entries(carried)) {
@@ -413,53 +263,4 @@ export function toAccountPatch(e: CleanEvent): AccountPatch | null {
   const patch: AccountPatch = { tenant_id: e.tenant_id, account_id: accountId, domain, source, traits, version: e.received_at };
   if (name !== undefined) patch.name = name;
   return patch;
-}
-
-export interface DeadLetterInput {
-  tenant_id: string;
-  stage: string;
-  reason: string;
-  event_id?: string | null;
-  /** the record as received: a string/Buffer is stored verbatim, anything else as JSON */
-  payload: unknown;
-  error?: unknown;
-  /** ms; defaults to the time of the write */
-  received_at?: number;
-}
-
-export interface DeadLetterRow {
-  tenant_id: string;
-  received_at: number;
-  stage: string;
-  reason: string;
-  event_id: string | null;
-  payload: string;
-  error: string | null;
-}
-
-export function toDeadLetterRow(d: DeadLetterInput, now: number): DeadLetterRow {
-  return {
-    tenant_id: d.tenant_id,
-    received_at: d.received_at ?? now,
-    stage: d.stage,
-    reason: d.reason,
-    event_id: d.event_id ?? null,
-    payload: encodePayload(d.payload),
-    error: d.error === undefined || d.error === null ? null : describeError(d.error),
-  };
-}
-
-function encodePayload(p: unknown): string {
-  if (typeof p === 'string') return p;
-  if (Buffer.isBuffer(p)) return p.toString('utf8');
-  try {
-    return JSON.stringify(p) ?? 'null';
-  } catch {
-    return String(p);
-  }
-}
-
-function describeError(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return typeof err === 'string' ? err : encodePayload(err);
 }

@@ -6,7 +6,8 @@ import type { Stage } from '../../libs/core/result.js';
 import type { CleanEvent, EnrichedEvent, RawEvent } from '../../libs/events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { chainStages } from '../../libs/pipeline/stage-chain.js';
-import type { ClickHouseSink, DeadLetterInput } from '../../libs/sink/clickhouse-sink.js';
+import type { DeadLetterInput } from '../../libs/clickhouse/tables/dead-letters.js';
+import type { ClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 
 /** What the pipeline needs of the sink: the group-committing event write and dead letters. */
 export type EmbeddedSink = Pick<ClickHouseSink, 'write' | 'writeDeadLetters'>;

@@ -94,8 +94,9 @@ describe('ClickHouse sink failure isolation', () => {
     const ip = '198.51.100.231';
     // TRICKY: a text where ClickHouse expects a UInt16 makes it quote the text in its error
     // message ("Cannot parse input: expected '"' before: '<text>…'", measured on chDB): the
-    // realistic shape of a parse error carrying row data.
-    const leaky = cleanEvent({ tenant_id: tenant, event_id: 'leak', user_id: userId, ip, key_version: `${userId} ${ip}` as unknown as number });
+    // realistic shape of a parse error carrying row data. Object.assign puts the text where
+    // the type says number, as a buggy upstream stage would send it.
+    const leaky = Object.assign(cleanEvent({ tenant_id: tenant, event_id: 'leak', user_id: userId, ip }), { key_version: `${userId} ${ip}` });
     const [ok, failed] = await Promise.allSettled([
       sink.write([cleanEvent({ tenant_id: tenant, event_id: 'fine' })]),
       sink.write([identifyEvent({ tenant_id: tenant, event_id: 'leak-i', user_id: userId, ip, traits: { email: '"x@y.io"' } }), leaky]),
@@ -118,7 +119,7 @@ describe('ClickHouse sink failure isolation', () => {
 
   it('stores a write spanning more than 100 months: the retry lifts max_partitions_per_insert_block', async () => {
     // NOTE: runs on a connection of its own, so the limit is not already lifted by an earlier
-    // test's retry (on chDB that setting stays on the connection, see insertEvents)
+    // test's retry (on chDB that setting stays on the connection, see InsertEventsOptions)
     const own = createClickHouse({ dataDir: ch().dataDir });
     try {
       const tenant = uniqueTenant();

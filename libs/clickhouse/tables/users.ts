@@ -1,0 +1,95 @@
+// The `users` table (schemas/clickhouse/0002_users_accounts.sql): one full snapshot per
+// version, a ReplacingMergeTree(version, is_deleted) on (tenant_id, user_id).
+import type { ClickHouseClient } from '@clickhouse/client';
+import { USER_TRAIT_COLUMNS, type JsonMap } from '../../events/envelope.js';
+import { flag, ms, nullableStr, num, selectList, str, stringMap, type JsonRow } from './row-values.js';
+
+/** The columns that hold Segment's reserved traits (email, first_name, …). */
+export type UserAttributeColumn = keyof typeof USER_TRAIT_COLUMNS;
+export const USER_ATTRIBUTE_COLUMNS: readonly UserAttributeColumn[] = ['email', 'first_name', 'last_name', 'name', 'phone', 'title', 'company'];
+
+/** One row of `users`; times in ms. */
+export interface UserRow {
+  tenant_id: string;
+  user_id: string;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  name: string | null;
+  phone: string | null;
+  title: string | null;
+  company: string | null;
+  account_id: string | null;
+  /** non-reserved traits, JSON-encoded values (reserved ones live in their columns) */
+  traits: JsonMap;
+  first_seen: number;
+  last_seen: number;
+  identity_anonymized: 0 | 1;
+  version: number;
+  is_deleted: 0 | 1;
+  updated_at: number;
+}
+
+export const USER_ROW_COLUMNS = [
+  'tenant_id',
+  'user_id',
+  'email',
+  'first_name',
+  'last_name',
+  'name',
+  'phone',
+  'title',
+  'company',
+  'account_id',
+  'traits',
+  'first_seen',
+  'last_seen',
+  'identity_anonymized',
+  'version',
+  'is_deleted',
+  'updated_at',
+] as const satisfies readonly (keyof UserRow)[];
+
+// Compile-time guards: USER_ROW_COLUMNS names every UserRow key, USER_ATTRIBUTE_COLUMNS every reserved-trait column.
+type MissingUserColumns = Exclude<keyof UserRow, (typeof USER_ROW_COLUMNS)[number]>;
+const allUserColumnsListed: MissingUserColumns extends never ? true : MissingUserColumns = true;
+type MissingAttributeColumns = Exclude<UserAttributeColumn, (typeof USER_ATTRIBUTE_COLUMNS)[number]>;
+const allAttributeColumnsListed: MissingAttributeColumns extends never ? true : MissingAttributeColumns = true;
+void allUserColumnsListed;
+void allAttributeColumnsListed;
+
+/** SELECT list whose rows parseUserRow reads. */
+export const USER_SELECT = selectList(USER_ROW_COLUMNS, new Set(['first_seen', 'last_seen', 'updated_at']));
+
+export function parseUserRow(r: JsonRow): UserRow {
+  return {
+    tenant_id: str(r.tenant_id),
+    user_id: str(r.user_id),
+    email: nullableStr(r.email),
+    first_name: nullableStr(r.first_name),
+    last_name: nullableStr(r.last_name),
+    name: nullableStr(r.name),
+    phone: nullableStr(r.phone),
+    title: nullableStr(r.title),
+    company: nullableStr(r.company),
+    account_id: nullableStr(r.account_id),
+    traits: stringMap(r.traits),
+    first_seen: ms(r.first_seen),
+    last_seen: ms(r.last_seen),
+    identity_anonymized: flag(r.identity_anonymized),
+    version: num(r.version),
+    is_deleted: flag(r.is_deleted),
+    updated_at: ms(r.updated_at),
+  };
+}
+
+/** Inserts whole snapshots (never partial rows: a ReplacingMergeTree keeps the latest whole row). */
+export async function insertUsers(client: ClickHouseClient, rows: readonly UserRow[], table = 'users'): Promise<void> {
+  if (rows.length === 0) return;
+  await client.insert({
+    table,
+    values: rows.map((r) => USER_ROW_COLUMNS.map((c) => r[c])),
+    format: 'JSONCompactEachRow',
+    columns: [...USER_ROW_COLUMNS],
+  });
+}
