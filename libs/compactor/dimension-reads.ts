@@ -2,16 +2,11 @@
 // the current versions the new ones are built on, and every physical copy the verification checks.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
-import { ACCOUNT_ROW_COLUMNS, USER_ROW_COLUMNS, type AccountRow, type UserRow } from '../sink/event-rows.js';
+import { ACCOUNT_SELECT, parseAccountRow, type AccountRow } from '../clickhouse/tables/accounts.js';
+import { parseUserRow, USER_SELECT, type UserRow } from '../clickhouse/tables/users.js';
 import { KEYS } from './mutation-sql.js';
 import { keyOf } from './round-plan.js';
-import { parseAccountRow, parseUserRow, queryRows } from './row-parsers.js';
-
-const TIME_COLUMNS: ReadonlySet<string> = new Set(['first_seen', 'last_seen', 'updated_at']);
-const selectList = (cols: readonly string[]): string =>
-  cols.map((c) => (TIME_COLUMNS.has(c) ? `toUnixTimestamp64Milli(${c}) AS ${c}` : c)).join(', ');
-const USER_SELECT = selectList(USER_ROW_COLUMNS);
-const ACCOUNT_SELECT = selectList(ACCOUNT_ROW_COLUMNS);
+import { queryRows } from './row-parsers.js';
 
 export interface StoredRows {
   /** by keyOf(subject, tenant, id) */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { overwriteCommand } from '../../test/compactor/overwrite-commands.js';
-import type { UserRow } from '../sink/event-rows.js';
+import type { UserRow } from '../clickhouse/tables/users.js';
 import { anonymousEmail, attributeChanges, mapRewrite, newAccountRow, newUserRow, valuesOf } from './overwrite-plan.js';
 
 const cmd = overwriteCommand;

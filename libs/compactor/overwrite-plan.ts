@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { USER_TRAIT_COLUMNS, type JsonMap } from '../events/envelope.js';
 import { blankUserRow } from '../sink/dimension-merge.js';
-import type { AccountRow, UserRow } from '../sink/event-rows.js';
+import type { AccountRow } from '../clickhouse/tables/accounts.js';
+import type { UserRow } from '../clickhouse/tables/users.js';
 import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
 
 type UserColumn = keyof typeof USER_TRAIT_COLUMNS;

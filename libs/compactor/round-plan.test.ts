@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { overwriteCommand } from '../../test/compactor/overwrite-commands.js';
-import type { UserRow } from '../sink/event-rows.js';
+import type { UserRow } from '../clickhouse/tables/users.js';
 import { pendingReceipt } from './receipts.js';
 import { deletesEvents, keyOf, maxCounts, planCommand, stageCommand, suppresses } from './round-plan.js';
 

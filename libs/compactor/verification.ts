@@ -4,7 +4,8 @@
 // VerificationError.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
-import type { AccountRow, UserRow } from '../sink/event-rows.js';
+import type { AccountRow } from '../clickhouse/tables/accounts.js';
+import type { UserRow } from '../clickhouse/tables/users.js';
 import { VerificationError } from './compactor-errors.js';
 import { COMPACTED_TABLES, type CompactorTarget } from './compactor-target.js';
 import { physicalRows } from './dimension-reads.js';
