@@ -34,7 +34,7 @@ interface Round {
 async function oneRound(kafka: Kafka, topic: string, values: Buffer[]): Promise<Round> {
   const logger = createLogger({ level: 'silent' });
   await ensureTopics(kafka, [topic], { partitions: 3 });
-  const producer = await connectProducer(kafka, logger);
+  const producer = await connectProducer(kafka);
   const started = performance.now();
   try {
     const messages = values.map((value, i) => ({ key: `k${i % 97}`, value }));

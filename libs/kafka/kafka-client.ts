@@ -27,6 +27,8 @@ export function createKafka(cfg: KafkaClientConfig): Kafka {
     connectionTimeout: cfg.connectionTimeoutMs ?? 3_000,
     ...(cfg.ssl ? { ssl: cfg.ssl } : {}),
     ...(cfg.sasl ? { sasl: cfg.sasl } : {}),
+    // NOTE: retries are bounded on purpose (a collector must answer 503 rather than hang); a
+    // message resent after that is deduplicated downstream by event id
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
     logLevel: logLevel.WARN,
     logCreator:
@@ -34,9 +36,6 @@ export function createKafka(cfg: KafkaClientConfig): Kafka {
       ({ level, log: entry }: LogEntry) => {
         // NOTE: kafkajs log entries carry broker/topic metadata, never record payloads.
         const { message, ...rest } = entry;
-        // NOTE: retries are bounded on purpose (a collector must answer 503 rather than hang);
-        // a message resent after that is deduplicated downstream by event id.
-        if (message.startsWith('Limiting retries for the idempotent producer')) return;
         if (cfg.quiet?.()) log.debug(rest, message);
         else if (level <= logLevel.ERROR) log.error(rest, message);
         else if (level === logLevel.WARN) log.warn(rest, message);

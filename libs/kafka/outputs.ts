@@ -1,98 +1,32 @@
-// Outputs a stage worker binds at start-up: the next topic (encoded, produced with acks=all
-// by an idempotent producer) and the dead-letter topic (original bytes plus reason headers).
+// Outputs a stage worker binds at start-up: the next topic (encoded, produced with acks=all)
+// and the dead-letter topic (original bytes plus reason headers).
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
-import type { Logger } from '../core/logger.js';
 import type { DeadLetter, DeadLetterOutput, StageOutput } from './stage-worker.js';
 
 /**
- * Broker answers after which an idempotent producer's session (producer id and sequence
- * numbers) is no longer usable: every later send fails the same way (KafkaJS does not reset
- * it; tulios/kafkajs#598). Seen after a broker restart with a send in flight.
+ * One acks=all producer per process, deliberately NOT idempotent. KafkaJS 2.2.4's idempotent
+ * producer hands a failed request's sequence numbers back even when the broker had written the
+ * batch (src/producer/sendMessages.js:105-111). After a send in flight across a broker restart:
+ * - the next batch of the same size to that partition reuses them: the broker takes it for a
+ *   retry of the written batch, answers success and does not write it (acknowledged, lost);
+ * - a batch of another size is refused with OUT_OF_ORDER_SEQUENCE_NUMBER, and the numbers are
+ *   handed back again: every later send to that partition fails (a stage stalls for ever).
+ * Both measured on a real broker (producer-session.integration.test.ts; the fault harness's
+ * scripts/faults/experiments/). Without sequence numbers an acknowledged batch is always
+ * written; a retried one may be written twice, which every consumer already collapses by event
+ * id (delivery is at least once end to end). maxInFlightRequests 1 keeps a partition's records
+ * in order across retries.
  */
-const LOST_PRODUCER_SESSION = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
-
-/** Whether `err` (or an error it wraps) says the producer session is lost. */
-export function lostProducerSession(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    if (LOST_PRODUCER_SESSION.has(String((e as { type?: unknown }).type))) return true;
-  }
-  return false;
-}
-
-/**
- * One idempotent, acks=all producer per process (KafkaJS needs maxInFlightRequests 1 for it).
- * A send failing because the broker lost the producer's session replaces the producer with a
- * new one (new producer id) and still fails, so the caller redelivers or answers 503: the
- * records go out again under the new session (at least once; downstream collapses duplicates
- * by event id) instead of every later send failing for ever.
- */
-export async function connectProducer(kafka: Kafka, logger?: Logger): Promise<Producer> {
+export async function connectProducer(kafka: Kafka): Promise<Producer> {
   // NOTE: the Java-compatible murmur2 partitioner, so keys land where other Kafka clients put them.
-  const make = () =>
-    kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-  let current = make();
-  await current.connect();
-  let replacing: Promise<void> | null = null;
-  // event listeners (the collector follows CONNECT/DISCONNECT) move to the replacement, and the
-  // old producer's DISCONNECT never reaches them
-  const listeners: { event: string; fn: (...args: unknown[]) => void; remove: () => void }[] = [];
-  const on = (event: string, fn: (...args: unknown[]) => void): (() => void) => {
-    const entry = { event, fn, remove: current.on(event as never, fn as never) as () => void };
-    listeners.push(entry);
-    return () => {
-      entry.remove();
-      listeners.splice(listeners.indexOf(entry), 1);
-    };
-  };
-
-  const replace = (failed: Producer): Promise<void> => {
-    // concurrent sends of the old session fail together: one replacement
-    if (failed !== current) return replacing ?? Promise.resolve();
-    replacing ??= (async () => {
-      logger?.warn('the broker lost this producer\'s session (idempotent sequence); replacing the producer');
-      const next = make();
-      try {
-        await next.connect();
-      } catch (err) {
-        // broker still away: the old producer stays; the next send that loses its session tries again
-        await next.disconnect().catch(() => undefined);
-        throw err;
-      }
-      // NOTE: listeners move only to a connected producer, and leave the old one before it disconnects
-      for (const l of listeners) {
-        l.remove();
-        l.remove = next.on(l.event as never, l.fn as never) as () => void;
-      }
-      current = next;
-      await failed.disconnect().catch(() => undefined);
-    })().finally(() => {
-      replacing = null;
-    });
-    return replacing;
-  };
-
-  const send: Producer['send'] = async (record) => {
-    const used = current;
-    try {
-      return await used.send(record);
-    } catch (err) {
-      if (lostProducerSession(err)) await replace(used).catch(() => undefined);
-      throw err;
-    }
-  };
-  return new Proxy(current, {
-    get(_target, prop) {
-      if (prop === 'send') return send;
-      if (prop === 'on') return on;
-      const value = Reflect.get(current, prop, current) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(current) : value;
-    },
+  const producer = kafka.producer({
+    idempotent: false,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
   });
+  await producer.connect();
+  return producer;
 }
 
 /**

@@ -1,6 +1,6 @@
 // The clients every fleet service needs, opened once in order and closed in reverse:
 // Kafka (topics ensured), the schema registry and record codec, the tenant store in Redis,
-// one idempotent producer, and the process's metrics registry. Opening is retried until
+// one acks=all producer (libs/kafka/outputs.ts: why not idempotent), and the process's metrics registry. Opening is retried until
 // STARTUP_TIMEOUT_MS (services/fleet/startup.ts): a dependency that is late or refuses us keeps
 // the service not ready, with one line naming the setting to check.
 import type { Kafka, Producer } from 'kafkajs';
@@ -72,7 +72,7 @@ async function openOnce(
     const tenants = await step('redis', () => openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger, openTimeoutMs }));
     opened.push('tenants', () => tenants.close());
 
-    const producer = await step('kafka', () => connectProducer(kafka, logger));
+    const producer = await step('kafka', () => connectProducer(kafka));
     opened.push('producer', () => producer.disconnect());
 
     starting = false;
