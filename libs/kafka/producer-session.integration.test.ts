@@ -10,7 +10,7 @@
 // (outputs.ts) is therefore not idempotent: both cases below must write every acknowledged batch.
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBlackholeProxy, type BlackholeProxy } from '../../scripts/faults/experiments/blackhole-proxy.js';
 import { PrivateKafka } from '../../scripts/faults/experiments/private-kafka.js';
@@ -50,30 +50,6 @@ const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) =>
 const messages = (tag: string, n: number) => Array.from({ length: n }, (_, i) => ({ key: 'one-key', value: `${tag}-${i}` }));
 const kafka = () => createKafka({ brokers: [broker.brokers], clientId: 'ps-test', logger: createLogger({ level: 'silent' }) });
 
-async function readValues(topic: string): Promise<string[]> {
-  const reader = new Kafka({ clientId: 'ps-test-read', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
-  const admin = reader.admin();
-  await admin.connect();
-  const [offsets] = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
-  const high = Number(offsets?.high ?? 0);
-  const values: string[] = [];
-  if (high === 0) return values;
-  const consumer = reader.consumer({ groupId: `ps-test-read-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        values.push(String(message.value));
-        if (Number(message.offset) + 1 >= high) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return values;
-}
-
 /**
  * Each producer sends 2 records, then 3 in flight that the broker writes but whose answer never
  * arrives (the broker is killed), then — broker back — the batches of `after` (record counts).
@@ -104,7 +80,7 @@ async function acrossKill(producers: Record<string, Producer>, after: number[]):
       const e = await failure(p.send({ topic: topics[name] as string, acks: -1, messages: messages(`after-${i}`, n) }));
       sends.push(e === undefined ? 'ok' : (e.type ?? e.name));
     }
-    out[name] = { sends, topic: await readValues(topics[name] as string) };
+    out[name] = { sends, topic: await broker.readValues(topics[name] as string) };
   }
   return out;
 }

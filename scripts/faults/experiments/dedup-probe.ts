@@ -2,12 +2,13 @@
 // sequence numbers back, src/producer/sendMessages.js:105-111), the NEXT batch with the same
 // record count per partition gets those same sequence numbers: the broker takes it for a retry of
 // the written batch, answers success, and does not write it. The send resolves; the records are
-// gone. connectProducer cannot see it (no error). Deterministic, on a private broker:
+// gone, without an error. connectProducer's producer (not idempotent) writes it. Deterministic,
+// on a private broker:
 //
 //   npx tsx scripts/faults/experiments/dedup-probe.ts
 //
 // Ports 19492 (broker), 19493 (controller), 19592 (proxy); data in /tmp/ps-kafka-probe.
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Producer } from 'kafkajs';
 import { createLogger } from '../../../libs/core/logger.js';
 import { createKafka } from '../../../libs/kafka/kafka-client.js';
 import { connectProducer } from '../../../libs/kafka/outputs.js';
@@ -24,29 +25,6 @@ const broker = new PrivateKafka({
   advertisedPort: 19592,
   extraConfig: ['broker.session.timeout.ms=3000', 'broker.heartbeat.interval.ms=500'],
 });
-
-async function readValues(topic: string): Promise<string[]> {
-  const kafka = new Kafka({ clientId: 'probe-read', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  const high = Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0);
-  await admin.disconnect();
-  const values: string[] = [];
-  if (high === 0) return values;
-  const consumer = kafka.consumer({ groupId: `probe-${Date.now()}`, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        values.push(String(message.value));
-        if (Number(message.offset) + 1 >= high) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
-  return values;
-}
 
 async function main(): Promise<void> {
   const proxy = await startBlackholeProxy({ port: 19592, target: 19492 });
@@ -78,7 +56,7 @@ async function main(): Promise<void> {
     for (const [name, p, topic] of [['raw', raw, topics.raw], ['connectProducer', connect, topics.connect]] as const) {
       say(`${name}: batch B (3 other records) → ${await outcome(p.send({ topic, acks: -1, messages: msgs('B', 3) }))}`);
       say(`${name}: batch C (1 record)        → ${await outcome(p.send({ topic, acks: -1, messages: msgs('C', 1) }))}`);
-      say(`${name}: topic holds ${JSON.stringify(await readValues(topic))}`);
+      say(`${name}: topic holds ${JSON.stringify(await broker.readValues(topic))}`);
     }
     await raw.disconnect();
     await connect.disconnect();

@@ -62,6 +62,30 @@ export class PrivateKafka {
   private exited: Promise<void> = Promise.resolve();
   private readonly onExit = () => this.killNow();
 
+  /** Every value on partition 0 of `topic`, in order, read from the beginning by a fresh group. */
+  async readValues(topic: string): Promise<string[]> {
+    const kafka = new Kafka({ clientId: 'ps-read', brokers: [this.brokers], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const high = Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0);
+    await admin.disconnect();
+    const values: string[] = [];
+    if (high === 0) return values;
+    const consumer = kafka.consumer({ groupId: `ps-read-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => {
+          values.push(String(message.value));
+          if (Number(message.offset) + 1 >= high) resolve();
+        },
+      });
+    });
+    await consumer.disconnect();
+    return values;
+  }
+
   constructor(private readonly opts: PrivateKafkaOptions) {
     this.brokers = `127.0.0.1:${opts.port}`;
     this.dataDir = join(opts.home, 'data');
