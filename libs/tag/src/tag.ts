@@ -11,10 +11,17 @@ interface Command {
   loaded?: boolean;
 }
 
+declare global {
+  /** the page's `tracklane(...)` command: the snippet's queueing stub, then the tag's own */
+  interface Window {
+    tracklane?: Command;
+  }
+}
+
 const MAX_PENDING = 100;
 
 function install(): void {
-  const w = window as unknown as { tracklane?: Command };
+  const w = window;
   const stub = w.tracklane;
   if (stub?.loaded) return; // the script was included twice
   // NOTE: only while the script runs: for `async` scripts too, currentScript is set then.
