@@ -4,11 +4,11 @@
 // Run as its own process: `node --import tsx bench/passthrough-worker.ts` with the fleet env
 // plus PASSTHROUGH_KIND, PASSTHROUGH_GROUP and PASSTHROUGH_OUTPUT_TOPIC.
 import { z } from 'zod';
-import { ok } from '../libs/core/result.js';
 import type { Logger } from '../libs/core/logger.js';
 import { partitionKey, type RawEvent } from '../libs/events/envelope.js';
 import { createDeadLetterOutput, createTopicOutput } from '../libs/kafka/outputs.js';
 import { createStageWorker, type DecodeResult } from '../libs/kafka/stage-worker.js';
+import { passStage, pipeline } from '../libs/pipeline/pipeline.js';
 import { fleetConfigSchema } from '../services/fleet/fleet-config.js';
 import { openFleetContext, type FleetContext } from '../services/fleet/fleet-context.js';
 import { runningService, runServiceMain, type RunningService } from '../services/fleet/running-service.js';
@@ -50,9 +50,7 @@ async function run<T extends RawEvent>(ctx: FleetContext, config: PassthroughCon
     groupId: config.PASSTHROUGH_GROUP,
     inputTopic: io.inputTopic,
     decode: io.decode,
-    stage: function passthroughStage(e) {
-      return ok(e);
-    },
+    pipeline: pipeline(passStage<T>('passthrough')),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
     output: createTopicOutput<T>({ producer: ctx.producer, topic: config.PASSTHROUGH_OUTPUT_TOPIC, encode: io.encode, key: partitionKey }),
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),

@@ -6,7 +6,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { cleanEventSchema } from '../libs/events/envelope.js';
 import { avroType, loadAvroSchema, RECORD_KINDS } from '../libs/kafka/avro-schemas.js';
 import { createRecordCodec, type RegistryClient } from '../libs/kafka/record-codec.js';
-import { cleanFull } from '../libs/kafka/record-fixtures.js';
+import { cleanFull } from '../test/support/record-fixtures.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 

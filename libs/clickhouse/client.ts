@@ -124,6 +124,23 @@ export function createClickHouse(cfg: ClickHouseConfig): ClickHouseClient {
   return createChdbClient(cfg);
 }
 
+/** What @clickhouse/client calls on a connection (its `Connection` interface). */
+const CONNECTION_METHODS = ['ping', 'query', 'insert', 'exec', 'command', 'close'] as const;
+
+/**
+ * chDB's connection as the client's Connection. chdb types it against @clickhouse/client-common
+ * while the client bundles its own copy of those declarations, which TypeScript cannot relate;
+ * the contract is the same, and checked here at run time instead of cast.
+ */
+function asClientConnection(c: unknown): ClientConnection {
+  if (!isClientConnection(c)) throw new Error(`chdb's connection lacks one of ${CONNECTION_METHODS.join(', ')}: chdb and @clickhouse/client versions do not match`);
+  return c;
+}
+
+function isClientConnection(c: unknown): c is ClientConnection {
+  return typeof c === 'object' && c !== null && CONNECTION_METHODS.every((m) => typeof Reflect.get(c, m) === 'function');
+}
+
 function createChdbClient(cfg: ChdbClickHouseConfig): ClickHouseClient {
   if (cfg.database !== undefined && cfg.database !== 'default') {
     throw new Error(
@@ -140,10 +157,8 @@ function createChdbClient(cfg: ChdbClickHouseConfig): ClickHouseClient {
     throw explainChdbOpenError(err, dir);
   }
   openChdbDirs.set(dir, (openChdbDirs.get(dir) ?? 0) + 1);
-  // NOTE: chdb types the connection against @clickhouse/client-common while the client bundles
-  // its own copy of the same interface; they are structurally the same contract.
   const client = createClient({
-    connection: connection as unknown as ClientConnection,
+    connection: asClientConnection(connection),
     request_timeout: cfg.requestTimeoutMs ?? 30_000,
     ...clientLog(cfg.logger),
   });

@@ -4,6 +4,7 @@
 // after it (to verify).
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
+import { parseDeadLetterPayload } from '../clickhouse/tables/dead-letters.js';
 import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
 import { affectedExpr, DEAD_LETTER_HASH, DELETED_EVENTS_WHERE, GROUP_TRAITS, historyWhere, idExprOf, staleExpr, SUPPRESSED_WHERE, USER_ID } from './mutation-sql.js';
 import { keyOf, type Plan } from './round-plan.js';
@@ -81,15 +82,26 @@ export async function anonymizedTenants(client: ClickHouseClient, cmds: readonly
   return new Set(found.map((r) => str(r.tenant_id)));
 }
 
-/** The original record bytes a fleet dead letter keeps (base64 in its payload), as text. */
-function originalRecordText(payload: string): string {
-  if (!payload.includes('value_base64')) return '';
-  try {
-    const parsed: unknown = JSON.parse(payload);
-    const b64 = parsed !== null && typeof parsed === 'object' && 'value_base64' in parsed ? parsed.value_base64 : undefined;
-    return typeof b64 === 'string' ? Buffer.from(b64, 'base64').toString('utf8') : '';
-  } catch {
-    return '';
+/**
+ * The text of a dead letter an old value could be in: every string of its input (nested JSON
+ * text included, as stored), or the bytes of an unreadable record read as UTF-8.
+ */
+function deadLetterText(payload: string, error: string | null): string {
+  const parsed = parseDeadLetterPayload(payload);
+  const parts: string[] = [error ?? ''];
+  if ('unreadable' in parsed) parts.push(parsed.unreadable.toString('utf8'));
+  else collectStrings(parsed.input, parts);
+  return parts.join('\n');
+}
+
+function collectStrings(v: unknown, out: string[]): void {
+  if (typeof v === 'string') out.push(v);
+  else if (Array.isArray(v)) for (const x of v) collectStrings(x, out);
+  else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      out.push(k);
+      collectStrings(x, out);
+    }
   }
 }
 
@@ -102,8 +114,8 @@ export interface DeadLettersHolding {
 
 /**
  * Dead letters of the batch's tenants, received before its requests, that contain an old
- * value: their hashes, and per request how many. Searched here in memory (payload, error and
- * the original record bytes the fleet keeps as base64), so no value goes into any SQL.
+ * value: their hashes, and per request how many. Searched here in memory (the input's strings,
+ * an unreadable record's bytes, the error), so no value goes into any SQL.
  */
 export async function deadLettersHolding(client: ClickHouseClient, plans: readonly Plan[], from = 'default.dead_letters'): Promise<DeadLettersHolding> {
   const perRequest = new Map<string, number>();
@@ -124,8 +136,7 @@ export async function deadLettersHolding(client: ClickHouseClient, plans: readon
     { tenants: [...byTenant.keys()], until },
   );
   for (const r of found) {
-    const payload = str(r.payload);
-    const text = `${payload}\n${nullableStr(r.error) ?? ''}\n${originalRecordText(payload)}`;
+    const text = deadLetterText(str(r.payload), nullableStr(r.error));
     const matching = (byTenant.get(str(r.tenant_id)) ?? []).filter((p) => [...p.oldValues].some((v) => v.length >= 2 && !p.newValues.has(v) && text.includes(v)));
     if (matching.length === 0) continue;
     hashes.push(str(r.h));

@@ -4,6 +4,7 @@
 // dropped and counted. In memory, backed by `overwrite_values` and `suppressions`.
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
+import { drop, ok, type Result } from '../core/result.js';
 import type { CleanEvent, JsonMap } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
 import type { OverwriteSubject } from '../kafka/record-types.js';
@@ -51,8 +52,18 @@ export interface OverwriteRegistry {
    * Events without a matching entry are returned as they are (same objects).
    */
   applyPendingOverwrites(events: readonly CleanEvent[]): CleanEvent[];
+  /**
+   * The same for one event, as a stage result: `drop` (reason {@link SUPPRESSED} or
+   * {@link EVENTS_DELETED}) or `ok` with the event as it is to be stored.
+   */
+  applyPending(event: CleanEvent): Result<CleanEvent>;
   readonly size: number;
 }
+
+/** Drop reason of an event of a suppressed user received after the suppression. */
+export const SUPPRESSED = 'user suppressed';
+/** Drop reason of an event received before a deletion that deleted the user's events. */
+export const EVENTS_DELETED = 'user events deleted';
 
 /**
  * How far back a process loads overwrites at start: an event received before a request can
@@ -240,31 +251,34 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     if (byKey.size === 0 && suppressed.size === 0) return [...events];
     const out: CleanEvent[] = [];
     for (const e of events) {
-      const s = suppressedBy(e);
-      if (s) {
-        const k = `${s.tenant_id}\u0000${s.request_id}\u0000${new Date(e.received_at).toISOString().slice(0, 10)}`;
-        counts.set(k, (counts.get(k) ?? 0) + 1);
-        continue;
-      }
-      const forUser = pending('user', e.tenant_id, e.user_id, e.received_at);
-      const forAccount = pending('account', e.tenant_id, e.account_id, e.received_at);
-      if (forUser.length === 0 && forAccount.length === 0) {
-        out.push(e);
-        continue;
-      }
-      if (forUser.some((o) => o.delete_events)) continue;
-      let traits: JsonMap = e.traits;
-      let accountTraits: JsonMap = e.account_traits;
-      // NOTE: a group event's traits are the account's: user rewrites leave them alone
-      if (e.type !== 'group') for (const o of forUser) traits = rewriteMap(traits, o.rewrite);
-      for (const o of forAccount) {
-        accountTraits = rewriteMap(accountTraits, o.rewrite);
-        // NOTE: a group call may carry its account traits Segment-style in `traits`.
-        if (e.type === 'group') traits = rewriteMap(traits, o.rewrite);
-      }
-      out.push(traits === e.traits && accountTraits === e.account_traits ? e : { ...e, traits, account_traits: accountTraits });
+      const r = applyPending(e);
+      if (r.kind === 'ok') out.push(r.value);
     }
     return out;
+  }
+
+  function applyPending(e: CleanEvent): Result<CleanEvent> {
+    if (byKey.size === 0 && suppressed.size === 0) return ok(e);
+    const s = suppressedBy(e);
+    if (s) {
+      const k = `${s.tenant_id}\u0000${s.request_id}\u0000${new Date(e.received_at).toISOString().slice(0, 10)}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      return drop(SUPPRESSED);
+    }
+    const forUser = pending('user', e.tenant_id, e.user_id, e.received_at);
+    const forAccount = pending('account', e.tenant_id, e.account_id, e.received_at);
+    if (forUser.length === 0 && forAccount.length === 0) return ok(e);
+    if (forUser.some((o) => o.delete_events)) return drop(EVENTS_DELETED);
+    let traits: JsonMap = e.traits;
+    let accountTraits: JsonMap = e.account_traits;
+    // NOTE: a group event's traits are the account's: user rewrites leave them alone
+    if (e.type !== 'group') for (const o of forUser) traits = rewriteMap(traits, o.rewrite);
+    for (const o of forAccount) {
+      accountTraits = rewriteMap(accountTraits, o.rewrite);
+      // NOTE: a group call may carry its account traits Segment-style in `traits`.
+      if (e.type === 'group') traits = rewriteMap(traits, o.rewrite);
+    }
+    return ok(traits === e.traits && accountTraits === e.account_traits ? e : { ...e, traits, account_traits: accountTraits });
   }
 
   return {
@@ -274,6 +288,7 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     load,
     refresh,
     applyPendingOverwrites,
+    applyPending,
     get size() {
       return size;
     },

@@ -4,14 +4,13 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { cleanEventSchema, enrichedEventSchema, rawEventSchema } from '../events/envelope.js';
 import { AVRO_NAMESPACE, avroType, loadAvroSchema, RECORD_KINDS, type RecordKind } from './avro-schemas.js';
-import { deadLetterSchema, overwriteRecordSchema } from './record-types.js';
+import { overwriteRecordSchema } from './record-types.js';
 
 const ZOD: Record<RecordKind, z.ZodObject> = {
   raw: rawEventSchema,
   enriched: enrichedEventSchema,
   clean: cleanEventSchema,
   overwrite: overwriteRecordSchema,
-  deadLetter: deadLetterSchema,
 };
 
 /** One line per leaf: `path: avro-shape`, derived from zod. */
@@ -101,6 +100,5 @@ describe('schemas/avro mirror the zod envelope', () => {
     const clean = JSON.stringify(loadAvroSchema('clean'));
     for (const f of ['occurred_at', 'received_at', 'asn']) expect(clean).toMatch(new RegExp(`"name":"${f}","type":(\\["null",)?"long"`));
     expect(clean).toMatch(/"name":"key_version","type":"int"/);
-    expect(JSON.stringify(loadAvroSchema('deadLetter'))).toMatch(/"name":"original_offset","type":"long"/);
   });
 });

@@ -3,8 +3,11 @@
 import { readFileSync } from 'node:fs';
 import avro from 'avsc';
 
-/** The five kinds of Kafka record Tracklane writes; one .avsc file and one topic each. */
-export const RECORD_KINDS = ['raw', 'enriched', 'clean', 'overwrite', 'deadLetter'] as const;
+/**
+ * The four kinds of Kafka record Tracklane writes; one .avsc file and one topic each. The DLQ
+ * topic carries records of these kinds as they were (libs/kafka/outputs.ts), so it has none.
+ */
+export const RECORD_KINDS = ['raw', 'enriched', 'clean', 'overwrite'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
 
 export const AVRO_NAMESPACE = 'dev.tracklane.v1';
@@ -15,7 +18,6 @@ export const AVRO_SCHEMA_FILES: Readonly<Record<RecordKind, string>> = {
   enriched: 'enriched-event.avsc',
   clean: 'clean-event.avsc',
   overwrite: 'overwrite-command.avsc',
-  deadLetter: 'dead-letter.avsc',
 };
 
 /** The JSON of one .avsc record schema (only what this code relies on is typed). */

@@ -1,7 +1,11 @@
 // Outputs a stage worker binds at start-up: the next topic (encoded, produced with acks=all)
-// and the dead-letter topic (original bytes plus reason headers).
+// and the dead-letter topic. The DLQ follows Kafka Connect's convention: each record is the
+// failed record's own bytes (Confluent wire format, its original schema id), so a consumer that
+// decodes through the schema registry reads it with the schema it was written with; what went
+// wrong travels in `tl-*` headers. No value schema is registered for the DLQ topic.
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
-import type { DeadLetter, DeadLetterOutput, StageOutput } from './stage-worker.js';
+import type { DeadLetter } from '../events/dead-letter.js';
+import type { ConsumedRecord, DeadLetterOutput, StageOutput } from './stage-worker.js';
 
 /**
  * One acks=all producer per process, deliberately NOT idempotent. KafkaJS 2.2.4's idempotent
@@ -88,22 +92,21 @@ export const DLQ_HEADERS = {
   failedAt: 'tl-failed-at',
 } as const;
 
-export function createDeadLetterOutput(opts: { producer: Producer; topic: string; now?: () => number }): DeadLetterOutput {
-  const now = opts.now ?? Date.now;
+export function createDeadLetterOutput(opts: { producer: Producer; topic: string }): DeadLetterOutput {
   return {
-    async write(letters: readonly DeadLetter[]) {
-      const messages: Message[] = letters.map((l) => ({
-        key: l.record.key,
+    async write(letters) {
+      const messages: Message[] = letters.map(({ record, letter: l }) => ({
+        key: record.key,
         // NOTE: the original bytes are kept as they were, so a fixed consumer can replay them.
-        value: l.record.value,
+        value: record.value,
         headers: {
-          [DLQ_HEADERS.topic]: l.record.topic,
-          [DLQ_HEADERS.partition]: String(l.record.partition),
-          [DLQ_HEADERS.offset]: l.record.offset,
+          [DLQ_HEADERS.topic]: record.topic,
+          [DLQ_HEADERS.partition]: String(record.partition),
+          [DLQ_HEADERS.offset]: record.offset,
           [DLQ_HEADERS.stage]: l.stage,
           [DLQ_HEADERS.reason]: l.reason,
           [DLQ_HEADERS.attempts]: String(l.attempts),
-          [DLQ_HEADERS.failedAt]: String(now()),
+          [DLQ_HEADERS.failedAt]: String(l.failedAt),
           ...(l.error ? { [DLQ_HEADERS.error]: l.error.slice(0, 1000) } : {}),
           ...(l.tenantId ? { [DLQ_HEADERS.tenantId]: l.tenantId } : {}),
           ...(l.eventId ? { [DLQ_HEADERS.eventId]: l.eventId } : {}),
@@ -111,5 +114,21 @@ export function createDeadLetterOutput(opts: { producer: Producer; topic: string
       }));
       await sendInChunks(opts.producer, opts.topic, messages);
     },
+  };
+}
+
+/** A DLQ record's headers as the dead letter they describe (without its input: see the sink). */
+export function deadLetterOfRecord(record: ConsumedRecord, now = Date.now): Omit<DeadLetter, 'input' | 'unreadable'> & { originalTopic: string | null } {
+  const h = record.headers;
+  const attempts = Number(h[DLQ_HEADERS.attempts]);
+  return {
+    stage: h[DLQ_HEADERS.stage] ?? 'unknown',
+    reason: h[DLQ_HEADERS.reason] ?? 'unknown',
+    error: h[DLQ_HEADERS.error] ?? null,
+    attempts: Number.isInteger(attempts) && attempts > 0 ? attempts : 1,
+    tenantId: h[DLQ_HEADERS.tenantId] ?? null,
+    eventId: h[DLQ_HEADERS.eventId] ?? null,
+    failedAt: Number(h[DLQ_HEADERS.failedAt]) || now(),
+    originalTopic: h[DLQ_HEADERS.topic] ?? null,
   };
 }

@@ -4,7 +4,7 @@
 // finds an empty id and refuses it (dead letter) rather than applying an empty command.
 import { describe, expect, it } from 'vitest';
 import { buildAvroType, loadAvroSchema, type AvroRecordSchema } from './avro-schemas.js';
-import { overwriteFull, overwriteSealed } from './record-fixtures.js';
+import { overwriteFull, overwriteSealed } from '../../test/support/record-fixtures.js';
 import { overwriteCommandSchema, overwriteRecordSchema } from './record-types.js';
 import { checkEvolutionRules } from './schema-compat.js';
 

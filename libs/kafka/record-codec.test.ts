@@ -10,7 +10,7 @@ import {
   type RecordCodec,
   type RegistryClient,
 } from './record-codec.js';
-import * as fx from './record-fixtures.js';
+import * as fx from '../../test/support/record-fixtures.js';
 
 const FIXTURES: Record<RecordKind, [string, unknown][]> = {
   raw: [
@@ -31,10 +31,6 @@ const FIXTURES: Record<RecordKind, [string, unknown][]> = {
     ['full', fx.overwriteFull],
     ['empty set', fx.overwriteEmptySet],
     ['sealed', fx.overwriteSealed],
-  ],
-  deadLetter: [
-    ['full', fx.deadLetterFull],
-    ['minimal', fx.deadLetterMinimal],
   ],
 };
 const CASES = RECORD_KINDS.flatMap((k) => FIXTURES[k].map(([name, v]) => [k, name, v] as const));
@@ -85,7 +81,6 @@ function encodeWith(codec: RecordCodec, kind: RecordKind, v: unknown): Buffer {
     case 'enriched': return codec.encodeEnriched(v as typeof fx.enrichedFull);
     case 'clean': return codec.encodeClean(v as typeof fx.cleanFull);
     case 'overwrite': return codec.encodeOverwrite(v as typeof fx.overwriteFull);
-    case 'deadLetter': return codec.encodeDeadLetter(v as typeof fx.deadLetterFull);
   }
 }
 function decodeWith(codec: RecordCodec, kind: RecordKind, b: Buffer) {
@@ -94,7 +89,6 @@ function decodeWith(codec: RecordCodec, kind: RecordKind, b: Buffer) {
     case 'enriched': return codec.decodeEnriched(b);
     case 'clean': return codec.decodeClean(b);
     case 'overwrite': return codec.decodeOverwrite(b);
-    case 'deadLetter': return codec.decodeDeadLetter(b);
   }
 }
 
@@ -111,7 +105,6 @@ describe('avsc Types', () => {
         ? Object.entries(v as object).flatMap(([k, x]) => nulls(x, `${p}.${k}`)) : [];
     // NOTE: element.href and overwrite set-values to null are the fixtures' deliberate nulls.
     expect(nulls(fx.cleanFull, '$')).toEqual(['$.element.href']);
-    expect(nulls(fx.deadLetterFull, '$')).toEqual([]);
   });
 });
 
@@ -127,9 +120,9 @@ describe('record codec', () => {
   it('registers one schema per topic under <topic>-value, once however often init is called', async () => {
     await Promise.all([codec.init(), codec.init()]);
     expect(reg.registrations.sort()).toEqual(
-      ['clean.v1-value', 'dlq.v1-value', 'enriched.v1-value', 'overwrites.v1-value', 'raw.v1-value'],
+      ['clean.v1-value', 'enriched.v1-value', 'overwrites.v1-value', 'raw.v1-value'],
     );
-    expect(new Set(Object.values(codec.schemaIds())).size).toBe(5);
+    expect(new Set(Object.values(codec.schemaIds())).size).toBe(4);
   });
 
   it('refuses to encode before init', () => {

@@ -12,12 +12,7 @@ import {
   type RawEvent,
 } from '../events/envelope.js';
 import { avroType, loadAvroSchema, RECORD_KINDS, type RecordKind } from './avro-schemas.js';
-import {
-  deadLetterSchema,
-  overwriteRecordSchema,
-  type DeadLetter,
-  type OverwriteRecord,
-} from './record-types.js';
+import { overwriteRecordSchema, type OverwriteRecord } from './record-types.js';
 
 /** An undecodable record is an expected outcome (it goes to the DLQ), so decode returns it. */
 export type DecodeResult<T> = { ok: true; value: T; schemaId: number } | { ok: false; error: string };
@@ -64,8 +59,11 @@ export interface RecordCodec {
   /** NOTE: a sealed record (libs/compactor/overwrite-cipher.ts): the codec never sees a clear id */
   encodeOverwrite(c: OverwriteRecord): Buffer;
   decodeOverwrite(buf: Buffer): Promise<DecodeResult<OverwriteRecord>>;
-  encodeDeadLetter(d: DeadLetter): Buffer;
-  decodeDeadLetter(buf: Buffer): Promise<DecodeResult<DeadLetter>>;
+  /**
+   * The decoder of a topic's records (by its name: a DLQ record's `tl-original-topic`), or
+   * undefined for a topic that is not one of ours.
+   */
+  decoderOf(topic: string): ((buf: Buffer) => Promise<DecodeResult<unknown>>) | undefined;
 }
 
 /** Thrown (not returned) when the registry cannot be asked: retriable, never the record's fault. */
@@ -81,7 +79,6 @@ const ZOD_SCHEMAS: Record<RecordKind, z.ZodType> = {
   enriched: enrichedEventSchema,
   clean: cleanEventSchema,
   overwrite: overwriteRecordSchema,
-  deadLetter: deadLetterSchema,
 };
 
 /** `<topic>-value` (Confluent's TopicNameStrategy) per record kind. */
@@ -91,7 +88,6 @@ export function subjectsFor(topics: RecordTopics): Record<RecordKind, string> {
     enriched: `${topics.enriched}-value`,
     clean: `${topics.clean}-value`,
     overwrite: `${topics.overwrites}-value`,
-    deadLetter: `${topics.dlq}-value`,
   };
 }
 
@@ -105,6 +101,12 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
   const { registry } = opts;
   const validate = opts.validate ?? true;
   const subjects = subjectsFor(opts.topics);
+  const kindOfTopic = new Map<string, RecordKind>([
+    [opts.topics.raw, 'raw'],
+    [opts.topics.enriched, 'enriched'],
+    [opts.topics.clean, 'clean'],
+    [opts.topics.overwrites, 'overwrite'],
+  ]);
   const ids = new Map<RecordKind, number>();
   const writers = new Map<RecordKind, Map<number, WriterEntry>>(RECORD_KINDS.map((k) => [k, new Map()]));
   const pendingWriters = new Map<string, Promise<WriterEntry>>();
@@ -268,8 +270,10 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
     decodeClean: (b) => decode<CleanEvent>('clean', b),
     encodeOverwrite: (c) => encode('overwrite', c),
     decodeOverwrite: (b) => decode<OverwriteRecord>('overwrite', b),
-    encodeDeadLetter: (d) => encode('deadLetter', d),
-    decodeDeadLetter: (b) => decode<DeadLetter>('deadLetter', b),
+    decoderOf(topic) {
+      const kind = kindOfTopic.get(topic);
+      return kind === undefined ? undefined : (b) => decode<unknown>(kind, b);
+    },
   };
 }
 

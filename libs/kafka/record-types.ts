@@ -55,23 +55,3 @@ export const overwriteRecordSchema = overwriteCommandSchema
   })
   .refine((r) => r.sealed !== null || r.id.length > 0, { message: 'an unsealed record needs an id', path: ['id'] });
 export type OverwriteRecord = z.infer<typeof overwriteRecordSchema>;
-
-/** A poison or permanently failing record on `tracklane.dlq.v1`, with where it came from. */
-export const deadLetterSchema = z.object({
-  original_topic: z.string(),
-  original_partition: z.number().int(),
-  /** NOTE: Avro long read as a JS number: exact up to 2^53, far beyond any real offset */
-  original_offset: z.number().int(),
-  key: z.instanceof(Buffer).nullable(),
-  /** the original record bytes, as consumed: possibly undecodable */
-  value: z.instanceof(Buffer),
-  stage: z.string(),
-  reason: z.string(),
-  error: z.string().nullable(),
-  attempts: z.number().int(),
-  tenant_id: z.string().nullable(),
-  event_id: z.string().nullable(),
-  /** ms since epoch */
-  failed_at: z.number().int(),
-});
-export type DeadLetter = z.infer<typeof deadLetterSchema>;

@@ -6,7 +6,7 @@ import { defaultClassifiers, DependencyError, describeStartupError } from '../..
 import { startRegistryProxy, type RegistryProxy } from '../../test/support/registry-proxy.js';
 import { serviceEndpoints } from '../../test/support/services.js';
 import { createRecordCodec } from './record-codec.js';
-import { rawMinimal } from './record-fixtures.js';
+import { rawMinimal } from '../../test/support/record-fixtures.js';
 import { createSchemaRegistry, registryClientOptions, registryTransportProblem } from './registry-client.js';
 import { topicNames } from './topics.js';
 

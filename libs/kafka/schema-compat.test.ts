@@ -2,7 +2,7 @@
 // (default) and v1 reads v2 data (field dropped); anything else is caught by our checks.
 import { describe, expect, it } from 'vitest';
 import { buildAvroType, loadAvroSchema, RECORD_KINDS, type AvroField, type AvroRecordSchema } from './avro-schemas.js';
-import { cleanFull, cleanMinimal } from './record-fixtures.js';
+import { cleanFull, cleanMinimal } from '../../test/support/record-fixtures.js';
 import { checkBackwardCompatible, checkEvolutionRules } from './schema-compat.js';
 
 const v1 = (): AvroRecordSchema => structuredClone(loadAvroSchema('clean'));

@@ -6,13 +6,13 @@ import { randomBytes } from 'node:crypto';
 import * as kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokerList, serviceEndpoints } from '../../test/support/services.js';
-import { ok } from '../core/result.js';
 import { createLogger } from '../core/logger.js';
 import { eventually } from '../../test/support/embedded-process.js';
 import { createKafka } from './kafka-client.js';
 import { createStageWorker, type ConsumedRecord } from './stage-worker.js';
+import { passStage, pipeline } from '../pipeline/pipeline.js';
 import { ensureTopics } from './topics.js';
-import { createWorkerMetrics } from './worker-metrics.js';
+import { createPipelineMetrics } from '../pipeline/metrics.js';
 
 // NOTE: the real class KafkaJS bails on; its typings lag the runtime constructor
 const { KafkaJSNonRetriableError } = kafkajs as unknown as { KafkaJSNonRetriableError: new (message: string) => Error };
@@ -35,7 +35,7 @@ describe('stage worker: a consumer KafkaJS gives up on', () => {
     const written: string[] = [];
     const fatal: Error[] = [];
     let thrown = 0;
-    const metrics = createWorkerMetrics('stage-worker-test');
+    const metrics = createPipelineMetrics('stage-worker-test');
     const worker = createStageWorker<string, string>({
       name: 'test',
       kafka,
@@ -49,7 +49,7 @@ describe('stage worker: a consumer KafkaJS gives up on', () => {
         }
         return { ok: true, value: value.toString() };
       },
-      stage: (v) => ok(v),
+      pipeline: pipeline(passStage<string>('test')),
       describe: () => ({ tenantId: null, eventId: null }),
       output: { write: async (items: readonly { record: ConsumedRecord; value: string }[]) => void written.push(...items.map((i) => i.value)) },
       deadLetters: { write: async () => undefined },

@@ -1,15 +1,17 @@
-// The generic Kafka runner for one stage (STYLE.md §2–§5): consume a partition's batch,
-// decode, run the stage, hand results to the bound outputs (next topic or sink) and the
+// The generic Kafka runner of a pipeline (STYLE.md §2–§5): consume a partition's batch,
+// decode, run the pipeline, count and route each result (libs/pipeline/result-handler.ts), hand results to the bound outputs (next topic or sink) and the
 // dead-letter output, and commit offset max+1 only after all of that resolved — in order per
 // partition. Retriable stage results (e.g. tenant flags unavailable: fail closed) pause the
 // partition with bounded backoff instead of skipping; unknown errors are thrown so KafkaJS
 // restarts the consumer and the uncommitted records are redelivered. A consumer KafkaJS gives up
-// on is rebuilt in process (issue 13): a worker ends only on stop().
+// on is rebuilt in process: a worker ends only on stop().
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Stage } from '../core/result.js';
-import type { WorkerMetrics } from './worker-metrics.js';
+import type { DeadLetter } from '../events/dead-letter.js';
+import type { PipelineMetrics } from '../pipeline/metrics.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { createResultHandler } from '../pipeline/result-handler.js';
 
 export interface ConsumedRecord {
   topic: string;
@@ -22,15 +24,10 @@ export interface ConsumedRecord {
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export interface DeadLetter {
+/** A dead letter and the record it came from (the DLQ topic carries the record's own bytes). */
+export interface RecordDeadLetter {
   record: ConsumedRecord;
-  stage: string;
-  reason: string;
-  error: string | null;
-  attempts: number;
-  /** what is known of the event, for the dead_letters row */
-  tenantId: string | null;
-  eventId: string | null;
+  letter: DeadLetter;
 }
 
 /** Where a stage's results go: the next topic (encode + produce, acked) or a sink. */
@@ -39,23 +36,24 @@ export interface StageOutput<Out> {
 }
 
 export interface DeadLetterOutput {
-  write(letters: readonly DeadLetter[]): Promise<void>;
+  write(letters: readonly RecordDeadLetter[]): Promise<void>;
 }
 
 export interface StageWorkerOptions<In, Out> {
-  /** stage name, used in metrics, logs and dead-letter reasons */
+  /** worker name, used in logs and the consumer's own metrics (rebuilds, lag, batch time) */
   name: string;
   kafka: Kafka;
   groupId: string;
   inputTopic: string;
   /** the record is passed too, for inputs whose meaning is in the headers (dead letters) */
   decode: (value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<In>>;
-  stage: Stage<In, Out>;
+  /** the stages each decoded record runs through; results are counted per stage (result-handler.ts) */
+  pipeline: Pipeline<In, Out>;
   /** ids for the dead_letters row when a decoded record fails */
   describe: (input: In) => { tenantId: string | null; eventId: string | null };
   output: StageOutput<Out>;
   deadLetters: DeadLetterOutput;
-  metrics: WorkerMetrics;
+  metrics: PipelineMetrics;
   logger: Logger;
   /** partitions processed at once (each one batch at a time): bounds batches in flight */
   partitionsConsumedConcurrently?: number;
@@ -90,6 +88,7 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
   let stopping: Promise<void> | undefined;
   let rebuilding: Promise<void> | undefined;
   const stopSignal = new AbortController();
+  const results = createResultHandler({ stages: opts.pipeline.stages, metrics: opts.metrics });
 
   function newConsumer(): Consumer {
     const c = opts.kafka.consumer({
@@ -107,7 +106,7 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
       const { error, restart } = e.payload;
       log.error({ ...safeErrorFields(error), restart }, 'consumer crashed');
       // TRICKY: KafkaJS gives up on a consumer after a non-retriable error (seen on broker
-      // restarts, issue 13): it has disconnected it and will not start it again. The worker
+      // restarts): it has disconnected it and will not start it again. The worker
       // rebuilds it in process — a new consumer rejoins the group and resumes from the committed
       // offsets, as a restarted process would, without the orchestrator's crash-loop delays.
       if (!restart && !stopping && c === consumer) rebuilding ??= rebuild(error).finally(() => (rebuilding = undefined));
@@ -157,11 +156,11 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
     const { topic, partition } = batch;
     const timer = opts.metrics.batchSeconds.startTimer({ stage: opts.name });
     let pending: { record: ConsumedRecord; value: Out }[] = [];
-    let letters: DeadLetter[] = [];
+    let letters: RecordDeadLetter[] = [];
     let lastDone: string | undefined;
 
     // Writes what is pending, then commits up to and including `upTo`.
-    const settle = async (upTo: string | undefined) => {
+    const handOnAndCommit = async (upTo: string | undefined) => {
       if (upTo === undefined) return;
       const [outs, dls] = [pending, letters];
       pending = [];
@@ -180,8 +179,7 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
       } finally {
         clearInterval(beating);
       }
-      opts.metrics.eventsOut.inc({ stage: opts.name }, outs.length);
-      opts.metrics.deadLetters.inc({ stage: opts.name }, dls.length);
+      results.handedOn(outs.length, dls.map((d) => d.letter));
       // NOTE: after a revocation the new owner resumes from the last commit; committing here
       // would race it. What was just written is redelivered there (idempotent downstream).
       if (isStale()) return;
@@ -193,51 +191,45 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       const record = toRecord(topic, partition, message);
-      opts.metrics.eventsIn.inc({ stage: opts.name });
       if (record.value === null) {
-        letters.push(letter(record, 'decode', 'record has no value', null, 1, null, null));
+        letters.push({ record, letter: results.unreadable(null, 'record has no value', null) });
         lastDone = record.offset;
         continue;
       }
       const decoded = await opts.decode(record.value, record);
       if (!decoded.ok) {
-        letters.push(letter(record, 'decode', 'record cannot be decoded', decoded.error, 1, null, null));
+        letters.push({ record, letter: results.unreadable(record.value, 'record cannot be decoded', decoded.error) });
         lastDone = record.offset;
         continue;
       }
       const ids = opts.describe(decoded.value);
-      let attempts = 0;
-      for (;;) {
-        attempts++;
-        const r = opts.stage(decoded.value);
-        if (r.kind === 'ok') {
-          pending.push({ record, value: r.value });
+      for (let attempt = 1; ; attempt++) {
+        const ran = opts.pipeline.run(decoded.value);
+        const routed = results.route(ran instanceof Promise ? await ran : ran, ids, attempt);
+        if (routed.kind === 'ok') {
+          pending.push({ record, value: routed.value });
           break;
         }
-        if (r.kind === 'drop') {
-          opts.metrics.drops.inc({ stage: opts.name });
-          break;
-        }
-        if (r.kind === 'dlq') {
-          letters.push(letter(record, opts.name, r.reason, errorText(r.error), attempts, ids.tenantId, ids.eventId));
+        if (routed.kind === 'drop') break;
+        if (routed.kind === 'dlq') {
+          letters.push({ record, letter: routed.letter });
           break;
         }
         // retry: hand on and commit what is done so far, then wait and try this record again.
         // TRICKY: order per partition is kept by never moving past a record that asked for a
         // retry; a stop while paused leaves it uncommitted, so the next owner gets it again.
-        await settle(lastDone);
+        await handOnAndCommit(lastDone);
         if (!isRunning() || isStale()) {
           timer();
           return;
         }
-        opts.metrics.retries.inc({ stage: opts.name });
-        if (attempts === 1 || attempts % 50 === 0) log.warn({ reason: r.reason, attempts, topic, partition }, 'stage asked for a retry; pausing partition');
-        await sleep(Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempts - 1, 10)));
+        if (attempt === 1 || attempt % 50 === 0) log.warn({ reason: routed.reason, attempts: attempt, topic, partition }, 'stage asked for a retry; pausing partition');
+        await sleep(Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempt - 1, 10)));
         await heartbeat();
       }
       lastDone = record.offset;
     }
-    await settle(lastDone);
+    await handOnAndCommit(lastDone);
     opts.metrics.lag.set({ stage: opts.name, topic, partition: String(partition) }, Number(batch.offsetLag()));
     timer();
     await heartbeat();
@@ -273,23 +265,6 @@ function toRecord(topic: string, partition: number, m: KafkaMessage): ConsumedRe
     headers[k] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
   }
   return { topic, partition, offset: m.offset, key: m.key, value: m.value, headers };
-}
-
-function letter(
-  record: ConsumedRecord,
-  stage: string,
-  reason: string,
-  error: string | null,
-  attempts: number,
-  tenantId: string | null,
-  eventId: string | null,
-): DeadLetter {
-  return { record, stage, reason, error, attempts, tenantId, eventId };
-}
-
-function errorText(e: unknown): string | null {
-  if (e === undefined || e === null) return null;
-  return e instanceof Error ? e.message : String(e);
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>

@@ -6,7 +6,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
 import { safeErrorFields } from '../core/errors.js';
 import type { CleanEvent } from '../events/envelope.js';
-import { insertDeadLetters, toDeadLetterRow, type DeadLetterInput } from '../clickhouse/tables/dead-letters.js';
+import type { DeadLetter } from '../events/dead-letter.js';
+import { insertDeadLetters, toDeadLetterRow } from '../clickhouse/tables/dead-letters.js';
 import { insertEventTuples, type EventTuple } from '../clickhouse/tables/events.js';
 import { createDimensionStore } from './dimension-store.js';
 import { toAccountPatch, toEventTuple, toUserPatch, type AccountPatch, type UserPatch } from './event-rows.js';
@@ -58,7 +59,7 @@ export interface ClickHouseSink {
    */
   write(events: readonly CleanEvent[]): Promise<void>;
   /** Inserted directly (no batching): dead letters are rare and must not wait on events. */
-  writeDeadLetters(rows: readonly DeadLetterInput[]): Promise<void>;
+  writeDeadLetters(letters: readonly DeadLetter[]): Promise<void>;
   /** Flushes everything buffered so far; rejects if any write in those flushes failed. */
   flush(): Promise<void>;
   /** Refuses new writes, flushes the rest. Idempotent. */
@@ -207,11 +208,10 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     return commits.add(rows);
   }
 
-  async function writeDeadLetters(rows: readonly DeadLetterInput[]): Promise<void> {
-    if (rows.length === 0) return;
-    const at = now();
-    await insertDeadLetters(client, rows.map((d) => toDeadLetterRow(d, at)), tables.deadLetters);
-    stats.deadLetterRows += rows.length;
+  async function writeDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    await insertDeadLetters(client, letters.map(toDeadLetterRow), tables.deadLetters);
+    stats.deadLetterRows += letters.length;
   }
 
   function stop(): Promise<void> {

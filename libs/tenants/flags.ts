@@ -73,8 +73,9 @@ export interface FlagSource {
    * all tenants started (ms). undefined when it cannot tell (unavailable, or the tenant exists
    * but its flags are unreadable: that must fail closed, not be taken as "no such tenant").
    * A tenant still unknown to a view that started well after an event was received does not
-   * exist, and its events are rejected permanently instead of retried for ever. Sources
-   * without it (in-process stores) never reject a tenant as unknown.
+   * exist, and its events are rejected permanently instead of retried for ever. The in-process
+   * stores answer "now" (they are the source of truth); a source without it never rejects a
+   * tenant as unknown.
    */
   absentSince?(tenantId: string): number | undefined;
 }

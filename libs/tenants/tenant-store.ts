@@ -163,6 +163,8 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
 
   return {
     get: (tenantId) => byId.get(tenantId)?.flags,
+    // NOTE: the in-process store is the source of truth: a tenant it does not hold is absent now
+    absentSince: (tenantId) => (byId.has(tenantId) ? undefined : Date.now()),
     getTenant: (tenantId) => byId.get(tenantId),
     tenantByWriteKey: (writeKey) => (WRITE_KEY_RE.test(writeKey) ? byWriteKey.get(keyHash(writeKey)) : undefined),
     apiKey: (secret) => byApiKey.get(keyHash(secret)),

@@ -7,6 +7,7 @@ import type { Logger } from '../../libs/core/logger.js';
 import { partitionKey, type CleanEvent } from '../../libs/events/envelope.js';
 import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
+import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
@@ -28,7 +29,7 @@ export async function startAnonymizer(config: AnonymizerConfig, logger: Logger):
     inputTopic: ctx.topics.enriched,
     decode: (b) => ctx.codec.decodeEnriched(b),
     // Flags unknown (Redis down, stale cache) → the stage answers retry → the partition pauses.
-    stage: createAnonymizeStage({ flags: ctx.tenants, keys }),
+    pipeline: pipeline(stage('anonymize', createAnonymizeStage({ flags: ctx.tenants, keys }))),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
     output: createTopicOutput<CleanEvent>({ producer: ctx.producer, topic: ctx.topics.clean, encode: (e) => ctx.codec.encodeClean(e), key: partitionKey }),
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),

@@ -98,9 +98,12 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): vo
         message: `${outcome.retry.length} event(s) could not be processed now; retry the request`,
       });
     }
+    // NOTE: counts only: a reason (e.g. that a user is suppressed) is not for the sender's eyes
     return reply.code(200).send({
       success: true,
       accepted: outcome.accepted,
+      ...(outcome.dropped.length > 0 ? { dropped: outcome.dropped.length } : {}),
+      ...(outcome.deadLettered.length > 0 ? { deadLettered: outcome.deadLettered.length } : {}),
       ...(errors.length > 0 ? { rejected: errors.length, errors } : {}),
     });
   }

@@ -20,11 +20,11 @@ import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
-import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
+import { passStage, pipeline } from '../../libs/pipeline/pipeline.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { startupStep } from '../fleet/startup.js';
@@ -107,7 +107,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
       const opened = cipher.open(record.value);
       return opened.ok ? { ...opened, schemaId: record.schemaId } : opened;
     },
-    stage: ok,
+    pipeline: pipeline(passStage<OverwriteCommand>('compactor')),
     describe: (c) => ({ tenantId: c.tenant_id, eventId: c.request_id }),
     // NOTE: a Kafka batch becomes one compactor batch (a Data Loader run: thousands of commands)
     output: {

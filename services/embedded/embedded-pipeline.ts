@@ -1,23 +1,25 @@
-// Embedded runner's pipeline: the collector's batch goes through enrich → anonymize in line,
-// then into the group-committing ClickHouse sink; `ingest` resolves once the flush holding
-// every accepted event (and every dead letter) succeeded — the embedded durability point.
+// Embedded runner's pipeline: the collector's batch goes through enrich → anonymize → the sink
+// stage in line, counted and routed by the shared result handler (the same metrics as the
+// fleet's workers), then into the group-committing ClickHouse sink; `ingest` resolves once the
+// flush holding every accepted event (and every dead letter) succeeded — the embedded
+// durability point.
 import type { Logger } from '../../libs/core/logger.js';
-import type { Stage } from '../../libs/core/result.js';
-import type { CleanEvent, EnrichedEvent, RawEvent } from '../../libs/events/envelope.js';
+import type { DeadLetter } from '../../libs/events/dead-letter.js';
+import type { CleanEvent, RawEvent } from '../../libs/events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../../libs/pipeline/ingest.js';
-import { chainStages } from '../../libs/pipeline/stage-chain.js';
-import type { DeadLetterInput } from '../../libs/clickhouse/tables/dead-letters.js';
+import type { PipelineMetrics } from '../../libs/pipeline/metrics.js';
+import type { Pipeline } from '../../libs/pipeline/pipeline.js';
+import { createResultHandler } from '../../libs/pipeline/result-handler.js';
 import type { ClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 
 /** What the pipeline needs of the sink: the group-committing event write and dead letters. */
 export type EmbeddedSink = Pick<ClickHouseSink, 'write' | 'writeDeadLetters'>;
 
 export interface EmbeddedPipelineDeps {
-  enrich: Stage<RawEvent, EnrichedEvent>;
-  anonymize: Stage<EnrichedEvent, CleanEvent>;
+  /** raw event → the clean event to store (enrich, anonymize, the sink stage) */
+  stages: Pipeline<RawEvent, CleanEvent>;
   sink: EmbeddedSink;
-  /** last look at clean events before they are written (e.g. pending overwrites) */
-  beforeSink?: (events: CleanEvent[]) => CleanEvent[];
+  metrics: PipelineMetrics;
   logger: Logger;
 }
 
@@ -27,7 +29,7 @@ export interface EmbeddedPipeline extends IngestPipeline {
 }
 
 export function createEmbeddedPipeline(deps: EmbeddedPipelineDeps): EmbeddedPipeline {
-  const run = chainStages({ name: 'enrich', run: deps.enrich }, { name: 'anonymize', run: deps.anonymize });
+  const results = createResultHandler({ stages: deps.stages.stages, metrics: deps.metrics });
   let open = true;
 
   return {
@@ -37,40 +39,34 @@ export function createEmbeddedPipeline(deps: EmbeddedPipelineDeps): EmbeddedPipe
     },
     async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
       const clean: CleanEvent[] = [];
-      const letters: DeadLetterInput[] = [];
+      const letters: DeadLetter[] = [];
       const outcome: IngestOutcome = { accepted: 0, dropped: [], deadLettered: [], retry: [] };
       for (const event of events) {
-        const r = run(event);
-        if (r.ok) {
-          clean.push(r.value);
-          continue;
-        }
-        const { stage, result } = r;
-        if (result.kind === 'drop') {
-          outcome.dropped.push({ eventId: event.event_id, reason: result.reason });
-        } else if (result.kind === 'retry') {
-          outcome.retry.push({ eventId: event.event_id, reason: result.reason });
-        } else {
-          outcome.deadLettered.push({ eventId: event.event_id, reason: result.reason });
-          // NOTE: the payload may carry PII; dead_letters has a TTL that bounds how long.
-          letters.push({
-            tenant_id: event.tenant_id,
-            event_id: event.event_id,
-            stage,
-            reason: result.reason,
-            error: result.error,
-            payload: event,
-            received_at: event.received_at,
-          });
+        const ran = deps.stages.run(event);
+        const routed = results.route(ran instanceof Promise ? await ran : ran, { tenantId: event.tenant_id, eventId: event.event_id });
+        const eventId = event.event_id;
+        switch (routed.kind) {
+          case 'ok':
+            clean.push(routed.value);
+            break;
+          case 'drop':
+            outcome.dropped.push({ eventId, reason: routed.reason });
+            break;
+          case 'retry':
+            outcome.retry.push({ eventId, reason: routed.reason });
+            break;
+          case 'dlq':
+            // NOTE: the input may carry PII; dead_letters has a TTL that bounds how long.
+            outcome.deadLettered.push({ eventId, reason: routed.letter.reason });
+            letters.push(routed.letter);
+            break;
         }
       }
       if (outcome.retry.length > 0) {
         deps.logger.warn({ count: outcome.retry.length, reason: outcome.retry[0]?.reason }, 'events need a retry');
       }
-      await Promise.all([
-        clean.length > 0 ? deps.sink.write(deps.beforeSink ? deps.beforeSink(clean) : clean) : undefined,
-        letters.length > 0 ? deps.sink.writeDeadLetters(letters) : undefined,
-      ]);
+      await Promise.all([clean.length > 0 ? deps.sink.write(clean) : undefined, letters.length > 0 ? deps.sink.writeDeadLetters(letters) : undefined]);
+      results.handedOn(clean.length, letters);
       outcome.accepted = clean.length;
       return outcome;
     },

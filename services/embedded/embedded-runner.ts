@@ -25,7 +25,11 @@ import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { createStopStack } from '../../libs/core/stop-stack.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
+import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
+import { createPipelineMetrics } from '../../libs/pipeline/metrics.js';
+import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
+import { createSinkStage } from '../../libs/sink/sink-stage.js';
 import { openFileTenantStore } from '../../libs/tenants/file-tenant-store.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { createFailureLimiter } from '../collector/admin-auth.js';
@@ -47,6 +51,8 @@ export interface EmbeddedServer {
   analystQuery: AnalystSql['operatorQuery'];
   /** analyst SQL of a tenant (as its read keys run it) */
   tenantQuery: AnalystSql['tenantQuery'];
+  /** the in-process intake the ingestion routes hand normalized events to (for embedding as a library) */
+  intake: IngestPipeline;
   stop(): Promise<void>;
 }
 
@@ -130,12 +136,15 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const overwrites = await openOverwriteQueue({ compactor, receipts, logger, journalPath: join(dataDir, 'overwrites-queue.jsonl') });
     stack.push('overwrites', () => overwrites.close());
 
-    const pipeline = createEmbeddedPipeline({
-      enrich: enricher.stage,
-      anonymize: createAnonymizeStage({ flags: tenants, keys }),
-      // NOTE: events received before an overwrite request but sunk after it get it applied too.
-      beforeSink: (events) => compactor.registry.applyPendingOverwrites(events),
+    const metrics = createPipelineMetrics('embedded');
+    const intakePipeline = createEmbeddedPipeline({
+      // NOTE: the sink stage applies pending overwrites to events received before a request but
+      // sunk after it, and drops those of suppressed users (the registry is in process: never stale)
+      stages: pipeline(stage('enrich', enricher.stage))
+        .then(stage('anonymize', createAnonymizeStage({ flags: tenants, keys })))
+        .then(createSinkStage(registry)),
       sink,
+      metrics,
       logger,
     });
 
@@ -148,7 +157,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       tag: { testPage: config.TRACKLANE_TAG_TEST_PAGE },
       ingest: {
         tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
-        pipeline,
+        pipeline: intakePipeline,
         limits: intake.limits,
       },
       admin: {
@@ -169,13 +178,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     };
     // NOTE: one port by default; with ADMIN_PORT the operator routes move to a listener of their own.
     const split = config.ADMIN_PORT !== undefined;
-    const app = buildCollectorApp({ ...appOptions, listener: split ? 'public' : 'combined' });
-    const adminApp = split ? buildCollectorApp({ ...appOptions, listener: 'admin' }) : null;
+    // NOTE: /metrics goes with the operator routes
+    const app = buildCollectorApp({ ...appOptions, listener: split ? 'public' : 'combined', ...(split ? {} : { metrics: metrics.registry }) });
+    const adminApp = split ? buildCollectorApp({ ...appOptions, listener: 'admin', metrics: metrics.registry }) : null;
     // NOTE: reverse order on stop: intake first (pipeline closed, server drains its
     // in-flight requests), then the sink flushes, then storage closes.
     stack.push('http', () => app.close());
     if (adminApp) stack.push('http-admin', () => adminApp.close());
-    stack.push('intake', () => pipeline.close());
+    stack.push('intake', () => intakePipeline.close());
 
     const base = (p: number) => `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${p}`;
     await app.listen({ port: config.PORT, host: config.HOST });
@@ -197,6 +207,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       clickhouse,
       analystQuery,
       tenantQuery,
+      intake: intakePipeline,
       stop: async () => {
         await stack.close(logger);
       },

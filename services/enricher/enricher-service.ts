@@ -6,6 +6,7 @@ import { partitionKey, type EnrichedEvent } from '../../libs/events/envelope.js'
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
 import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
+import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
@@ -30,7 +31,7 @@ export async function startEnricher(config: EnricherConfig, logger: Logger): Pro
     groupId: groupId(config, 'enricher'),
     inputTopic: ctx.topics.raw,
     decode: (b) => ctx.codec.decodeRaw(b),
-    stage: enricher.stage,
+    pipeline: pipeline(stage('enrich', enricher.stage)),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
     output: createTopicOutput<EnrichedEvent>({ producer: ctx.producer, topic: ctx.topics.enriched, encode: (e) => ctx.codec.encodeEnriched(e), key: partitionKey }),
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),

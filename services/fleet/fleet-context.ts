@@ -14,7 +14,7 @@ import { createRecordCodec, type RecordCodec } from '../../libs/kafka/record-cod
 import { createSchemaRegistry, registryClientOptions, registryTransportProblem } from '../../libs/kafka/registry-client.js';
 import { topicRetentionFrom, type TopicRetention } from '../../libs/kafka/topic-retention.js';
 import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
-import { createWorkerMetrics, type WorkerMetrics } from '../../libs/kafka/worker-metrics.js';
+import { createPipelineMetrics, type PipelineMetrics } from '../../libs/pipeline/metrics.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import type { FleetConfig } from './fleet-config.js';
 import { openWithinStartupTimeout, startupOptions, type StartupStep } from './startup.js';
@@ -28,7 +28,7 @@ export interface FleetContext {
   codec: RecordCodec;
   producer: Producer;
   tenants: RedisTenantStore;
-  metrics: WorkerMetrics;
+  metrics: PipelineMetrics;
   /** closes what the context opened (run after the service's own stop steps) */
   stopSteps: StopStep[];
 }
@@ -76,7 +76,7 @@ async function openOnce(
     opened.push('producer', () => producer.disconnect());
 
     starting = false;
-    return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createWorkerMetrics(service), stopSteps: opened.steps() };
+    return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createPipelineMetrics(service), stopSteps: opened.steps() };
   } catch (err) {
     await opened.close(logger);
     throw err;

@@ -27,11 +27,6 @@ interface ParsedRecord {
   line: number;
 }
 
-interface SeqRecord {
-  seq: number;
-  record: ParsedRecord;
-}
-
 interface Header {
   /** attribute names of columns 2.. (trimmed) */
   names: string[];
@@ -133,7 +128,10 @@ export async function* readCsvLines(input: Readable): AsyncGenerator<LoadLine> {
   // NOTE: skips are reported through a callback while records flow through the stream; both
   // run synchronously in parse order, so a sequence number restores that order.
   const lines = new LineAccounting(index);
-  const options: Options<SeqRecord, string[]> = {
+  // NOTE: each record's place (sequence number, line) is queued as the parser reads it and taken
+  // back as the record comes out of the stream: records leave in the order they were read.
+  const places: { seq: number; line: number }[] = [];
+  const options: Options = {
     record_delimiter: ['\r\n', '\n', '\r'],
     relax_column_count: true,
     skip_empty_lines: true,
@@ -142,8 +140,8 @@ export async function* readCsvLines(input: Readable): AsyncGenerator<LoadLine> {
     // TRICKY: csv-parse's own line count is off for "\r\n" inside quoted fields; its byte
     // offsets are right, so lines come from our index. `bytes` is just past the record's end.
     on_record: (fields, ctx) => {
-      const { seq, line } = lines.record(fields, ctx.bytes);
-      return { seq, record: { fields, line } };
+      places.push(lines.record(fields, ctx.bytes));
+      return fields;
     },
     on_skip: (err: CsvError | undefined) => {
       const code = err?.code ?? '';
@@ -151,8 +149,7 @@ export async function* readCsvLines(input: Readable): AsyncGenerator<LoadLine> {
       return undefined;
     },
   };
-  // NOTE: csv-parse's overloads type only records that stay string[]; on_record makes them SeqRecords.
-  const parser = parse(options as unknown as Options);
+  const parser = parse(options);
   input.on('error', (err) => parser.destroy(err));
   index.on('error', (err) => parser.destroy(err));
   input.pipe(index).pipe(parser);
@@ -167,13 +164,16 @@ export async function* readCsvLines(input: Readable): AsyncGenerator<LoadLine> {
     }
   };
   try {
-    for await (const item of parser as AsyncIterable<SeqRecord>) {
-      yield* drainBad(item.seq);
+    for await (const fields of parser as AsyncIterable<string[]>) {
+      const place = places.shift();
+      if (!place) throw new Error('csv-lines: a record came out of the parser that on_record did not see');
+      const record = { fields, line: place.line };
+      yield* drainBad(place.seq);
       if (!header) {
-        header = readHeader(item.record);
+        header = readHeader(record);
         continue;
       }
-      yield toLoadLine(item.record, header);
+      yield toLoadLine(record, header);
     }
     lines.end();
     if (!header && lines.bad.length === 0) throw new ConfigError('the file is empty: a CSV needs a header row');

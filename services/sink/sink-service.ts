@@ -8,12 +8,14 @@ import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS, type OverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { envBoolean } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
-import { ok, retry, type Result } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
-import { createDeadLetterOutput, DLQ_HEADERS } from '../../libs/kafka/outputs.js';
-import { createStageWorker, type ConsumedRecord, type DecodeResult } from '../../libs/kafka/stage-worker.js';
-import type { DeadLetterInput } from '../../libs/clickhouse/tables/dead-letters.js';
+import type { DeadLetter } from '../../libs/events/dead-letter.js';
+import { createDeadLetterOutput, deadLetterOfRecord } from '../../libs/kafka/outputs.js';
+import type { RecordCodec } from '../../libs/kafka/record-codec.js';
+import { createStageWorker, type ConsumedRecord } from '../../libs/kafka/stage-worker.js';
+import { passStage, pipeline } from '../../libs/pipeline/pipeline.js';
+import { createSinkStage, SINK_STAGE } from '../../libs/sink/sink-stage.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
@@ -37,8 +39,6 @@ export const sinkConfigSchema = fleetConfigSchema.extend({
 });
 export type SinkConfig = z.infer<typeof sinkConfigSchema>;
 
-const pass = <T>(v: T): Result<T> => ok(v);
-
 export async function startSink(config: SinkConfig, logger: Logger): Promise<RunningService> {
   const chConfig = clickhouseConfigFrom(config, { settings: clickhouseSettings(config), logger });
   const clickhouse = createClickHouse(chConfig);
@@ -55,15 +55,15 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   const registryFresh = () => Date.now() - registryPoll.lastSuccess() <= config.SINK_REGISTRY_MAX_AGE_MS;
 
   const events = createStageWorker<CleanEvent, CleanEvent>({
-    name: 'sink',
+    name: SINK_STAGE,
     kafka: ctx.kafka,
     groupId: groupId(config, 'sink'),
     inputTopic: ctx.topics.clean,
     decode: (b) => ctx.codec.decodeClean(b),
     // fail closed, like the anonymizer: no event is written under a registry that may be stale
-    stage: (e) => (registryFresh() ? ok(e) : retry('overwrite registry not refreshed recently')),
+    pipeline: pipeline(createSinkStage(registry, registryFresh)),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
-    output: { write: (items) => sink.write(registry.applyPendingOverwrites(items.map((i) => i.value))) },
+    output: { write: (items) => sink.write(items.map((i) => i.value)) },
     // NOTE: every partition's batch in flight at once, so one group commit gathers them all.
     partitionsConsumedConcurrently: config.KAFKA_PARTITIONS,
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
@@ -71,14 +71,14 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     logger,
     onFatal: exitOnFatal(logger),
   });
-  const deadLetters = createStageWorker<DeadLetterInput, DeadLetterInput>({
+  const deadLetters = createStageWorker<DeadLetter, DeadLetter>({
     name: 'dead-letters',
     kafka: ctx.kafka,
     groupId: groupId(config, 'sink-dlq'),
     inputTopic: ctx.topics.dlq,
-    decode: async (_b, record) => deadLetterRow(record),
-    stage: pass,
-    describe: (d) => ({ tenantId: d.tenant_id, eventId: d.event_id ?? null }),
+    decode: async (_b, record) => ({ ok: true, value: await readDeadLetter(record, ctx.codec) }),
+    pipeline: pipeline(passStage<DeadLetter>('dead-letters')),
+    describe: (d) => ({ tenantId: d.tenantId, eventId: d.eventId }),
     output: { write: (items) => sink.writeDeadLetters(items.map((i) => i.value)) },
     // NOTE: a dead letter that cannot be stored is not sent back to the DLQ (loop); the
     // worker retries it through KafkaJS by throwing from write.
@@ -126,25 +126,16 @@ function startRegistryPoll(registry: OverwriteRegistry, everyMs: number, logger:
   };
 }
 
-/** A dead_letters row from a DLQ record's headers; the payload is kept as base64 of the original bytes. */
-export function deadLetterRow(record: ConsumedRecord): DecodeResult<DeadLetterInput> {
-  const h = record.headers;
-  return {
-    ok: true,
-    value: {
-      tenant_id: h[DLQ_HEADERS.tenantId] ?? '',
-      event_id: h[DLQ_HEADERS.eventId] ?? null,
-      stage: h[DLQ_HEADERS.stage] ?? 'unknown',
-      reason: h[DLQ_HEADERS.reason] ?? 'unknown',
-      error: h[DLQ_HEADERS.error] ?? null,
-      payload: JSON.stringify({
-        topic: h[DLQ_HEADERS.topic] ?? null,
-        partition: h[DLQ_HEADERS.partition] ?? null,
-        offset: h[DLQ_HEADERS.offset] ?? null,
-        attempts: h[DLQ_HEADERS.attempts] ?? null,
-        value_base64: record.value?.toString('base64') ?? null,
-      }),
-      received_at: Number(h[DLQ_HEADERS.failedAt]) || Date.now(),
-    },
-  };
+/**
+ * The dead letter a DLQ record describes: its headers, and the failed record's own bytes read
+ * with the schema they were written with (the input the stage was given), or kept as bytes when
+ * they cannot be read. An unavailable registry throws: the record is redelivered, not stored
+ * half-read.
+ */
+export async function readDeadLetter(record: ConsumedRecord, codec: Pick<RecordCodec, 'decoderOf'>): Promise<DeadLetter> {
+  const { originalTopic, ...letter } = deadLetterOfRecord(record);
+  const bytes = record.value ?? Buffer.alloc(0);
+  const decode = letter.stage === 'decode' || originalTopic === null ? undefined : codec.decoderOf(originalTopic);
+  const decoded = decode ? await decode(bytes) : undefined;
+  return decoded?.ok ? { ...letter, input: decoded.value } : { ...letter, unreadable: bytes };
 }

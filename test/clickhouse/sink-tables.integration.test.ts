@@ -72,7 +72,8 @@ describe('table modules round-trip', () => {
 
   it('dead_letters', async () => {
     const tenant = uniqueTenant();
-    const row = toDeadLetterRow({ tenant_id: tenant, stage: 'enricher', reason: 'schema', event_id: 'e1', payload: { bad: true }, error: new Error('boom') }, T);
+    // NOTE: recent: the table's 30-day TTL removes older rows at the next merge
+    const row = toDeadLetterRow({ tenantId: tenant, stage: 'enricher', reason: 'schema', eventId: 'e1', input: { bad: true }, error: 'Error: boom', attempts: 1, failedAt: Date.now() - 60_000 });
     await insertDeadLetters(ch().client, [row]);
     expect((await select(`SELECT ${DEAD_LETTER_SELECT} FROM dead_letters WHERE tenant_id = {t:String}`, tenant)).map(parseDeadLetterRow)).toEqual([row]);
   });

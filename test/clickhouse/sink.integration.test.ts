@@ -263,8 +263,8 @@ describe('ClickHouse sink', () => {
     const tenant = uniqueTenant();
     const sink = createClickHouseSink({ client: ch().client, logger });
     await sink.writeDeadLetters([
-      { tenant_id: tenant, stage: 'enricher', reason: 'schema', event_id: 'x1', payload: { bad: true }, error: new Error('boom') },
-      { tenant_id: tenant, stage: 'collector', reason: 'parse', payload: '{not json' },
+      { tenantId: tenant, stage: 'enricher', reason: 'schema', eventId: 'x1', input: { bad: true }, error: 'Error: boom', attempts: 1, failedAt: Date.now() },
+      { tenantId: tenant, stage: 'decode', reason: 'record cannot be decoded', eventId: null, unreadable: Buffer.from('{not json'), error: null, attempts: 1, failedAt: Date.now() },
     ]);
     const rows = await queryRows<Record<string, unknown>>(
       ch().client,
@@ -272,8 +272,8 @@ describe('ClickHouse sink', () => {
       { t: tenant },
     );
     expect(rows).toEqual([
-      { stage: 'collector', reason: 'parse', event_id: null, payload: '{not json', error: null },
-      { stage: 'enricher', reason: 'schema', event_id: 'x1', payload: '{"bad":true}', error: 'Error: boom' },
+      { stage: 'decode', reason: 'record cannot be decoded', event_id: null, payload: JSON.stringify({ unreadable_base64: Buffer.from('{not json').toString('base64') }), error: null },
+      { stage: 'enricher', reason: 'schema', event_id: 'x1', payload: '{"input":{"bad":true}}', error: 'Error: boom' },
     ]);
     await sink.stop();
   });

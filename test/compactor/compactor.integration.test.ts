@@ -242,18 +242,19 @@ describe('compactor', () => {
     ]);
   });
 
-  it('deletes the dead letters that hold an old value (in the payload or in the original record bytes) and keeps the others', async () => {
+  it('deletes the dead letters that hold an old value (in the input or in the unreadable record bytes) and keeps the others', async () => {
     const tenant = uniqueTenant();
     await load(history(tenant, 'u6'));
     const OLD = oldPii('u6');
     const sink = createClickHouseSink({ client: ch().client, logger });
     // NOTE: recent: dead letters older than 30 days are gone by TTL anyway
+    const failed = { error: null, attempts: 1, tenantId: tenant, failedAt: Date.now() - 60_000 };
     await sink.writeDeadLetters([
-      // embedded mode keeps the rejected event itself
-      { tenant_id: tenant, stage: 'enrich', reason: 'poison', event_id: 'd1', payload: { type: 'identify', user_id: 'u6', traits: { email: OLD.email } }, received_at: Date.now() - 60_000 },
-      // the fleet keeps the original record's bytes as base64
-      { tenant_id: tenant, stage: 'decode', reason: 'undecodable', event_id: null, payload: JSON.stringify({ topic: 'raw', value_base64: Buffer.from(`\u0000\u0012${OLD.first}\u0002`).toString('base64') }), received_at: Date.now() - 60_000 },
-      { tenant_id: tenant, stage: 'enrich', reason: 'unknown tenant', event_id: 'd3', payload: { type: 'track', user_id: 'someone-else' }, received_at: Date.now() - 60_000 },
+      // the stage's input, as read (traits values are JSON text inside it)
+      { ...failed, stage: 'enrich', reason: 'poison', eventId: 'd1', input: { type: 'identify', user_id: 'u6', traits: { email: JSON.stringify(OLD.email) } } },
+      // a record that could not be read keeps its bytes
+      { ...failed, stage: 'decode', reason: 'undecodable', eventId: null, unreadable: Buffer.from(`\u0000\u0012${OLD.first}\u0002`) },
+      { ...failed, stage: 'enrich', reason: 'unknown tenant', eventId: 'd3', input: { type: 'track', user_id: 'someone-else' } },
     ]);
     await sink.stop();
     const cmd = command(tenant, 'u6', { set: { email: 'new@u6.example', first_name: 'Ada' } });

@@ -11,6 +11,7 @@ import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 import { eventually } from '../support/embedded-process.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
+import { countsSince, stageCounts } from '../support/stage-counts.js';
 
 let server: EmbeddedServer;
 let dataDir: string;
@@ -110,6 +111,7 @@ describe('retroactive overwrites over the admin API (embedded)', () => {
     expect(await grepEverything(['carol@acme-c.io', 'Caroline'])).toEqual([]);
 
     // later events: the suppressed user's are dropped and counted, a bystander's are kept
+    const before = await stageCounts(server.adminUrl);
     const res = await fetch(`${server.url}/v1/batch`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
@@ -123,6 +125,13 @@ describe('retroactive overwrites over the admin API (embedded)', () => {
       }),
     });
     expect(res.status).toBe(200);
+    // counted as dropped by the sink stage, in the answer and in /metrics, never as accepted
+    expect(await res.json()).toEqual({ success: true, accepted: 1, dropped: 3 });
+    expect(countsSince(before, await stageCounts(server.adminUrl), ['enrich', 'anonymize', 'sink'])).toEqual({
+      enrich: { in: 4, out: 4, dropped: 0, deadLetters: 0, retries: 0 },
+      anonymize: { in: 4, out: 4, dropped: 0, deadLetters: 0, retries: 0 },
+      sink: { in: 4, out: 1, dropped: 3, deadLetters: 0, retries: 0 },
+    });
     const receipt = await eventually(async () => {
       const r = await call('GET', `/v1/admin/requests/${requestId}`);
       return r.body['suppressedEvents'] === 3 ? r.body : undefined;

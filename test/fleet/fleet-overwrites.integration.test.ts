@@ -7,6 +7,7 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
+import { countsSince, stageCounts } from '../support/stage-counts.js';
 import { clickhouseClientOptions } from '../support/services.js';
 
 let ch: ClickHouseClient;
@@ -95,6 +96,8 @@ describe('fleet: overwrites and erasures (issue 4, checks 2, 3, 5, 6)', () => {
     const erased = await f.admin<{ requestId: string }>('POST', `/v1/admin/tenants/${tenantId}/erasures`, { userIds: ['gus'], mode: 'delete', deleteEvents: true, suppress: true });
     expect(erased.status).toBe(202);
     await receipt(f, erased.body.requestId, (r) => r['status'] === 'verified', 'a verified erasure');
+    const sinkUrl = `http://127.0.0.1:${f.processes.get('sink')?.port}`;
+    const before = await stageCounts(sinkUrl);
     expect(await sendBatch(f.collectorUrl(), writeKey, [
       { type: 'track', messageId: 's-1', userId: 'gus', event: 'Back' },
       { type: 'track', messageId: 's-2', userId: 'gus', event: 'Again' },
@@ -102,6 +105,8 @@ describe('fleet: overwrites and erasures (issue 4, checks 2, 3, 5, 6)', () => {
     ])).toBe(200);
     await receipt(f, erased.body.requestId, (r) => r['suppressedEvents'] === 2, 'two suppressed events counted');
     await eventually(async () => (await q(`SELECT 1 FROM events WHERE tenant_id = '${tenantId}' AND event_id = 's-3'`)).length === 1, 60_000, "erin's later event stored");
+    // the sink's /metrics counts gus's two as dropped by its stage, never as handed on
+    expect(countsSince(before, await stageCounts(sinkUrl), ['sink']).sink).toEqual({ in: 3, out: 1, dropped: 2, deadLetters: 0, retries: 0 });
     expect(await q(`SELECT event_id FROM events WHERE tenant_id = '${tenantId}' AND user_id = 'gus'`)).toEqual([]);
     expect(await grepEverything([`gus-${tag}@old.example`, `Gustav${tag}`])).toEqual([]);
 

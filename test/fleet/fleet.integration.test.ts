@@ -7,15 +7,24 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { toNumber } from '../../libs/clickhouse/client.js';
+import { DEAD_LETTER_SELECT, parseDeadLetterPayload, parseDeadLetterRow, type DeadLetterRow } from '../../libs/clickhouse/tables/dead-letters.js';
+import { createLogger } from '../../libs/core/logger.js';
+import { embeddedConfigSchema } from '../../services/embedded/config.js';
+import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 import { createRecordCodec } from '../../libs/kafka/record-codec.js';
-import { rawMinimal } from '../../libs/kafka/record-fixtures.js';
+import { rawMinimal } from '../support/record-fixtures.js';
 import { topicNames } from '../../libs/kafka/topics.js';
 import { sendTraffic } from '../../services/demo/send.js';
 import { generateTraffic } from '../../services/demo/traffic.js';
 import { eventually } from '../support/embedded-process.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
+import { countsSince, stageCounts, type StageCounts } from '../support/stage-counts.js';
 import { clickhouseClientOptions, kafkaBrokerList, serviceEndpoints } from '../support/services.js';
 import { startKafka, stopKafka } from '../../scripts/services/services.js';
 
@@ -101,39 +110,116 @@ describe('fleet: 100,000 events (check 1)', () => {
 });
 
 describe('fleet: dead letters (check 3)', () => {
-  it('routes an undecodable record and an event of an unknown tenant to the DLQ and keeps the partition moving', async () => {
+  it('routes an undecodable record and an event of an unknown tenant to the DLQ and keeps the partition moving; the DLQ reads through the registry, and the embedded runner stores and counts the same', async () => {
     fleet = await startFleet({ partitions: 1 });
-    const t = await tenant(fleet, 'dlq');
-    const kafka = new Kafka({ clientId: 'fleet-test', brokers: kafkaBrokerList(serviceEndpoints()), logLevel: logLevel.NOTHING });
+    const f = fleet;
+    const t = await tenant(f, 'dlq');
+    const endpoints = serviceEndpoints();
+    const kafka = new Kafka({ clientId: 'fleet-test', brokers: kafkaBrokerList(endpoints), logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
+    const stageUrls = (['enricher', 'anonymizer', 'sink'] as const).map((n) => `http://127.0.0.1:${f.processes.get(n)?.port}`);
+    const ghostTenant = `ghost-${f.prefix.slice(1, 9)}`;
+    // a well-formed event of a tenant that does not exist, received long enough ago
+    const ghost = { ...rawMinimal, tenant_id: ghostTenant, event_id: 'ghost-1', received_at: Date.now() - 60_000 };
     await producer.connect();
+    let fleetCounts: Record<string, StageCounts>;
     try {
-      expect(await sendBatch(fleet.collectorUrl(), t.writeKey, [track('before-poison')])).toBe(200);
-      await producer.send({ topic: `${fleet.prefix}tracklane.raw.v1`, messages: [{ key: 'x', value: Buffer.from('definitely not avro') }] });
-      // a well-formed event of a tenant that does not exist, received long enough ago
-      const codec = createRecordCodec({ registry: new SchemaRegistry({ host: serviceEndpoints().schemaRegistryUrl }), topics: topicNames(fleet.prefix) });
+      expect(await sendBatch(f.collectorUrl(), t.writeKey, [track('before-poison')])).toBe(200);
+      await eventually(async () => (await q(`SELECT count() AS n FROM events FINAL WHERE tenant_id = '${t.id}'`)).map((r) => toNumber(r['n']))[0] === 1, 60_000, 'the first event');
+      const before = await stageCounts(...stageUrls);
+      const codec = createRecordCodec({ registry: new SchemaRegistry({ host: endpoints.schemaRegistryUrl }), topics: topicNames(f.prefix) });
       await codec.init();
-      const ghost = { ...rawMinimal, tenant_id: `ghost-${fleet.prefix.slice(1, 9)}`, event_id: 'ghost-1', received_at: Date.now() - 60_000 };
-      await producer.send({ topic: `${fleet.prefix}tracklane.raw.v1`, messages: [{ key: 'ghost', value: codec.encodeRaw(ghost) }] });
-      expect(await sendBatch(fleet.collectorUrl(), t.writeKey, [track('after-poison')])).toBe(200);
+      await producer.send({ topic: `${f.prefix}tracklane.raw.v1`, messages: [{ key: 'ghost', value: codec.encodeRaw(ghost) }] });
+      await eventually(async () => (await q(`SELECT 1 FROM dead_letters WHERE tenant_id = '${ghostTenant}'`)).length === 1, 60_000, 'the unknown tenant in dead_letters');
+      fleetCounts = countsSince(before, await stageCounts(...stageUrls), STAGES);
+      await producer.send({ topic: `${f.prefix}tracklane.raw.v1`, messages: [{ key: 'x', value: Buffer.from('definitely not avro') }] });
+      expect(await sendBatch(f.collectorUrl(), t.writeKey, [track('after-poison')])).toBe(200);
     } finally {
       await producer.disconnect();
     }
     await eventually(async () => (await q(`SELECT count() AS n FROM events FINAL WHERE tenant_id = '${t.id}'`)).map((r) => toNumber(r['n']))[0] === 2, 60_000, 'both valid events');
-    const letters = await eventually(async () => {
-      const rows = await q(`SELECT stage, reason, payload FROM dead_letters WHERE payload LIKE '%${fleet?.prefix}tracklane.raw.v1%'`);
-      return rows.some((r) => r['stage'] === 'decode') ? rows : undefined;
-    }, 60_000, 'a dead_letters row');
-    const poison = letters.find((l) => l['stage'] === 'decode');
-    expect(poison).toMatchObject({ stage: 'decode', reason: 'record cannot be decoded' });
-    expect(JSON.parse(String(poison?.['payload']))).toMatchObject({ value_base64: Buffer.from('definitely not avro').toString('base64') });
-    const unknown = await eventually(async () => {
-      const rows = await q(`SELECT stage, reason, event_id FROM dead_letters WHERE tenant_id = 'ghost-${fleet?.prefix.slice(1, 9)}'`);
-      return rows.length >= 1 ? rows : undefined;
-    }, 60_000, 'the unknown tenant in dead_letters');
-    expect(unknown[0]).toEqual({ stage: 'enrich', reason: 'unknown tenant', event_id: 'ghost-1' });
-  }, 180_000);
+    const unreadable = JSON.stringify({ unreadable_base64: Buffer.from('definitely not avro').toString('base64') });
+    const poison = await eventually(async () => (await q(`SELECT stage, reason, payload FROM dead_letters WHERE stage = 'decode' AND payload = '${unreadable}'`))[0], 60_000, 'the undecodable record in dead_letters');
+    expect(poison).toEqual({ stage: 'decode', reason: 'record cannot be decoded', payload: unreadable });
+    const [fleetRow] = (await q(`SELECT ${DEAD_LETTER_SELECT} FROM dead_letters WHERE tenant_id = '${ghostTenant}'`)).map(parseDeadLetterRow);
+    expect(fleetRow).toMatchObject({ stage: 'enrich', reason: 'unknown tenant', event_id: 'ghost-1', error: null });
+    expect(parseDeadLetterPayload(fleetRow?.payload ?? '')).toEqual({ input: ghost });
+
+    // A consumer that trusts the registry reads each dead letter with its original schema
+    const subjects = (await (await fetch(`${endpoints.schemaRegistryUrl}/subjects`)).json()) as string[];
+    expect(subjects).toContain(`${f.prefix}tracklane.raw.v1-value`);
+    expect(subjects).not.toContain(`${f.prefix}tracklane.dlq.v1-value`);
+    const letters = await readTopic(kafka, `${f.prefix}tracklane.dlq.v1`, 2);
+    const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+    const ghostLetter = letters.find((m) => m.headers['tl-event-id'] === 'ghost-1');
+    expect(ghostLetter?.headers).toMatchObject({ 'tl-stage': 'enrich', 'tl-reason': 'unknown tenant', 'tl-original-topic': `${f.prefix}tracklane.raw.v1`, 'tl-attempts': '1' });
+    expect(await registry.decode(ghostLetter?.value ?? Buffer.alloc(0))).toEqual(ghost);
+    const garbage = letters.find((m) => m.headers['tl-stage'] === 'decode');
+    expect(garbage?.value).toEqual(Buffer.from('definitely not avro'));
+    await expect(registry.decode(garbage?.value ?? Buffer.alloc(0))).rejects.toThrow();
+
+    // The embedded runner, given the same event, stores the same row and counts the same
+    const embedded = await startEmbeddedForTest();
+    try {
+      const before = await stageCounts(embedded.server.adminUrl);
+      expect(await embedded.server.intake.ingest([ghost])).toEqual({ accepted: 0, dropped: [], deadLettered: [{ eventId: 'ghost-1', reason: 'unknown tenant' }], retry: [] });
+      expect(countsSince(before, await stageCounts(embedded.server.adminUrl), STAGES)).toEqual(fleetCounts);
+      expect(fleetCounts['enrich']).toEqual({ in: 1, out: 0, dropped: 0, deadLetters: 1, retries: 0 });
+      const embeddedRows = (
+        await (await embedded.server.clickhouse.query({ query: `SELECT ${DEAD_LETTER_SELECT} FROM dead_letters WHERE tenant_id = {t:String}`, query_params: { t: ghostTenant }, format: 'JSONEachRow' })).json<Record<string, unknown>>()
+      ).map(parseDeadLetterRow);
+      const withoutTime = (r: DeadLetterRow | undefined) => ({ ...r, received_at: undefined });
+      expect(embeddedRows.map(withoutTime)).toEqual([withoutTime(fleetRow)]);
+      // received_at is when the stage gave up, in both
+      expect(Math.abs((embeddedRows[0]?.received_at ?? 0) - Date.now())).toBeLessThan(60_000);
+      expect(Math.abs((fleetRow?.received_at ?? 0) - Date.now())).toBeLessThan(5 * 60_000);
+    } finally {
+      await embedded.stop();
+    }
+  }, 240_000);
 });
+
+const STAGES = ['enrich', 'anonymize', 'sink'];
+
+/** The records of a topic from its start, with headers as text, once `count` are there. */
+async function readTopic(kafka: Kafka, topic: string, count: number): Promise<{ value: Buffer | null; headers: Record<string, string> }[]> {
+  const consumer = kafka.consumer({ groupId: `read-${topic}-${Date.now()}` });
+  const seen: { value: Buffer | null; headers: Record<string, string> }[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        seen.push({ value: message.value, headers });
+      },
+    });
+    await eventually(async () => seen.length >= count, 60_000, `${count} records on ${topic}`);
+    return seen;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/** An embedded runner on chDB in a data dir of its own. */
+async function startEmbeddedForTest(): Promise<{ server: EmbeddedServer; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tracklane-dlq-contract-'));
+  const config = embeddedConfigSchema.parse({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    TRACKLANE_DATA_DIR: dataDir,
+    TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+    TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
+  });
+  const server = await startEmbedded(config, createLogger({ level: 'silent' }));
+  return {
+    server,
+    async stop() {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
 
 describe('fleet: shutdown (check 6)', () => {
   it('every worker drains, commits and exits 0 within 10 s of SIGTERM', async () => {

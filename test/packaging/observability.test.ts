@@ -1,5 +1,5 @@
 // The Grafana dashboard and the Prometheus alert rules use only metric names and stage labels
-// the code really exports (libs/kafka/worker-metrics.ts, services/collector/collector-service.ts),
+// the code really exports (libs/pipeline/metrics.ts, services/collector/collector-service.ts),
 // and cover what operators watch: throughput per stage, lag, DLQ, batch latency, fail-closed
 // pauses, compaction — and alert on lag growth, DLQ spikes, sink errors and anonymizer pauses.
 import { readFileSync } from 'node:fs';

@@ -25,11 +25,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Message, type Producer, type ProducerRecord } from 'kafkajs';
 import { createLogger } from '../../../libs/core/logger.js';
-import { ok } from '../../../libs/core/result.js';
 import { createKafka } from '../../../libs/kafka/kafka-client.js';
 import { connectProducer, createTopicOutput } from '../../../libs/kafka/outputs.js';
 import { createStageWorker, type StageWorker } from '../../../libs/kafka/stage-worker.js';
-import { createWorkerMetrics } from '../../../libs/kafka/worker-metrics.js';
+import { passStage, pipeline } from '../../../libs/pipeline/pipeline.js';
+import { createPipelineMetrics } from '../../../libs/pipeline/metrics.js';
 import { startBlackholeProxy, type BlackholeProxy } from './blackhole-proxy.js';
 import { PrivateKafka } from './private-kafka.js';
 
@@ -492,11 +492,11 @@ async function main(): Promise<void> {
         groupId,
         inputTopic: topics.a,
         decode: async (v) => ({ ok: true, value: v.toString() }),
-        stage: (v) => ok(v),
+        pipeline: pipeline(passStage<string>(name)),
         describe: () => ({ tenantId: null, eventId: null }),
         output: createTopicOutput<string>({ producer: tracked, topic: outTopic, encode: (v) => Buffer.from(v), key: (v) => v }),
         deadLetters: { write: async (l) => void (dlq += l.length) },
-        metrics: createWorkerMetrics(name),
+        metrics: createPipelineMetrics(name),
         logger: logger.child({ client: `${name}-worker` }),
       });
       await worker.start();

@@ -1,7 +1,7 @@
 // Realistic records of every kind for the codec's tests and benchmark: each nullable field
 // both null and set, maps with unicode keys and values, a clicked element with classes.
-import type { CleanEvent, EnrichedEvent, RawEvent } from '../events/envelope.js';
-import type { DeadLetter, OverwriteRecord } from './record-types.js';
+import type { CleanEvent, EnrichedEvent, RawEvent } from '../../libs/events/envelope.js';
+import type { OverwriteRecord } from '../../libs/kafka/record-types.js';
 
 const T0 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -155,33 +155,4 @@ export const overwriteSealed: OverwriteRecord = {
   id: '',
   set: {},
   sealed: Buffer.from([0x01, 0x00, 0xff, 0x80, 0x7f]),
-};
-
-export const deadLetterFull: DeadLetter = {
-  original_topic: 'tracklane.raw.v1',
-  original_partition: 7,
-  original_offset: 9_007_199_254_740, // a big offset, still an exact double
-  key: Buffer.from('tn_acme:u_42'),
-  value: Buffer.from([0x00, 0x00, 0x00, 0x00, 0x2a, 0xff, 0xfe, 0x00, 0x80]),
-  stage: 'enrich',
-  reason: 'undecodable',
-  error: 'malformed Avro body (schema id 42): truncated buffer',
-  attempts: 1,
-  tenant_id: 'tn_acme',
-  event_id: 'e-1',
-  failed_at: T0 + 5,
-};
-export const deadLetterMinimal: DeadLetter = {
-  original_topic: 't',
-  original_partition: 0,
-  original_offset: 0,
-  key: null,
-  value: Buffer.alloc(0),
-  stage: 'sink',
-  reason: 'poison',
-  error: null,
-  attempts: 5,
-  tenant_id: null,
-  event_id: null,
-  failed_at: 0,
 };
