@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import { RoundAbortedError, VerificationError } from './compactor-errors.js';
 import { singleNodeTarget, type CompactorTarget } from './compactor-target.js';
 import { anonymizedTenants } from './history-scans.js';

@@ -9,7 +9,8 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { LIMITS } from '../events/envelope.js';
-import { overwriteCommandSchema, type OverwriteCommand, type OverwriteRecord } from '../kafka/record-types.js';
+import { overwriteCommandSchema, type OverwriteCommand } from '../events/overwrite-command.js';
+import type { OverwriteRecord } from '../kafka/record-types.js';
 import { ConfigError } from '../config/env.js';
 import { MasterKeyError } from '../anonymize/master-key.js';
 import { ID_HASH_KEY_VARIABLE, parseIdHashKey, type SubjectHash } from './subject-hash.js';

@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
 import type { CleanEvent, JsonMap } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
-import type { OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteSubject } from '../events/overwrite-command.js';
 import { rewriteMap, type MapRewrite } from './overwrite-plan.js';
 import type { SubjectHash } from './subject-hash.js';
 

@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { CompactorTarget } from './compactor-target.js';
 import { deadLettersHolding, deletedEventCounts, historyValues, lateSuppressedEvents } from './history-scans.js';
 import type { LookupStaging } from './lookup-staging.js';

@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { copiesHorizonMs, type BrokerRetention } from '../kafka/topic-retention.js';
-import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../events/overwrite-command.js';
 import type { SubjectHash } from './subject-hash.js';
 
 export type ReceiptStatus = 'pending' | 'applied' | 'verified' | 'failed';

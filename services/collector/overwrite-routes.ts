@@ -8,7 +8,7 @@ import { LIMITS } from '../../libs/events/envelope.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
 import { NO_COMPACTOR_WARNING } from '../compactor/compactor-presence.js';
 import type { RequestReceipt } from '../../libs/compactor/receipts.js';
-import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../../libs/events/overwrite-command.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
 import { requireAccess } from './admin-auth.js';
 

@@ -22,7 +22,7 @@ import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/en
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import { ok } from '../../libs/core/result.js';
 import type { Logger } from '../../libs/core/logger.js';
-import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
