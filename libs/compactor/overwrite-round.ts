@@ -24,7 +24,7 @@ import type { OverwriteRegistry } from './overwrite-registry.js';
 import { deletesEvents, keyOf, maxCounts, planCommand, stageCommand, suppresses, type Plan, type Staged } from './round-plan.js';
 import { readStored } from './dimension-reads.js';
 import type { Receipt } from './receipts.js';
-import type { SubjectHash } from './subject-hash.js';
+import type { SubjectHash } from '../privacy/subject-hash.js';
 import type { Verification } from './verification.js';
 
 export interface RoundDeps {

@@ -26,7 +26,7 @@ export interface OverwriteDeps {
   storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => Promise<Set<string>>;
   /** the fleet: whether a compactor runs (null: unknown); accepted requests say when none does */
   compactorSeen?: () => Promise<boolean | null>;
-  /** the keyed hash of receipts (libs/compactor/subject-hash.ts): how the audit log names a subject */
+  /** the keyed hash of receipts (libs/privacy/subject-hash.ts): how the audit log names a subject */
   subjectHash?: (tenantId: string, id: string) => string;
   now?: () => number;
 }

@@ -12,7 +12,7 @@ import { createLogger } from '../../libs/core/logger.js';
 import { clusterHosts, nodeUrls } from '../../libs/compactor/cluster-nodes.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { singleNodeTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
-import { subjectHasher } from '../../libs/compactor/subject-hash.js';
+import { subjectHasher } from '../../libs/privacy/subject-hash.js';
 import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { identifyEvent } from '../support/clickhouse-fixtures.js';

@@ -7,7 +7,7 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { createCompactor, RoundAbortedError, type Compactor } from '../../libs/compactor/compactor.js';
 import { anonymousEmail } from '../../libs/compactor/overwrite-plan.js';
-import { subjectHasher } from '../../libs/compactor/subject-hash.js';
+import { subjectHasher } from '../../libs/privacy/subject-hash.js';
 import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
 import { cleanEvent, identifyEvent } from '../support/clickhouse-fixtures.js';
