@@ -15,9 +15,9 @@ import { pathToFileURL } from 'node:url';
 import { createClickHouse, toNumber, type ClickHouseClient } from '../libs/clickhouse/client.js';
 import { migrate } from '../libs/clickhouse/migrate.js';
 import { createCompactor, type Compactor, type Receipt } from '../libs/compactor/compactor.js';
-import { subjectHasher } from '../libs/compactor/subject-hash.js';
+import { subjectHasher } from '../libs/privacy/subject-hash.js';
 import { createLogger } from '../libs/core/logger.js';
-import type { OverwriteCommand } from '../libs/kafka/record-types.js';
+import type { OverwriteCommand } from '../libs/events/overwrite-command.js';
 import type { BenchReport } from './bench-types.js';
 
 const EVENTS = 1_000_000;

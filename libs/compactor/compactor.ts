@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import { RoundAbortedError, VerificationError } from './compactor-errors.js';
 import { singleNodeTarget, type CompactorTarget } from './compactor-target.js';
 import { anonymizedTenants } from './history-scans.js';
@@ -15,7 +15,7 @@ import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-reg
 import { createRoundRunner } from './overwrite-round.js';
 import { createReceiptStore, pendingReceipt, type Receipt } from './receipts.js';
 import { keyOf } from './round-plan.js';
-import type { SubjectHash } from './subject-hash.js';
+import type { SubjectHash } from '../privacy/subject-hash.js';
 import { createVerification } from './verification.js';
 
 export type { Receipt, ReceiptStatus } from './receipts.js';
@@ -26,7 +26,7 @@ export interface CompactorOptions {
   client: ClickHouseClient;
   /** one node (default: the client's), or a cluster (compactor-target.ts) */
   target?: CompactorTarget;
-  /** how subject ids are kept in receipts, the registry and suppressions (subject-hash.ts) */
+  /** how subject ids are kept in receipts, the registry and suppressions (libs/privacy/subject-hash.ts) */
   subjectHash: SubjectHash;
   logger: Logger;
   now?: () => number;

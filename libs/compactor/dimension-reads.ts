@@ -1,7 +1,7 @@
 // Reads of the users/accounts rows of a round's subjects (their keys staged in the Set table):
 // the current versions the new ones are built on, and every physical copy the verification checks.
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../events/overwrite-command.js';
 import { ACCOUNT_SELECT, parseAccountRow, type AccountRow } from '../clickhouse/tables/accounts.js';
 import { parseUserRow, USER_SELECT, type UserRow } from '../clickhouse/tables/users.js';
 import { KEYS } from './mutation-sql.js';

@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { parseDeadLetterPayload } from '../clickhouse/tables/dead-letters.js';
-import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../events/overwrite-command.js';
 import { affectedExpr, DEAD_LETTER_HASH, DELETED_EVENTS_WHERE, GROUP_TRAITS, historyWhere, idExprOf, staleExpr, SUPPRESSED_WHERE, USER_ID } from './mutation-sql.js';
 import { keyOf, type Plan } from './round-plan.js';
 import { nullableStr, queryRows, str, strArray } from './row-parsers.js';

@@ -2,7 +2,7 @@
 // that name the lookup tables (lookup-staging.ts fills them) and never hold a value.
 // NOTE: every value comes from the Join table, so system.mutations / query_log never see one
 // (checked in compactor.integration.test.ts).
-import type { OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteSubject } from '../events/overwrite-command.js';
 
 export const JOIN = 'default.overwrite_join';
 export const KEYS = 'default.overwrite_keys';

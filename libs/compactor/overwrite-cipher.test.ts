@@ -4,9 +4,10 @@
 import { createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { OverwriteCommand, OverwriteRecord } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
+import type { OverwriteRecord } from '../kafka/record-types.js';
 import { createOverwriteCipher, OVERWRITE_CIPHER_INFO, overwriteMessages, reportRejections } from './overwrite-cipher.js';
-import { subjectHasher } from './subject-hash.js';
+import { subjectHasher } from '../privacy/subject-hash.js';
 
 const key = randomBytes(32);
 const cipher = createOverwriteCipher(key);

@@ -1,18 +1,19 @@
 // Overwrite and erasure commands on the overwrites topic hold no clear id or value (issue 12,
-// item 6): the record's key is the keyed subject hash (subject-hash.ts), its `id` and `set`
-// travel sealed with AES-256-GCM under a key derived from TRACKLANE_ID_HASH_KEY, which the
-// collector (writer) and the compactor (reader) both hold. The clear fields left (request id,
-// tenant, subject kind, mode, flags, request time) are bound to the ciphertext as associated
-// data, so a record cannot be altered or spliced from another without failing to open. A record
-// without `sealed` is refused like one that does not open.
+// item 6): the record's key is the keyed subject hash (libs/privacy/subject-hash.ts), its `id`
+// and `set` travel sealed with AES-256-GCM under a key derived from TRACKLANE_ID_HASH_KEY,
+// which the collector (writer) and the compactor (reader) both hold. The clear fields left
+// (request id, tenant, subject kind, mode, flags, request time) are bound to the ciphertext as
+// associated data, so a record cannot be altered or spliced from another without failing to
+// open. A record without `sealed` is refused like one that does not open.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { LIMITS } from '../events/envelope.js';
-import { overwriteCommandSchema, type OverwriteCommand, type OverwriteRecord } from '../kafka/record-types.js';
+import { overwriteCommandSchema, type OverwriteCommand } from '../events/overwrite-command.js';
+import type { OverwriteRecord } from '../kafka/record-types.js';
 import { ConfigError } from '../config/env.js';
 import { MasterKeyError } from '../anonymize/master-key.js';
-import { ID_HASH_KEY_VARIABLE, parseIdHashKey, type SubjectHash } from './subject-hash.js';
+import { ID_HASH_KEY_VARIABLE, parseIdHashKey, type SubjectHash } from '../privacy/subject-hash.js';
 
 /** HKDF `info`: this key is for nothing else (the subject hash uses the key itself, under HMAC). */
 export const OVERWRITE_CIPHER_INFO = 'tracklane overwrite records: AES-256-GCM v1';

@@ -6,7 +6,7 @@ import { USER_TRAIT_COLUMNS, type JsonMap } from '../events/envelope.js';
 import { blankUserRow } from '../sink/dimension-merge.js';
 import type { AccountRow } from '../clickhouse/tables/accounts.js';
 import type { UserRow } from '../clickhouse/tables/users.js';
-import type { OverwriteCommand, OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../events/overwrite-command.js';
 
 type UserColumn = keyof typeof USER_TRAIT_COLUMNS;
 const USER_COLUMN_NAMES = Object.keys(USER_TRAIT_COLUMNS) as UserColumn[];

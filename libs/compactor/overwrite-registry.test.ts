@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cleanEvent, identifyEvent } from '../../test/support/clickhouse-fixtures.js';
 import { randomBytes } from 'node:crypto';
 import { createOverwriteRegistry } from './overwrite-registry.js';
-import { subjectHasher } from './subject-hash.js';
+import { subjectHasher } from '../privacy/subject-hash.js';
 
 const T = Date.UTC(2026, 10, 1, 12);
 

@@ -7,9 +7,9 @@ import type { Logger } from '../core/logger.js';
 import { drop, ok, type Result } from '../core/result.js';
 import type { CleanEvent, JsonMap } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
-import type { OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteSubject } from '../events/overwrite-command.js';
 import { rewriteMap, type MapRewrite } from './overwrite-plan.js';
-import type { SubjectHash } from './subject-hash.js';
+import type { SubjectHash } from '../privacy/subject-hash.js';
 
 export interface RegisteredOverwrite {
   request_id: string;

@@ -5,7 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { CompactorTarget } from './compactor-target.js';
 import { deadLettersHolding, deletedEventCounts, historyValues, lateSuppressedEvents } from './history-scans.js';
 import type { LookupStaging } from './lookup-staging.js';
@@ -24,7 +24,7 @@ import type { OverwriteRegistry } from './overwrite-registry.js';
 import { deletesEvents, keyOf, maxCounts, planCommand, stageCommand, suppresses, type Plan, type Staged } from './round-plan.js';
 import { readStored } from './dimension-reads.js';
 import type { Receipt } from './receipts.js';
-import type { SubjectHash } from './subject-hash.js';
+import type { SubjectHash } from '../privacy/subject-hash.js';
 import type { Verification } from './verification.js';
 
 export interface RoundDeps {

@@ -2,7 +2,7 @@
 // version up to the tenant's current one (DESIGN.md §3). An overwrite or erasure names the
 // clear id; history written after the tenant switched anonymization on holds the pseudonym.
 import type { KeyRing } from '../anonymize/key-ring.js';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { TenantFlags } from '../tenants/flags.js';
 
 export function pseudonymAliases(

@@ -4,10 +4,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger.js';
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import { pollUntil, useTestClickHouse } from '../../test/support/chdb.js';
 import { createReceiptStore, EXPIRED_BEFORE_APPLIED, pendingReceipt, requestReceipt, startPendingExpiry } from './receipts.js';
-import { subjectHasher } from './subject-hash.js';
+import { subjectHasher } from '../privacy/subject-hash.js';
 
 const ch = useTestClickHouse();
 const hash = subjectHasher(randomBytes(32));

@@ -6,8 +6,8 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { copiesHorizonMs, type BrokerRetention } from '../kafka/topic-retention.js';
-import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../kafka/record-types.js';
-import type { SubjectHash } from './subject-hash.js';
+import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../events/overwrite-command.js';
+import type { SubjectHash } from '../privacy/subject-hash.js';
 
 export type ReceiptStatus = 'pending' | 'applied' | 'verified' | 'failed';
 
@@ -265,7 +265,7 @@ function receiptOf(r: Record<string, unknown>): Receipt {
   };
 }
 
-/** `subjectHash`: how pending receipts keep the subject id (the compactor's key: subject-hash.ts) */
+/** `subjectHash`: how pending receipts keep the subject id (the compactor's key: libs/privacy/subject-hash.ts) */
 export function createReceiptStore(client: ClickHouseClient, subjectHash: SubjectHash): ReceiptStore {
   async function insert(receipts: readonly Receipt[], version: number): Promise<void> {
     if (receipts.length === 0) return;

@@ -1,7 +1,7 @@
 // What one round of the compactor works from: each command with its attribute changes (staged
 // before the stored rows are read), then with its stored and new rows, the old and new values
 // to look for, and its receipt. Pure.
-import type { OverwriteCommand } from '../kafka/record-types.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { AccountRow } from '../clickhouse/tables/accounts.js';
 import type { UserRow } from '../clickhouse/tables/users.js';
 import { attributeChanges, mapRewrite, newAccountRow, newUserRow, valuesOf, type AttributeChanges, type MapRewrite } from './overwrite-plan.js';

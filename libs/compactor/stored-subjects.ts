@@ -2,7 +2,7 @@
 // dry run reports the others as missing (created only with --insert-missing).
 import type { ClickHouseClient } from '@clickhouse/client';
 import { withIdLookup } from '../clickhouse/id-lookup.js';
-import type { OverwriteSubject } from '../kafka/record-types.js';
+import type { OverwriteSubject } from '../events/overwrite-command.js';
 
 export async function storedSubjectIds(client: ClickHouseClient, tenantId: string, subject: OverwriteSubject, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();

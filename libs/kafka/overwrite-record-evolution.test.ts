@@ -3,9 +3,10 @@
 // with the new schema are unsealed (null); a not-yet-upgraded compactor reading a sealed record
 // finds an empty id and refuses it (dead letter) rather than applying an empty command.
 import { describe, expect, it } from 'vitest';
+import { overwriteCommandSchema } from '../events/overwrite-command.js';
 import { buildAvroType, loadAvroSchema, type AvroRecordSchema } from './avro-schemas.js';
 import { overwriteFull, overwriteSealed } from '../../test/support/record-fixtures.js';
-import { overwriteCommandSchema, overwriteRecordSchema } from './record-types.js';
+import { overwriteRecordSchema } from './record-types.js';
 import { checkEvolutionRules } from './schema-compat.js';
 
 const current = (): AvroRecordSchema => structuredClone(loadAvroSchema('overwrite'));

@@ -21,7 +21,7 @@ import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
 import { sendInChunks } from '../../libs/kafka/outputs.js';
-import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../../libs/events/overwrite-command.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NO_COMPACTOR_WARNING } from '../compactor/compactor-presence.js';
 import { EXPIRED_BEFORE_APPLIED, requestReceipt, type ReceiptStore, type RequestReceipt } from '../../libs/compactor/receipts.js';
-import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import { createMemoryTenantStore } from '../../libs/tenants/tenant-store.js';
 import { registerOverwriteRoutes } from './overwrite-routes.js';
 

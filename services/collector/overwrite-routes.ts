@@ -8,7 +8,7 @@ import { LIMITS } from '../../libs/events/envelope.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
 import { NO_COMPACTOR_WARNING } from '../compactor/compactor-presence.js';
 import type { RequestReceipt } from '../../libs/compactor/receipts.js';
-import type { OverwriteCommand, OverwriteSubject } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand, OverwriteSubject } from '../../libs/events/overwrite-command.js';
 import { TENANT_ID_RE, type TenantStore } from '../../libs/tenants/tenant-store.js';
 import { requireAccess } from './admin-auth.js';
 
@@ -26,7 +26,7 @@ export interface OverwriteDeps {
   storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => Promise<Set<string>>;
   /** the fleet: whether a compactor runs (null: unknown); accepted requests say when none does */
   compactorSeen?: () => Promise<boolean | null>;
-  /** the keyed hash of receipts (libs/compactor/subject-hash.ts): how the audit log names a subject */
+  /** the keyed hash of receipts (libs/privacy/subject-hash.ts): how the audit log names a subject */
   subjectHash?: (tenantId: string, id: string) => string;
   now?: () => number;
 }

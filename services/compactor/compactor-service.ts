@@ -21,7 +21,7 @@ import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
-import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { passStage, pipeline } from '../../libs/pipeline/pipeline.js';

@@ -21,7 +21,7 @@ export const embeddedConfigSchema = withCollectorLimitsChecked(
     /** `tracklane migrate` against a ClickHouse cluster (cluster-form DDL); embedded runs never use it */
     CLICKHOUSE_CLUSTER: envOptionalString,
     TRACKLANE_MASTER_KEY: envOptionalString,
-    /** keyed hashes of subject ids (libs/compactor/subject-hash.ts); unset → a key kept in the data dir */
+    /** keyed hashes of subject ids (libs/privacy/subject-hash.ts); unset → a key kept in the data dir */
     TRACKLANE_ID_HASH_KEY: envOptionalString,
     TRACKLANE_ADMIN_TOKEN: envOptionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
     GEOIP_DB: envOptionalString,

@@ -14,7 +14,7 @@ import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
-import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
+import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/privacy/subject-hash.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import type { AnalystSql } from '../../libs/clickhouse/analyst-sql.js';

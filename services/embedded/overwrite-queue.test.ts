@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Compactor, Receipt } from '../../libs/compactor/compactor.js';
 import type { ReceiptStore, RequestReceipt } from '../../libs/compactor/receipts.js';
 import { createLogger } from '../../libs/core/logger.js';
-import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import { openOverwriteQueue } from './overwrite-queue.js';
 
 const logger = createLogger({ level: 'silent' });

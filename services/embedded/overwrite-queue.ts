@@ -11,7 +11,7 @@ import type { Compactor } from '../../libs/compactor/compactor.js';
 import { requestIdOf, type ReceiptStore, type RequestReceipt } from '../../libs/compactor/receipts.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
-import { overwriteCommandSchema, type OverwriteCommand } from '../../libs/kafka/record-types.js';
+import { overwriteCommandSchema, type OverwriteCommand } from '../../libs/events/overwrite-command.js';
 
 export interface OverwriteQueue {
   submit(commands: OverwriteCommand[]): Promise<void>;

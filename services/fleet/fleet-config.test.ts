@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../libs/config/env.js';
-import { subjectHasher } from '../../libs/compactor/subject-hash.js';
+import { subjectHasher } from '../../libs/privacy/subject-hash.js';
 import { clickhouseSettings, fleetSubjectHash } from './fleet-config.js';
 
 describe('fleetSubjectHash', () => {

@@ -2,7 +2,7 @@
 // service's main (STYLE.md §7). Each service extends it with its own variables.
 import { z } from 'zod';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
-import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/compactor/subject-hash.js';
+import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/privacy/subject-hash.js';
 import { clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
 import { ConfigError, envOptionalString, parseList } from '../../libs/config/env.js';
 import { redisConnectionShape } from '../../libs/config/redis-connection.js';
@@ -45,7 +45,7 @@ export const fleetConfigSchema = z.object({
   /**
    * Secret (≥ 32 bytes) under which subject ids of overwrite requests are kept, as keyed
    * hashes, in receipts, the overwrite registry and suppressions; the same for every collector,
-   * sink and compactor (libs/compactor/subject-hash.ts).
+   * sink and compactor (libs/privacy/subject-hash.ts).
    */
   TRACKLANE_ID_HASH_KEY: envOptionalString,
 });

@@ -1,5 +1,5 @@
 // An overwrite command for unit tests: a user overwrite with nothing set, fields overridden per case.
-import type { OverwriteCommand } from '../../libs/kafka/record-types.js';
+import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 
 export const overwriteCommand = (over: Partial<OverwriteCommand> = {}): OverwriteCommand => ({
   request_id: 'r',
