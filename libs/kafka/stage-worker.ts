@@ -203,9 +203,10 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
         continue;
       }
       const ids = opts.describe(decoded.value);
+      let retriedAt: string | undefined;
       for (let attempt = 1; ; attempt++) {
         const ran = opts.pipeline.run(decoded.value);
-        const routed = results.route(ran instanceof Promise ? await ran : ran, ids, attempt);
+        const routed = results.route(ran instanceof Promise ? await ran : ran, ids, retriedAt === undefined ? undefined : { attempt, retriedAt });
         if (routed.kind === 'ok') {
           pending.push({ record, value: routed.value });
           break;
@@ -215,6 +216,7 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
           letters.push({ record, letter: routed.letter });
           break;
         }
+        retriedAt = routed.stage;
         // retry: hand on and commit what is done so far, then wait and try this record again.
         // TRICKY: order per partition is kept by never moving past a record that asked for a
         // retry; a stop while paused leaves it uncommitted, so the next owner gets it again.

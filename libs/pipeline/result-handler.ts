@@ -21,10 +21,11 @@ export interface InputIds {
 
 export interface ResultHandler {
   /**
-   * Counts one result and says where the input goes. `attempt` > 1 is the same input run again
-   * after a retry: it is not counted as taken again.
+   * Counts one result and says where the input goes. A repeat (`attempt` > 1, after `retriedAt`
+   * asked for a retry) runs the input from the first stage again: stages up to `retriedAt` are
+   * not counted as taking it again, nor those before it as handing it on again.
    */
-  route<T>(result: PipelineResult<T>, ids: InputIds, attempt?: number): Routed<T>;
+  route<T>(result: PipelineResult<T>, ids: InputIds, repeat?: { attempt: number; retriedAt: string }): Routed<T>;
   /** A record that could not be read: taken by the first stage, and dead-lettered as `decode`. */
   unreadable(bytes: Buffer | null, reason: string, error: string | null, ids?: InputIds): DeadLetter;
   /** The runner handed `outputs` results of the last stage on and stored these dead letters. */
@@ -40,16 +41,16 @@ export function createResultHandler(opts: { stages: readonly string[]; metrics: 
   const counted = (stage: string) => (opts.stages.includes(stage) ? stage : first);
 
   return {
-    route<T>(result: PipelineResult<T>, ids: InputIds, attempt = 1): Routed<T> {
-      const repeat = attempt > 1;
-      if (result.ok) {
-        if (!repeat) for (const s of opts.stages) metrics.eventsIn.inc({ stage: s });
-        for (const s of opts.stages) if (s !== last) metrics.eventsOut.inc({ stage: s });
-        return { kind: 'ok', value: result.value };
-      }
-      const { stage, passed, result: r } = result;
-      if (!repeat) for (const s of [...passed, stage]) metrics.eventsIn.inc({ stage: s });
-      for (const s of passed) metrics.eventsOut.inc({ stage: s });
+    route<T>(result: PipelineResult<T>, ids: InputIds, repeat?: { attempt: number; retriedAt: string }): Routed<T> {
+      const attempt = repeat?.attempt ?? 1;
+      // stages before index `from` were counted as taking the input (and those before it as
+      // handing it on) on an earlier attempt
+      const from = repeat ? opts.stages.indexOf(repeat.retriedAt) + 1 : 0;
+      const reached = result.ok ? opts.stages.length : result.passed.length + 1;
+      for (let i = from; i < reached; i++) metrics.eventsIn.inc({ stage: opts.stages[i] as string });
+      for (let i = Math.max(0, from - 1); i < reached - 1; i++) metrics.eventsOut.inc({ stage: opts.stages[i] as string });
+      if (result.ok) return { kind: 'ok', value: result.value };
+      const { stage, result: r } = result;
       switch (r.kind) {
         case 'drop':
           metrics.drops.inc({ stage });
