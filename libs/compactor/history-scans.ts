@@ -5,6 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { parseDeadLetterPayload } from '../clickhouse/tables/dead-letters.js';
+import { jsonStrings } from '../core/json-strings.js';
 import type { OverwriteCommand, OverwriteSubject } from '../events/overwrite-command.js';
 import { affectedExpr, DEAD_LETTER_HASH, DELETED_EVENTS_WHERE, GROUP_TRAITS, historyWhere, idExprOf, staleExpr, SUPPRESSED_WHERE, USER_ID } from './mutation-sql.js';
 import { keyOf, type Plan } from './round-plan.js';
@@ -90,19 +91,8 @@ function deadLetterText(payload: string, error: string | null): string {
   const parsed = parseDeadLetterPayload(payload);
   const parts: string[] = [error ?? ''];
   if ('unreadable' in parsed) parts.push(parsed.unreadable.toString('utf8'));
-  else collectStrings(parsed.input, parts);
+  else jsonStrings(parsed.input, parts);
   return parts.join('\n');
-}
-
-function collectStrings(v: unknown, out: string[]): void {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) collectStrings(x, out);
-  else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      out.push(k);
-      collectStrings(x, out);
-    }
-  }
 }
 
 export interface DeadLettersHolding {

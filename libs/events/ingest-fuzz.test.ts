@@ -4,6 +4,7 @@
 // shrunk counterexample.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { jsonStrings } from '../core/json-strings.js';
 import { createEnrichStage } from '../enrich/enrich-stage.js';
 import { DEFAULT_FLAGS } from '../tenants/flags.js';
 import { enrichedEventSchema, EVENT_TYPES, LIMITS, rawEventSchema, type EnrichedEvent, type JsonMap, type RawEvent } from './envelope.js';
@@ -183,18 +184,6 @@ const batchSentAt = fc.oneof(fc.constant(null), time.filter((t): t is string | n
 
 // ── what must hold of every output ──────────────────────────────────────────────────────────
 
-function allStrings(v: unknown, out: string[] = []): string[] {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) for (const x of v) allStrings(x, out);
-  else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      out.push(k);
-      allStrings(x, out);
-    }
-  }
-  return out;
-}
-
 /** A cheap assertion (vitest's expect costs microseconds, and this runs ~10⁶ times). */
 function need(ok: boolean, what: () => string): void {
   if (!ok) throw new Error(what());
@@ -229,7 +218,7 @@ function expectMap(map: JsonMap, what: string): void {
 }
 
 function expectWellFormed(v: unknown, what: string): void {
-  for (const s of allStrings(v)) need(s.isWellFormed(), () => `${what}: not well-formed: ${JSON.stringify(s.slice(0, 40))}`);
+  for (const s of jsonStrings(v)) need(s.isWellFormed(), () => `${what}: not well-formed: ${JSON.stringify(s.slice(0, 40))}`);
 }
 
 function expectValidRawEvent(e: RawEvent, facts: RequestFacts): void {

@@ -5,19 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../core/logger.js';
 import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema } from './flags.js';
 import { CREATE, decodeFlags, decodeTenant, KEYS_UPDATE, PATCH, runScript, stringTuple, type DecodedTenant, type RegistryKeys, type TenantFields } from './redis-tenant-records.js';
-import {
-  addApiKey,
-  addWriteKey,
-  generateApiKey,
-  generateWriteKey,
-  keyHash,
-  newKeyId,
-  removeKey,
-  tenantKeysSchema,
-  type ApiKeyEntry,
-  type TenantKeys,
-  type WriteKeyEntry,
-} from './tenant-keys.js';
+import { addApiKey, addWriteKey, apiKeyEntry, generateApiKey, generateWriteKey, removeKey, tenantKeysSchema, writeKeyEntry, type TenantKeys } from './tenant-keys.js';
 import { TENANT_ID_RE, TenantStoreError, type TenantStore } from './tenant-store.js';
 
 export type TenantMutations = Pick<TenantStore, 'createTenant' | 'patchFlags' | 'createWriteKey' | 'createApiKey' | 'revokeKey'>;
@@ -101,9 +89,10 @@ export function createRedisTenantMutations(deps: TenantMutationDeps): TenantMuta
       return track(async () => {
         for (let attempt = 0; attempt < MAX_CREATE_ATTEMPTS; attempt++) {
           const writeKey = generateWriteKey();
-          const hash = keyHash(writeKey);
           const now = clock();
-          const initialKeys: TenantKeys = { writeKeys: [{ keyId: newKeyId('wk'), hash, createdAt: now }], apiKeys: [] };
+          const first = writeKeyEntry(writeKey, now);
+          const hash = first.hash;
+          const initialKeys: TenantKeys = { writeKeys: [first], apiKeys: [] };
           const reply = await runScript(
             redis,
             CREATE,
@@ -169,7 +158,7 @@ export function createRedisTenantMutations(deps: TenantMutationDeps): TenantMuta
     createWriteKey(tenantId) {
       return changeKeys(tenantId, (current) => {
         const writeKey = generateWriteKey();
-        const entry: WriteKeyEntry = { keyId: newKeyId('wk'), hash: keyHash(writeKey), createdAt: clock() };
+        const entry = writeKeyEntry(writeKey, clock());
         return { keys: addWriteKey(current, entry), addIndex: entry.hash, result: { entry, writeKey } };
       });
     },
@@ -177,7 +166,7 @@ export function createRedisTenantMutations(deps: TenantMutationDeps): TenantMuta
     createApiKey(tenantId, request) {
       return changeKeys(tenantId, (current) => {
         const key = generateApiKey();
-        const entry: ApiKeyEntry = { keyId: newKeyId('ak'), name: request.name, scopes: [...request.scopes], hash: keyHash(key), createdAt: clock() };
+        const entry = apiKeyEntry(key, request, clock());
         return { keys: addApiKey(current, entry), result: { entry, key } };
       });
     },

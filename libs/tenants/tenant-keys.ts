@@ -89,6 +89,16 @@ export function newKeyId(kind: 'wk' | 'ak'): string {
   return `${kind}_${randomBytes(8).toString('hex')}`;
 }
 
+/** The stored entry of a new write key: a new id and the secret's hash, never the secret. */
+export function writeKeyEntry(secret: string, createdAt: number): WriteKeyEntry {
+  return { keyId: newKeyId('wk'), hash: keyHash(secret), createdAt };
+}
+
+/** The stored entry of a new API key: a new id, its name and scopes, the secret's hash. */
+export function apiKeyEntry(secret: string, request: ApiKeyRequest, createdAt: number): ApiKeyEntry {
+  return { keyId: newKeyId('ak'), name: request.name, scopes: [...request.scopes], hash: keyHash(secret), createdAt };
+}
+
 /**
  * The key id of a write key stored without one (a record holding a single `writeKeyHash`): derived from its
  * hash, so every replica and every restart names it alike without a write.

@@ -7,8 +7,8 @@ import {
   freezeKeys,
   generateApiKey,
   generateWriteKey,
+  apiKeyEntry,
   keyHash,
-  newKeyId,
   removeKey,
   tenantKeysSchema,
   WRITE_KEY_RE,
@@ -16,6 +16,7 @@ import {
   type ApiKeyRequest,
   type TenantKeys,
   type WriteKeyEntry,
+  writeKeyEntry,
 } from './tenant-keys.js';
 import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema, type FlagSource, type FlagsPatch, type TenantFlags } from './flags.js';
 
@@ -179,7 +180,7 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
         if (existing !== undefined) return { tenant: existing, created: false };
         const writeKey = unusedSecret(generateWriteKey);
         const createdAt = clock();
-        const keys: TenantKeys = { writeKeys: [{ keyId: newKeyId('wk'), hash: keyHash(writeKey), createdAt }], apiKeys: [] };
+        const keys: TenantKeys = { writeKeys: [writeKeyEntry(writeKey, createdAt)], apiKeys: [] };
         const tenant = freezeTenant({ tenantId, createdAt, flags: { ...DEFAULT_FLAGS }, keys });
         await commit(tenant);
         return { tenant, created: true, writeKey };
@@ -189,7 +190,7 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
     createWriteKey(tenantId) {
       return changeKeys(tenantId, (keys) => {
         const writeKey = unusedSecret(generateWriteKey);
-        const entry: WriteKeyEntry = { keyId: newKeyId('wk'), hash: keyHash(writeKey), createdAt: clock() };
+        const entry = writeKeyEntry(writeKey, clock());
         return { keys: addWriteKey(keys, entry), result: { entry, writeKey } };
       });
     },
@@ -197,7 +198,7 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
     createApiKey(tenantId, request) {
       return changeKeys(tenantId, (keys) => {
         const key = unusedSecret(generateApiKey);
-        const entry: ApiKeyEntry = { keyId: newKeyId('ak'), name: request.name, scopes: [...request.scopes], hash: keyHash(key), createdAt: clock() };
+        const entry = apiKeyEntry(key, request, clock());
         return { keys: addApiKey(keys, entry), result: { entry, key } };
       });
     },

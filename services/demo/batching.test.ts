@@ -2,27 +2,12 @@
 // choosing the batch at which the second tenant switches anonymization on.
 import { describe, expect, it } from 'vitest';
 import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, chooseSwitchIndex, chunkIntoBatches } from './batching.js';
-import type { SegmentMessage, TrafficBatch } from './segment-types.js';
+import type { TrafficBatch } from './segment-types.js';
 import type { Draft } from './session-messages.js';
+import { demoTrack } from '../../test/support/demo-messages.js';
 
 function draft(seq: number, padBytes = 0): Draft {
-  const message: SegmentMessage = {
-    type: 'track',
-    messageId: `m-${seq}`,
-    anonymousId: 'anon',
-    timestamp: new Date(seq * 1000).toISOString(),
-    event: 'Padded',
-    properties: { pad: 'x'.repeat(padBytes) },
-    context: {
-      ip: '8.8.8.8',
-      userAgent: 'test',
-      page: { url: 'https://app.example.com/', path: '/', referrer: '', title: 'Home', search: '' },
-      locale: 'en-US',
-      timezone: 'UTC',
-      screen: { width: 1, height: 1 },
-      library: { name: 'test', version: '0' },
-    },
-  };
+  const message = demoTrack({ messageId: `m-${seq}`, anonymousId: 'anon', timestamp: new Date(seq * 1000).toISOString(), event: 'Padded', properties: { pad: 'x'.repeat(padBytes) } });
   return { ms: 1_000 + seq, seq, message };
 }
 

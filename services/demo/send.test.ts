@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SendError, basicAuth, createProgressBar, sendTraffic, type SendBatch } from './send.js';
 import type { SegmentMessage } from './segment-types.js';
 import { CaptureStream } from '../../test/support/capture-stream.js';
+import { demoTrack } from '../../test/support/demo-messages.js';
 
 interface Arrival {
   batchIndex: number;
@@ -79,23 +80,7 @@ async function startServer(reply: (a: Arrival) => Reply): Promise<TestServer> {
 }
 
 function message(id: string): SegmentMessage {
-  return {
-    type: 'track',
-    messageId: id,
-    anonymousId: 'anon-1',
-    timestamp: '2025-06-01T10:00:00.000Z',
-    event: 'Task Completed',
-    properties: { secretPayloadMarker: 'do-not-echo' },
-    context: {
-      ip: '8.8.8.8',
-      userAgent: 'test',
-      page: { url: 'https://app.example/x', path: '/x', referrer: '', title: 'X', search: '' },
-      locale: 'en-US',
-      timezone: 'UTC',
-      screen: { width: 1, height: 1 },
-      library: { name: 'test', version: '0' },
-    },
-  };
+  return demoTrack({ messageId: id, anonymousId: 'anon-1', timestamp: '2025-06-01T10:00:00.000Z', event: 'Task Completed', properties: { secretPayloadMarker: 'do-not-echo' }, path: '/x' });
 }
 
 function makeBatches(count: number, size = 3): SendBatch[] {

@@ -5,17 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  ACCOUNT_HISTORY_MUTATION,
-  DEAD_LETTERS_MUTATION,
-  DELETE_EVENTS_MUTATION,
-  ERASE_ACCOUNTS_MUTATION,
-  ERASE_USERS_MUTATION,
-  OPTIMIZE_ACCOUNTS,
-  OPTIMIZE_USERS,
-  SUPPRESS_EVENTS_MUTATION,
-  USER_HISTORY_MUTATION,
-} from '../../libs/compactor/mutation-sql.js';
+import * as mutationSql from '../../libs/compactor/mutation-sql.js';
 import { clusterTarget } from '../../libs/compactor/compactor-target.js';
 import { clusterSystemTable, SHARDING_KEYS, toShardCompactorStatement } from '../../libs/clickhouse/cluster-ddl.js';
 import { DEFAULT_MIGRATIONS_DIR, migrationStatements } from '../../libs/clickhouse/migrate.js';
@@ -31,8 +21,16 @@ const migrationDdl = readdirSync(DEFAULT_MIGRATIONS_DIR)
 // the compactor's cluster target (its nodes are never called here)
 const target = clusterTarget({ nodes: [{ client: {} as never, shard: 1 }], cluster: opts.cluster });
 const compactorStatements = [
-  ...[USER_HISTORY_MUTATION, ACCOUNT_HISTORY_MUTATION, DELETE_EVENTS_MUTATION, SUPPRESS_EVENTS_MUTATION, DEAD_LETTERS_MUTATION, ERASE_USERS_MUTATION, ERASE_ACCOUNTS_MUTATION].map(toShardCompactorStatement),
-  ...[OPTIMIZE_USERS, OPTIMIZE_ACCOUNTS].map(toShardCompactorStatement),
+  ...[
+    mutationSql.USER_HISTORY_MUTATION,
+    mutationSql.ACCOUNT_HISTORY_MUTATION,
+    mutationSql.DELETE_EVENTS_MUTATION,
+    mutationSql.SUPPRESS_EVENTS_MUTATION,
+    mutationSql.DEAD_LETTERS_MUTATION,
+    mutationSql.ERASE_USERS_MUTATION,
+    mutationSql.ERASE_ACCOUNTS_MUTATION,
+  ].map(toShardCompactorStatement),
+  ...[mutationSql.OPTIMIZE_USERS, mutationSql.OPTIMIZE_ACCOUNTS].map(toShardCompactorStatement),
   `SELECT count() FROM ${clusterSystemTable('parts', opts)} WHERE active = 0`,
   // verification reads every replica's copy
   ...['events', 'users', 'accounts', 'dead_letters'].map((t) => `SELECT count() FROM ${target.everyCopy(t)} WHERE tenant_id = 't'`),
