@@ -3,6 +3,8 @@
 // receipt written before anything is changed, after the rewrite (`applied`) and at the end
 // (`verified`). A step that throws fails the round; compactor.ts retries it.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { insertAccounts } from '../clickhouse/tables/accounts.js';
+import { insertUsers } from '../clickhouse/tables/users.js';
 import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
 import type { OverwriteCommand } from '../events/overwrite-command.js';
@@ -161,8 +163,8 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     const users = plans.flatMap((p) => (p.newUser ? [p.newUser] : []));
     const accounts = plans.flatMap((p) => (p.newAccount ? [p.newAccount] : []));
     await timed('dimensions', async () => {
-      if (users.length > 0) await client.insert({ table: 'users', format: 'JSONEachRow', values: users });
-      if (accounts.length > 0) await client.insert({ table: 'accounts', format: 'JSONEachRow', values: accounts });
+      await insertUsers(client, users);
+      await insertAccounts(client, accounts);
     });
     await timed('mutation', async () => {
       if (deadLetters.hashes.length > 0) {
