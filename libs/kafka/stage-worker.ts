@@ -1,7 +1,7 @@
 // The generic Kafka runner of a pipeline (STYLE.md §2–§5): consume a partition's batch,
-// decode, run the pipeline, count and route each result (libs/pipeline/result-handler.ts), hand results to the bound outputs (next topic or sink) and the
-// dead-letter output, and commit offset max+1 only after all of that resolved — in order per
-// partition. Retriable stage results (e.g. tenant flags unavailable: fail closed) pause the
+// decode, run the pipeline, count and route each result (libs/pipeline/result-handler.ts),
+// hand results to the bound outputs (next topic or sink) and the dead-letter output, and commit
+// offset max+1 only after all of that resolved — in order per partition. Retriable stage results (e.g. tenant flags unavailable: fail closed) pause the
 // partition with bounded backoff instead of skipping; unknown errors are thrown so KafkaJS
 // restarts the consumer and the uncommitted records are redelivered. A consumer KafkaJS gives up
 // on is rebuilt in process: a worker ends only on stop().
