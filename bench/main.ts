@@ -10,6 +10,7 @@ import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
 import { benchFleet } from './fleet-bench.js';
 import { benchKafkaTls } from './kafka-tls-bench.js';
+import { benchPipeline } from './pipeline-bench.js';
 import { benchScrub } from './scrub-bench.js';
 import { benchSink } from './sink-bench.js';
 
@@ -17,6 +18,7 @@ const only = process.argv.slice(2);
 const suites: [string, () => Promise<BenchReport>][] = [
   ['enrich', benchEnrich],
   ['anonymize', benchAnonymize],
+  ['pipeline', benchPipeline],
   ['sink', benchSink],
   ['e2e', () => benchEndToEnd()],
   ['fleet', benchFleet],
