@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokerList, serviceEndpoints } from '../../test/support/services.js';
 import { ok } from '../core/result.js';
 import { createLogger } from '../core/logger.js';
-import { eventually } from '../../test/support/embedded-process.js';
+import { eventually } from '../../test/support/poll.js';
 import { createKafka } from './kafka-client.js';
 import { createStageWorker, type ConsumedRecord } from './stage-worker.js';
 import { ensureTopics } from './topics.js';

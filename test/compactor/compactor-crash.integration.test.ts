@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { FAULT_POINT_ENV, FAULT_POINTS, type FaultPointName } from '../../libs/core/fault-points.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
 import { createRestartableEmbedded, type RestartableEmbedded } from '../support/restartable-embedded.js';
 

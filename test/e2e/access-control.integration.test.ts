@@ -10,7 +10,7 @@ import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 import { CaptureStream } from '../support/capture-stream.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 
 let server: EmbeddedServer;
 let dataDir: string;

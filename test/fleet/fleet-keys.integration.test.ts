@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 
 let fleet: Fleet | undefined;

@@ -14,7 +14,7 @@ import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { REDIS_SERVICES, redisAclRules, type RedisService } from '../../libs/config/redis-acl.js';
 import { closeRedis, openRedis, redisConnectionOfUrl } from '../../libs/config/redis-connection.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { clickhouseClientOptions, kafkaBrokerList, serviceEndpoints } from '../support/services.js';

@@ -15,7 +15,7 @@ import { createRecordCodec } from '../../libs/kafka/record-codec.js';
 import { TOPIC_KINDS, topicRetentionFrom, topicRetentionShape, type TopicRetention } from '../../libs/kafka/topic-retention.js';
 import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
 import { z } from 'zod';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { kafkaBrokerList, serviceEndpoints } from '../support/services.js';
 

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { kafkaSecureEndpoint } from '../../scripts/services/kafka.js';
 import type { KafkaSecureEndpoint } from '../../scripts/services/kafka-tls.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
 import { startRegistryProxy, type RegistryProxy } from '../support/registry-proxy.js';
 import { clickhouseClientOptions, serviceEndpoints } from '../support/services.js';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, toNumber, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { startClickHouseGateway, type CapturedRequest, type ClickHouseGateway } from '../support/clickhouse-gateway.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

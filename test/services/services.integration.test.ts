@@ -9,19 +9,10 @@ import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultEndpoints, ensureServices } from '../../scripts/services/services.js';
 import { clickhousePassword, clickhouseUser } from '../../scripts/services/clickhouse-gateway.js';
+import { eventually } from '../support/poll.js';
 import { kafkaBrokerList, serviceEndpoints, type ServiceEndpoints } from '../support/services.js';
 
 const run = promisify(execFile);
-
-async function pollUntil<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = fn();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const probeV1 = {
   type: 'record',
@@ -74,7 +65,7 @@ describe('real services', () => {
       try {
         await consumer.subscribe({ topic, fromBeginning: true });
         await consumer.run({ eachMessage: async ({ message }) => void received.push(message) });
-        const message = await pollUntil('the produced message', () => received[0]);
+        const message = await eventually(() => received[0], 20_000, 'the produced message', 50);
         expect(message.key?.toString()).toBe('tenant-a:user-1');
         expect(message.value?.toString()).toBe('hello');
         expect(message.headers?.['x-probe']?.toString()).toBe(suffix);
