@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { freePort, startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { freePort } from '../support/child-process.js';
 import { eventually } from '../support/poll.js';
 import { startCaptureProxy, type Forwarded } from './capture-proxy.js';
 
