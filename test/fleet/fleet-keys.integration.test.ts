@@ -25,11 +25,13 @@ const bearer = (url: string, method: string, path: string, token: string, body?:
 async function msUntilRefusedEverywhere(urls: string[], refused: (url: string) => Promise<boolean>, limitMs: number): Promise<number> {
   const start = Date.now();
   const pending = new Set(urls);
-  while (pending.size > 0) {
+  const refusedEverywhere = async () => {
     for (const u of [...pending]) if (await refused(u)) pending.delete(u);
-    if (Date.now() - start > limitMs) throw new Error(`still accepted by ${[...pending].join(', ')} after ${limitMs} ms`);
-    if (pending.size > 0) await new Promise((r) => setTimeout(r, 50));
-  }
+    return pending.size === 0;
+  };
+  await eventually(refusedEverywhere, limitMs, 'refused everywhere', 50).catch(() => {
+    throw new Error(`still accepted by ${[...pending].join(', ')} after ${limitMs} ms`);
+  });
   return Date.now() - start;
 }
 

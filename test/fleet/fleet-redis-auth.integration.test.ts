@@ -15,7 +15,7 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { REDIS_SERVICES, redisAclRules, type RedisService } from '../../libs/config/redis-acl.js';
 import { closeRedis, openRedis, redisConnectionOfUrl } from '../../libs/config/redis-connection.js';
 import { eventually } from '../support/poll.js';
-import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
+import { readyzCodesUntilExit, sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { clickhouseClientOptions, kafkaBrokerList, serviceEndpoints } from '../support/services.js';
 
@@ -106,11 +106,7 @@ describe('fleet on Redis with a password, TLS and an ACL user per service (check
 
       // 2. started without the password: not ready, names the setting, exits on its start timeout
       const noPassword = await f.start('enricher', 'enricher-no-password', { STARTUP_TIMEOUT_MS: '5000' }, { awaitReady: false });
-      const codes: number[] = [];
-      while (noPassword.exitStatus() === null) {
-        codes.push(await fetch(`http://127.0.0.1:${noPassword.port}/readyz`).then((r) => r.status, () => 0));
-        await sleep(250);
-      }
+      const codes = await readyzCodesUntilExit(noPassword);
       expect((await noPassword.exited).code).toBe(1);
       expect(codes).toContain(503);
       expect(codes).not.toContain(200);

@@ -14,7 +14,7 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { kafkaSecureEndpoint } from '../../scripts/services/kafka.js';
 import type { KafkaSecureEndpoint } from '../../scripts/services/kafka-tls.js';
 import { eventually } from '../support/poll.js';
-import { sendBatch, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
+import { readyzCodesUntilExit, sendBatch, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
 import { startRegistryProxy, type RegistryProxy } from '../support/registry-proxy.js';
 import { clickhouseClientOptions, serviceEndpoints } from '../support/services.js';
 
@@ -121,17 +121,7 @@ describe('fleet: a wrong SASL password or an untrusted broker certificate (check
     const started = Date.now();
     const procs = await Promise.all(services.map((s) => fleet!.start(s, s, {}, { awaitReady: false })));
     // not ready while it tries (the placeholder answers 503 once the process is up)
-    const readiness = await Promise.all(
-      procs.map(async (p) => {
-        const codes: number[] = [];
-        while (p.exitStatus() === null) {
-          const code = await fetch(`http://127.0.0.1:${p.port}/readyz`).then((r) => r.status, () => 0);
-          codes.push(code);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        return codes;
-      }),
-    );
+    const readiness = await Promise.all(procs.map(readyzCodesUntilExit));
     for (const [i, p] of procs.entries()) {
       const exit = await p.exited;
       const out = p.output();

@@ -2,6 +2,7 @@
 // services of the test run, isolated by a topic prefix and a Redis key prefix per fleet.
 import { randomBytes } from 'node:crypto';
 import { describeExit, freePort, spawnTsx, waitReady, type Exit } from './child-process.js';
+import { eventually } from './poll.js';
 import { clickhouseLogin, serviceEndpoints } from './services.js';
 
 export type FleetServiceName = 'collector' | 'enricher' | 'anonymizer' | 'sink' | 'compactor';
@@ -145,6 +146,18 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
   };
   for (const name of opts.services ?? ['collector', 'enricher', 'anonymizer', 'sink']) await start(name);
   return fleet;
+}
+
+/** The /readyz status codes of a process (0: no answer), sampled every 250 ms until it exits. */
+export async function readyzCodesUntilExit(p: FleetProcess): Promise<number[]> {
+  const codes: number[] = [];
+  const sampleUnlessExited = async () => {
+    if (p.exitStatus() !== null) return true;
+    codes.push(await fetch(`http://127.0.0.1:${p.port}/readyz`).then((r) => r.status, () => 0));
+    return false;
+  };
+  await eventually(sampleUnlessExited, Infinity, `${p.name} to exit`, 250);
+  return codes;
 }
 
 /** Posts a Segment batch to the collector; returns the status. */
