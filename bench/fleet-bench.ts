@@ -1,4 +1,4 @@
-// Benchmark of the Kafka fleet (issue 3 "Benchmark"), in one run against the real services
+// Benchmark of the Kafka fleet, in one run against the real services
 // (Kafka, Apicurio, Redis, the ClickHouse gateway), every worker in its own process:
 //   1. each consuming stage (enricher, anonymizer, sink) draining a pre-filled backlog, against
 //      a no-op consume-and-produce passthrough (bench/passthrough-worker.ts) over the same topic

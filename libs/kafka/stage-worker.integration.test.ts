@@ -1,4 +1,4 @@
-// The stage runner against the real broker (issue 13): a consumer that KafkaJS gives up on
+// The stage runner against the real broker: a consumer that KafkaJS gives up on
 // (a non-retriable error: it disconnects the consumer and will not start it again) is rebuilt in
 // process — it rejoins the group and resumes from the committed offsets — instead of ending the
 // worker; nothing is lost or skipped, and onFatal is never called for it.

@@ -1,4 +1,4 @@
-// Acceptance checks of the web tag (issue 5) in a real browser: headless Chromium from Debian's
+// Acceptance checks of the web tag in a real browser: headless Chromium from Debian's
 // `chromium` package driven by playwright-core, against `npm start` with the tag's test page
 // enabled. The page comes from the collector; the tag posts to a recording proxy in front of
 // it (another origin: CORS on every request), so every body it sent, beacons included, is

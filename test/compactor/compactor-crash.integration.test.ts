@@ -1,4 +1,4 @@
-// Issue 13, compactor-crash, in embedded mode (chDB, no shared services): the process killed
+// The compactor crash in embedded mode (chDB, no shared services): the process killed
 // (SIGKILL, through the test-only fault points of libs/core/fault-points.ts) in each step of an
 // overwrite round, then started again on the same data dir without the fault: the journaled
 // commands are resumed, every request ends `verified` and no old value is left anywhere.

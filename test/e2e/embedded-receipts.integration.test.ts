@@ -1,4 +1,4 @@
-// Issue 12, check 5 in embedded mode (no Kafka): a receipt's copiesExpireBy is its verification
+// In embedded mode (no Kafka), a receipt's copiesExpireBy is its verification
 // time once the overwrite journal — the only copy of the command outside ClickHouse — no longer
 // holds the request; null before that.
 import { randomBytes } from 'node:crypto';

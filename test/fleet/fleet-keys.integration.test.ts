@@ -1,4 +1,4 @@
-// Issue 11 in the fleet (checks 4 and 5): two collector replicas on real Kafka, Redis and the
+// Credentials in the fleet: two collector replicas on real Kafka, Redis and the
 // ClickHouse gateway. A revoked write key or API key is refused by both within 2 s; the
 // operator token works on the admin listener (ADMIN_PORT) and never on the public one.
 import { existsSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 12, acceptance check 3: the fleet on a Redis of its own with a password, TLS only and
+// The fleet on a Redis of its own with a password, TLS only and
 // the documented ACL user of every service (libs/config/redis-acl.ts): events flow and are
 // pseudonymized; a service started without the password stays not ready, names the setting and
 // exits on its start timeout; a password changed under the running fleet makes the anonymizer,

@@ -1,4 +1,4 @@
-// Issue 12, item 6 in the fleet (acceptance checks 4 and 5): overwrite and erasure records on
+// Retention in the fleet: overwrite and erasure records on
 // the overwrites topic hold no clear id or value in keys or values, a record that does not open
 // (or is unsealed) is dead-lettered, logged and counted while the compactor goes on, receipts
 // carry copiesExpireBy from the brokers' own retention settings, and a pending request the overwrites topic outlived fails as

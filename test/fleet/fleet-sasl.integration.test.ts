@@ -1,4 +1,4 @@
-// Issue 12, acceptance checks 1 and 2: the fleet through the test broker's SASL_SSL listener
+// The fleet through the test broker's SASL_SSL listener
 // (SCRAM-SHA-512, the broker verified against the test CA) and the schema registry behind HTTPS
 // with basic auth (the test setup's proxy), and services that are given a wrong
 // password or no trust in that CA: not ready, one line naming the setting, exit 1 on

@@ -1,4 +1,4 @@
-// Start-up against a ClickHouse that refuses the login (issue 12, items 1 and 5): the services
+// Start-up against a ClickHouse that refuses the login: the services
 // that use ClickHouse stay not ready while they retry, log one line naming CLICKHOUSE_PASSWORD
 // (never the value), and exit 1 on STARTUP_TIMEOUT_MS — the gateway enforces the login as a
 // real server does.

@@ -1,4 +1,4 @@
-// Issue 12, item 7 (acceptance check 6): during a loader dry run and a fleet erasure, no request
+// During a loader dry run and a fleet erasure, no request
 // ClickHouse receives carries the subject's id (or its email) in its URL or its query text —
 // lookups by id send the ids as an INSERT's data. The fleet runs against a gateway of this test
 // that records every request it receives, from every service.

@@ -1,6 +1,6 @@
 // The embedded pipeline as a child process that can die and start again on the same data dir,
 // port, admin token and master key — as a user's `npm start` after a crash. For crash tests
-// (issue 13: compactor-crash through the fault points of libs/core/fault-points.ts).
+// through the fault points of libs/core/fault-points.ts.
 // NOTE: runs `node --import tsx services/cli/main.ts start`, what `npm start` (tsx) runs, in one
 // process: a fault point's SIGKILL is then the child's own exit signal (npm and the tsx CLI would
 // turn it into exit code 137).

@@ -8,8 +8,8 @@
 // /tmp/ps-kafka/data, kept across the restarts of one run), started from .services/kafka/libs.
 // Load, all concurrently, each from its own KafkaJS client built like the fleet's (createKafka):
 //   raw      raw kafkajs idempotent producer, keyed messages (what the project sends)
-//   connect  producer from connectProducer (libs/kafka/outputs.ts; not idempotent since this
-//            experiment found the idempotent one losing acknowledged batches), keyed
+//   connect  producer from connectProducer (libs/kafka/outputs.ts; not idempotent: this
+//            experiment shows the idempotent one losing acknowledged batches), keyed
 //   keyless  raw idempotent producer, messages WITHOUT key (a control: not how the project sends)
 //   feed     connectProducer feeding topic A of the stage loop
 //   stage    createStageWorker (libs/kafka/stage-worker.ts) on A → createTopicOutput on a RAW

@@ -1,4 +1,4 @@
-// Scenario 7 (issue 13): the fleet's compactor killed in each step of a round — registry,
+// Scenario 7: the fleet's compactor killed in each step of a round — registry,
 // mutation, merge, verification — through the test-only fault points (libs/core/fault-points.ts),
 // started again as Kubernetes would, under load. Each request must still end `verified` with no
 // old value left in any table, and nothing acknowledged may be lost meanwhile.

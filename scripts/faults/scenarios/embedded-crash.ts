@@ -1,4 +1,4 @@
-// Scenario 8 of `npm run faults` (issue 13), embedded-crash: `tracklane start` (one process, chDB
+// Scenario 8 of `npm run faults`, embedded-crash: `tracklane start` (one process, chDB
 // under a data dir) is kill -9'd as a whole process group under load and started again on the
 // same data dir and port, with a retroactive overwrite in flight at each kill. It proves the
 // embedded durability point (a 2xx waits for the flush holding its events: DESIGN.md §6) and the
