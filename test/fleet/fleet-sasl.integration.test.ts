@@ -22,18 +22,18 @@ let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
 let secure: KafkaSecureEndpoint;
 let dir: string;
-let registry: RegistryProxy;
+let schemaRegistryProxy: RegistryProxy;
 
 beforeAll(async () => {
   serviceEndpoints();
   ch = createClient(clickhouseClientOptions());
   secure = await kafkaSecureEndpoint();
   dir = mkdtempSync(join(tmpdir(), 'tracklane-sasl-'));
-  registry = await startRegistryProxy(serviceEndpoints().schemaRegistryUrl);
+  schemaRegistryProxy = await startRegistryProxy(serviceEndpoints().schemaRegistryUrl);
 });
 afterAll(async () => {
   await ch?.close();
-  await registry?.close();
+  await schemaRegistryProxy?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 afterEach(async () => {
@@ -52,10 +52,10 @@ function saslEnv(password: string, extra: Record<string, string> = {}): Record<s
     KAFKA_SASL_MECHANISM: secure.mechanism,
     KAFKA_SASL_USERNAME: secure.username,
     KAFKA_SASL_PASSWORD_FILE: passwordFile,
-    SCHEMA_REGISTRY_URL: registry.url,
-    SCHEMA_REGISTRY_USER: registry.username,
-    SCHEMA_REGISTRY_PASSWORD: registry.password,
-    SCHEMA_REGISTRY_CA_FILE: registry.caFile,
+    SCHEMA_REGISTRY_URL: schemaRegistryProxy.url,
+    SCHEMA_REGISTRY_USER: schemaRegistryProxy.username,
+    SCHEMA_REGISTRY_PASSWORD: schemaRegistryProxy.password,
+    SCHEMA_REGISTRY_CA_FILE: schemaRegistryProxy.caFile,
     ...extra,
   };
 }
@@ -85,7 +85,7 @@ describe('fleet over SASL_SSL (check 1)', () => {
     expect(stored.filter((r) => toNumber(r.n) !== 1)).toEqual([]);
     expect(new Set(stored.map((r) => r.event_id))).toEqual(new Set(ids));
     // every service reached the registry only through the authenticated proxy, and never failed there
-    expect(registry.refused()).toBe(0);
+    expect(schemaRegistryProxy.refused()).toBe(0);
 
     // the fleet's topics live on the broker it reached through the secure listener
     const kafka = new Kafka({

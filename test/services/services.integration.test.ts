@@ -84,14 +84,14 @@ describe('real services', () => {
 
   describe('schema registry', () => {
     it('gives the same id to the same schema and round-trips the Confluent wire format', async () => {
-      const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
-      const subject = `tracklane.test.services.${randomUUID()}-value`;
+      const schemaRegistry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+      const avroSubject = `tracklane.test.services.${randomUUID()}-value`;
       const schema = { type: SchemaType.AVRO, schema: JSON.stringify(probeV1) } as const;
-      const first = await registry.register(schema, { subject });
-      const second = await registry.register(schema, { subject });
+      const first = await schemaRegistry.register(schema, { subject: avroSubject });
+      const second = await schemaRegistry.register(schema, { subject: avroSubject });
       expect(second.id).toBe(first.id);
 
-      const encoded = await registry.encode(first.id, { id: 'e1', count: 3 });
+      const encoded = await schemaRegistry.encode(first.id, { id: 'e1', count: 3 });
       expect(encoded[0]).toBe(0); // magic byte
       expect(encoded.readInt32BE(1)).toBe(first.id);
       // NOTE: a fresh client has no cache, so decode fetches the writer schema by id from the registry.
@@ -100,21 +100,21 @@ describe('real services', () => {
     });
 
     it('accepts a new optional field and rejects an incompatible change', async () => {
-      const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
-      const subject = `tracklane.test.services.${randomUUID()}-value`;
-      const v1 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV1) }, { subject });
-      const oldRecord = await registry.encode(v1.id, { id: 'old', count: 1 });
+      const schemaRegistry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+      const avroSubject = `tracklane.test.services.${randomUUID()}-value`;
+      const v1 = await schemaRegistry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV1) }, { subject: avroSubject });
+      const oldRecord = await schemaRegistry.encode(v1.id, { id: 'old', count: 1 });
 
-      const v2 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV2) }, { subject });
+      const v2 = await schemaRegistry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV2) }, { subject: avroSubject });
       expect(v2.id).not.toBe(v1.id);
-      expect(await registry.getLatestSchemaId(subject)).toBe(v2.id);
-      const newRecord = await registry.encode(v2.id, { id: 'new', count: 2, note: 'hi' });
-      expect(await registry.decode(newRecord)).toMatchObject({ id: 'new', count: 2, note: 'hi' });
-      expect(await registry.decode(oldRecord)).toMatchObject({ id: 'old', count: 1 });
+      expect(await schemaRegistry.getLatestSchemaId(avroSubject)).toBe(v2.id);
+      const newRecord = await schemaRegistry.encode(v2.id, { id: 'new', count: 2, note: 'hi' });
+      expect(await schemaRegistry.decode(newRecord)).toMatchObject({ id: 'new', count: 2, note: 'hi' });
+      expect(await schemaRegistry.decode(oldRecord)).toMatchObject({ id: 'old', count: 1 });
 
       const incompatible = { ...probeV1, fields: [{ name: 'id', type: 'int' }] };
       await expect(
-        registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject }),
+        schemaRegistry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject: avroSubject }),
       ).rejects.toThrow(/ncompatib/);
     });
   });

@@ -79,13 +79,13 @@ export const compactorCrash: FleetScenario = {
       await run.fleet.start('compactor');
       let receipt = '';
       let verifiedAt: number | null = null;
-      const settled = async () => {
+      const receiptFinal = async () => {
         const r = await run.fleet.admin<{ status: string }>('GET', `/v1/admin/requests/${patched.body.requestId}`);
         receipt = r.body.status;
         if (receipt === 'verified') verifiedAt = Date.now();
         return receipt === 'verified' || receipt === 'failed';
       };
-      await eventually(settled, 180_000, `receipt ${patched.body.requestId}`, 1_000).catch(() => undefined);
+      await eventually(receiptFinal, 180_000, `receipt ${patched.body.requestId}`, 1_000).catch(() => undefined);
       const oldValuesIn = await tablesHolding(run, tenant.id, [old.email, old.firstName]);
       const outcome = { point, died: diedHow, status: receipt, oldValuesIn, verifiedAfterRestartS: verifiedAt ? Math.round((verifiedAt - restartedAt) / 100) / 10 : null };
       outcomes.push(outcome);

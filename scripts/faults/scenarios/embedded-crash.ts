@@ -220,12 +220,12 @@ async function waitForReceipts(api: AdminApi, subjects: Subject[], ms: number): 
   for (const s of subjects) {
     const requestId = s.requestId;
     if (!requestId) continue;
-    const settled = async () => {
+    const receiptFinal = async () => {
       const r = await receipt(api, requestId).catch(() => undefined);
       Object.assign(s, { status: r?.status ?? 'unknown', reason: r?.reason ?? null, verifiedAt: r?.verifiedAt ?? undefined });
       return s.status === 'verified' || s.status === 'failed';
     };
-    await eventually(settled, Math.max(0, deadline - Date.now()), `receipt ${requestId}`, 500).catch(() => undefined);
+    await eventually(receiptFinal, Math.max(0, deadline - Date.now()), `receipt ${requestId}`, 500).catch(() => undefined);
   }
 }
 
