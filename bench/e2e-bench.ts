@@ -1,12 +1,12 @@
 // End-to-end benchmark of the embedded pipeline: `tracklane start` in its own process
 // (chDB), a load generator in this one posting Segment batches over loopback HTTP. Rows
 // are visible when a request's 2xx arrives (the group commit answers after the insert).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { spawnTsx, waitReady } from '../test/support/child-process.js';
 import type { BenchReport } from './bench-types.js';
 import type { SegmentMessage } from '../services/demo/segment-types.js';
 import { generateTraffic } from '../services/demo/traffic.js';
@@ -30,8 +30,10 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
 
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.bench", profiles the server.
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'services/cli/main.ts'), 'start'], {
+  const child = spawnTsx(join(ROOT, 'services/cli/main.ts'), ['start'], {
     cwd: ROOT,
+    nodeArgs,
+    inheritOutput: true,
     env: {
       ...process.env,
       PORT: String(port),
@@ -41,12 +43,10 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
       TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
       LOG_LEVEL: 'warn',
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
   });
   const pid = child.pid;
-  if (!pid) throw new Error('could not start tracklane');
   try {
-    await waitReady(url);
+    await waitReady(child, url, { name: 'server', timeoutMs: 120_000, everyMs: 200, showOutput: false });
     const admin = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${url}${path}`, {
         method,
@@ -124,8 +124,7 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
       passed: eventsPerSec >= 50_000,
     };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await child.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -138,19 +137,6 @@ async function post(url: string, b: { auth: string; body: string }): Promise<voi
   });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`batch failed with ${res.status}: ${text.slice(0, 300)}`);
-}
-
-async function waitReady(url: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('server not ready after 120 s');
 }
 
 function readStatusKb(pid: number, field: string): number | undefined {

@@ -1,4 +1,4 @@
-// Benchmark of the Kafka fleet (issue 3 "Benchmark"), in one run against the real services
+// Benchmark of the Kafka fleet, in one run against the real services
 // (Kafka, Apicurio, Redis, the ClickHouse gateway), every worker in its own process:
 //   1. each consuming stage (enricher, anonymizer, sink) draining a pre-filled backlog, against
 //      a no-op consume-and-produce passthrough (bench/passthrough-worker.ts) over the same topic
@@ -9,7 +9,6 @@
 // `npx tsx bench/fleet-bench.ts` or `npm run bench -- fleet`. FLEET_BENCH_CPU_PROF=enricher,passthrough
 // (any of enricher, anonymizer, sink, passthrough) writes .bench/profiles/<run>/*.cpuprofile of the drain runs
 // (the largest file of a run is the main thread; the other is tsx's loader thread).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +27,8 @@ import { createKafka } from '../libs/kafka/kafka-client.js';
 import { connectProducer, sendInChunks } from '../libs/kafka/outputs.js';
 import { createRecordCodec } from '../libs/kafka/record-codec.js';
 import { ensureTopics, topicNames, type TopicNames } from '../libs/kafka/topics.js';
-import { freePort } from '../test/support/embedded-process.js';
+import { freePort, spawnTsx, waitReady } from '../test/support/child-process.js';
+import { eventually } from '../test/support/poll.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../libs/tenants/redis-tenant-store.js';
 import { ensureServices, stopServices, type ServiceEndpoints, type ServiceName } from '../scripts/services/services.js';
 import { clickhouseLogin } from '../test/support/services.js';
@@ -326,19 +326,17 @@ async function untilSettled<T>(run: () => Result<T>): Promise<Result<T>> {
 }
 
 async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const { groups } = await admin.listGroups();
-    if (!groups.some((g) => g.groupId === groupId)) return;
-    try {
-      await admin.deleteGroups([groupId]);
-      return;
-    } catch (err) {
-      // NOTE: a member that did not leave cleanly keeps the group non-empty until its session times out.
-      if (Date.now() > deadline) throw new Error(`cannot delete consumer group ${groupId}: ${(err as Error).message}`);
-      await sleep(500);
-    }
-  }
+  // NOTE: a member that did not leave cleanly keeps the group non-empty until its session times out.
+  await eventually(
+    async () => {
+      const { groups } = await admin.listGroups();
+      if (groups.some((g) => g.groupId === groupId)) await admin.deleteGroups([groupId]);
+      return true;
+    },
+    20_000,
+    `consumer group ${groupId} deleted`,
+    500,
+  );
 }
 
 /**
@@ -443,7 +441,7 @@ async function benchEndToEnd(a: {
     const warm = bodies.splice(0, 4);
     const warmEvents = warm.reduce((s, b) => s + b.n, 0);
     await Promise.all(warm.map((b) => post(url, b)));
-    await waitUntil(async () => (await count(a.tenantIds.e2e)) >= warmEvents, 120_000, 'warm-up rows visible');
+    await eventually(async () => (await count(a.tenantIds.e2e)) >= warmEvents, 120_000, 'warm-up rows visible', 250);
     const sent = bodies.reduce((s, b) => s + b.n, 0);
     log(`e2e: warmed up with ${warmEvents} events; sending ${sent} in ${bodies.length} batches, ${o.concurrency} in flight`);
 
@@ -455,7 +453,7 @@ async function benchEndToEnd(a: {
       }),
     );
     const tAcked = performance.now();
-    await waitUntil(async () => (await count(a.tenantIds.e2e)) >= warmEvents + sent, 600_000, 'all rows visible', POLL_MS);
+    await eventually(async () => (await count(a.tenantIds.e2e)) >= warmEvents + sent, 600_000, 'all rows visible', POLL_MS);
     const tVisible = performance.now();
     const rowsFinal = (await count(a.tenantIds.e2e, true)) - warmEvents;
     const seconds = (tVisible - t0) / 1000;
@@ -583,7 +581,7 @@ async function measureLatency(a: {
   await Promise.all(sends);
   const sendSeconds = (performance.now() - tStart) / 1000;
   try {
-    await waitUntil(async () => batches.every((b) => b.seen >= b.n), 60_000, 'latency rows visible');
+    await eventually(async () => batches.every((b) => b.seen >= b.n), 60_000, 'latency rows visible', 250);
   } catch {
     // reported below as events not seen
   }
@@ -621,14 +619,6 @@ async function countRows(ch: ClickHouseClient, tenantIds: readonly string[], fin
   return Number(rows[0]?.n ?? 0);
 }
 
-async function waitUntil(probe: () => Promise<boolean>, timeoutMs: number, what: string, everyMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for: ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 // ───────────────────────────── processes ─────────────────────────────
 
 interface Proc {
@@ -652,45 +642,23 @@ async function startProcess(entry: ServiceEntry, label: string, env: Record<stri
     mkdirSync(dir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, script)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start ${label}`);
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const child = spawnTsx(join(ROOT, script), [], { cwd: ROOT, env: { ...process.env, ...env, PORT: String(port) }, nodeArgs, outputTail: 20_000 });
   const proc: Proc = {
     entry,
-    pid,
+    pid: child.pid,
     port,
-    output: () => out,
-    exitCode: () => child.exitCode ?? (child.signalCode ? -1 : null),
+    output: () => child.output(),
+    exitCode: () => {
+      const e = child.exit();
+      return e === null ? null : (e.code ?? -1);
+    },
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(killer);
+      await child.stop(15_000);
     },
   };
   if (opts.waitReady) {
     try {
-      await waitUntil(
-        async () => {
-          if (proc.exitCode() !== null) throw new Error(`${label} exited with ${proc.exitCode()}:\n${out}`);
-          return fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
-        },
-        90_000,
-        `${label} ready`,
-        200,
-      );
+      await waitReady(child, `http://127.0.0.1:${port}`, { name: label, timeoutMs: 90_000, everyMs: 200 });
     } catch (err) {
       await proc.stop();
       throw err;

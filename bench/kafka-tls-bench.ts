@@ -1,4 +1,4 @@
-// What SASL_SSL costs (issue 12): the same records produced (idempotent, acks=all, the fleet's
+// What SASL_SSL costs: the same records produced (idempotent, acks=all, the fleet's
 // producer settings) and consumed back through the test broker's plain listener and through its
 // SASL_SSL listener (SCRAM-SHA-512, TLS verified against the test CA), alternating rounds in one
 // run; the best round of each counts. Target: SASL_SSL ≥ 0.7× plain, both ways.

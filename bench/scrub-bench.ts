@@ -1,8 +1,8 @@
 // Cost of hostile input on the URL/email scrub: adversarial 8 KB values through scrubUrl /
 // redactEmails, and a worst-case 500 KB /v1/batch body through body decoding, validation +
 // normalisation (normalizeAll) and the enrich stage's scrub, each against a benign input of
-// the same size measured in the same run, and against the old regex implementation (copied
-// below as the "before" baseline). Runnable alone: `npx tsx bench/scrub-bench.ts`.
+// the same size measured in the same run, and against a regex implementation (copied
+// below as the baseline). Runnable alone: `npx tsx bench/scrub-bench.ts`.
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { createEnrichStage } from '../libs/enrich/enrich-stage.js';
@@ -22,7 +22,7 @@ const REQUEST_ROUNDS = 10;
 
 const fill = (prefix: string, unit: string, suffix = '') => prefix + unit.repeat(Math.floor((VALUE_CHARS - prefix.length - suffix.length) / unit.length)) + suffix;
 
-/** Shapes that made the old regex (or decodeURIComponent) do quadratic or exception-heavy work. */
+/** Shapes that make the regex baseline (or decodeURIComponent) do quadratic or exception-heavy work. */
 const ADVERSARIAL: [string, string][] = [
   ['local part then @', fill('/', 'a', '@')],
   ['local part then %40', fill('/', 'a', '%40')],
@@ -40,7 +40,7 @@ const ADVERSARIAL: [string, string][] = [
 // the whole scanner too (a URL without either takes the fast path and would flatter the ratio).
 const BENIGN = fill('https://www.example.com/@team/docs/', 'section/', '?utm_source=newsletter&ref=bob%40example.com&page=2#top');
 
-// ── the implementation before (commit 0a3d86f), kept as the baseline ──────────────────────
+// ── the regex implementation (the scrub at commit 0a3d86f), kept as the baseline ──────────
 const OLD_EMAIL_RE = /(?<!%[0-9a-f]?)(?:[a-z0-9._+!~$'*-]|%2b)+(?:@|%40)(?:[a-z0-9-]+\.)+[a-z]{2,63}/gi;
 const oldRedactEmails = (s: string) => (s.indexOf('@') === -1 && s.indexOf('%40') === -1 ? s : s.replace(OLD_EMAIL_RE, 'redacted'));
 function oldDecodeName(raw: string): string {

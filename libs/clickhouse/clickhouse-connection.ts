@@ -1,4 +1,4 @@
-// How Tracklane authenticates to and encrypts its ClickHouse connections (issue 12, item 5):
+// How Tracklane authenticates to and encrypts its ClickHouse connections:
 // user and password (or a password file: a mounted Kubernetes Secret) and HTTPS with the system
 // CAs or a CA file, hostname verification always on — for every connection, the compactor's
 // per-node ones and the analyst user's included. Errors name the setting, never its value.

@@ -1,4 +1,4 @@
-// Lookups by subject or user id that send the ids as data (issue 12, item 7): the ids go into a
+// Lookups by subject or user id that send the ids as data: the ids go into a
 // temporary table of a session of their own (an INSERT, FORMAT JSONEachRow, the ids in its body)
 // and the statements read it with GLOBAL IN — never as query parameters (@clickhouse/client puts
 // them in the URL, which proxies and the server's logs keep) nor in SQL text (system.query_log).

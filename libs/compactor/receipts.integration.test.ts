@@ -5,7 +5,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../core/logger.js';
 import type { OverwriteCommand } from '../events/overwrite-command.js';
-import { pollUntil, useTestClickHouse } from '../../test/support/chdb.js';
+import { useTestClickHouse } from '../../test/support/chdb.js';
+import { eventually } from '../../test/support/poll.js';
 import { createReceiptStore, EXPIRED_BEFORE_APPLIED, pendingReceipt, requestReceipt, startPendingExpiry } from './receipts.js';
 import { subjectHasher } from '../privacy/subject-hash.js';
 
@@ -90,7 +91,10 @@ describe('receipts: expiry and copiesExpireBy', () => {
     await store.write([{ ...pendingReceipt(doneCmd, hash), status: 'verified', verified_at: now - TTL, applied_at: now - TTL }], now - TTL);
 
     const sweep = startPendingExpiry({ store, ttlMs: () => TTL, everyMs: 60_000, logger: createLogger({ level: 'silent' }) });
-    const r = await pollUntil(() => store.forRequest(stale), (x) => x?.status === 'failed');
+    const r = await eventually(async () => {
+      const x = await store.forRequest(stale);
+      return x?.status === 'failed' && x;
+    }, 10_000, 'the stale request failed', 25);
     await sweep.stop();
     expect(r).toMatchObject({ status: 'failed', reason: EXPIRED_BEFORE_APPLIED, commands: 2 });
     expect(await store.forRequest(done)).toMatchObject({ status: 'verified', reason: null });

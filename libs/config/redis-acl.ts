@@ -1,4 +1,4 @@
-// The least-privilege Redis ACL of each fleet service (issue 12, item 4), as code: the keys,
+// The least-privilege Redis ACL of each fleet service, as code: the keys,
 // channels and commands it really uses, rendered as `ACL SETUSER` arguments, ACL-file lines and
 // the README's table. Tested against a real redis-server with every service's code path
 // (test/services/redis-auth.integration.test.ts), so a missing permission fails a test.

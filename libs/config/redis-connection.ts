@@ -1,4 +1,4 @@
-// How the fleet authenticates to and encrypts its Redis connections (issue 12, item 4): an ACL
+// How the fleet authenticates to and encrypts its Redis connections: an ACL
 // user and password (in REDIS_URL or separate settings, the password also from a mounted
 // Secret file), TLS for rediss:// (system CAs or a CA file, hostname verification always on).
 // Every Redis client of the fleet is opened by openRedis(); errors name settings, never values.

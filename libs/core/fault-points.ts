@@ -1,4 +1,4 @@
-// Test-only fault points (issue 13, compactor-crash): named places in a process where the fault
+// Test-only fault points: named places in a process where the fault
 // harness and the crash tests can have it killed at once (SIGKILL: a crash, no clean exit), to
 // prove what the next start does with the state left behind.
 //

@@ -186,7 +186,7 @@ describe('createEnrichStage', () => {
   it('honours defaultScrubParams', () => {
     const custom = createEnrichStage({ geo: null, asn: null, flags, defaultScrubParams: ['plan'] });
     const e = enrichedOf(custom(rawEvent()));
-    // `email` is no longer a listed param, but its value is an email address and goes anyway
+    // `email` is not in the custom list, but its value is an email address and goes anyway
     expect(e.context.search).toBe('?email=redacted&plan=redacted');
   });
 

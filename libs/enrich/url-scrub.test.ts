@@ -69,7 +69,7 @@ describe('redactEmails', () => {
     expect(redactEmails(input)).toBe(expected);
   });
 
-  // The regex the scanner replaced, kept as the oracle: same matches on short strings.
+  // The regex form of the scanner, as the oracle: same matches on short strings.
   const OLD_EMAIL_RE = /(?<!%[0-9a-f]?)(?:[a-z0-9._+!~$'*-]|%2b)+(?:@|%40)(?:[a-z0-9-]+\.)+[a-z]{2,63}/gi;
   const oldRedact = (s: string) => (s.indexOf('@') === -1 && s.indexOf('%40') === -1 ? s : s.replace(OLD_EMAIL_RE, 'redacted'));
   const piece = fc.constantFrom(

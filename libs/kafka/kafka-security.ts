@@ -1,4 +1,4 @@
-// How the fleet authenticates to and encrypts its Kafka connections (issue 12, item 1): TLS
+// How the fleet authenticates to and encrypts its Kafka connections: TLS
 // (system CAs or a CA file, optional client certificate for mTLS, hostname verification always
 // on) and SASL PLAIN / SCRAM-SHA-256 / SCRAM-SHA-512. The settings are parsed with the fleet
 // config; secrets may come from files (a mounted Kubernetes Secret). Errors name the setting,

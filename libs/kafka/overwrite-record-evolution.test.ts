@@ -1,4 +1,4 @@
-// The overwrite record gained `sealed` (issue 12): an allowed evolution of
+// `sealed` on the overwrite record is an allowed evolution of
 // tracklane.overwrites.v1-value (schemas/avro/README.md), not a new topic. Old records read
 // with the new schema are unsealed (null); a not-yet-upgraded compactor reading a sealed record
 // finds an empty id and refuses it (dead letter) rather than applying an empty command.

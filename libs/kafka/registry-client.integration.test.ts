@@ -1,4 +1,4 @@
-// The schema registry client with basic auth and HTTPS (issue 12, item 3), through the test
+// The schema registry client with basic auth and HTTPS, through the test
 // setup's TLS + basic-auth proxy in front of the real registry (Apicurio has no basic auth).
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// The schema registry client of the fleet (issue 12, item 3): HTTP basic auth and HTTPS with a
+// The schema registry client of the fleet: HTTP basic auth and HTTPS with a
 // CA file, as Confluent's registry (and any registry behind a TLS + basic-auth proxy) offers
 // them. Settings are parsed with the fleet config; errors name the setting, never its value.
 import { readFileSync } from 'node:fs';

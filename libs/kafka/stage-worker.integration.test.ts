@@ -1,4 +1,4 @@
-// The stage runner against the real broker (issue 13): a consumer that KafkaJS gives up on
+// The stage runner against the real broker: a consumer that KafkaJS gives up on
 // (a non-retriable error: it disconnects the consumer and will not start it again) is rebuilt in
 // process — it rejoins the group and resumes from the committed offsets — instead of ending the
 // worker; nothing is lost or skipped, and onFatal is never called for it.
@@ -7,7 +7,7 @@ import * as kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokerList, serviceEndpoints } from '../../test/support/services.js';
 import { createLogger } from '../core/logger.js';
-import { eventually } from '../../test/support/embedded-process.js';
+import { eventually } from '../../test/support/poll.js';
 import { createKafka } from './kafka-client.js';
 import { createStageWorker, type ConsumedRecord } from './stage-worker.js';
 import { passStage, pipeline } from '../pipeline/pipeline.js';

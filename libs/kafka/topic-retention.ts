@@ -1,4 +1,4 @@
-// How long each Tracklane topic keeps its records (issue 12, item 6): the raw and enriched
+// How long each Tracklane topic keeps its records: the raw and enriched
 // topics carry clear user ids, traits and full IPs, so every topic gets an explicit
 // `retention.ms` and a `segment.ms` small enough for it to mean something (Kafka deletes whole
 // segments: a 24 h topic with the default 7-day segment keeps records ~8 days). The settings

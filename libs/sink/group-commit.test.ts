@@ -17,8 +17,8 @@ function fakeFlush() {
       running--;
     });
   };
-  /** settles the oldest running flush */
-  const settle = (failures: PartFailures = new Map()): void => {
+  /** resolves the oldest running flush */
+  const resolveFlush = (failures: PartFailures = new Map()): void => {
     const p = pending.shift();
     if (!p) throw new Error('no flush running');
     p.resolve(failures);
@@ -28,7 +28,7 @@ function fakeFlush() {
     if (!p) throw new Error('no flush running');
     p.reject(err);
   };
-  return { flush, batches, settle, fail, running: () => running, maxRunning: () => maxRunning, pending: () => pending.length };
+  return { flush, batches, resolveFlush, fail, running: () => running, maxRunning: () => maxRunning, pending: () => pending.length };
 }
 
 function scheduler(f: ReturnType<typeof fakeFlush>, opts: Partial<GroupCommitOptions<string>> = {}) {
@@ -66,7 +66,7 @@ describe('group commit: batching', () => {
     const gc = scheduler(f, { maxConcurrent: 4 });
     const writes = adds.map((n, i) => gc.add(items(String.fromCharCode(97 + i), n)));
     await vi.advanceTimersByTimeAsync(50);
-    while (f.pending() > 0) f.settle();
+    while (f.pending() > 0) f.resolveFlush();
     await Promise.all(writes);
     expect(f.batches.map((b) => b.parts.map((p) => p.to - p.from))).toEqual(want);
     // items keep add() order and the parts cover each batch contiguously
@@ -87,7 +87,7 @@ describe('group commit: batching', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(f.batches).toHaveLength(1);
     expect(await state(w)).toBe('pending');
-    f.settle();
+    f.resolveFlush();
     expect(await state(w)).toBe('fulfilled');
   });
 
@@ -99,7 +99,7 @@ describe('group commit: batching', () => {
     void gc.add(['b']);
     await vi.advanceTimersByTimeAsync(10);
     expect(f.batches.map((b) => b.items)).toEqual([['a', 'b']]);
-    f.settle();
+    f.resolveFlush();
   });
 
   it('an empty add resolves at once and flushes nothing', async () => {
@@ -119,7 +119,7 @@ describe('group commit: concurrency and back-pressure', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(f.running()).toBe(maxConcurrent);
     while (f.pending() > 0) {
-      f.settle();
+      f.resolveFlush();
       await vi.advanceTimersByTimeAsync(0);
     }
     await Promise.all(writes);
@@ -137,10 +137,10 @@ describe('group commit: concurrency and back-pressure', () => {
     // one flush at a time: b's batch is due but waits for a's
     expect(f.batches.map((b) => b.items)).toEqual([['a']]);
     expect([await state(first), await state(second)]).toEqual(['pending', 'pending']);
-    f.settle();
+    f.resolveFlush();
     expect([await state(first), await state(second)]).toEqual(['fulfilled', 'pending']);
     expect(f.batches.map((b) => b.items)).toEqual([['a'], ['b']]);
-    f.settle();
+    f.resolveFlush();
     expect(await state(second)).toBe('fulfilled');
   });
 
@@ -149,9 +149,9 @@ describe('group commit: concurrency and back-pressure', () => {
     const gc = scheduler(f, { maxConcurrent: 2 });
     const w = gc.add(items('a', 8));
     await vi.advanceTimersByTimeAsync(50);
-    f.settle();
+    f.resolveFlush();
     expect(await state(w)).toBe('pending');
-    f.settle();
+    f.resolveFlush();
     expect(await state(w)).toBe('fulfilled');
   });
 });
@@ -166,7 +166,7 @@ describe('group commit: failure isolation', () => {
     const gc = scheduler(f);
     const writes = [gc.add(['a']), gc.add(['b']), gc.add(['c'])];
     await vi.advanceTimersByTimeAsync(50);
-    f.settle(new Map(failures.map((i) => [i, new Error(`part ${i}`)])));
+    f.resolveFlush(new Map(failures.map((i) => [i, new Error(`part ${i}`)])));
     const results = await Promise.allSettled(writes);
     expect(results.map((r) => r.status)).toEqual(want);
     for (const i of failures) expect((results[i] as PromiseRejectedResult).reason).toEqual(new Error(`part ${i}`));
@@ -180,7 +180,7 @@ describe('group commit: failure isolation', () => {
     await vi.advanceTimersByTimeAsync(50);
     f.fail(new Error('down'));
     await vi.advanceTimersByTimeAsync(50);
-    f.settle();
+    f.resolveFlush();
     expect((await Promise.allSettled(bad)).map((r) => r.status)).toEqual(['rejected', 'rejected']);
     await expect(good).resolves.toBeUndefined();
   });
@@ -190,8 +190,8 @@ describe('group commit: failure isolation', () => {
     const gc = scheduler(f, { maxConcurrent: 2 });
     const w = gc.add(items('a', 7));
     await vi.advanceTimersByTimeAsync(50);
-    f.settle();
-    f.settle(new Map([[0, new Error('second batch')]]));
+    f.resolveFlush();
+    f.resolveFlush(new Map([[0, new Error('second batch')]]));
     await expect(w).rejects.toThrow('second batch');
   });
 
@@ -204,7 +204,7 @@ describe('group commit: failure isolation', () => {
     await expect(first).rejects.toThrow('boom');
     const second = gc.add(['b']);
     await vi.advanceTimersByTimeAsync(50);
-    f.settle();
+    f.resolveFlush();
     await expect(second).resolves.toBeUndefined();
   });
 });
@@ -217,7 +217,7 @@ describe('group commit: flush and stop', () => {
     const flushed = gc.flush();
     await vi.advanceTimersByTimeAsync(0);
     expect(f.batches).toHaveLength(1);
-    f.settle(new Map([[0, new Error('refused')]]));
+    f.resolveFlush(new Map([[0, new Error('refused')]]));
     await expect(flushed).rejects.toThrow('refused');
     await expect(w).rejects.toThrow('refused');
   });
@@ -240,7 +240,7 @@ describe('group commit: flush and stop', () => {
     const w = gc.add(['a']);
     const stops = [gc.stop(), gc.stop()];
     await vi.advanceTimersByTimeAsync(0);
-    f.settle();
+    f.resolveFlush();
     await Promise.all([...stops, w]);
     expect(stops[0]).toBe(stops[1]);
     await expect(gc.add(['b'])).rejects.toThrow(/stopped/);

@@ -10,6 +10,7 @@ import { DEFAULT_FLAGS, type TenantFlags } from './flags.js';
 import { DEFAULT_PROPAGATION_WINDOW_MS, DEFAULT_STALE_AFTER_MS, openRedisTenantStore, writeKeyHash, type RedisTenantStore, type RedisTenantStoreOptions } from './redis-tenant-store.js';
 import { TenantStoreError } from './tenant-store.js';
 import { legacyWriteKeyId } from './tenant-keys.js';
+import { eventually } from '../../test/support/poll.js';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const upstream = new URL(REDIS_URL);
@@ -111,16 +112,6 @@ async function handWrite(tenantId: string, fields: Record<string, string>): Prom
 
 async function storedFlags(tenantId: string): Promise<TenantFlags> {
   return JSON.parse((await admin.hget(`${prefix}tenant:${tenantId}`, 'flags')) ?? 'null') as TenantFlags;
-}
-
-/** Polls `cond` until it holds; resolves to the elapsed ms, rejects at the deadline. */
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await cond()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await delay(5);
-  }
 }
 
 function delay(ms: number): Promise<void> {
@@ -229,7 +220,7 @@ describe('redis tenant store', () => {
       expect(r.writeKey).toBeUndefined();
       expect(r.tenant).toMatchObject({ tenantId: 'acme', createdAt: winners[0]?.tenant.createdAt });
     }
-    await until('both replicas resolve the winning key', () => a.tenantByWriteKey(key) !== undefined && b.tenantByWriteKey(key) !== undefined);
+    await eventually(() => a.tenantByWriteKey(key) !== undefined && b.tenantByWriteKey(key) !== undefined, 3_000, 'both replicas resolve the winning key', 5);
     expect(await admin.zcard(`${prefix}tenants`)).toBe(1);
     expect(await keysUnder(`${prefix}writekey:`)).toHaveLength(1);
   });
@@ -251,7 +242,7 @@ describe('redis tenant store', () => {
     const expected = { ipPolicy: 'drop', resolveIp: false, keyVersion: 3, scrubQueryParams: ['token'], piiTraits: ['email'], anonymizeIdentity: true };
     expect(await storedFlags('acme')).toMatchObject(expected);
     expect(Number(await admin.hget(`${prefix}tenant:acme`, 'rev'))).toBeGreaterThanOrEqual(rev0 + 6);
-    await until('both replicas see every patch', () => a.get('acme')?.keyVersion === 3 && b.get('acme')?.piiTraits.length === 1 && b.get('acme')?.ipPolicy === 'drop' && a.get('acme')?.anonymizeIdentity === true);
+    await eventually(() => a.get('acme')?.keyVersion === 3 && b.get('acme')?.piiTraits.length === 1 && b.get('acme')?.ipPolicy === 'drop' && a.get('acme')?.anonymizeIdentity === true, 3_000, 'both replicas see every patch', 5);
     expect(b.get('acme')).toMatchObject(expected);
 
     expect(await a.patchFlags('nobody', { ipPolicy: 'mask' }, now)).toBeUndefined();
@@ -263,11 +254,13 @@ describe('redis tenant store', () => {
     newPrefix();
     const [a, b] = await Promise.all([open(), open()]);
     await a.createTenant('acme');
-    await until('b knows acme', () => b.get('acme') !== undefined);
+    await eventually(() => b.get('acme') !== undefined, 3_000, 'b knows acme', 5);
     const now = Date.now();
     const flags = await a.patchFlags('acme', { anonymizeIdentity: true }, now);
     expect(flags?.anonymizeSince).toBe(now + DEFAULT_PROPAGATION_WINDOW_MS);
-    const elapsed = await until('b sees the flip', () => b.get('acme')?.anonymizeIdentity === true, 2_000);
+    const flipWaitFrom = Date.now();
+    await eventually(() => b.get('acme')?.anonymizeIdentity === true, 2_000, 'b sees the flip', 5);
+    const elapsed = Date.now() - flipWaitFrom;
     expect(Date.now() - now).toBeLessThan(2_000);
     expect(elapsed).toBeLessThan(2_000);
     expect(b.get('acme')).toEqual(flags);
@@ -329,7 +322,7 @@ describe('redis tenant store', () => {
       expect(samples.filter((s) => s.t >= since).every((s) => s.flags === undefined)).toBe(true);
       expect(b.available()).toBe(false);
       proxy.restore();
-      await until('b reconnects with the flip', () => b.get('acme')?.anonymizeIdentity === true, 5_000);
+      await eventually(() => b.get('acme')?.anonymizeIdentity === true, 5_000, 'b reconnects with the flip', 5);
       expect(b.get('acme')).toEqual(flags);
     }
   });
@@ -341,11 +334,11 @@ describe('redis tenant store', () => {
     const proxy = await TcpProxy.start();
     const c = await open({ redis: clientVia(proxy.port) });
     const { writeKey: globexKey = '' } = await a.createTenant('globex');
-    await until('c knows globex', () => c.get('globex') !== undefined);
+    await eventually(() => c.get('globex') !== undefined, 3_000, 'c knows globex', 5);
 
     proxy.cut();
     const cutAt = Date.now();
-    await until('c.get fails closed', () => c.get('acme') === undefined && c.get('globex') === undefined, DEFAULT_STALE_AFTER_MS);
+    await eventually(() => c.get('acme') === undefined && c.get('globex') === undefined, DEFAULT_STALE_AFTER_MS, 'c.get fails closed', 5);
     expect(Date.now() - cutAt).toBeLessThanOrEqual(DEFAULT_STALE_AFTER_MS);
     expect(c.available()).toBe(false);
     // The write-key registry keeps serving the collector from the cache.
@@ -367,11 +360,13 @@ describe('redis tenant store', () => {
     const b = await open();
     const a = await open();
     await a.createTenant('acme');
-    await until('b knows acme', () => b.get('acme') !== undefined);
+    await eventually(() => b.get('acme') !== undefined, 3_000, 'b knows acme', 5);
     // A write that publishes nothing, as when a message is lost during a reconnect.
     const changed = { ...DEFAULT_FLAGS, ipPolicy: 'drop' };
     await handWrite('acme', { flags: JSON.stringify(changed) });
-    const elapsed = await until('b reconciles', () => b.get('acme')?.ipPolicy === 'drop', 2_000);
+    const reconcileWaitFrom = Date.now();
+    await eventually(() => b.get('acme')?.ipPolicy === 'drop', 2_000, 'b reconciles', 5);
+    const elapsed = Date.now() - reconcileWaitFrom;
     expect(elapsed).toBeLessThan(2_000);
     expect(b.get('acme')).toEqual(changed);
   });
@@ -387,7 +382,7 @@ describe('redis tenant store', () => {
 
     const secret = 'SECRET-VALUE-42';
     await handWrite('acme', { flags: `{"anonymizeIdentity":"${secret}"` });
-    await until('b drops acme', () => b.getTenant('acme') === undefined);
+    await eventually(() => b.getTenant('acme') === undefined, 3_000, 'b drops acme', 5);
     expect(b.get('acme')).toBeUndefined();
     expect(b.tenantByWriteKey(writeKey)).toBeUndefined();
     expect(b.get('globex')).toEqual(DEFAULT_FLAGS);
@@ -405,7 +400,7 @@ describe('redis tenant store', () => {
 
     // Fixed by hand: back on every replica.
     await handWrite('acme', { flags: JSON.stringify(DEFAULT_FLAGS) });
-    await until('b and c reload acme', () => b.get('acme') !== undefined && c.get('acme') !== undefined);
+    await eventually(() => b.get('acme') !== undefined && c.get('acme') !== undefined, 3_000, 'b and c reload acme', 5);
   });
 
   it('keys: created on one replica, known to the other; revoked, refused by both within 2 s; only hashes in Redis', async () => {
@@ -416,7 +411,7 @@ describe('redis tenant store', () => {
     const api = await a.createApiKey('acme', { name: 'analysts', scopes: ['read'] });
     if (!second || !api) throw new Error('tenant vanished');
     expect(api.key).toMatch(/^tlk_[A-Za-z0-9_-]{32}$/);
-    await until('b knows both write keys and the API key', () => b.tenantByWriteKey(second.writeKey) !== undefined && b.apiKey(api.key) !== undefined);
+    await eventually(() => b.tenantByWriteKey(second.writeKey) !== undefined && b.apiKey(api.key) !== undefined, 3_000, 'b knows both write keys and the API key', 5);
     expect(b.tenantByWriteKey(first)?.tenantId).toBe('acme');
     expect(b.apiKey(api.key)).toMatchObject({ tenant: { tenantId: 'acme' }, key: { keyId: api.entry.keyId, name: 'analysts', scopes: ['read'] } });
     const dump = await dumpUnder(prefix);
@@ -428,7 +423,7 @@ describe('redis tenant store', () => {
     const revokedAt = Date.now();
     expect(await b.revokeKey('acme', api.entry.keyId)).toBe('revoked');
     expect(await b.revokeKey('acme', second.entry.keyId)).toBe('revoked');
-    await until('a drops both', () => a.apiKey(api.key) === undefined && a.tenantByWriteKey(second.writeKey) === undefined, 2_000);
+    await eventually(() => a.apiKey(api.key) === undefined && a.tenantByWriteKey(second.writeKey) === undefined, 2_000, 'a drops both', 5);
     expect(Date.now() - revokedAt).toBeLessThan(2_000);
     expect(b.apiKey(api.key)).toBeUndefined();
     expect(a.tenantByWriteKey(first)?.tenantId).toBe('acme');
@@ -448,13 +443,13 @@ describe('redis tenant store', () => {
     const b = await open();
     const legacy = b.tenantByWriteKey(writeKey);
     expect(legacy?.keys.writeKeys).toEqual([{ keyId: legacyWriteKeyId(writeKeyHash(writeKey)), hash: writeKeyHash(writeKey), createdAt: legacy?.createdAt }]);
-    await until('a agrees on the id', () => a.tenantByWriteKey(writeKey)?.keys.writeKeys[0]?.keyId === legacy?.keys.writeKeys[0]?.keyId);
+    await eventually(() => a.tenantByWriteKey(writeKey)?.keys.writeKeys[0]?.keyId === legacy?.keys.writeKeys[0]?.keyId, 3_000, 'a agrees on the id', 5);
     // a key change writes the full list; the old key stays valid until revoked
     const added = await b.createWriteKey('acme');
-    await until('a knows the new key', () => a.tenantByWriteKey(added?.writeKey ?? '') !== undefined);
+    await eventually(() => a.tenantByWriteKey(added?.writeKey ?? '') !== undefined, 3_000, 'a knows the new key', 5);
     expect(a.tenantByWriteKey(writeKey)?.tenantId).toBe('acme');
     expect(await a.revokeKey('acme', legacyWriteKeyId(writeKeyHash(writeKey)))).toBe('revoked');
-    await until('b drops the legacy key', () => b.tenantByWriteKey(writeKey) === undefined);
+    await eventually(() => b.tenantByWriteKey(writeKey) === undefined, 3_000, 'b drops the legacy key', 5);
   });
 
   it('API keys fail closed while the cache may be stale; write keys keep serving', async () => {
@@ -464,9 +459,9 @@ describe('redis tenant store', () => {
     const c = await open({ redis: clientVia(proxy.port) });
     const { writeKey = '' } = await a.createTenant('acme');
     const api = await a.createApiKey('acme', { name: 'ops', scopes: ['admin'] });
-    await until('c knows the API key', () => c.apiKey(api?.key ?? '') !== undefined);
+    await eventually(() => c.apiKey(api?.key ?? '') !== undefined, 3_000, 'c knows the API key', 5);
     proxy.cut();
-    await until('c stops answering for API keys', () => c.apiKey(api?.key ?? '') === undefined, DEFAULT_STALE_AFTER_MS + 500);
+    await eventually(() => c.apiKey(api?.key ?? '') === undefined, DEFAULT_STALE_AFTER_MS + 500, 'c stops answering for API keys', 5);
     expect(c.credentialsAvailable?.()).toBe(false);
     expect(c.tenantByWriteKey(writeKey)?.tenantId).toBe('acme');
     await proxy.close();

@@ -1,4 +1,4 @@
-// The fault harness's checks find what they are for (issue 13), on the real gateway and broker:
+// The fault harness's checks find what they are for, on the real gateway and broker:
 // a lost event, an event stored twice through FINAL (two partitions), a physical copy that FINAL
 // collapses, a clean-topic record below a committed offset that was never stored, a clear id of
 // an opted-in tenant on the topic.

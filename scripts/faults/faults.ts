@@ -1,4 +1,4 @@
-// The faults the harness injects (issue 13), on the services scripts/services started: the
+// The faults the harness injects, on the services scripts/services started: the
 // broker killed or frozen, the ClickHouse gateway killed, Redis stopped, replicas scaled. Each leaves the
 // service as it found it: started again on the same data, answering.
 import { readState } from '../services/state.js';

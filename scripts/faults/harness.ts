@@ -8,6 +8,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { topicNames } from '../../libs/kafka/topics.js';
 import { startFleet, type Fleet } from '../../test/support/fleet.js';
+import { eventually } from '../../test/support/poll.js';
 import { startPrivateRedis, type PrivateRedis } from '../../test/support/private-redis.js';
 import { CLICKHOUSE_HOST, CLICKHOUSE_PORT, clickhousePassword, clickhouseUser } from '../services/clickhouse-gateway.js';
 import { endpointsToEnv, ensureServices, type EnsuredServices } from '../services/services.js';
@@ -117,11 +118,9 @@ async function calibrate(run: FaultRun, opts: { short: boolean; log: (line: stri
   await sleep(seconds * 1000);
   await load.stop();
   const acked = load.acknowledgedEvents();
-  const deadline = Date.now() + 180_000;
-  while ((await storedCount(run.ch, [t.id])) < acked) {
-    if (Date.now() > deadline) throw new Error(`calibration: ${acked} events acknowledged, not all stored within 180 s:\n${await run.fleet.diagnostics()}`);
-    await sleep(250);
-  }
+  await eventually(async () => (await storedCount(run.ch, [t.id])) >= acked, 180_000, 'the calibration load stored', 250).catch(async () => {
+    throw new Error(`calibration: ${acked} events acknowledged, not all stored within 180 s:\n${await run.fleet.diagnostics()}`);
+  });
   const drainedMs = Date.now() - started;
   run.maxEventsPerSec = Math.round(acked / (drainedMs / 1000));
   const check = await checkLedger(run.ch, load);
@@ -236,8 +235,7 @@ export async function startScenario(
       unfinished.delete(abandon);
       await Promise.all(ledgers.map((l) => l.stop()));
       const total = acked();
-      const deadline = Date.now() + 240_000;
-      while (Date.now() < deadline && (await storedCount(run.ch, tenantIds).catch(() => -1)) < total) await sleep(500);
+      await eventually(async () => (await storedCount(run.ch, tenantIds)) >= total, 240_000, 'every acknowledged event stored', 500).catch(() => undefined);
       await stopLatency();
       await sampler.stop();
       // one last sample once everything is stored: the final commits count too

@@ -1,4 +1,4 @@
-// The fault harness's ledger (issue 13): a load generator that records every batch the
+// The fault harness's ledger: a load generator that records every batch the
 // collector answered 2xx for (and when), and the check of ClickHouse against it — lost
 // (acknowledged, not stored), stored more than once through FINAL, physical copies before merges.
 //

@@ -1,5 +1,5 @@
 // `npm run faults -- <scenario…|ci|all> [--cycles N] [--rate N] [--fraction F] [--minutes M] [--short]`
-// (issue 13): the fleet as separate processes on the real Kafka, registry and ClickHouse gateway,
+// runs the fault harness: the fleet as separate processes on the real Kafka, registry and ClickHouse gateway,
 // a load generator keeping a ledger of every acknowledged event, scheduled faults, and the
 // checks of ClickHouse and the clean topic against the ledger. Each scenario prints its schedule,
 // a line per fault and its figures; the run ends with "faults: N passed, N failed" and a JSON

@@ -1,4 +1,4 @@
-// "Offsets ahead" (issue 13): the sink's committed offsets on the clean topic, sampled every 2 s
+// "Offsets ahead": the sink's committed offsets on the clean topic, sampled every 2 s
 // while faults happen; at the end every clean-topic record below the highest sample of its
 // partition must be stored — a commit that ran ahead of its insert shows up as a record below
 // a committed offset that ClickHouse does not have. The same read of the topic finds clear ids

@@ -1,4 +1,4 @@
-// What every fault scenario of `npm run faults` is and reports (issue 13). A scenario prints its
+// What every fault scenario of `npm run faults` is and reports. A scenario prints its
 // schedule first, runs its faults, and ends with figures and, when it failed, the reasons —
 // each naming the ids involved — plus every process's last log lines.
 

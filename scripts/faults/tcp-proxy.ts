@@ -1,5 +1,5 @@
 // A TCP proxy the harness puts between the fleet and the ClickHouse gateway, to make responses
-// slow on purpose ("delayed past the client timeout", issue 13 scenario 3): requests pass at
+// slow on purpose (scenario 3's "delayed past the client timeout"): requests pass at
 // once, every byte of the answer waits `delayMs`. Connections keep their order of bytes.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 

@@ -1,4 +1,4 @@
-// The test broker's SASL_SSL listener (issue 12): a CA and a broker certificate made with the
+// The test broker's SASL_SSL listener: a CA and a broker certificate made with the
 // JDK's keytool (no openssl needed), and one SCRAM user whose credentials Kafka's StorageTool
 // writes into the log dir before the broker opens. Tests connect through it with the CA file and
 // the credentials read back from here; never used outside development, tests and CI.

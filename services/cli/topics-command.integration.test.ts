@@ -1,4 +1,4 @@
-// `tracklane topics` against the real broker (issue 12, check 4): the topics are created with
+// `tracklane topics` against the real broker: the topics are created with
 // the configured retention.ms and segment.ms (read back with the admin API); run again with
 // other settings it alters nothing and warns, naming the topic, the setting and both values.
 import { execFile } from 'node:child_process';

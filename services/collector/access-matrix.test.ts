@@ -1,4 +1,4 @@
-// The admin API's scope matrix (issue 11, acceptance check 3): every admin route × every kind
+// The admin API's scope matrix: every admin route × every kind
 // of credential × both listeners answers as specified, in one table. Also: key creation shows
 // a secret once and never grants more than its creator holds, and the failed-auth brake.
 import type { FastifyInstance } from 'fastify';

@@ -2,7 +2,7 @@ import * as kafkajs from 'kafkajs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../libs/config/env.js';
-import { freePort } from '../../test/support/embedded-process.js';
+import { freePort } from '../../test/support/child-process.js';
 import {
   defaultClassifiers,
   DependencyError,

@@ -1,4 +1,4 @@
-// Start-up against dependencies that may be late or may refuse us (issue 12): the fleet context
+// Start-up against dependencies that may be late or may refuse us: the fleet context
 // is opened again and again until STARTUP_TIMEOUT_MS, /readyz answering 503 meanwhile; each new
 // problem is logged once as one line naming the setting to check (never a value), and at the
 // deadline the service gives up (exit 1), so the orchestrator shows a failing pod rather than a

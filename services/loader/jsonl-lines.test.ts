@@ -26,8 +26,8 @@ describe('parseJsonLine', () => {
     ['an object', 'user', '{"id":"u1","plan":{"tier":"pro"}}', { kind: 'bad', line: 4, reason: 'key "plan": value must be a string or null, got an object' }],
     ['an empty id', 'user', '{"id":" ","email":"a"}', { kind: 'bad', line: 4, reason: 'id is empty' }],
     ['a long value', 'user', `{"id":"u1","email":"${'x'.repeat(LIMITS.mapValueChars + 1)}"}`, { kind: 'bad', line: 4, reason: `key "email": value longer than ${LIMITS.mapValueChars} characters` }],
-  ])('%s', (_what, subject, text, expected) => {
-    expect(parseJsonLine(4, text, subject)).toEqual(expected);
+  ])('%s', (_what, dataSubject, text, expected) => {
+    expect(parseJsonLine(4, text, dataSubject)).toEqual(expected);
   });
 
   it('never quotes the text of a line in a reason', () => {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../test/support/embedded-process.js';
+import { freePort } from '../../test/support/child-process.js';
 import { createLoadClient, LoadApiError, type LoadChunk } from './load-client.js';
 
 interface Seen {

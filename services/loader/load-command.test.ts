@@ -151,7 +151,7 @@ describe('subjectOf', () => {
     ['users', 'user'],
     ['Accounts', 'account'],
     ['user', 'user'],
-  ])('%s → %s', (arg, subject) => expect(subjectOf(arg)).toBe(subject));
+  ])('%s → %s', (arg, dataSubject) => expect(subjectOf(arg)).toBe(dataSubject));
 });
 
 describe('registerLoadCommand', () => {

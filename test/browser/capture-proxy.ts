@@ -2,7 +2,7 @@
 // pointed at it (`host`), and every request body it forwards is kept. NOTE: Playwright (and
 // CDP) do not see a beacon sent while a page unloads; the proxy does.
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { freePort } from '../support/embedded-process.js';
+import { freePort } from '../support/child-process.js';
 
 export interface Forwarded {
   method: string;

@@ -1,4 +1,4 @@
-// Acceptance checks of the web tag (issue 5) in a real browser: headless Chromium from Debian's
+// Acceptance checks of the web tag in a real browser: headless Chromium from Debian's
 // `chromium` package driven by playwright-core, against `npm start` with the tag's test page
 // enabled. The page comes from the collector; the tag posts to a recording proxy in front of
 // it (another origin: CORS on every request), so every body it sent, beacons included, is
@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { eventually, freePort, startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { freePort } from '../support/child-process.js';
+import { eventually } from '../support/poll.js';
 import { startCaptureProxy, type Forwarded } from './capture-proxy.js';
 
 const CHROMIUM = '/usr/bin/chromium';

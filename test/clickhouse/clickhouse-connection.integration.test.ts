@@ -1,4 +1,4 @@
-// Issue 12, item 5: every ClickHouse connection logs in and, over HTTPS, verifies the server
+// Every ClickHouse connection logs in and, over HTTPS, verifies the server
 // against the CA it is given — driven through the settings (libs/clickhouse/clickhouse-connection.ts)
 // against the test gateway enforcing a user and serving HTTPS with a generated CA.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,11 +1,11 @@
-// Issue 13, compactor-crash, in embedded mode (chDB, no shared services): the process killed
+// The compactor crash in embedded mode (chDB, no shared services): the process killed
 // (SIGKILL, through the test-only fault points of libs/core/fault-points.ts) in each step of an
 // overwrite round, then started again on the same data dir without the fault: the journaled
 // commands are resumed, every request ends `verified` and no old value is left anywhere.
 import { afterEach, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { FAULT_POINT_ENV, FAULT_POINTS, type FaultPointName } from '../../libs/core/fault-points.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
 import { createRestartableEmbedded, type RestartableEmbedded } from '../support/restartable-embedded.js';
 

@@ -1,4 +1,4 @@
-// Issue 11 through the embedded server with its listeners split (ADMIN_PORT), on real chDB:
+// Access control through the embedded server with its listeners split (ADMIN_PORT), on real chDB:
 // the operator token only on the admin listener, a tenant's keys on the public one, and an
 // audit row for every admin action and key change that holds no PII and no secret.
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 import { CaptureStream } from '../support/capture-stream.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 
 let server: EmbeddedServer;
 let dataDir: string;

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { ConfigError } from '../../libs/config/env.js';
 import { executeLoad, type LoadCommandOptions } from '../../services/loader/load-command.js';
-import { eventually, startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { CaptureStream } from '../support/capture-stream.js';
 
 let server: EmbeddedProcess;

@@ -1,4 +1,4 @@
-// Issue 12, check 5 in embedded mode (no Kafka): a receipt's copiesExpireBy is its verification
+// In embedded mode (no Kafka), a receipt's copiesExpireBy is its verification
 // time once the overwrite journal — the only copy of the command outside ClickHouse — no longer
 // holds the request; null before that.
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 
 let server: EmbeddedServer;
 let dataDir: string;

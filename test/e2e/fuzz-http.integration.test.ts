@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import { eventually } from '../support/poll.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 const RUNS = 520;
@@ -473,13 +474,13 @@ describe('collector over HTTP, fuzzed', () => {
     }
 
     // every accepted message reaches ClickHouse (poll: the sink group-commits)
-    const deadline = Date.now() + 60_000;
     let missing: string[] = [...accepted];
-    while (missing.length > 0 && Date.now() < deadline) {
+    const allStored = async () => {
       const found = await storedIds(missing);
       missing = missing.filter((id) => !found.has(id));
-      if (missing.length > 0) await new Promise((r) => setTimeout(r, 250));
-    }
+      return missing.length === 0;
+    };
+    await eventually(allStored, 60_000, 'every accepted message stored', 250).catch(() => undefined);
     expect(missing, `accepted but not stored (FUZZ_SEED=${SEED})`).toEqual([]);
     expect(accepted.length, 'the run must accept messages, or it checks nothing').toBeGreaterThan(500);
 

@@ -2,7 +2,8 @@
 // still queued (here: in the sink's buffer, held 3 s) when it arrives get the overwrite too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
-import { eventually, startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 
 let server: EmbeddedProcess;
 

@@ -9,7 +9,7 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
 import { countsSince, stageCounts } from '../support/stage-counts.js';
 

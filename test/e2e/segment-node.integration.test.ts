@@ -3,7 +3,8 @@
 // the right tenant, ids, names and traits.
 import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { startEmbeddedProcess, type EmbeddedProcess } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 
 let server: EmbeddedProcess;
 let writeKey: string;

@@ -1,11 +1,11 @@
-// Issue 11 in the fleet (checks 4 and 5): two collector replicas on real Kafka, Redis and the
+// Credentials in the fleet: two collector replicas on real Kafka, Redis and the
 // ClickHouse gateway. A revoked write key or API key is refused by both within 2 s; the
 // operator token works on the admin listener (ADMIN_PORT) and never on the public one.
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 
 let fleet: Fleet | undefined;
@@ -25,11 +25,13 @@ const bearer = (url: string, method: string, path: string, token: string, body?:
 async function msUntilRefusedEverywhere(urls: string[], refused: (url: string) => Promise<boolean>, limitMs: number): Promise<number> {
   const start = Date.now();
   const pending = new Set(urls);
-  while (pending.size > 0) {
+  const refusedEverywhere = async () => {
     for (const u of [...pending]) if (await refused(u)) pending.delete(u);
-    if (Date.now() - start > limitMs) throw new Error(`still accepted by ${[...pending].join(', ')} after ${limitMs} ms`);
-    if (pending.size > 0) await new Promise((r) => setTimeout(r, 50));
-  }
+    return pending.size === 0;
+  };
+  await eventually(refusedEverywhere, limitMs, 'refused everywhere', 50).catch(() => {
+    throw new Error(`still accepted by ${[...pending].join(', ')} after ${limitMs} ms`);
+  });
   return Date.now() - start;
 }
 

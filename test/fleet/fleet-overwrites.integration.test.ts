@@ -4,7 +4,7 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
 import { countsSince, stageCounts } from '../support/stage-counts.js';

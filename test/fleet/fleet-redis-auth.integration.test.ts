@@ -1,4 +1,4 @@
-// Issue 12, acceptance check 3: the fleet on a Redis of its own with a password, TLS only and
+// The fleet on a Redis of its own with a password, TLS only and
 // the documented ACL user of every service (libs/config/redis-acl.ts): events flow and are
 // pseudonymized; a service started without the password stays not ready, names the setting and
 // exits on its start timeout; a password changed under the running fleet makes the anonymizer,
@@ -14,8 +14,8 @@ import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { REDIS_SERVICES, redisAclRules, type RedisService } from '../../libs/config/redis-acl.js';
 import { closeRedis, openRedis, redisConnectionOfUrl } from '../../libs/config/redis-connection.js';
-import { eventually } from '../support/embedded-process.js';
-import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
+import { eventually } from '../support/poll.js';
+import { readyzCodesUntilExit, sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { clickhouseClientOptions, kafkaBrokerList, serviceEndpoints } from '../support/services.js';
 
@@ -106,11 +106,7 @@ describe('fleet on Redis with a password, TLS and an ACL user per service (check
 
       // 2. started without the password: not ready, names the setting, exits on its start timeout
       const noPassword = await f.start('enricher', 'enricher-no-password', { STARTUP_TIMEOUT_MS: '5000' }, { awaitReady: false });
-      const codes: number[] = [];
-      while (noPassword.exitStatus() === null) {
-        codes.push(await fetch(`http://127.0.0.1:${noPassword.port}/readyz`).then((r) => r.status, () => 0));
-        await sleep(250);
-      }
+      const codes = await readyzCodesUntilExit(noPassword);
       expect((await noPassword.exited).code).toBe(1);
       expect(codes).toContain(503);
       expect(codes).not.toContain(200);

@@ -1,4 +1,4 @@
-// Issue 12, item 6 in the fleet (acceptance checks 4 and 5): overwrite and erasure records on
+// Retention in the fleet: overwrite and erasure records on
 // the overwrites topic hold no clear id or value in keys or values, a record that does not open
 // (or is unsealed) is dead-lettered, logged and counted while the compactor goes on, receipts
 // carry copiesExpireBy from the brokers' own retention settings, and a pending request the overwrites topic outlived fails as
@@ -15,7 +15,7 @@ import { createRecordCodec } from '../../libs/kafka/record-codec.js';
 import { TOPIC_KINDS, topicRetentionFrom, topicRetentionShape, type TopicRetention } from '../../libs/kafka/topic-retention.js';
 import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
 import { z } from 'zod';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { startFleet, type Fleet } from '../support/fleet.js';
 import { kafkaBrokerList, serviceEndpoints } from '../support/services.js';
 

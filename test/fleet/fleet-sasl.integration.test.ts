@@ -1,4 +1,4 @@
-// Issue 12, acceptance checks 1 and 2: the fleet through the test broker's SASL_SSL listener
+// The fleet through the test broker's SASL_SSL listener
 // (SCRAM-SHA-512, the broker verified against the test CA) and the schema registry behind HTTPS
 // with basic auth (the test setup's proxy), and services that are given a wrong
 // password or no trust in that CA: not ready, one line naming the setting, exit 1 on
@@ -13,8 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { kafkaSecureEndpoint } from '../../scripts/services/kafka.js';
 import type { KafkaSecureEndpoint } from '../../scripts/services/kafka-tls.js';
-import { eventually } from '../support/embedded-process.js';
-import { sendBatch, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
+import { eventually } from '../support/poll.js';
+import { readyzCodesUntilExit, sendBatch, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
 import { startRegistryProxy, type RegistryProxy } from '../support/registry-proxy.js';
 import { clickhouseClientOptions, serviceEndpoints } from '../support/services.js';
 
@@ -22,18 +22,18 @@ let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
 let secure: KafkaSecureEndpoint;
 let dir: string;
-let registry: RegistryProxy;
+let schemaRegistryProxy: RegistryProxy;
 
 beforeAll(async () => {
   serviceEndpoints();
   ch = createClient(clickhouseClientOptions());
   secure = await kafkaSecureEndpoint();
   dir = mkdtempSync(join(tmpdir(), 'tracklane-sasl-'));
-  registry = await startRegistryProxy(serviceEndpoints().schemaRegistryUrl);
+  schemaRegistryProxy = await startRegistryProxy(serviceEndpoints().schemaRegistryUrl);
 });
 afterAll(async () => {
   await ch?.close();
-  await registry?.close();
+  await schemaRegistryProxy?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 afterEach(async () => {
@@ -52,10 +52,10 @@ function saslEnv(password: string, extra: Record<string, string> = {}): Record<s
     KAFKA_SASL_MECHANISM: secure.mechanism,
     KAFKA_SASL_USERNAME: secure.username,
     KAFKA_SASL_PASSWORD_FILE: passwordFile,
-    SCHEMA_REGISTRY_URL: registry.url,
-    SCHEMA_REGISTRY_USER: registry.username,
-    SCHEMA_REGISTRY_PASSWORD: registry.password,
-    SCHEMA_REGISTRY_CA_FILE: registry.caFile,
+    SCHEMA_REGISTRY_URL: schemaRegistryProxy.url,
+    SCHEMA_REGISTRY_USER: schemaRegistryProxy.username,
+    SCHEMA_REGISTRY_PASSWORD: schemaRegistryProxy.password,
+    SCHEMA_REGISTRY_CA_FILE: schemaRegistryProxy.caFile,
     ...extra,
   };
 }
@@ -85,7 +85,7 @@ describe('fleet over SASL_SSL (check 1)', () => {
     expect(stored.filter((r) => toNumber(r.n) !== 1)).toEqual([]);
     expect(new Set(stored.map((r) => r.event_id))).toEqual(new Set(ids));
     // every service reached the registry only through the authenticated proxy, and never failed there
-    expect(registry.refused()).toBe(0);
+    expect(schemaRegistryProxy.refused()).toBe(0);
 
     // the fleet's topics live on the broker it reached through the secure listener
     const kafka = new Kafka({
@@ -121,17 +121,7 @@ describe('fleet: a wrong SASL password or an untrusted broker certificate (check
     const started = Date.now();
     const procs = await Promise.all(services.map((s) => fleet!.start(s, s, {}, { awaitReady: false })));
     // not ready while it tries (the placeholder answers 503 once the process is up)
-    const readiness = await Promise.all(
-      procs.map(async (p) => {
-        const codes: number[] = [];
-        while (p.exitStatus() === null) {
-          const code = await fetch(`http://127.0.0.1:${p.port}/readyz`).then((r) => r.status, () => 0);
-          codes.push(code);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        return codes;
-      }),
-    );
+    const readiness = await Promise.all(procs.map(readyzCodesUntilExit));
     for (const [i, p] of procs.entries()) {
       const exit = await p.exited;
       const out = p.output();

@@ -1,10 +1,10 @@
-// Start-up against a ClickHouse that refuses the login (issue 12, items 1 and 5): the services
+// Start-up against a ClickHouse that refuses the login: the services
 // that use ClickHouse stay not ready while they retry, log one line naming CLICKHOUSE_PASSWORD
 // (never the value), and exit 1 on STARTUP_TIMEOUT_MS — the gateway enforces the login as a
 // real server does.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
+import { readyzCodesUntilExit, startFleet, type Fleet, type FleetServiceName } from '../support/fleet.js';
 
 let fleet: Fleet | undefined;
 afterEach(async () => {
@@ -18,16 +18,7 @@ describe('fleet: ClickHouse refuses the password', () => {
     fleet = await startFleet({ services: [], env: { CLICKHOUSE_PASSWORD: wrong, STARTUP_TIMEOUT_MS: '5000' } });
     const services: FleetServiceName[] = ['collector', 'sink', 'compactor'];
     const procs = await Promise.all(services.map((s) => fleet!.start(s, s, {}, { awaitReady: false })));
-    const readiness = await Promise.all(
-      procs.map(async (p) => {
-        const codes: number[] = [];
-        while (p.exitStatus() === null) {
-          codes.push(await fetch(`http://127.0.0.1:${p.port}/readyz`).then((r) => r.status, () => 0));
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        return codes;
-      }),
-    );
+    const readiness = await Promise.all(procs.map(readyzCodesUntilExit));
     for (const [i, p] of procs.entries()) {
       const out = p.output();
       expect({ service: p.name, code: (await p.exited).code }).toEqual({ service: p.name, code: 1 });

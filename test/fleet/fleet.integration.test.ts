@@ -21,7 +21,7 @@ import { rawMinimal } from '../support/record-fixtures.js';
 import { topicNames } from '../../libs/kafka/topics.js';
 import { sendTraffic } from '../../services/demo/send.js';
 import { generateTraffic } from '../../services/demo/traffic.js';
-import { eventually } from '../support/embedded-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { countsSince, stageCounts, type StageCounts } from '../support/stage-counts.js';

@@ -1,20 +1,18 @@
-// Issue 12, item 7 (acceptance check 6): during a loader dry run and a fleet erasure, no request
+// During a loader dry run and a fleet erasure, no request
 // ClickHouse receives carries the subject's id (or its email) in its URL or its query text —
 // lookups by id send the ids as an INSERT's data. The fleet runs against a gateway of this test
 // that records every request it receives, from every service.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse, toNumber, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { startClickHouseGateway, type CapturedRequest, type ClickHouseGateway } from '../support/clickhouse-gateway.js';
-import { eventually } from '../support/embedded-process.js';
+import { spawnTsx } from '../support/child-process.js';
+import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVICE_PASSWORD = randomBytes(12).toString('base64url');
 const TESTER_PASSWORD = randomBytes(12).toString('base64url');
 let dir = '';
@@ -46,14 +44,10 @@ async function q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
   return (await ch.query({ query: sql, format: 'JSONEachRow' })).json<T>();
 }
 
-function runLoader(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'load', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
+async function runLoader(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const child = spawnTsx('services/cli/main.ts', ['load', ...args], { env: { ...process.env, ...env } });
+  const { code } = await child.exited;
+  return { code, out: child.output() };
 }
 
 describe('no subject id in URLs or query text (issue 12, item 7)', () => {

@@ -19,6 +19,7 @@ import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/
 import { TenantStoreError } from '../../libs/tenants/tenant-store.js';
 import { fleetConfigSchema } from '../../services/fleet/fleet-config.js';
 import { generateTlsFiles, startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
+import { eventually } from '../support/poll.js';
 
 const PREFIX = 'tracklane:';
 const TOPIC_PREFIX = 'itest.';
@@ -113,14 +114,6 @@ async function denials(user: string): Promise<string[]> {
     .map((e) => `${String(e['reason'])} ${String(e['object'])}`);
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
     await p;
@@ -180,7 +173,7 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
     for (const r of Object.values(readers)) expect(r.get(id)?.anonymizeIdentity).toBe(false);
     const since = (await collector.patchFlags(id, { anonymizeIdentity: true }, Date.now()))?.anonymizeSince;
     for (const [name, r] of Object.entries(readers)) {
-      await until(`${name} sees the flip`, () => r.get(id)?.anonymizeIdentity === true);
+      await eventually(() => r.get(id)?.anonymizeIdentity === true, 5_000, `${name} sees the flip`, 20);
       expect(r.get(id)?.anonymizeSince).toBe(since);
     }
     for (const s of ['enricher', 'anonymizer', 'sink'] as const) expect(await denials(userOf(s))).toEqual([]);
@@ -222,7 +215,7 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
 
     const settings = settingsOf('compactor', 'file');
     const store = await openStore(settings);
-    await until('the compactor sees the tenant', () => store.get(id)?.piiTraits.length === 2);
+    await eventually(() => store.get(id)?.piiTraits.length === 2, 5_000, 'the compactor sees the tenant', 20);
     // as compactor-service.ts: one connection for the lease and the presence key
     const redisOfCompactor = client(settings, 'compactor-lease');
     const leaseKey = `${PREFIX}compactor-lease:${TOPIC_PREFIX}`;
@@ -237,7 +230,7 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
 
     const presence = announcePresence({ redis: redisOfCompactor, key: compactorPresenceKey(PREFIX, TOPIC_PREFIX), logger });
     const seen = presenceCheck({ redis: client(collectorSettings, 'compactor-presence'), key: compactorPresenceKey(PREFIX, TOPIC_PREFIX), cacheMs: 0 });
-    await until('the collector sees the compactor', async () => (await seen()) === true);
+    await eventually(async () => (await seen()) === true, 5_000, 'the collector sees the compactor', 20);
     await presence.stop();
 
     expect(lines.join('\n')).not.toMatch(/renewal failed|could not announce/);
@@ -302,12 +295,12 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
     await collector.createTenant(id);
     await collector.patchFlags(id, { anonymizeIdentity: true }, Date.now());
     const anonymizer = await openStore(settingsOf('anonymizer', 'file'));
-    await until('the anonymizer has the flags', () => anonymizer.get(id)?.anonymizeIdentity === true);
+    await eventually(() => anonymizer.get(id)?.anonymizeIdentity === true, 5_000, 'the anonymizer has the flags', 20);
 
     const user = userOf('anonymizer');
     await admin.acl('SETUSER', user, 'resetpass', `>${secret()}`);
     await admin.client('KILL', 'USER', user);
-    await until('the anonymizer fails closed', () => anonymizer.get(id) === undefined);
+    await eventually(() => anonymizer.get(id) === undefined, 5_000, 'the anonymizer fails closed', 20);
     // it stays closed: reconnecting with the old password is refused
     await new Promise((r) => setTimeout(r, 1_500));
     expect(anonymizer.get(id)).toBeUndefined();
@@ -315,6 +308,6 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
     expect(lines.join('\n')).toContain('WRONGPASS');
 
     await admin.acl('SETUSER', user, 'resetpass', `>${passwords.anonymizer}`);
-    await until('the anonymizer is back', () => anonymizer.get(id)?.anonymizeIdentity === true, 10_000);
+    await eventually(() => anonymizer.get(id)?.anonymizeIdentity === true, 10_000, 'the anonymizer is back', 20);
   });
 });

@@ -9,19 +9,10 @@ import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultEndpoints, ensureServices } from '../../scripts/services/services.js';
 import { clickhousePassword, clickhouseUser } from '../../scripts/services/clickhouse-gateway.js';
+import { eventually } from '../support/poll.js';
 import { kafkaBrokerList, serviceEndpoints, type ServiceEndpoints } from '../support/services.js';
 
 const run = promisify(execFile);
-
-async function pollUntil<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = fn();
-    if (value !== undefined) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const probeV1 = {
   type: 'record',
@@ -74,7 +65,7 @@ describe('real services', () => {
       try {
         await consumer.subscribe({ topic, fromBeginning: true });
         await consumer.run({ eachMessage: async ({ message }) => void received.push(message) });
-        const message = await pollUntil('the produced message', () => received[0]);
+        const message = await eventually(() => received[0], 20_000, 'the produced message', 50);
         expect(message.key?.toString()).toBe('tenant-a:user-1');
         expect(message.value?.toString()).toBe('hello');
         expect(message.headers?.['x-probe']?.toString()).toBe(suffix);
@@ -93,14 +84,14 @@ describe('real services', () => {
 
   describe('schema registry', () => {
     it('gives the same id to the same schema and round-trips the Confluent wire format', async () => {
-      const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
-      const subject = `tracklane.test.services.${randomUUID()}-value`;
+      const schemaRegistry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+      const avroSubject = `tracklane.test.services.${randomUUID()}-value`;
       const schema = { type: SchemaType.AVRO, schema: JSON.stringify(probeV1) } as const;
-      const first = await registry.register(schema, { subject });
-      const second = await registry.register(schema, { subject });
+      const first = await schemaRegistry.register(schema, { subject: avroSubject });
+      const second = await schemaRegistry.register(schema, { subject: avroSubject });
       expect(second.id).toBe(first.id);
 
-      const encoded = await registry.encode(first.id, { id: 'e1', count: 3 });
+      const encoded = await schemaRegistry.encode(first.id, { id: 'e1', count: 3 });
       expect(encoded[0]).toBe(0); // magic byte
       expect(encoded.readInt32BE(1)).toBe(first.id);
       // NOTE: a fresh client has no cache, so decode fetches the writer schema by id from the registry.
@@ -109,21 +100,21 @@ describe('real services', () => {
     });
 
     it('accepts a new optional field and rejects an incompatible change', async () => {
-      const registry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
-      const subject = `tracklane.test.services.${randomUUID()}-value`;
-      const v1 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV1) }, { subject });
-      const oldRecord = await registry.encode(v1.id, { id: 'old', count: 1 });
+      const schemaRegistry = new SchemaRegistry({ host: endpoints.schemaRegistryUrl });
+      const avroSubject = `tracklane.test.services.${randomUUID()}-value`;
+      const v1 = await schemaRegistry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV1) }, { subject: avroSubject });
+      const oldRecord = await schemaRegistry.encode(v1.id, { id: 'old', count: 1 });
 
-      const v2 = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV2) }, { subject });
+      const v2 = await schemaRegistry.register({ type: SchemaType.AVRO, schema: JSON.stringify(probeV2) }, { subject: avroSubject });
       expect(v2.id).not.toBe(v1.id);
-      expect(await registry.getLatestSchemaId(subject)).toBe(v2.id);
-      const newRecord = await registry.encode(v2.id, { id: 'new', count: 2, note: 'hi' });
-      expect(await registry.decode(newRecord)).toMatchObject({ id: 'new', count: 2, note: 'hi' });
-      expect(await registry.decode(oldRecord)).toMatchObject({ id: 'old', count: 1 });
+      expect(await schemaRegistry.getLatestSchemaId(avroSubject)).toBe(v2.id);
+      const newRecord = await schemaRegistry.encode(v2.id, { id: 'new', count: 2, note: 'hi' });
+      expect(await schemaRegistry.decode(newRecord)).toMatchObject({ id: 'new', count: 2, note: 'hi' });
+      expect(await schemaRegistry.decode(oldRecord)).toMatchObject({ id: 'old', count: 1 });
 
       const incompatible = { ...probeV1, fields: [{ name: 'id', type: 'int' }] };
       await expect(
-        registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject }),
+        schemaRegistry.register({ type: SchemaType.AVRO, schema: JSON.stringify(incompatible) }, { subject: avroSubject }),
       ).rejects.toThrow(/ncompatib/);
     });
   });

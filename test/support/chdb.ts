@@ -69,18 +69,3 @@ export async function queryRows<T = Record<string, unknown>>(
   const rs = await client.query({ query, format: 'JSONEachRow', ...(query_params ? { query_params } : {}) });
   return rs.json<T>();
 }
-
-/** Polls `probe` until `done` holds (never sleep-and-hope); throws with the last value on timeout. */
-export async function pollUntil<T>(
-  probe: () => Promise<T>,
-  done: (value: T) => boolean,
-  { timeoutMs = 10_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}

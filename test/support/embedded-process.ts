@@ -1,11 +1,10 @@
 // Starts `npm start` (the embedded pipeline) as a child process on a free port and a temp
 // data dir, as a user would, and stops it with SIGTERM. For end-to-end tests.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, spawnChild, waitReady } from './child-process.js';
 
 export interface EmbeddedProcess {
   url: string;
@@ -18,23 +17,11 @@ export interface EmbeddedProcess {
   stop(): Promise<number | null>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startEmbeddedProcess(env: Record<string, string> = {}): Promise<EmbeddedProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tracklane-e2e-'));
   const port = await freePort();
   const adminToken = randomBytes(18).toString('base64url');
-  const child: ChildProcess = spawn('npm', ['start', '--silent'], {
+  const child = spawnChild('npm', ['start', '--silent'], {
     cwd: process.cwd(),
     env: {
       // NOTE: embedded defaults: the run's service endpoints (set by the global setup) are not passed on
@@ -47,27 +34,10 @@ export async function startEmbeddedProcess(env: Record<string, string> = {}): Pr
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`tracklane start exited with ${child.exitCode}:\n${out}`);
-    try {
-      const res = await fetch(`${url}/readyz`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`tracklane start not ready after 90 s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitReady(child, url, { name: 'tracklane start', timeoutMs: 90_000, everyMs: 250 });
 
   const admin = async <T>(method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
@@ -82,7 +52,7 @@ export async function startEmbeddedProcess(env: Record<string, string> = {}): Pr
     url,
     adminToken,
     dataDir,
-    output: () => out,
+    output: () => child.output(),
     admin,
     async query<T>(sql: string) {
       const r = await admin<{ rows?: T[]; message?: string }>('POST', '/v1/admin/query', { sql });
@@ -90,8 +60,7 @@ export async function startEmbeddedProcess(env: Record<string, string> = {}): Pr
       return r.body.rows;
     },
     async stop() {
-      if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
-      const code = await exited;
+      const { code } = await child.stop();
       await rm(dataDir, { recursive: true, force: true });
       return code;
     },
@@ -103,18 +72,3 @@ function withoutServiceEndpoints(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return rest;
 }
 
-/** Polls `probe` until it returns a truthy value or the timeout passes. */
-export async function eventually<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

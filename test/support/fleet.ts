@@ -1,12 +1,9 @@
 // Runs Tracklane fleet services as separate processes (as production does) against the real
 // services of the test run, isolated by a topic prefix and a Redis key prefix per fleet.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { freePort } from './embedded-process.js';
+import { describeExit, freePort, spawnTsx, waitReady, type Exit } from './child-process.js';
+import { eventually } from './poll.js';
 import { clickhouseLogin, serviceEndpoints } from './services.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export type FleetServiceName = 'collector' | 'enricher' | 'anonymizer' | 'sink' | 'compactor';
 
@@ -18,7 +15,7 @@ export interface FleetProcess {
   pid: number;
   output(): string;
   /** resolves when the process has exited */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<Exit>;
   /** null while it runs, else how it ended ("code 1", "signal SIGKILL") */
   exitStatus(): string | null;
   kill(signal: NodeJS.Signals): void;
@@ -72,31 +69,24 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
     const port = await freePort();
     // NOTE: the collector's operator routes listen apart (ADMIN_PORT); other services ignore it.
     const adminPort = name === 'collector' ? await freePort() : undefined;
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `services/${name}/main.ts`], {
-      cwd: ROOT,
+    const child = spawnTsx(`services/${name}/main.ts`, [], {
       env: { ...process.env, ...env, ...extraEnv, PORT: String(port), ...(adminPort !== undefined ? { ADMIN_PORT: String(adminPort) } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
     const proc: FleetProcess = {
       name,
       port,
       ...(adminPort !== undefined ? { adminPort } : {}),
-      pid: child.pid ?? -1,
-      output: () => out,
-      exited,
-      exitStatus: () => (child.exitCode !== null ? `code ${child.exitCode}` : child.signalCode !== null ? `signal ${child.signalCode}` : null),
-      kill: (signal) => {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      pid: child.pid,
+      output: () => child.output(),
+      exited: child.exited,
+      exitStatus: () => {
+        const e = child.exit();
+        return e ? describeExit(e) : null;
       },
+      kill: (signal) => child.signal(signal),
     };
     processes.set(key, proc);
-    if (startOpts.awaitReady !== false) await waitReady(proc, child);
+    if (startOpts.awaitReady !== false) await waitReady(child, `http://127.0.0.1:${port}`, { name, timeoutMs: 60_000, everyMs: 200 });
     return proc;
   }
 
@@ -158,18 +148,16 @@ export async function startFleet(opts: { services?: FleetServiceName[]; partitio
   return fleet;
 }
 
-async function waitReady(proc: FleetProcess, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${proc.name} exited with ${child.exitCode}:\n${proc.output()}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${proc.port}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${proc.name} not ready after 60 s:\n${proc.output()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** The /readyz status codes of a process (0: no answer), sampled every 250 ms until it exits. */
+export async function readyzCodesUntilExit(p: FleetProcess): Promise<number[]> {
+  const codes: number[] = [];
+  const sampleUnlessExited = async () => {
+    if (p.exitStatus() !== null) return true;
+    codes.push(await fetch(`http://127.0.0.1:${p.port}/readyz`).then((r) => r.status, () => 0));
+    return false;
+  };
+  await eventually(sampleUnlessExited, Infinity, `${p.name} to exit`, 250);
+  return codes;
 }
 
 /** Posts a Segment batch to the collector; returns the status. */

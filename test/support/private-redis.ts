@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { aclFileLine, aclPasswordHash } from '../../libs/config/redis-acl.js';
-import { freePort } from './embedded-process.js';
+import { freePort } from './child-process.js';
+import { eventually, GiveUp } from './poll.js';
 
 export interface PrivateRedisOptions {
   /** the `default` user's password (unset: no password) */
@@ -90,22 +91,23 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
     child = spawn('redis-server', [...listen, ...auth, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir], {
       stdio: 'ignore',
     });
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const probe = new Redis({ ...probeOptions, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        if ((await probe.ping()) === 'PONG') return;
-      } catch {
-        // not up yet
-      } finally {
-        probe.disconnect();
-      }
-      if (child.exitCode !== null) throw new Error(`private redis-server exited at start (code ${child.exitCode}): check its arguments and ACL file`);
-      if (Date.now() > deadline) throw new Error('private redis-server did not start (is redis-server installed?)');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const c = child;
+    await eventually(
+      async () => {
+        if (c.exitCode !== null) throw new GiveUp(`private redis-server exited at start (code ${c.exitCode}): check its arguments and ACL file`);
+        const probe = new Redis({ ...probeOptions, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } finally {
+          probe.disconnect();
+        }
+      },
+      15_000,
+      'the private redis-server to start (is redis-server installed?)',
+      100,
+    );
   }
 
   async function stop(): Promise<void> {

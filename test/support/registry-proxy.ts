@@ -1,4 +1,4 @@
-// A TLS + basic-auth reverse proxy in front of the test schema registry (issue 12, item 3):
+// A TLS + basic-auth reverse proxy in front of the test schema registry:
 // Apicurio 2.6 authenticates only through Keycloak, while Confluent's registry (what production
 // runs) offers HTTP basic auth and HTTPS; this stands in for the latter. Its certificate is the
 // test broker's (same test CA, for 127.0.0.1).

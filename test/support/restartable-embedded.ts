@@ -1,20 +1,14 @@
 // The embedded pipeline as a child process that can die and start again on the same data dir,
 // port, admin token and master key — as a user's `npm start` after a crash. For crash tests
-// (issue 13: compactor-crash through the fault points of libs/core/fault-points.ts).
+// through the fault points of libs/core/fault-points.ts.
 // NOTE: runs `node --import tsx services/cli/main.ts start`, what `npm start` (tsx) runs, in one
 // process: a fault point's SIGKILL is then the child's own exit signal (npm and the tsx CLI would
 // turn it into exit code 137).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './embedded-process.js';
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+import { freePort, spawnTsx, waitReady, type Child, type Exit } from './child-process.js';
 
 export interface RestartableEmbedded {
   url: string;
@@ -46,9 +40,7 @@ export async function createRestartableEmbedded(): Promise<RestartableEmbedded> 
   const url = `http://127.0.0.1:${port}`;
   const adminToken = randomBytes(18).toString('base64url');
   const masterKey = `base64:${randomBytes(32).toString('base64')}`;
-  let child: ChildProcess | null = null;
-  let exit: Promise<Exit> = Promise.resolve({ code: null, signal: null });
-  let out = '';
+  let child: Child | null = null;
 
   const admin = async <T>(method: string, path: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
@@ -63,9 +55,8 @@ export async function createRestartableEmbedded(): Promise<RestartableEmbedded> 
     url,
     dataDir,
     async start(env = {}) {
-      if (child && child.exitCode === null && child.signalCode === null) throw new Error('the previous process is still running');
-      out = '';
-      const c = spawn(process.execPath, ['--import', 'tsx', 'services/cli/main.ts', 'start'], {
+      if (child && !child.exit()) throw new Error('the previous process is still running');
+      child = spawnTsx('services/cli/main.ts', ['start'], {
         cwd: process.cwd(),
         env: {
           ...embeddedEnv(process.env),
@@ -77,26 +68,11 @@ export async function createRestartableEmbedded(): Promise<RestartableEmbedded> 
           LOG_LEVEL: 'warn',
           ...env,
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      child = c;
-      c.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      c.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-      exit = new Promise<Exit>((resolve) => c.once('exit', (code, signal) => resolve({ code, signal })));
-      const deadline = Date.now() + 90_000;
-      for (;;) {
-        if (c.exitCode !== null || c.signalCode !== null) throw new Error(`tracklane start exited (${c.exitCode ?? c.signalCode}) before it was ready:\n${out}`);
-        try {
-          if ((await fetch(`${url}/readyz`)).ok) return;
-        } catch {
-          // not listening yet
-        }
-        if (Date.now() > deadline) throw new Error(`tracklane start not ready after 90 s:\n${out}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitReady(child, url, { name: 'tracklane start', timeoutMs: 90_000, everyMs: 100 });
     },
-    exited: () => exit,
-    output: () => out,
+    exited: () => child?.exited ?? Promise.resolve({ code: null, signal: null }),
+    output: () => child?.output() ?? '',
     admin,
     async query<T>(sql: string) {
       const r = await admin<{ rows?: T[]; message?: string }>('POST', '/v1/admin/query', { sql });
@@ -104,14 +80,10 @@ export async function createRestartableEmbedded(): Promise<RestartableEmbedded> 
       return r.body.rows;
     },
     async stop() {
-      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exit;
+      return child?.stop() ?? { code: null, signal: null };
     },
     async dispose() {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exit;
-      }
+      await child?.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

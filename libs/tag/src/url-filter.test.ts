@@ -66,7 +66,7 @@ describe('redactEmails', () => {
     expect(redactEmails(input)).toBe(expected);
   });
 
-  // The regex the scanner replaced, kept as the oracle: the same output on every input.
+  // The regex form of the scanner, as the oracle: the same output on every input.
   const OLD_EMAIL_RE = /(?:[a-z0-9._+!~$'*-]|%[0-9a-f]{2})+(?:@|%40)(?:[a-z0-9-]+\.)+[a-z]{2,63}/gi;
   const oldRedact = (s: string) => (s.indexOf('@') === -1 && s.indexOf('%40') === -1 ? s : s.replace(OLD_EMAIL_RE, REDACTED));
   const piece = fc.constantFrom(

@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { eventually, GiveUp } from '../../../test/support/poll.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const sharedKafkaLibs = join(repoRoot, '.services', 'kafka', 'libs');
@@ -48,8 +49,6 @@ function portOpen(port: number): Promise<boolean> {
     s.once('error', () => done(false));
   });
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class PrivateKafka {
   readonly brokers: string;
@@ -112,7 +111,7 @@ export class PrivateKafka {
     }
     if (!cmdline.includes(this.configFile)) return;
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await sleep(100);
+    await eventually(() => !existsSync(`/proc/${pid}`), 5_000, `pid ${pid} gone`, 100).catch(() => undefined);
   }
 
   /** Writes config and formats a fresh log dir (wipes an old one). */
@@ -226,13 +225,17 @@ export class PrivateKafka {
     } finally {
       closeSync(fd);
     }
-    const deadline = started + (opts.timeoutMs ?? 90_000);
-    while (Date.now() < deadline) {
-      if (!this.child) throw new Error(`private kafka exited during start; see ${this.logFile}`);
-      if (await this.usable(opts.topics ?? [])) return Date.now() - started;
-      await sleep(250);
-    }
-    throw new Error(`private kafka not usable after ${opts.timeoutMs ?? 90_000} ms; see ${this.logFile}`);
+    const timeoutMs = opts.timeoutMs ?? 90_000;
+    await eventually(
+      async () => {
+        if (!this.child) throw new GiveUp(`private kafka exited during start; see ${this.logFile}`);
+        return this.usable(opts.topics ?? []);
+      },
+      Math.max(0, started + timeoutMs - Date.now()),
+      `private kafka usable (within ${timeoutMs} ms; see ${this.logFile})`,
+      250,
+    );
+    return Date.now() - started;
   }
 
   /** Metadata answers and every partition of `topics` has a leader. */

@@ -8,8 +8,8 @@
 // /tmp/ps-kafka/data, kept across the restarts of one run), started from .services/kafka/libs.
 // Load, all concurrently, each from its own KafkaJS client built like the fleet's (createKafka):
 //   raw      raw kafkajs idempotent producer, keyed messages (what the project sends)
-//   connect  producer from connectProducer (libs/kafka/outputs.ts; not idempotent since this
-//            experiment found the idempotent one losing acknowledged batches), keyed
+//   connect  producer from connectProducer (libs/kafka/outputs.ts; not idempotent: this
+//            experiment shows the idempotent one losing acknowledged batches), keyed
 //   keyless  raw idempotent producer, messages WITHOUT key (a control: not how the project sends)
 //   feed     connectProducer feeding topic A of the stage loop
 //   stage    createStageWorker (libs/kafka/stage-worker.ts) on A → createTopicOutput on a RAW
@@ -30,6 +30,7 @@ import { connectProducer, createTopicOutput } from '../../../libs/kafka/outputs.
 import { createStageWorker, type StageWorker } from '../../../libs/kafka/stage-worker.js';
 import { passStage, pipeline } from '../../../libs/pipeline/pipeline.js';
 import { createPipelineMetrics } from '../../../libs/pipeline/metrics.js';
+import { eventually } from '../../../test/support/poll.js';
 import { startBlackholeProxy, type BlackholeProxy } from './blackhole-proxy.js';
 import { PrivateKafka } from './private-kafka.js';
 
@@ -554,15 +555,8 @@ async function main(): Promise<void> {
     const settleAt = Date.now();
     await sleep(cfg.upMs);
     for (const l of loads) l.drain();
-    let settled = false;
-    while (Date.now() - settleAt < cfg.settleMs) {
-      const pending = loads.reduce((n, l) => n + l.pendingBatches(), 0);
-      if (pending === 0 && stages.every((s) => s.monitor.caughtUp())) {
-        settled = true;
-        break;
-      }
-      await sleep(1_000);
-    }
+    const drained = () => loads.reduce((n, l) => n + l.pendingBatches(), 0) === 0 && stages.every((s) => s.monitor.caughtUp());
+    const settled = await eventually(drained, Math.max(0, cfg.settleMs - (Date.now() - settleAt)), 'drained and caught up', 1_000).catch(() => false);
     const settleEnd = Date.now();
     say(`settle: ${settled ? 'drained and caught up' : 'NOT drained / not caught up'} after ${((settleEnd - settleAt) / 1000).toFixed(1)} s; ${status()}; ${lags()}`);
     for (const l of loads) l.stop();

@@ -1,4 +1,4 @@
-// Scenarios 1 and 2 (issue 13): the broker killed (kill -9, restarted on its log dir) or frozen
+// Scenarios 1 and 2: the broker killed (kill -9, restarted on its log dir) or frozen
 // (SIGSTOP, then SIGCONT), on a schedule under load. No process is restarted by the harness:
 // delivery must resume by itself after each fault, and a worker that exits is a finding.
 import { hangBroker, restartBroker } from '../faults.js';

@@ -1,4 +1,4 @@
-// Scenario 3 (issue 13): the ClickHouse gateway killed and down for a while, then slow — every
+// Scenario 3: the ClickHouse gateway killed and down for a while, then slow — every
 // answer to the fleet delayed past its client timeout (an insert the server may have done, that
 // the client gave up on) — under load. The sink must retry without losing or doubling rows.
 import { restartClickHouse, slowClickHouse } from '../faults.js';

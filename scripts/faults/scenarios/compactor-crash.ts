@@ -1,10 +1,11 @@
-// Scenario 7 (issue 13): the fleet's compactor killed in each step of a round — registry,
+// Scenario 7: the fleet's compactor killed in each step of a round — registry,
 // mutation, merge, verification — through the test-only fault points (libs/core/fault-points.ts),
 // started again as Kubernetes would, under load. Each request must still end `verified` with no
 // old value left in any table, and nothing acknowledged may be lost meanwhile.
 import { toNumber } from '../../../libs/clickhouse/client.js';
 import { FAULT_POINT_ENV, FAULT_POINTS } from '../../../libs/core/fault-points.js';
 import { sendBatch } from '../../../test/support/fleet.js';
+import { eventually } from '../../../test/support/poll.js';
 import { sleep, startScenario, type FaultRun } from '../harness.js';
 import type { FleetScenario } from './fleet-scenario.js';
 import { endScenario } from './fleet-scenario.js';
@@ -59,11 +60,11 @@ export const compactorCrash: FleetScenario = {
         { type: 'track', messageId: `${tag}-t1`, userId, event: 'Report Exported' },
       ]);
       if (status !== 200) throw new Error(`identify of ${userId} answered ${status}`);
-      for (let i = 0; i < 120; i++) {
+      const userStored = async () => {
         const [u] = await (await run.ch.query({ query: 'SELECT count() AS n FROM users FINAL WHERE tenant_id = {t:String} AND user_id = {u:String}', query_params: { t: tenant.id, u: userId }, format: 'JSONEachRow' })).json<{ n: unknown }>();
-        if (toNumber(u?.n) === 1) break;
-        await sleep(500);
-      }
+        return toNumber(u?.n) === 1;
+      };
+      await eventually(userStored, 60_000, `users row of ${userId}`, 500).catch(() => undefined);
       // NOTE: one compactor at a time: the one restarted after the last point would take the request
       await stopCompactor(run);
       const crashing = await run.fleet.start('compactor', 'compactor', { [FAULT_POINT_ENV]: point });
@@ -78,12 +79,13 @@ export const compactorCrash: FleetScenario = {
       await run.fleet.start('compactor');
       let receipt = '';
       let verifiedAt: number | null = null;
-      for (const deadline = Date.now() + 180_000; Date.now() < deadline; await sleep(1_000)) {
+      const receiptFinal = async () => {
         const r = await run.fleet.admin<{ status: string }>('GET', `/v1/admin/requests/${patched.body.requestId}`);
         receipt = r.body.status;
         if (receipt === 'verified') verifiedAt = Date.now();
-        if (receipt === 'verified' || receipt === 'failed') break;
-      }
+        return receipt === 'verified' || receipt === 'failed';
+      };
+      await eventually(receiptFinal, 180_000, `receipt ${patched.body.requestId}`, 1_000).catch(() => undefined);
       const oldValuesIn = await tablesHolding(run, tenant.id, [old.email, old.firstName]);
       const outcome = { point, died: diedHow, status: receipt, oldValuesIn, verifiedAfterRestartS: verifiedAt ? Math.round((verifiedAt - restartedAt) / 100) / 10 : null };
       outcomes.push(outcome);

@@ -1,4 +1,4 @@
-// Scenario 8 of `npm run faults` (issue 13), embedded-crash: `tracklane start` (one process, chDB
+// Scenario 8 of `npm run faults`, embedded-crash: `tracklane start` (one process, chDB
 // under a data dir) is kill -9'd as a whole process group under load and started again on the
 // same data dir and port, with a retroactive overwrite in flight at each kill. It proves the
 // embedded durability point (a 2xx waits for the flush holding its events: DESIGN.md §6) and the
@@ -7,13 +7,13 @@
 // old value left in any table.
 // NOTE: needs none of the shared services (Kafka, Redis, the ClickHouse gateway): the child runs
 // on embedded defaults, their endpoints stripped from its environment.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../../test/support/embedded-process.js';
+import { freePort, spawnChild, waitReady } from '../../../test/support/child-process.js';
+import { eventually } from '../../../test/support/poll.js';
 import { repoRoot } from '../../services/paths.js';
 import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.js';
 
@@ -218,13 +218,14 @@ async function crashCycles(run: Run, p: Profile, tenantId: string, subjects: Sub
 async function waitForReceipts(api: AdminApi, subjects: Subject[], ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (const s of subjects) {
-    if (!s.requestId) continue;
-    for (;;) {
-      const r = await receipt(api, s.requestId).catch(() => undefined);
+    const requestId = s.requestId;
+    if (!requestId) continue;
+    const receiptFinal = async () => {
+      const r = await receipt(api, requestId).catch(() => undefined);
       Object.assign(s, { status: r?.status ?? 'unknown', reason: r?.reason ?? null, verifiedAt: r?.verifiedAt ?? undefined });
-      if (s.status === 'verified' || s.status === 'failed' || Date.now() > deadline) break;
-      await sleep(500);
-    }
+      return s.status === 'verified' || s.status === 'failed';
+    };
+    await eventually(receiptFinal, Math.max(0, deadline - Date.now()), `receipt ${requestId}`, 500).catch(() => undefined);
   }
 }
 
@@ -232,8 +233,7 @@ async function waitForReceipts(api: AdminApi, subjects: Subject[], ms: number): 
 async function checkStore(run: Run, p: Profile, tenantId: string, acknowledged: string[], subjects: Subject[]): Promise<void> {
   // NOTE: in embedded mode a 2xx already waited for its flush: stored < acknowledged is a loss
   // the wait only rules out being early about
-  const deadline = Date.now() + p.settleMs;
-  while (Date.now() < deadline && (await storedCount(run.api, tenantId).catch(() => -1)) < acknowledged.length) await sleep(1_000);
+  await eventually(async () => (await storedCount(run.api, tenantId)) >= acknowledged.length, p.settleMs, 'stored ≥ acknowledged', 1_000).catch(() => undefined);
 
   const stored = await storedIds(run.api, tenantId);
   const diff = diffLedger(acknowledged, stored);
@@ -291,20 +291,13 @@ const OUTPUT_TAIL = 16_000;
  */
 async function startLife(run: Run): Promise<void> {
   const n = run.lives.length + 1;
-  const child: ChildProcess = spawn('npm', ['start', '--silent'], { cwd: repoRoot, env: run.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-OUTPUT_TAIL);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  const child = spawnChild('npm', ['start', '--silent'], { cwd: repoRoot, env: run.env, detached: true, outputTail: OUTPUT_TAIL });
   let killing = false;
   let gone = false;
-  let exit: number | null | undefined;
-  child.once('exit', (code) => (exit = code));
+  const exit = () => child.exit()?.code;
   // NOTE: the child is detached: if the harness dies first, nothing else would ever stop it
   const orphanGuard = () => {
-    if (gone || child.pid === undefined) return;
+    if (gone) return;
     try {
       process.kill(-child.pid, 'SIGKILL');
     } catch {
@@ -319,7 +312,7 @@ async function startLife(run: Run): Promise<void> {
   run.lives.push({
     async kill() {
       // NOTE: never signal a group twice: once gone, its id may belong to someone else
-      if (gone || child.pid === undefined) return;
+      if (gone) return;
       killing = true;
       const pgid = child.pid;
       try {
@@ -328,28 +321,14 @@ async function startLife(run: Run): Promise<void> {
         return groupGone();
       }
       // TRICKY: chDB must not be opened again while a killed member still holds the data dir
-      const deadline = Date.now() + 15_000;
-      while (groupRuns(pgid)) {
-        if (Date.now() > deadline) throw new Error(`process group ${pgid} still runs 15 s after SIGKILL`);
-        await sleep(50);
-      }
+      await eventually(() => !groupRuns(pgid), 15_000, `process group ${pgid} to end after SIGKILL`, 50);
       groupGone();
     },
-    exitedByItself: () => (killing ? undefined : exit),
-    describe: () => `--- start ${n} (pid ${child.pid}${killing ? ', killed' : exit !== undefined ? `, exited ${exit}` : ''}), last output:\n${out.trim() || '(none)'}`,
+    exitedByItself: () => (killing ? undefined : exit()),
+    describe: () => `--- start ${n} (pid ${child.pid}${killing ? ', killed' : exit() !== undefined ? `, exited ${exit()}` : ''}), last output:\n${child.output().trim() || '(none)'}`,
   });
 
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exit !== undefined) throw new Error(`start ${n} exited with ${exit} before it was ready`);
-    const ready = await fetch(`${run.api.url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) return;
-    if (Date.now() > deadline) throw new Error(`start ${n} not ready after 90 s`);
-    await sleep(100);
-  }
+  await waitReady(child, run.api.url, { name: `start ${n}`, timeoutMs: 90_000, everyMs: 100, fetchTimeoutMs: 2_000, showOutput: false });
 }
 
 /** Whether a member of the process group runs (zombies do not count: nothing may reap them here). */

@@ -1,4 +1,4 @@
-// Scenario 6 (issue 13): a random worker kill -9ed every 10 s, and started again at once as
+// Scenario 6: a random worker kill -9ed every 10 s, and started again at once as
 // Kubernetes would. Only what the harness killed is started again: a process that exited by
 // itself is a finding.
 import type { FleetServiceName } from '../../../test/support/fleet.js';

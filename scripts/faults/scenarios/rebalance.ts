@@ -1,4 +1,4 @@
-// Scenario 5 (issue 13): the enricher and anonymizer scaled 1 → 3 → 1 every 15 s under load, as
+// Scenario 5: the enricher and anonymizer scaled 1 → 3 → 1 every 15 s under load, as
 // an autoscaler does: replicas join the groups, then leave them with SIGTERM (a graceful scale
 // down). Every rebalance revokes partitions with records in flight.
 import { scaleOutAndIn } from '../faults.js';

@@ -1,4 +1,4 @@
-// Scenario 4 (issue 13): a tenant's anonymization switched on, and Redis stopped just after —
+// Scenario 4: a tenant's anonymization switched on, and Redis stopped just after —
 // for 30 s under load. The enricher and anonymizer cannot read flags: they must pause (fail
 // closed) rather than let a clear id through, and resume once Redis answers; the collector keeps
 // accepting from its cache.

@@ -1,4 +1,4 @@
-// Scenario 9 (issue 13): steady load at half the measured maximum for 30 minutes with the faults
+// Scenario 9: steady load at half the measured maximum for 30 minutes with the faults
 // of scenarios 1–5 interleaved (not the kill-loop: RSS is judged per process lifetime). Every
 // minute: each long-lived process's RSS and the p99 of 2xx → visible of the batches acknowledged
 // in that minute outside fault windows. Fails when a service's RSS grew more than 10 % over the
