@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ACCOUNT_SELECT, insertAccounts, parseAccountRow, type AccountRow } from '../../libs/clickhouse/tables/accounts.js';
 import { DEAD_LETTER_SELECT, insertDeadLetters, parseDeadLetterRow, toDeadLetterRow } from '../../libs/clickhouse/tables/dead-letters.js';
 import { EVENT_SELECT, eventTuple, insertEventTuples, parseEventRow } from '../../libs/clickhouse/tables/events.js';
+import { OVERWRITE_REQUEST_SELECT, insertOverwriteRequests, parseOverwriteRequestRow, parseReceipt, type OverwriteRequestRow } from '../../libs/clickhouse/tables/overwrite-requests.js';
 import type { JsonRow } from '../../libs/clickhouse/tables/row-values.js';
 import { USER_SELECT, insertUsers, parseUserRow, type UserRow } from '../../libs/clickhouse/tables/users.js';
 import { toEventRow, toEventTuple } from '../../libs/sink/event-rows.js';
@@ -78,10 +79,37 @@ describe('table modules round-trip', () => {
     expect((await select(`SELECT ${DEAD_LETTER_SELECT} FROM dead_letters WHERE tenant_id = {t:String}`, tenant)).map(parseDeadLetterRow)).toEqual([row]);
   });
 
+  it('overwrite_requests: the latest version of a receipt', async () => {
+    const tenant = uniqueTenant();
+    const pending: OverwriteRequestRow = {
+      request_id: `${tenant}/0`,
+      tenant_id: tenant,
+      subject: 'user',
+      subject_id_hash: 'h',
+      mode: 'anonymize',
+      status: 'pending',
+      rows_rewritten: {},
+      reason: null,
+      attempts: 0,
+      requested_at: T,
+      applied_at: null,
+      verified_at: null,
+      version: 0,
+    };
+    const verified: OverwriteRequestRow = { ...pending, status: 'verified', rows_rewritten: { events: 3, users: 1 }, attempts: 1, applied_at: T + 7, verified_at: T + 9, version: T + 9 };
+    await insertOverwriteRequests(ch().client, [pending, verified]);
+    const rows = await select(`SELECT ${OVERWRITE_REQUEST_SELECT} FROM overwrite_requests FINAL WHERE tenant_id = {t:String}`, tenant);
+    expect(rows.map(parseOverwriteRequestRow)).toEqual([verified]);
+    const { version, ...receipt } = verified;
+    expect(rows.map(parseReceipt)).toEqual([receipt]);
+    expect(version).toBe(T + 9);
+  });
+
   it('an insert of no rows sends nothing', async () => {
     await insertEventTuples(ch().client, [], { table: 'no_such_table' });
     await insertUsers(ch().client, [], 'no_such_table');
     await insertAccounts(ch().client, [], 'no_such_table');
     await insertDeadLetters(ch().client, [], 'no_such_table');
+    await insertOverwriteRequests(ch().client, [], 'no_such_table');
   });
 });
