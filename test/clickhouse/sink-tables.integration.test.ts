@@ -6,7 +6,10 @@ import { ACCOUNT_SELECT, insertAccounts, parseAccountRow, type AccountRow } from
 import { DEAD_LETTER_SELECT, insertDeadLetters, parseDeadLetterRow, toDeadLetterRow } from '../../libs/clickhouse/tables/dead-letters.js';
 import { EVENT_SELECT, eventTuple, insertEventTuples, parseEventRow } from '../../libs/clickhouse/tables/events.js';
 import { OVERWRITE_REQUEST_SELECT, insertOverwriteRequests, parseOverwriteRequestRow, parseReceipt, type OverwriteRequestRow } from '../../libs/clickhouse/tables/overwrite-requests.js';
-import type { JsonRow } from '../../libs/clickhouse/tables/row-values.js';
+import { insertOverwriteValues, overwriteValueGroupsQuery, parseOverwriteValueGroup, type OverwriteValueRow } from '../../libs/clickhouse/tables/overwrite-values.js';
+import { selectList, type JsonRow } from '../../libs/clickhouse/tables/row-values.js';
+import { SUPPRESSED_EVENTS_COLUMNS, insertSuppressedEvents } from '../../libs/clickhouse/tables/suppressed-events.js';
+import { SUPPRESSION_SELECT, earliestSuppressionsQuery, insertSuppressions, parseEarliestSuppression, parseSuppressionRow } from '../../libs/clickhouse/tables/suppressions.js';
 import { USER_SELECT, insertUsers, parseUserRow, type UserRow } from '../../libs/clickhouse/tables/users.js';
 import { toEventRow, toEventTuple } from '../../libs/sink/event-rows.js';
 import { cleanEvent, identifyEvent } from '../support/clickhouse-fixtures.js';
@@ -105,11 +108,48 @@ describe('table modules round-trip', () => {
     expect(version).toBe(T + 9);
   });
 
+  it('overwrite_values: a request’s rows read back per request, the id only as its hash', async () => {
+    const tenant = uniqueTenant();
+    // NOTE: recent: the table's 30-day TTL removes older rows at the next merge
+    const at = Date.now() - 60_000;
+    const base: Omit<OverwriteValueRow, 'attr' | 'new_value'> = { request_id: 'r1', tenant_id: tenant, subject: 'user', id: '', id_hash: 'h1', mode: 'delete', delete_events: 1, requested_at: at };
+    await insertOverwriteValues(ch().client, [
+      { ...base, attr: 'plan', new_value: '"free"' },
+      { ...base, attr: 'email', new_value: null },
+    ]);
+    const groups = (await select(overwriteValueGroupsQuery('tenant_id = {t:String}'), tenant)).map(parseOverwriteValueGroup);
+    expect(groups.map((g) => ({ ...g, attrs: [...g.attrs].sort() }))).toEqual([
+      { request_id: 'r1', tenant_id: tenant, subject: 'user', id_hash: 'h1', delete_events: 1, requested_at: at, attrs: [['email', null], ['plan', '"free"']] },
+    ]);
+    const [registered] = await select('SELECT id, id_hash, registered_at > now64(3) - INTERVAL 1 MINUTE AS fresh FROM overwrite_values WHERE tenant_id = {t:String} LIMIT 1', tenant);
+    expect(registered).toEqual({ id: '', id_hash: 'h1', fresh: 1 });
+  });
+
+  it('suppressions: the rows, and each user’s earliest', async () => {
+    const tenant = uniqueTenant();
+    const first = { tenant_id: tenant, subject_id_hash: 'h1', request_id: 'r1', requested_at: T };
+    const later = { ...first, request_id: 'r2', requested_at: T + 1_000 };
+    await insertSuppressions(ch().client, [later, first]);
+    expect((await select(`SELECT ${SUPPRESSION_SELECT} FROM suppressions WHERE tenant_id = {t:String} ORDER BY request_id`, tenant)).map(parseSuppressionRow)).toEqual([first, later]);
+    expect((await select(earliestSuppressionsQuery('tenant_id = {t:String}'), tenant)).map(parseEarliestSuppression)).toEqual([first]);
+  });
+
+  it('suppressed_events: counts of a request and day add up', async () => {
+    const tenant = uniqueTenant();
+    const row = { tenant_id: tenant, request_id: 'r1', day: '2026-06-01', events: 2 };
+    await insertSuppressedEvents(ch().client, [row, { ...row, events: 3 }]);
+    const query = `SELECT ${SUPPRESSED_EVENTS_COLUMNS.filter((c) => c !== 'events').join(', ')}, sum(events) AS events FROM suppressed_events WHERE tenant_id = {t:String} GROUP BY tenant_id, request_id, day`;
+    expect(await select(query, tenant)).toEqual([{ ...row, events: 5 }]);
+  });
+
   it('an insert of no rows sends nothing', async () => {
     await insertEventTuples(ch().client, [], { table: 'no_such_table' });
     await insertUsers(ch().client, [], 'no_such_table');
     await insertAccounts(ch().client, [], 'no_such_table');
     await insertDeadLetters(ch().client, [], 'no_such_table');
     await insertOverwriteRequests(ch().client, [], 'no_such_table');
+    await insertOverwriteValues(ch().client, [], 'no_such_table');
+    await insertSuppressions(ch().client, [], 'no_such_table');
+    await insertSuppressedEvents(ch().client, [], 'no_such_table');
   });
 });

@@ -3,7 +3,9 @@ import { parseAccountRow } from './accounts.js';
 import { parseDeadLetterRow } from './dead-letters.js';
 import { EVENT_COLUMNS, EVENT_SELECT, parseEventRow } from './events.js';
 import { parseOverwriteRequestRow, parseReceipt } from './overwrite-requests.js';
+import { parseOverwriteValueGroup } from './overwrite-values.js';
 import { flag, ms, numberMap, selectList } from './row-values.js';
+import { parseEarliestSuppression, parseSuppressionRow } from './suppressions.js';
 import { USER_SELECT, parseUserRow } from './users.js';
 
 describe('column values', () => {
@@ -119,5 +121,29 @@ describe('parse', () => {
     expect(() => parseReceipt({ ...json, subject: 'group' })).toThrow(/overwrite_requests.subject/);
     expect(() => parseReceipt({ ...json, mode: 'erase' })).toThrow(/overwrite_requests.mode/);
     expect(() => parseReceipt({ ...json, status: 'done' })).toThrow(/overwrite_requests.status/);
+  });
+
+  it('overwrite_values per request: attribute → new value, null cleared; an unknown subject refused', () => {
+    const json = { request_id: 'r1', tenant_id: 't', subject: 'account', id_hash: 'h', delete_events: 0, requested_ms: '1780000000123', attrs: [['plan', '"pro"'], ['email', null]] };
+    expect(parseOverwriteValueGroup(json)).toEqual({
+      request_id: 'r1',
+      tenant_id: 't',
+      subject: 'account',
+      id_hash: 'h',
+      delete_events: 0,
+      requested_at: 1_780_000_000_123,
+      attrs: [
+        ['plan', '"pro"'],
+        ['email', null],
+      ],
+    });
+    expect(() => parseOverwriteValueGroup({ ...json, subject: 'group' })).toThrow(/overwrite_values.subject/);
+    expect(() => parseOverwriteValueGroup({ ...json, attrs: ['plan'] })).toThrow(/overwrite_values.attrs/);
+  });
+
+  it('a suppressions row, and a user’s earliest one (its time as requested_ms)', () => {
+    const row = { tenant_id: 't', subject_id_hash: 'h', request_id: 'r1', requested_at: Date.UTC(2026, 2, 3, 10) };
+    expect(parseSuppressionRow({ ...row, requested_at: '2026-03-03 10:00:00.000' })).toEqual(row);
+    expect(parseEarliestSuppression({ tenant_id: 't', subject_id_hash: 'h', request_id: 'r1', requested_ms: String(row.requested_at) })).toEqual(row);
   });
 });
