@@ -3,6 +3,7 @@
 // parse, as the same typed row.
 import { describe, expect, it } from 'vitest';
 import { ACCOUNT_SELECT, insertAccounts, parseAccountRow, type AccountRow } from '../../libs/clickhouse/tables/accounts.js';
+import { AUDIT_COLUMNS, insertAuditRows, type AuditRow } from '../../libs/clickhouse/tables/audit-log.js';
 import { DEAD_LETTER_SELECT, insertDeadLetters, parseDeadLetterRow, toDeadLetterRow } from '../../libs/clickhouse/tables/dead-letters.js';
 import { EVENT_SELECT, eventTuple, insertEventTuples, parseEventRow } from '../../libs/clickhouse/tables/events.js';
 import { OVERWRITE_REQUEST_SELECT, insertOverwriteRequests, parseOverwriteRequestRow, parseReceipt, type OverwriteRequestRow } from '../../libs/clickhouse/tables/overwrite-requests.js';
@@ -142,6 +143,14 @@ describe('table modules round-trip', () => {
     expect(await select(query, tenant)).toEqual([{ ...row, events: 5 }]);
   });
 
+  it('audit_log', async () => {
+    const tenant = uniqueTenant();
+    // NOTE: recent: the table's 400-day TTL removes older rows at the next merge
+    const row: AuditRow = { at: Date.now() - 60_000, tenant_id: tenant, credential_kind: 'api_key', key_id: 'k1', action: 'erasure.create', request_id: 'q1', outcome: 'denied', status: 403, source: '203.0.113.0', details: { users: '2' } };
+    await insertAuditRows(ch().client, [row]);
+    expect(await select(`SELECT ${selectList(AUDIT_COLUMNS, new Set(['at']))} FROM audit_log WHERE tenant_id = {t:String}`, tenant)).toEqual([row]);
+  });
+
   it('an insert of no rows sends nothing', async () => {
     await insertEventTuples(ch().client, [], { table: 'no_such_table' });
     await insertUsers(ch().client, [], 'no_such_table');
@@ -151,5 +160,6 @@ describe('table modules round-trip', () => {
     await insertOverwriteValues(ch().client, [], 'no_such_table');
     await insertSuppressions(ch().client, [], 'no_such_table');
     await insertSuppressedEvents(ch().client, [], 'no_such_table');
+    await insertAuditRows(ch().client, [], 'no_such_table');
   });
 });
