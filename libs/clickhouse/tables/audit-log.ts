@@ -3,6 +3,7 @@
 // writes it, tenants read their own rows through the query API (no code reads them back).
 // NOTE: never a secret or a PII value: key ids, counts and keyed subject hashes only.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 export const AUDIT_OUTCOMES = ['ok', 'denied', 'rejected', 'error'] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
@@ -26,16 +27,9 @@ export interface AuditRow {
 export const AUDIT_COLUMNS = ['at', 'tenant_id', 'credential_kind', 'key_id', 'action', 'request_id', 'outcome', 'status', 'source', 'details'] as const satisfies readonly (keyof AuditRow)[];
 
 // Compile-time guard: AUDIT_COLUMNS names every AuditRow key.
-type MissingAuditColumns = Exclude<keyof AuditRow, (typeof AUDIT_COLUMNS)[number]>;
-const allAuditColumnsListed: MissingAuditColumns extends never ? true : MissingAuditColumns = true;
+const allAuditColumnsListed: AllColumnsListed<AuditRow, typeof AUDIT_COLUMNS> = true;
 void allAuditColumnsListed;
 
 export async function insertAuditRows(client: ClickHouseClient, rows: readonly AuditRow[], table = 'audit_log'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => AUDIT_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...AUDIT_COLUMNS],
-  });
+  await insertRows(client, table, AUDIT_COLUMNS, rows);
 }

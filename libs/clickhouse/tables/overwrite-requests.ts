@@ -4,6 +4,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { OVERWRITE_MODES, OVERWRITE_SUBJECTS, type OverwriteMode, type OverwriteSubject } from '../../events/overwrite-command.js';
 import { ms, nullableMs, nullableStr, num, numberMap, oneOf, selectList, str, type JsonRow } from './row-values.js';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 export const RECEIPT_STATUSES = ['pending', 'applied', 'verified', 'failed'] as const;
 export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
@@ -49,8 +50,7 @@ export const OVERWRITE_REQUEST_COLUMNS = [
 ] as const satisfies readonly (keyof OverwriteRequestRow)[];
 
 // Compile-time guard: OVERWRITE_REQUEST_COLUMNS names every OverwriteRequestRow key.
-type MissingOverwriteRequestColumns = Exclude<keyof OverwriteRequestRow, (typeof OVERWRITE_REQUEST_COLUMNS)[number]>;
-const allOverwriteRequestColumnsListed: MissingOverwriteRequestColumns extends never ? true : MissingOverwriteRequestColumns = true;
+const allOverwriteRequestColumnsListed: AllColumnsListed<OverwriteRequestRow, typeof OVERWRITE_REQUEST_COLUMNS> = true;
 void allOverwriteRequestColumnsListed;
 
 /**
@@ -81,11 +81,5 @@ export function parseOverwriteRequestRow(r: JsonRow): OverwriteRequestRow {
 }
 
 export async function insertOverwriteRequests(client: ClickHouseClient, rows: readonly OverwriteRequestRow[], table = 'overwrite_requests'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => OVERWRITE_REQUEST_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...OVERWRITE_REQUEST_COLUMNS],
-  });
+  await insertRows(client, table, OVERWRITE_REQUEST_COLUMNS, rows);
 }

@@ -7,6 +7,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { OVERWRITE_SUBJECTS, type OverwriteMode, type OverwriteSubject } from '../../events/overwrite-command.js';
 import { flag, ms, nullableStr, oneOf, str, type JsonRow } from './row-values.js';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 /** One row of `overwrite_values` as written; times in ms. */
 export interface OverwriteValueRow {
@@ -39,8 +40,7 @@ export const OVERWRITE_VALUE_COLUMNS = [
 ] as const satisfies readonly (keyof OverwriteValueRow)[];
 
 // Compile-time guard: OVERWRITE_VALUE_COLUMNS names every OverwriteValueRow key.
-type MissingOverwriteValueColumns = Exclude<keyof OverwriteValueRow, (typeof OVERWRITE_VALUE_COLUMNS)[number]>;
-const allOverwriteValueColumnsListed: MissingOverwriteValueColumns extends never ? true : MissingOverwriteValueColumns = true;
+const allOverwriteValueColumnsListed: AllColumnsListed<OverwriteValueRow, typeof OVERWRITE_VALUE_COLUMNS> = true;
 void allOverwriteValueColumnsListed;
 
 /** A request's rows for one subject, as the registry reads them: attribute → new value (null: cleared). */
@@ -85,11 +85,5 @@ export function parseOverwriteValueGroup(r: JsonRow): OverwriteValueGroup {
 }
 
 export async function insertOverwriteValues(client: ClickHouseClient, rows: readonly OverwriteValueRow[], table = 'overwrite_values'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => OVERWRITE_VALUE_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...OVERWRITE_VALUE_COLUMNS],
-  });
+  await insertRows(client, table, OVERWRITE_VALUE_COLUMNS, rows);
 }

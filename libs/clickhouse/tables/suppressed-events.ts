@@ -3,6 +3,7 @@
 // merge). Sinks write what they dropped, the compactor what it deleted; receipts sum it per
 // request (libs/compactor/receipts.ts), so no row is read back as written.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 /** One row of `suppressed_events`: a count to add. */
 export interface SuppressedEventsRow {
@@ -17,16 +18,9 @@ export interface SuppressedEventsRow {
 export const SUPPRESSED_EVENTS_COLUMNS = ['tenant_id', 'request_id', 'day', 'events'] as const satisfies readonly (keyof SuppressedEventsRow)[];
 
 // Compile-time guard: SUPPRESSED_EVENTS_COLUMNS names every SuppressedEventsRow key.
-type MissingSuppressedEventsColumns = Exclude<keyof SuppressedEventsRow, (typeof SUPPRESSED_EVENTS_COLUMNS)[number]>;
-const allSuppressedEventsColumnsListed: MissingSuppressedEventsColumns extends never ? true : MissingSuppressedEventsColumns = true;
+const allSuppressedEventsColumnsListed: AllColumnsListed<SuppressedEventsRow, typeof SUPPRESSED_EVENTS_COLUMNS> = true;
 void allSuppressedEventsColumnsListed;
 
 export async function insertSuppressedEvents(client: ClickHouseClient, rows: readonly SuppressedEventsRow[], table = 'suppressed_events'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => SUPPRESSED_EVENTS_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...SUPPRESSED_EVENTS_COLUMNS],
-  });
+  await insertRows(client, table, SUPPRESSED_EVENTS_COLUMNS, rows);
 }

@@ -5,6 +5,7 @@
 // (DEFAULT now64(3)), never written here.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { ms, selectList, str, type JsonRow } from './row-values.js';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 /** One row of `suppressions` as written; times in ms. */
 export interface SuppressionRow {
@@ -18,8 +19,7 @@ export interface SuppressionRow {
 export const SUPPRESSION_COLUMNS = ['tenant_id', 'subject_id_hash', 'request_id', 'requested_at'] as const satisfies readonly (keyof SuppressionRow)[];
 
 // Compile-time guard: SUPPRESSION_COLUMNS names every SuppressionRow key.
-type MissingSuppressionColumns = Exclude<keyof SuppressionRow, (typeof SUPPRESSION_COLUMNS)[number]>;
-const allSuppressionColumnsListed: MissingSuppressionColumns extends never ? true : MissingSuppressionColumns = true;
+const allSuppressionColumnsListed: AllColumnsListed<SuppressionRow, typeof SUPPRESSION_COLUMNS> = true;
 void allSuppressionColumnsListed;
 
 /** SELECT list whose rows parseSuppressionRow reads. */
@@ -50,11 +50,5 @@ export function parseEarliestSuppression(r: JsonRow): SuppressionRow {
 }
 
 export async function insertSuppressions(client: ClickHouseClient, rows: readonly SuppressionRow[], table = 'suppressions'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => SUPPRESSION_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...SUPPRESSION_COLUMNS],
-  });
+  await insertRows(client, table, SUPPRESSION_COLUMNS, rows);
 }
