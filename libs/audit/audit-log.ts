@@ -1,14 +1,13 @@
-// The `audit_log` table (schemas/clickhouse/0008_audit_log.sql): its row, and the one writer.
+// The one writer of the `audit_log` table (its row: libs/clickhouse/tables/audit-log.ts).
 // One row per admin-scope action and credential change; never a secret or a PII value —
 // callers pass key ids, counts and keyed subject hashes only.
 import type { ClickHouseClient } from '@clickhouse/client';
+import { insertAuditRows, type AuditOutcome, type AuditRow } from '../clickhouse/tables/audit-log.js';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { maskIp } from '../enrich/ip-address.js';
 
-export const AUDIT_TABLE = 'audit_log';
-
-export type AuditOutcome = 'ok' | 'denied' | 'rejected' | 'error';
+export type { AuditOutcome, AuditRow };
 
 export interface AuditEntry {
   at: number;
@@ -24,19 +23,6 @@ export interface AuditEntry {
   source: string;
   /** counts, key ids, keyed hashes: never a value a tenant sent */
   details?: Record<string, string>;
-}
-
-export interface AuditRow {
-  at: number;
-  tenant_id: string;
-  credential_kind: string;
-  key_id: string;
-  action: string;
-  request_id: string;
-  outcome: AuditOutcome;
-  status: number;
-  source: string;
-  details: Record<string, string>;
 }
 
 export function outcomeOf(status: number): AuditOutcome {
@@ -70,7 +56,7 @@ export function createAuditLog(opts: { client: ClickHouseClient; logger: Logger 
   return {
     async record(entry) {
       try {
-        await opts.client.insert({ table: AUDIT_TABLE, format: 'JSONEachRow', values: [auditRow(entry)] });
+        await insertAuditRows(opts.client, [auditRow(entry)]);
       } catch (err) {
         opts.logger.error({ ...safeErrorFields(err), action: entry.action, tenantId: entry.tenantId, requestId: entry.requestId }, 'could not write an audit row');
       }

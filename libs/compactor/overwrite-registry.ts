@@ -8,6 +8,10 @@ import { drop, ok, type Result } from '../core/result.js';
 import type { CleanEvent, JsonMap } from '../events/envelope.js';
 import { toNumber } from '../clickhouse/client.js';
 import type { OverwriteSubject } from '../events/overwrite-command.js';
+import { overwriteValueGroupsQuery, parseOverwriteValueGroup } from '../clickhouse/tables/overwrite-values.js';
+import type { JsonRow } from '../clickhouse/tables/row-values.js';
+import { insertSuppressedEvents, type SuppressedEventsRow } from '../clickhouse/tables/suppressed-events.js';
+import { earliestSuppressionsQuery, parseEarliestSuppression, type SuppressionRow } from '../clickhouse/tables/suppressions.js';
 import { rewriteMap, type MapRewrite } from './overwrite-plan.js';
 import type { SubjectHash } from '../privacy/subject-hash.js';
 
@@ -23,13 +27,8 @@ export interface RegisteredOverwrite {
   delete_events: boolean;
 }
 
-export interface RegisteredSuppression {
-  tenant_id: string;
-  /** keyed hash of the user id (subject-hash.ts) */
-  subject_id_hash: string;
-  request_id: string;
-  requested_at: number;
-}
+/** A user's suppression: its `suppressions` row (the user id as its keyed hash). */
+export type RegisteredSuppression = SuppressionRow;
 
 export interface OverwriteRegistry {
   /** Remembers overwrites (in memory; the compactor persists them in overwrite_values). */
@@ -128,13 +127,13 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     if (counts.size === 0) return 0;
     const taken = counts;
     counts = new Map();
-    const rows = [...taken].map(([k, events]) => {
-      const [tenant_id, request_id, day] = k.split('\u0000');
+    const rows = [...taken].map(([k, events]): SuppressedEventsRow => {
+      const [tenant_id = '', request_id = '', day = ''] = k.split('\u0000');
       return { tenant_id, request_id, day, events };
     });
     const total = rows.reduce((n, r) => n + r.events, 0);
     try {
-      if (deps.client) await deps.client.insert({ table: 'suppressed_events', format: 'JSONEachRow', values: rows });
+      if (deps.client) await insertSuppressedEvents(deps.client, rows);
       deps.logger?.info({ events: total, requests: rows.length }, 'events of suppressed users dropped');
       return total;
     } catch (err) {
@@ -182,37 +181,11 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
       byRegistration ? 'registered_at >= fromUnixTimestamp64Milli({since:Int64})' : `requested_at >= fromUnixTimestamp64Milli({${forSuppressions ? 'supSince' : 'since'}:Int64})`;
     const query_params = byRegistration ? { since: since.registeredMs } : { since: since.requestedMs, supSince: since.suppressionsRequestedMs };
     const before = size;
-    const sup = await client.query({
-      query: `SELECT tenant_id, subject_id_hash, argMin(request_id, requested_at) AS request_id,
-                     toUnixTimestamp64Milli(min(requested_at)) AS requested_ms
-              FROM suppressions WHERE ${where(true)} GROUP BY tenant_id, subject_id_hash`,
-      query_params,
-      format: 'JSONEachRow',
-    });
-    recordSuppressions(
-      (await sup.json<Omit<RegisteredSuppression, 'requested_at'> & { requested_ms: unknown }>()).map(({ requested_ms, ...r }) => ({ ...r, requested_at: toNumber(requested_ms) })),
-    );
-    const rs = await client.query({
-      query: `SELECT request_id, tenant_id, subject, id_hash, any(delete_events) AS delete_events,
-                toUnixTimestamp64Milli(any(requested_at)) AS requested_ms,
-                groupArray(tuple(attr, new_value)) AS attrs
-              FROM overwrite_values FINAL
-              WHERE ${where(false)}
-              GROUP BY request_id, tenant_id, subject, id_hash`,
-      query_params,
-      format: 'JSONEachRow',
-    });
-    const rows = await rs.json<{
-      request_id: string;
-      tenant_id: string;
-      subject: OverwriteSubject;
-      id_hash: string;
-      delete_events: unknown;
-      requested_ms: unknown;
-      attrs: [string, string | null][];
-    }>();
+    const sup = await client.query({ query: earliestSuppressionsQuery(where(true)), query_params, format: 'JSONEachRow' });
+    recordSuppressions((await sup.json<JsonRow>()).map(parseEarliestSuppression));
+    const rs = await client.query({ query: overwriteValueGroupsQuery(where(false)), query_params, format: 'JSONEachRow' });
     record(
-      rows.map((r) => {
+      (await rs.json<JsonRow>()).map(parseOverwriteValueGroup).map((r) => {
         // overwrite_values stores events-map keys with JSON-encoded values (see compactor.ts)
         const rewrite: MapRewrite = { repl: {}, drop: [] };
         for (const [attr, v] of r.attrs) {
@@ -224,9 +197,9 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
           tenant_id: r.tenant_id,
           subject: r.subject,
           id_hash: r.id_hash,
-          requested_at: toNumber(r.requested_ms),
+          requested_at: r.requested_at,
           rewrite,
-          delete_events: toNumber(r.delete_events) === 1,
+          delete_events: r.delete_events === 1,
         };
       }),
     );

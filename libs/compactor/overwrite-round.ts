@@ -4,6 +4,10 @@
 // (`verified`). A step that throws fails the round; compactor.ts retries it.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertAccounts } from '../clickhouse/tables/accounts.js';
+import { insertOverwriteValues } from '../clickhouse/tables/overwrite-values.js';
+import { flag } from '../clickhouse/tables/row-values.js';
+import { insertSuppressedEvents } from '../clickhouse/tables/suppressed-events.js';
+import { insertSuppressions } from '../clickhouse/tables/suppressions.js';
 import { insertUsers } from '../clickhouse/tables/users.js';
 import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
@@ -57,18 +61,17 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
 
   /** The registry first: from then on the sink rewrites late events of these subjects too. */
   async function register(staged: readonly Staged[]): Promise<void> {
-    await client.insert({
-      table: 'overwrite_values',
-      format: 'JSONEachRow',
-      values: staged.flatMap((p) => {
+    await insertOverwriteValues(
+      client,
+      staged.flatMap((p) => {
         // NOTE: the id only as its hash: these rows outlive the request by the race window
-        const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: '', id_hash: idHash(p.cmd), mode: p.cmd.mode, delete_events: p.cmd.delete_events ? 1 : 0, requested_at: p.cmd.requested_at };
+        const base = { request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, subject: p.cmd.subject, id: '', id_hash: idHash(p.cmd), mode: p.cmd.mode, delete_events: flag(p.cmd.delete_events), requested_at: p.cmd.requested_at };
         return [
           ...Object.entries(p.rewrite.repl).map(([attr, new_value]) => ({ ...base, attr, new_value })),
           ...p.rewrite.drop.map((attr) => ({ ...base, attr, new_value: null })),
         ];
       }),
-    });
+    );
     registry.record(
       staged.map((p) => ({
         request_id: p.cmd.request_id,
@@ -84,7 +87,7 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
       .filter((p) => suppresses(p.cmd))
       .map((p) => ({ tenant_id: p.cmd.tenant_id, subject_id_hash: idHash(p.cmd), request_id: p.cmd.request_id, requested_at: p.cmd.requested_at }));
     if (suppressions.length > 0) {
-      await client.insert({ table: 'suppressions', format: 'JSONEachRow', values: suppressions });
+      await insertSuppressions(client, suppressions);
       registry.recordSuppressions(suppressions);
     }
     if (deps.afterRegister) await deps.afterRegister();
@@ -96,11 +99,10 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     if (late.length === 0) return;
     const requestOf = new Map(plans.filter((p) => suppresses(p.cmd)).map((p) => [keyOf(p.cmd), p.cmd.request_id]));
     await alter(SUPPRESS_EVENTS_MUTATION);
-    await client.insert({
-      table: 'suppressed_events',
-      format: 'JSONEachRow',
-      values: late.map((r) => ({ tenant_id: r.tenant_id, request_id: requestOf.get(r.key), day: r.day, events: r.events })),
-    });
+    await insertSuppressedEvents(
+      client,
+      late.map((r) => ({ tenant_id: r.tenant_id, request_id: requestOf.get(r.key) ?? '', day: r.day, events: r.events })),
+    );
   }
 
   return async (cmds, receipts) => {

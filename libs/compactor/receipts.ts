@@ -6,28 +6,20 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { copiesHorizonMs, type BrokerRetention } from '../kafka/topic-retention.js';
-import type { OverwriteCommand, OverwriteMode, OverwriteSubject } from '../events/overwrite-command.js';
+import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { SubjectHash } from '../privacy/subject-hash.js';
+import {
+  OVERWRITE_REQUEST_SELECT,
+  RECEIPT_STATUSES,
+  insertOverwriteRequests,
+  parseOverwriteRequestRow,
+  parseReceipt,
+  type Receipt,
+  type ReceiptStatus,
+} from '../clickhouse/tables/overwrite-requests.js';
+import { ms, nullableMs, nullableStr, numberMap, oneOf, str, type JsonRow } from '../clickhouse/tables/row-values.js';
 
-export type ReceiptStatus = 'pending' | 'applied' | 'verified' | 'failed';
-
-export interface Receipt {
-  request_id: string;
-  tenant_id: string;
-  subject: OverwriteSubject;
-  /** NOTE: never the clear subject id (a user id may be an email) */
-  subject_id_hash: string;
-  mode: OverwriteMode;
-  status: ReceiptStatus;
-  /** table → rows rewritten (events rows whose traits changed, users/accounts rows written, events_deleted) */
-  rows_rewritten: Record<string, number>;
-  /** why it failed; never a PII value */
-  reason: string | null;
-  attempts: number;
-  requested_at: number;
-  applied_at: number | null;
-  verified_at: number | null;
-}
+export type { Receipt, ReceiptStatus };
 
 /** What `GET /v1/admin/requests/:id` answers: the request's commands summed up. */
 export interface RequestReceipt {
@@ -241,35 +233,12 @@ const STATUS_ORDER = ['failed', 'pending', 'applied', 'verified'] as const;
 const IDS_PER_QUERY = 2_000;
 /** expired commands failed per query (a Data Loader request can hold 100k) */
 const EXPIRE_BATCH = 10_000;
-const RECEIPT_COLUMNS = `request_id, tenant_id, subject, subject_id_hash, mode, status, rows_rewritten, reason, attempts,
-                         toUnixTimestamp64Milli(requested_at) AS requested_at,
-                         toUnixTimestamp64Milli(applied_at) AS applied_at, toUnixTimestamp64Milli(verified_at) AS verified_at`;
 const ofRequest = `(request_id = {id:String} OR startsWith(request_id, concat({id:String}, '/')))`;
-
-function receiptOf(r: Record<string, unknown>): Receipt {
-  const rw: Record<string, number> = {};
-  for (const [k, v] of Object.entries(r.rows_rewritten as Record<string, unknown>)) rw[k] = toNumber(v);
-  return {
-    request_id: String(r.request_id),
-    tenant_id: String(r.tenant_id),
-    subject: r.subject as OverwriteSubject,
-    subject_id_hash: String(r.subject_id_hash),
-    mode: r.mode as OverwriteMode,
-    status: r.status as ReceiptStatus,
-    rows_rewritten: rw,
-    reason: (r.reason as string | null) ?? null,
-    attempts: toNumber(r.attempts),
-    requested_at: toNumber(r.requested_at),
-    applied_at: r.applied_at === null ? null : toNumber(r.applied_at),
-    verified_at: r.verified_at === null ? null : toNumber(r.verified_at),
-  };
-}
 
 /** `subjectHash`: how pending receipts keep the subject id (the compactor's key: libs/privacy/subject-hash.ts) */
 export function createReceiptStore(client: ClickHouseClient, subjectHash: SubjectHash): ReceiptStore {
   async function insert(receipts: readonly Receipt[], version: number): Promise<void> {
-    if (receipts.length === 0) return;
-    await client.insert({ table: 'overwrite_requests', format: 'JSONEachRow', values: receipts.map((r) => ({ ...r, version })) });
+    await insertOverwriteRequests(client, receipts.map((r) => ({ ...r, version })));
   }
 
   return {
@@ -282,11 +251,11 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
       const out = new Map<string, Receipt>();
       for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
         const rs = await client.query({
-          query: `SELECT ${RECEIPT_COLUMNS} FROM overwrite_requests FINAL WHERE request_id IN {ids:Array(String)}`,
+          query: `SELECT ${OVERWRITE_REQUEST_SELECT} FROM overwrite_requests FINAL WHERE request_id IN {ids:Array(String)}`,
           query_params: { ids: ids.slice(i, i + IDS_PER_QUERY) },
           format: 'JSONEachRow',
         });
-        for (const r of await rs.json<Record<string, unknown>>()) out.set(String(r.request_id), receiptOf(r));
+        for (const r of await rs.json<JsonRow>()) out.set(str(r.request_id), parseReceipt(r));
       }
       return out;
     },
@@ -297,29 +266,23 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
       for (;;) {
         // NOTE: in WHERE `requested_at` is the select list's alias: milliseconds
         const rs = await client.query({
-          query: `SELECT ${RECEIPT_COLUMNS}, version FROM overwrite_requests FINAL
+          query: `SELECT ${OVERWRITE_REQUEST_SELECT} FROM overwrite_requests FINAL
                   WHERE status = 'pending' AND requested_at < {cutoff:Int64}
                   ${opts.requestId !== undefined ? `AND ${ofRequest}` : ''}
                   LIMIT {limit:UInt32}`,
           query_params: { cutoff, limit: EXPIRE_BATCH, ...(opts.requestId !== undefined ? { id: opts.requestId } : {}) },
           format: 'JSONEachRow',
         });
-        const rows = await rs.json<Record<string, unknown>>();
+        const rows = (await rs.json<JsonRow>()).map(parseOverwriteRequestRow);
         if (rows.length === 0) return expired;
         // TRICKY: the version is the instant the command expired — the same whoever writes it
         // (the compactor's sweep, any collector's read) — and above the row it replaces, so a
         // compactor that applies the command after all (its record outlived the retention in an
         // unrolled segment) writes later versions and wins.
-        await client.insert({
-          table: 'overwrite_requests',
-          format: 'JSONEachRow',
-          values: rows.map((r) => ({
-            ...receiptOf(r),
-            status: 'failed',
-            reason: EXPIRED_BEFORE_APPLIED,
-            version: Math.max(toNumber(r.requested_at) + ttlMs, toNumber(r.version) + 1),
-          })),
-        });
+        await insertOverwriteRequests(
+          client,
+          rows.map((r) => ({ ...r, status: 'failed', reason: EXPIRED_BEFORE_APPLIED, version: Math.max(r.requested_at + ttlMs, r.version + 1) })),
+        );
         expired += rows.length;
         if (rows.length < EXPIRE_BATCH) return expired;
       }
@@ -337,10 +300,18 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
         query_params: { id: requestId },
         format: 'JSONEachRow',
       });
-      const rows = await rs.json<{ status: ReceiptStatus; tenant_id: string; n: unknown; rw: Record<string, unknown>; reason: string | null; requested_at: unknown; verified_at: unknown }>();
+      const rows = (await rs.json<JsonRow>()).map((r) => ({
+        status: oneOf(RECEIPT_STATUSES, r.status, 'overwrite_requests.status'),
+        tenant_id: str(r.tenant_id),
+        n: toNumber(r.n),
+        rw: numberMap(r.rw),
+        reason: nullableStr(r.reason),
+        requested_at: ms(r.requested_at),
+        verified_at: nullableMs(r.verified_at),
+      }));
       if (rows.length === 0) return undefined;
       const rowsRewritten: Record<string, number> = {};
-      for (const r of rows) for (const [table, n] of Object.entries(r.rw)) rowsRewritten[table] = (rowsRewritten[table] ?? 0) + toNumber(n);
+      for (const r of rows) for (const [table, n] of Object.entries(r.rw)) rowsRewritten[table] = (rowsRewritten[table] ?? 0) + n;
       const status = STATUS_ORDER.find((s) => rows.some((r) => r.status === s)) ?? 'pending';
       const sup = await client.query({
         query: `SELECT sum(events) AS n FROM suppressed_events
@@ -353,11 +324,11 @@ export function createReceiptStore(client: ClickHouseClient, subjectHash: Subjec
         requestId,
         tenantId: rows[0]?.tenant_id ?? '',
         status,
-        commands: rows.reduce((n, r) => n + toNumber(r.n), 0),
+        commands: rows.reduce((n, r) => n + r.n, 0),
         rowsRewritten,
         reason: rows.find((r) => r.status === 'failed')?.reason ?? null,
-        requestedAt: Math.min(...rows.map((r) => toNumber(r.requested_at))),
-        verifiedAt: status === 'verified' ? Math.max(...rows.map((r) => toNumber(r.verified_at ?? 0))) : null,
+        requestedAt: Math.min(...rows.map((r) => r.requested_at)),
+        verifiedAt: status === 'verified' ? Math.max(...rows.map((r) => r.verified_at ?? 0)) : null,
         suppressedEvents: toNumber(suppressed?.n ?? 0),
         copiesExpireBy: null,
       };

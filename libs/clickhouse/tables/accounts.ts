@@ -3,6 +3,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AccountSource, JsonMap } from '../../events/envelope.js';
 import { flag, ms, nullableStr, num, selectList, str, stringMap, type JsonRow } from './row-values.js';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 /** One row of `accounts`; times in ms. */
 export interface AccountRow {
@@ -31,8 +32,7 @@ export const ACCOUNT_ROW_COLUMNS = [
 ] as const satisfies readonly (keyof AccountRow)[];
 
 // Compile-time guard: ACCOUNT_ROW_COLUMNS names every AccountRow key.
-type MissingAccountColumns = Exclude<keyof AccountRow, (typeof ACCOUNT_ROW_COLUMNS)[number]>;
-const allAccountColumnsListed: MissingAccountColumns extends never ? true : MissingAccountColumns = true;
+const allAccountColumnsListed: AllColumnsListed<AccountRow, typeof ACCOUNT_ROW_COLUMNS> = true;
 void allAccountColumnsListed;
 
 /** SELECT list whose rows parseAccountRow reads. */
@@ -55,11 +55,5 @@ export function parseAccountRow(r: JsonRow): AccountRow {
 
 /** Inserts whole snapshots (never partial rows: a ReplacingMergeTree keeps the latest whole row). */
 export async function insertAccounts(client: ClickHouseClient, rows: readonly AccountRow[], table = 'accounts'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => ACCOUNT_ROW_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...ACCOUNT_ROW_COLUMNS],
-  });
+  await insertRows(client, table, ACCOUNT_ROW_COLUMNS, rows);
 }

@@ -6,6 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import stableStringify from 'safe-stable-stringify';
 import type { DeadLetter } from '../../events/dead-letter.js';
 import { ms, nullableStr, selectList, str, type JsonRow } from './row-values.js';
+import type { AllColumnsListed } from './table-columns.js';
 
 /** One row of `dead_letters`; times in ms. */
 export interface DeadLetterRow {
@@ -21,8 +22,7 @@ export interface DeadLetterRow {
 export const DEAD_LETTER_COLUMNS = ['tenant_id', 'received_at', 'stage', 'reason', 'event_id', 'payload', 'error'] as const satisfies readonly (keyof DeadLetterRow)[];
 
 // Compile-time guard: DEAD_LETTER_COLUMNS names every DeadLetterRow key.
-type MissingDeadLetterColumns = Exclude<keyof DeadLetterRow, (typeof DEAD_LETTER_COLUMNS)[number]>;
-const allDeadLetterColumnsListed: MissingDeadLetterColumns extends never ? true : MissingDeadLetterColumns = true;
+const allDeadLetterColumnsListed: AllColumnsListed<DeadLetterRow, typeof DEAD_LETTER_COLUMNS> = true;
 void allDeadLetterColumnsListed;
 
 /** SELECT list whose rows parseDeadLetterRow reads. */

@@ -16,6 +16,7 @@ import {
   stringMap,
   type JsonRow,
 } from './row-values.js';
+import type { AllColumnsListed } from './table-columns.js';
 
 /** One row of `events`; times in ms. */
 export interface EventRow {
@@ -120,8 +121,7 @@ export const EVENT_COLUMNS = [
 ] as const satisfies readonly (keyof EventRow)[];
 
 // Compile-time guard: EVENT_COLUMNS names every EventRow key.
-type MissingEventColumns = Exclude<keyof EventRow, (typeof EVENT_COLUMNS)[number]>;
-const allEventColumnsListed: MissingEventColumns extends never ? true : MissingEventColumns = true;
+const allEventColumnsListed: AllColumnsListed<EventRow, typeof EVENT_COLUMNS> = true;
 void allEventColumnsListed;
 
 /** An EventRow's values in EVENT_COLUMNS order (JSONCompactEachRow). */

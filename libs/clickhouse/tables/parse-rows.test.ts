@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parseAccountRow } from './accounts.js';
 import { parseDeadLetterRow } from './dead-letters.js';
 import { EVENT_COLUMNS, EVENT_SELECT, parseEventRow } from './events.js';
-import { flag, ms, selectList } from './row-values.js';
+import { parseOverwriteRequestRow, parseReceipt } from './overwrite-requests.js';
+import { parseOverwriteValueGroup } from './overwrite-values.js';
+import { flag, ms, numberMap, selectList } from './row-values.js';
+import { parseEarliestSuppression, parseSuppressionRow } from './suppressions.js';
 import { USER_SELECT, parseUserRow } from './users.js';
 
 describe('column values', () => {
@@ -13,6 +16,11 @@ describe('column values', () => {
     { name: 'DateTime64 text without fraction', x: '2026-03-03 10:00:00', want: Date.UTC(2026, 2, 3, 10, 0, 0) },
   ])('$name', ({ x, want }) => {
     expect(ms(x)).toBe(want);
+  });
+
+  it('a Map(String, UInt64) reads as numbers, 64-bit strings too', () => {
+    expect(numberMap({ events: 3, users: '1' })).toEqual({ events: 3, users: 1 });
+    expect(numberMap(null)).toEqual({});
   });
 
   it('refuses a time that is neither', () => {
@@ -89,5 +97,53 @@ describe('parse', () => {
       payload: '{}',
       error: null,
     });
+  });
+
+  it('an overwrite_requests row (a receipt and its version); unknown subject, mode or status refused', () => {
+    const json = {
+      request_id: 'r1',
+      tenant_id: 't',
+      subject: 'user',
+      subject_id_hash: 'h',
+      mode: 'delete',
+      status: 'applied',
+      rows_rewritten: { events: '12', users: 1 },
+      reason: null,
+      attempts: 2,
+      requested_at: '2026-03-03 10:00:00.500',
+      applied_at: 1_780_000_000_000,
+      verified_at: null,
+      version: '1780000000001',
+    };
+    const receipt = parseReceipt(json);
+    expect(receipt).toEqual({ ...json, rows_rewritten: { events: 12, users: 1 }, requested_at: Date.UTC(2026, 2, 3, 10, 0, 0, 500), version: undefined });
+    expect(parseOverwriteRequestRow(json)).toEqual({ ...receipt, version: 1_780_000_000_001 });
+    expect(() => parseReceipt({ ...json, subject: 'group' })).toThrow(/overwrite_requests.subject/);
+    expect(() => parseReceipt({ ...json, mode: 'erase' })).toThrow(/overwrite_requests.mode/);
+    expect(() => parseReceipt({ ...json, status: 'done' })).toThrow(/overwrite_requests.status/);
+  });
+
+  it('overwrite_values per request: attribute → new value, null cleared; an unknown subject refused', () => {
+    const json = { request_id: 'r1', tenant_id: 't', subject: 'account', id_hash: 'h', delete_events: 0, requested_ms: '1780000000123', attrs: [['plan', '"pro"'], ['email', null]] };
+    expect(parseOverwriteValueGroup(json)).toEqual({
+      request_id: 'r1',
+      tenant_id: 't',
+      subject: 'account',
+      id_hash: 'h',
+      delete_events: 0,
+      requested_at: 1_780_000_000_123,
+      attrs: [
+        ['plan', '"pro"'],
+        ['email', null],
+      ],
+    });
+    expect(() => parseOverwriteValueGroup({ ...json, subject: 'group' })).toThrow(/overwrite_values.subject/);
+    expect(() => parseOverwriteValueGroup({ ...json, attrs: ['plan'] })).toThrow(/overwrite_values.attrs/);
+  });
+
+  it('a suppressions row, and a user’s earliest one (its time as requested_ms)', () => {
+    const row = { tenant_id: 't', subject_id_hash: 'h', request_id: 'r1', requested_at: Date.UTC(2026, 2, 3, 10) };
+    expect(parseSuppressionRow({ ...row, requested_at: '2026-03-03 10:00:00.000' })).toEqual(row);
+    expect(parseEarliestSuppression({ tenant_id: 't', subject_id_hash: 'h', request_id: 'r1', requested_ms: String(row.requested_at) })).toEqual(row);
   });
 });

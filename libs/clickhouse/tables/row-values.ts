@@ -36,6 +36,13 @@ export function stringMap(x: unknown): Record<string, string> {
   return out;
 }
 
+/** Map(String, UInt64) and the like: every value as a number. */
+export function numberMap(x: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (x && typeof x === 'object') for (const [k, v] of Object.entries(x)) out[k] = toNumber(v);
+  return out;
+}
+
 export function stringArray(x: unknown): string[] {
   return Array.isArray(x) ? x.map(str) : [];
 }

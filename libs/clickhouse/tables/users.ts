@@ -3,6 +3,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { USER_TRAIT_COLUMNS, type JsonMap } from '../../events/envelope.js';
 import { flag, ms, nullableStr, num, selectList, str, stringMap, type JsonRow } from './row-values.js';
+import { insertRows, type AllColumnsListed } from './table-columns.js';
 
 /** The columns that hold Segment's reserved traits (email, first_name, …). */
 export type UserAttributeColumn = keyof typeof USER_TRAIT_COLUMNS;
@@ -51,8 +52,7 @@ export const USER_ROW_COLUMNS = [
 ] as const satisfies readonly (keyof UserRow)[];
 
 // Compile-time guards: USER_ROW_COLUMNS names every UserRow key, USER_ATTRIBUTE_COLUMNS every reserved-trait column.
-type MissingUserColumns = Exclude<keyof UserRow, (typeof USER_ROW_COLUMNS)[number]>;
-const allUserColumnsListed: MissingUserColumns extends never ? true : MissingUserColumns = true;
+const allUserColumnsListed: AllColumnsListed<UserRow, typeof USER_ROW_COLUMNS> = true;
 type MissingAttributeColumns = Exclude<UserAttributeColumn, (typeof USER_ATTRIBUTE_COLUMNS)[number]>;
 const allAttributeColumnsListed: MissingAttributeColumns extends never ? true : MissingAttributeColumns = true;
 void allUserColumnsListed;
@@ -85,11 +85,5 @@ export function parseUserRow(r: JsonRow): UserRow {
 
 /** Inserts whole snapshots (never partial rows: a ReplacingMergeTree keeps the latest whole row). */
 export async function insertUsers(client: ClickHouseClient, rows: readonly UserRow[], table = 'users'): Promise<void> {
-  if (rows.length === 0) return;
-  await client.insert({
-    table,
-    values: rows.map((r) => USER_ROW_COLUMNS.map((c) => r[c])),
-    format: 'JSONCompactEachRow',
-    columns: [...USER_ROW_COLUMNS],
-  });
+  await insertRows(client, table, USER_ROW_COLUMNS, rows);
 }
