@@ -56,10 +56,10 @@ export function parseDeadLetterPayload(payload: string): DeadLetterPayload {
     return { unreadable: Buffer.from(payload, 'utf8') };
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { input: parsed };
-  const fields = parsed as Record<string, unknown>;
-  if ('input' in fields && Object.keys(fields).length === 1) return { input: fields.input };
+  const fields = new Map(Object.entries(parsed));
+  if (fields.size === 1 && fields.has('input')) return { input: fields.get('input') };
   for (const key of ['unreadable_base64', 'value_base64']) {
-    const b64 = fields[key];
+    const b64 = fields.get(key);
     if (typeof b64 === 'string') return { unreadable: Buffer.from(b64, 'base64') };
   }
   return { input: parsed };
