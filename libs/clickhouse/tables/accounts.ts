@@ -1,22 +1,19 @@
 // The `accounts` table (schemas/clickhouse/0002_users_accounts.sql): one full snapshot per
 // version, a ReplacingMergeTree(version, is_deleted) on (tenant_id, account_id).
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { AccountSource, JsonMap } from '../../events/envelope.js';
-import { flag, ms, nullableStr, num, selectList, str, stringMap, type JsonRow } from './row-values.js';
-import { insertRows, type AllColumnsListed } from './table-columns.js';
+import type { AccountSource } from '../../events/envelope.js';
+import { nullableStr, selectList, str, type JsonRow } from './row-values.js';
+import { insertSnapshots, parseSnapshotColumns, type SnapshotColumns } from './snapshot-columns.js';
+import type { AllColumnsListed } from './table-columns.js';
 
 /** One row of `accounts`; times in ms. */
-export interface AccountRow {
+export interface AccountRow extends SnapshotColumns {
   tenant_id: string;
   account_id: string;
   domain: string | null;
   /** `explicit` once any event named the account (group, identify's account), else `email_domain` */
   source: AccountSource;
   name: string | null;
-  traits: JsonMap;
-  version: number;
-  is_deleted: 0 | 1;
-  updated_at: number;
 }
 
 export const ACCOUNT_ROW_COLUMNS = [
@@ -46,14 +43,10 @@ export function parseAccountRow(r: JsonRow): AccountRow {
     domain: nullableStr(r.domain),
     source: r.source === 'explicit' ? 'explicit' : 'email_domain',
     name: nullableStr(r.name),
-    traits: stringMap(r.traits),
-    version: num(r.version),
-    is_deleted: flag(r.is_deleted),
-    updated_at: ms(r.updated_at),
+    ...parseSnapshotColumns(r),
   };
 }
 
-/** Inserts whole snapshots (never partial rows: a ReplacingMergeTree keeps the latest whole row). */
 export async function insertAccounts(client: ClickHouseClient, rows: readonly AccountRow[], table = 'accounts'): Promise<void> {
-  await insertRows(client, table, ACCOUNT_ROW_COLUMNS, rows);
+  await insertSnapshots(client, table, ACCOUNT_ROW_COLUMNS, rows);
 }

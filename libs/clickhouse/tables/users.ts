@@ -1,16 +1,17 @@
 // The `users` table (schemas/clickhouse/0002_users_accounts.sql): one full snapshot per
 // version, a ReplacingMergeTree(version, is_deleted) on (tenant_id, user_id).
 import type { ClickHouseClient } from '@clickhouse/client';
-import { USER_TRAIT_COLUMNS, type JsonMap } from '../../events/envelope.js';
-import { flag, ms, nullableStr, num, selectList, str, stringMap, type JsonRow } from './row-values.js';
-import { insertRows, type AllColumnsListed } from './table-columns.js';
+import { USER_TRAIT_COLUMNS } from '../../events/envelope.js';
+import { flag, ms, nullableStr, selectList, str, type JsonRow } from './row-values.js';
+import { insertSnapshots, parseSnapshotColumns, type SnapshotColumns } from './snapshot-columns.js';
+import type { AllColumnsListed } from './table-columns.js';
 
 /** The columns that hold Segment's reserved traits (email, first_name, …). */
 export type UserAttributeColumn = keyof typeof USER_TRAIT_COLUMNS;
 export const USER_ATTRIBUTE_COLUMNS: readonly UserAttributeColumn[] = ['email', 'first_name', 'last_name', 'name', 'phone', 'title', 'company'];
 
 /** One row of `users`; times in ms. */
-export interface UserRow {
+export interface UserRow extends SnapshotColumns {
   tenant_id: string;
   user_id: string;
   email: string | null;
@@ -21,14 +22,9 @@ export interface UserRow {
   title: string | null;
   company: string | null;
   account_id: string | null;
-  /** non-reserved traits, JSON-encoded values (reserved ones live in their columns) */
-  traits: JsonMap;
   first_seen: number;
   last_seen: number;
   identity_anonymized: 0 | 1;
-  version: number;
-  is_deleted: 0 | 1;
-  updated_at: number;
 }
 
 export const USER_ROW_COLUMNS = [
@@ -73,17 +69,13 @@ export function parseUserRow(r: JsonRow): UserRow {
     title: nullableStr(r.title),
     company: nullableStr(r.company),
     account_id: nullableStr(r.account_id),
-    traits: stringMap(r.traits),
     first_seen: ms(r.first_seen),
     last_seen: ms(r.last_seen),
     identity_anonymized: flag(r.identity_anonymized),
-    version: num(r.version),
-    is_deleted: flag(r.is_deleted),
-    updated_at: ms(r.updated_at),
+    ...parseSnapshotColumns(r),
   };
 }
 
-/** Inserts whole snapshots (never partial rows: a ReplacingMergeTree keeps the latest whole row). */
 export async function insertUsers(client: ClickHouseClient, rows: readonly UserRow[], table = 'users'): Promise<void> {
-  await insertRows(client, table, USER_ROW_COLUMNS, rows);
+  await insertSnapshots(client, table, USER_ROW_COLUMNS, rows);
 }
