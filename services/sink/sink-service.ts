@@ -15,7 +15,7 @@ import { createDeadLetterOutput, deadLetterOfRecord } from '../../libs/kafka/out
 import type { RecordCodec } from '../../libs/kafka/record-codec.js';
 import { createStageWorker, type ConsumedRecord } from '../../libs/kafka/stage-worker.js';
 import { passStage, pipeline } from '../../libs/pipeline/pipeline.js';
-import { createSinkStage, SINK_STAGE } from '../../libs/sink/sink-stage.js';
+import { createSinkStage } from '../../libs/sink/sink-stage.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
@@ -55,7 +55,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   const registryFresh = () => Date.now() - registryPoll.lastSuccess() <= config.SINK_REGISTRY_MAX_AGE_MS;
 
   const events = createStageWorker<CleanEvent, CleanEvent>({
-    name: SINK_STAGE,
+    name: 'sink',
     kafka: ctx.kafka,
     groupId: groupId(config, 'sink'),
     inputTopic: ctx.topics.clean,
