@@ -45,15 +45,11 @@ export interface OverwriteRegistry {
   /** Writes the counts of suppressed events dropped since the last call to `suppressed_events`. */
   flushSuppressedCounts(): Promise<number>;
   /**
-   * Rewrites the traits of events received at or before a recorded request for their user
-   * (and account traits for their account); drops those of a deleted user whose events were
-   * deleted, and those of a suppressed user received after the suppression (counted).
-   * Events without a matching entry are returned as they are (same objects).
-   */
-  applyPendingOverwrites(events: readonly CleanEvent[]): CleanEvent[];
-  /**
-   * The same for one event, as a stage result: `drop` (reason {@link SUPPRESSED} or
-   * {@link EVENTS_DELETED}) or `ok` with the event as it is to be stored.
+   * The registry's say on one event, as a stage result: it rewrites the traits of an event
+   * received at or before a recorded request for its user (and account traits for its account);
+   * `drop` ({@link EVENTS_DELETED}) for one of a deleted user whose events were deleted, and
+   * `drop` ({@link SUPPRESSED}, counted) for one of a suppressed user received after the
+   * suppression. An event without a matching entry is returned as it is (the same object).
    */
   applyPending(event: CleanEvent): Result<CleanEvent>;
   readonly size: number;
@@ -220,16 +216,6 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     return list ? list.filter((o) => receivedAt <= o.requested_at) : [];
   }
 
-  function applyPendingOverwrites(events: readonly CleanEvent[]): CleanEvent[] {
-    if (byKey.size === 0 && suppressed.size === 0) return [...events];
-    const out: CleanEvent[] = [];
-    for (const e of events) {
-      const r = applyPending(e);
-      if (r.kind === 'ok') out.push(r.value);
-    }
-    return out;
-  }
-
   function applyPending(e: CleanEvent): Result<CleanEvent> {
     if (byKey.size === 0 && suppressed.size === 0) return ok(e);
     const s = suppressedBy(e);
@@ -260,7 +246,6 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     flushSuppressedCounts,
     load,
     refresh,
-    applyPendingOverwrites,
     applyPending,
     get size() {
       return size;
