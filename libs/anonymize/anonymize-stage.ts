@@ -3,7 +3,8 @@
 import { dlq, ok, retry, type Result, type Stage } from '../core/result.js';
 import type { CleanEvent, EnrichedEvent, JsonMap } from '../events/envelope.js';
 import { unknownTenantVerdict, type FlagSource, type TenantFlags } from '../tenants/flags.js';
-import type { KeyRing } from './key-ring.js';
+import { versionFor } from '../privacy/key-versions.js';
+import { KeyUnavailableError, type KeyRing } from './key-ring.js';
 
 export interface AnonymizeStageDeps {
   flags: FlagSource;
@@ -33,7 +34,10 @@ export function anonymizationApplies(flags: TenantFlags, receivedAt: number): bo
  *   the runner prevents at start-up; retrying (not DLQ) keeps the events until it is fixed;
  * - flag applies → user_id and previous_id replaced by the pseudonym, traits named in
  *   `piiTraits` replaced by the JSON-encoded pseudonym of their value,
- *   identity_anonymized=true, key_version=flags.keyVersion.
+ *   identity_anonymized=true, key_version = the version for the event's received_at
+ *   (key-versions.ts versionFor: the current one, or the previous during a rotation's window);
+ * - that version's key not available (a stored key not loaded yet, or shredded) → retry: the
+ *   event waits, never leaves in clear.
  * Account data (account_id, account_traits, inferred_account) and anonymous_id are untouched.
  * NOTE: only the identify id (and piiTraits) are hashed, as the issue asks ("Only the identify
  * id is hashed"): reserved traits such as `email` or `firstName` stay in clear unless the tenant
@@ -58,22 +62,29 @@ export function createAnonymizeStage(deps: AnonymizeStageDeps): Stage<EnrichedEv
     if (keys === null) return retry('master key not configured');
 
     const tenantId = event.tenant_id;
-    const version = flags.keyVersion;
-    return ok(
-      cleanEvent(
-        event,
-        event.user_id === null ? null : keys.pseudonym(tenantId, version, event.user_id),
-        // NOTE: only alias events carry previous_id, and an alias's previous id is a user id too;
-        // hashing it whenever present is the fail-closed reading of that rule.
-        event.previous_id === null ? null : keys.pseudonym(tenantId, version, event.previous_id),
-        flags.piiTraits.length === 0 ? event.traits : hashTraits(event.traits, flags.piiTraits, keys, tenantId, version),
-        // NOTE: true whenever the rule covers the event, even without a user_id: an id it
-        // carries is a pseudonym under key_version.
-        true,
-        version,
-      ),
-    );
+    const version = versionFor(flags, event.received_at);
+    try {
+      return ok(pseudonymized(event, keys, tenantId, version, flags.piiTraits));
+    } catch (err) {
+      if (err instanceof KeyUnavailableError) return retry(`pseudonym key version ${version} ${err.reason === 'shredded' ? 'is shredded' : 'not loaded yet'}`);
+      throw err;
+    }
   };
+}
+
+function pseudonymized(event: EnrichedEvent, keys: KeyRing, tenantId: string, version: number, piiTraits: readonly string[]): CleanEvent {
+  return cleanEvent(
+    event,
+    event.user_id === null ? null : keys.pseudonym(tenantId, version, event.user_id),
+    // NOTE: only alias events carry previous_id, and an alias's previous id is a user id too;
+    // hashing it whenever present is the fail-closed reading of that rule.
+    event.previous_id === null ? null : keys.pseudonym(tenantId, version, event.previous_id),
+    piiTraits.length === 0 ? event.traits : hashTraits(event.traits, piiTraits, keys, tenantId, version),
+    // NOTE: true whenever the rule covers the event, even without a user_id: an id it
+    // carries is a pseudonym under key_version.
+    true,
+    version,
+  );
 }
 
 /**

@@ -32,6 +32,8 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   suppressions: 'cityHash64(tenant_id, subject_id_hash)',
   suppressed_events: 'cityHash64(tenant_id, request_id)',
   audit_log: 'cityHash64(tenant_id)',
+  pseudonym_keys: 'cityHash64(tenant_id)',
+  pseudonym_key_shreds: 'cityHash64(tenant_id)',
 };
 
 /** Tables replicated to every node of the cluster instead of sharded (small, read locally). */
@@ -116,8 +118,8 @@ function createTable(table: string, rest: string, opts: Required<ClusterDdlOptio
 
 // --- the compactor's statements on a cluster -------------------------------------------------
 
-/** Tables whose rows the compactor mutates or merges: on a cluster, their local replicas. */
-const MUTATED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
+/** Tables whose rows the compactor mutates or merges (pseudonym_keys: a shred), on a cluster their local replicas. */
+const MUTATED_TABLES = ['events', 'users', 'accounts', 'dead_letters', 'pseudonym_keys'] as const;
 
 /**
  * The form of one of the compactor's statements (libs/compactor/mutation-sql.ts) that runs on ONE

@@ -10,8 +10,23 @@ export const tenantFlagsSchema = z.object({
   anonymizeIdentity: z.boolean(),
   /** ms since epoch; forward only: events received before it keep the clear id */
   anonymizeSince: z.number().int().nullable(),
-  /** key version used for new pseudonyms */
+  /** key version used for new pseudonyms (libs/privacy/key-versions.ts) */
   keyVersion: z.number().int().min(1),
+  /**
+   * ms: events received from then on use `keyVersion`, earlier ones the version before it
+   * (stamped ahead like anonymizeSince, so every replica and the key's creation are ready);
+   * null: no rotation pending.
+   * NOTE: the key fields default for a record written before the key store existed.
+   */
+  keyVersionSince: z.number().int().nullable().default(null),
+  /**
+   * First version whose key is a random one kept wrapped in the key store (shreddable); the
+   * versions below it are derived from the master key (recomputable, never shreddable). null:
+   * every version is derived (a tenant from before the key store).
+   */
+  storedKeysFrom: z.number().int().min(1).nullable().default(null),
+  /** versions whose every key copy was destroyed: no pseudonym of them can be made again */
+  shreddedKeyVersions: z.array(z.number().int().min(1)).default([]),
   ipPolicy: ipPolicySchema,
   /** geo opt-out: false means no geo and no ip org lookup at all */
   resolveIp: z.boolean(),
@@ -26,6 +41,10 @@ export const DEFAULT_FLAGS: TenantFlags = Object.freeze({
   anonymizeIdentity: false,
   anonymizeSince: null,
   keyVersion: 1,
+  keyVersionSince: null,
+  // NOTE: a new tenant's versions are all stored ones (shreddable); see storedKeysFrom
+  storedKeysFrom: 1,
+  shreddedKeyVersions: [],
   ipPolicy: 'full',
   resolveIp: true,
   piiTraits: [],
@@ -44,22 +63,31 @@ const flagNames = z
   .max(MAX_FLAG_NAMES, `at most ${MAX_FLAG_NAMES} names`);
 
 /**
- * What an admin may PATCH; `anonymizeSince` is stamped by the server, never sent. Bounded, as
- * the admin API is input: each pseudonym version and each name costs work on every event or
- * overwrite.
+ * What a store's patchFlags takes; `anonymizeSince` and `keyVersionSince` are stamped by the
+ * server, never sent. Bounded, as it carries admin input: each pseudonym version and each name
+ * costs work on every event or overwrite. The key fields are changed through the key routes
+ * only (adminFlagsPatchSchema leaves them out).
  * NOTE: the bounds live here, not in tenantFlagsSchema: a record stored before them must still
  * load, since unreadable flags make the tenant fail closed (its events retried, never stored).
  */
 export const flagsPatchSchema = tenantFlagsSchema
-  .omit({ anonymizeSince: true })
+  .omit({ anonymizeSince: true, keyVersionSince: true })
   .extend({
     keyVersion: z.number().int().min(1).max(MAX_KEY_VERSION),
+    storedKeysFrom: z.number().int().min(1).max(MAX_KEY_VERSION).nullable(),
+    shreddedKeyVersions: z.array(z.number().int().min(1).max(MAX_KEY_VERSION)).max(MAX_KEY_VERSION),
     piiTraits: flagNames,
     scrubQueryParams: flagNames,
   })
   .partial()
   .strict();
 export type FlagsPatch = z.infer<typeof flagsPatchSchema>;
+
+/** Flag fields that only the pseudonym-key routes change (rotation, shredding). */
+export const KEY_FIELDS = ['keyVersion', 'storedKeysFrom', 'shreddedKeyVersions'] as const;
+
+/** What PATCH /v1/admin/tenants/{id}/flags accepts: every flag but the key fields. */
+export const adminFlagsPatchSchema = flagsPatchSchema.omit({ keyVersion: true, storedKeysFrom: true, shreddedKeyVersions: true }).strict();
 
 /**
  * Synchronous view of tenant flags for stages. `undefined` means "not known right now"
@@ -95,11 +123,22 @@ export function unknownTenantVerdict(source: FlagSource, tenantId: string, recei
 
 /**
  * Applies a patch to flags at server time `now`: switching anonymization on stamps
- * `anonymizeSince`; switching it off clears it; re-enabling restarts the forward window.
+ * `anonymizeSince`; switching it off clears it; re-enabling restarts the forward window. A new
+ * key version stamps `keyVersionSince` the same way; shredded versions only ever add up.
  */
 export function applyFlagsPatch(current: TenantFlags, patch: FlagsPatch, now: number): TenantFlags {
   const next: TenantFlags = { ...current, ...patch };
+  // TRICKY: a shred is never undone and a tenant's stored versions never become derived again,
+  // whatever a patch computed from an older read says: two concurrent shreds both stand.
+  next.shreddedKeyVersions = [...new Set([...current.shreddedKeyVersions, ...(patch.shreddedKeyVersions ?? [])])].sort((a, b) => a - b);
+  next.storedKeysFrom = current.storedKeysFrom ?? patch.storedKeysFrom ?? null;
   if (patch.anonymizeIdentity === true && !current.anonymizeIdentity) next.anonymizeSince = now;
   if (patch.anonymizeIdentity === false) next.anonymizeSince = null;
+  if (patch.keyVersion !== undefined && patch.keyVersion !== current.keyVersion) next.keyVersionSince = now;
   return next;
+}
+
+/** Whether a patch's result carries a new forward stamp (anonymizeSince or keyVersionSince). */
+export function stampsAhead(current: TenantFlags, next: TenantFlags): boolean {
+  return (next.anonymizeSince !== null && next.anonymizeSince !== current.anonymizeSince) || (next.keyVersionSince !== null && next.keyVersionSince !== current.keyVersionSince);
 }

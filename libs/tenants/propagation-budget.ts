@@ -22,8 +22,11 @@ import { TenantStoreError } from './tenant-store.js';
  * Consequences: the admin sees `anonymizeSince` up to 2 s in the future (events received until
  * then keep their clear id, as the forward-only rule allows); `propagationWindowMs` (2 s) is the
  * propagation contract; pub/sub only makes the usual case fast (ms).
- * Switching off, key versions, IP policy, piiTraits etc. carry no forward stamp: replicas apply
- * them within staleAfterMs (turning anonymization off late over-protects, it cannot leak).
+ * A key rotation stamps `keyVersionSince` the same way, so every replica switches versions for
+ * the same events and the compactor has the window to create the new key. Switching off,
+ * shredding, IP policy, piiTraits etc. carry no forward stamp: replicas apply them within
+ * staleAfterMs (turning anonymization off late over-protects, it cannot leak; a shred is of a
+ * version no event is assigned any more, libs/privacy/key-versions.ts).
  */
 export const DEFAULT_PROPAGATION_WINDOW_MS = 2_000;
 export const DEFAULT_STALE_AFTER_MS = 1_000;

@@ -3,7 +3,7 @@
 // this replica's cache at once (read-your-writes; other replicas learn through their sync).
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/logger.js';
-import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, tenantFlagsSchema } from './flags.js';
+import { applyFlagsPatch, DEFAULT_FLAGS, flagsPatchSchema, stampsAhead, tenantFlagsSchema } from './flags.js';
 import { CREATE, decodeFlags, decodeTenant, KEYS_UPDATE, PATCH, runScript, stringTuple, type DecodedTenant, type RegistryKeys, type TenantFields } from './redis-tenant-records.js';
 import { addApiKey, addWriteKey, apiKeyEntry, generateApiKey, generateWriteKey, removeKey, tenantKeysSchema, writeKeyEntry, type TenantKeys } from './tenant-keys.js';
 import { TENANT_ID_RE, TenantStoreError, type TenantStore } from './tenant-store.js';
@@ -133,7 +133,7 @@ export function createRedisTenantMutations(deps: TenantMutationDeps): TenantMuta
           // NOTE: applyFlagsPatch stamps anonymizeSince with the time it is given: the forward
           // stamp, which must land in Redis within slackMs of stampBase (propagation-budget.ts).
           const next = tenantFlagsSchema.parse(applyFlagsPatch(current.flags, parsedPatch, stampBase + deps.propagationWindowMs));
-          const stamped = next.anonymizeSince !== null && next.anonymizeSince !== current.flags.anonymizeSince;
+          const stamped = stampsAhead(current.flags, next);
           const nextJson = JSON.stringify(next);
           const reply = await runScript(redis, PATCH, [keys.tenant(tenantId), keys.tenants, keys.rev], [fields.rev, nextJson, tenantId, keys.channel, stamped ? String(stampBase + deps.slackMs) : '']);
           const [status = '', value = ''] = stringTuple(reply, 1);
@@ -145,7 +145,7 @@ export function createRedisTenantMutations(deps: TenantMutationDeps): TenantMuta
           if (status === '-2') {
             // The write came too late for its stamp: restamp from Redis's own clock.
             stampBase = Math.max(stampBase, Number(value));
-            log.warn({ tenantId }, 'flag write landed after its stamp allowed; restamping anonymizeSince');
+            log.warn({ tenantId }, 'flag write landed after its stamp allowed; restamping anonymizeSince / keyVersionSince');
             continue;
           }
           deps.applyLocal(tenantId, decodeTenant(tenantId, { ...fields, flags: nextJson, rev: value }));

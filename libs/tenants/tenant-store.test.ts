@@ -78,8 +78,20 @@ describe('memory tenant store', () => {
   const patches: Array<[string, Parameters<ReturnType<typeof createMemoryTenantStore>['patchFlags']>[1], Partial<typeof DEFAULT_FLAGS>]> = [
     ['switch on stamps anonymizeSince', { anonymizeIdentity: true }, { anonymizeIdentity: true, anonymizeSince: 5000 }],
     ['ip policy only', { ipPolicy: 'mask' }, { ipPolicy: 'mask', anonymizeSince: null }],
-    ['key rotation', { keyVersion: 2, piiTraits: ['email'] }, { keyVersion: 2, piiTraits: ['email'] }],
+    ['key rotation stamps keyVersionSince', { keyVersion: 2, piiTraits: ['email'] }, { keyVersion: 2, keyVersionSince: 5000, piiTraits: ['email'] }],
+    ['a shred adds to the shredded versions', { keyVersion: 3, shreddedKeyVersions: [2] }, { keyVersion: 3, keyVersionSince: 5000, shreddedKeyVersions: [2] }],
+    ['stored versions never become derived again', { storedKeysFrom: null }, { storedKeysFrom: 1 }],
   ];
+  it('a shred computed from an older read does not undo another', async () => {
+    const store = createMemoryTenantStore({ now: () => 0 });
+    await store.createTenant('acme');
+    await store.patchFlags('acme', { keyVersion: 4 }, 1);
+    await store.patchFlags('acme', { shreddedKeyVersions: [1] }, 2);
+    // NOTE: this patch was computed before the first shred landed: it names version 2 only
+    const flags = await store.patchFlags('acme', { shreddedKeyVersions: [2] }, 3);
+    expect(flags?.shreddedKeyVersions).toEqual([1, 2]);
+  });
+
   it.each(patches)('patch: %s', async (_n, patch, expected) => {
     const store = createMemoryTenantStore({ now: () => 0 });
     await store.createTenant('acme');

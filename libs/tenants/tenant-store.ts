@@ -260,6 +260,7 @@ export function freezeTenant(t: Tenant): Tenant {
     ...t.flags,
     piiTraits: Object.freeze([...t.flags.piiTraits]) as string[],
     scrubQueryParams: Object.freeze([...t.flags.scrubQueryParams]) as string[],
+    shreddedKeyVersions: Object.freeze([...t.flags.shreddedKeyVersions]) as number[],
   });
   return Object.freeze({ tenantId: t.tenantId, createdAt: t.createdAt, flags, keys: freezeKeys(t.keys) });
 }

@@ -7,11 +7,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from '../../libs/audit/audit-log.js';
 import { describeIssues } from '../../libs/events/segment-message.js';
-import { flagsPatchSchema } from '../../libs/tenants/flags.js';
+import { adminFlagsPatchSchema, KEY_FIELDS } from '../../libs/tenants/flags.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { authenticateHook, createAuthenticator, createFailureLimiter, requireAccess, type FailureLimiter } from './admin-auth.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
+import { registerPseudonymKeyRoutes, type PseudonymKeyDeps } from './pseudonym-key-routes.js';
 import { registerQueryRoutes, type AnalystQueries } from './query-routes.js';
 import { notFound, tenantIdParam } from './route-params.js';
 
@@ -28,6 +29,8 @@ export interface AdminDeps {
   maxConcurrentQueriesPerKey?: number;
   /** retroactive overwrites and erasures; the routes exist only where a compactor runs */
   overwrites?: Omit<OverwriteDeps, 'tenants'>;
+  /** pseudonym key versions: rotation and shredding (the routes exist everywhere) */
+  pseudonymKeys?: Omit<PseudonymKeyDeps, 'tenants'>;
   /** where admin actions are recorded; absent: nowhere (a fleet collector without ClickHouse) */
   audit?: AuditLog;
   /** shared by every listener of one process, so the brake counts all of an address's failures */
@@ -100,7 +103,11 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     admin.patch('/v1/admin/tenants/:tenantId/flags', { preHandler: requireAccess({ scope: 'admin' }), config: { audit: 'flags.update' } }, async (req, reply) => {
       const tenantId = tenantIdParam(req, reply);
       if (!tenantId) return reply;
-      const parsed = flagsPatchSchema.safeParse(req.body ?? {});
+      const keyField = KEY_FIELDS.find((f) => typeof req.body === 'object' && req.body !== null && Object.hasOwn(req.body, f));
+      if (keyField !== undefined) {
+        return reply.code(400).send({ error: 'bad_request', message: `${keyField} is not a flag to set: rotate with POST /v1/admin/tenants/${tenantId}/pseudonym-keys, shred with DELETE …/pseudonym-keys/{version}` });
+      }
+      const parsed = adminFlagsPatchSchema.safeParse(req.body ?? {});
       if (!parsed.success) {
         return reply.code(400).send({ error: 'bad_request', message: describeIssues(parsed.error) });
       }
@@ -120,5 +127,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     registerKeyRoutes(admin, { tenants: deps.tenants });
     registerQueryRoutes(admin, { analyst: deps.analyst, operatorRoutes, maxConcurrentPerKey: deps.maxConcurrentQueriesPerKey ?? 2 });
     if (deps.overwrites) registerOverwriteRoutes(admin, { ...deps.overwrites, tenants: deps.tenants });
+    registerPseudonymKeyRoutes(admin, { ...deps.pseudonymKeys, tenants: deps.tenants, now });
   });
 }

@@ -6,7 +6,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
-import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
+import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { clickhouseKeyStore, clickhouseShredReceipts } from '../../libs/clickhouse/tables/pseudonym-keys.js';
+import { singleNodeTarget } from '../../libs/compactor/compactor-target.js';
+import { createKeyKeeper, type KeyKeeper } from '../../libs/privacy/key-keeper.js';
+import { openFileKeyStore } from '../../libs/privacy/key-stores.js';
+import { keyWrapper } from '../../libs/privacy/key-wrap.js';
+import { createStoredKeys, storedKeySource } from '../../libs/privacy/stored-keys.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
@@ -62,9 +69,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
   // NOTE: everything opened below is closed newest first, on stop or when a later step fails
   const stack = createStopStack();
   try {
-    const keys = config.TRACKLANE_MASTER_KEY === undefined ? null : masterKeyRing(config.TRACKLANE_MASTER_KEY);
     const tenants = await openFileTenantStore({ path: join(dataDir, 'tenants.json') });
     stack.push('tenants', () => tenants.close());
+    // NOTE: stored pseudonym keys live in memory here once the keeper (below) has read or made them
+    const master = config.TRACKLANE_MASTER_KEY === undefined ? null : parseMasterKey(config.TRACKLANE_MASTER_KEY);
+    const storedKeys = createStoredKeys();
+    const wrapper = master === null ? null : keyWrapper(master);
+    const keys: KeyRing | null = master === null ? null : createKeyRing(master, { keys: storedKeySource(tenants, storedKeys) });
+    master?.fill(0);
     const needing = tenants.list().filter((t) => t.flags.anonymizeIdentity);
     if (needing.length > 0 && !keys) {
       throw new ConfigError(
@@ -112,6 +124,12 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // run long), receipts read on the analyst session.
     const compactorClient = createClickHouse(chConfig);
     stack.push('clickhouse-compactor', () => compactorClient.close());
+    const shredReceipts = clickhouseShredReceipts(dimensions);
+    const keeper = wrapper === null ? null : await startKeyKeeper({ dataDir, wrapper, storedKeys, tenants, copy: clickhouseKeyStore(compactorClient, singleNodeTarget(compactorClient)), receipts: shredReceipts, logger });
+    if (keeper) stack.push('key-keeper', () => keeper.stop());
+    // NOTE: the admin API's tenant store runs the keeper after each change, so a new tenant's or a
+    // new version's key exists before the answer: events never wait for it
+    const managedTenants = keeper ? syncingKeys(tenants, keeper.keeper) : tenants;
     // The registry of recent overwrites and suppressions the sink consults: reloaded at start.
     const subjectHash = embeddedSubjectHash(config.TRACKLANE_ID_HASH_KEY, dataDir);
     const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash });
@@ -162,8 +180,9 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       },
       admin: {
         adminToken,
-        tenants,
+        tenants: managedTenants,
         canAnonymize: keys !== null,
+        pseudonymKeys: { ...(keeper ? { keeper: keeper.keeper } : {}), shredReceipts },
         analyst: { operatorQuery: analystQuery, tenantQuery },
         maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
         audit: createAuditLog({ client: dimensions, logger }),
@@ -203,7 +222,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       port,
       adminUrl,
       adminToken,
-      tenants,
+      tenants: managedTenants,
       clickhouse,
       analystQuery,
       tenantQuery,
@@ -216,6 +235,56 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     await stack.close(logger);
     throw err;
   }
+}
+
+/** Copies of a shredded key that Tracklane cannot reach from an embedded data dir. */
+export const EMBEDDED_OUTSIDE_COPIES = [
+  'backups and snapshots of the data dir taken before the shred',
+  "the filesystem's freed blocks of replaced files (pseudonym-keys.json is rewritten, ClickHouse parts are rewritten): until the filesystem reuses them",
+];
+
+/** The keeper of the embedded key store (data dir, ClickHouse copy): one pass before the server answers, then every second. */
+async function startKeyKeeper(opts: {
+  dataDir: string;
+  wrapper: ReturnType<typeof keyWrapper>;
+  storedKeys: ReturnType<typeof createStoredKeys>;
+  tenants: TenantStore;
+  copy: ReturnType<typeof clickhouseKeyStore>;
+  receipts: ReturnType<typeof clickhouseShredReceipts>;
+  logger: Logger;
+}): Promise<{ keeper: KeyKeeper; stop(): Promise<void> }> {
+  const keeper = createKeyKeeper({
+    wrapper: opts.wrapper,
+    primary: await openFileKeyStore(join(opts.dataDir, 'pseudonym-keys.json')),
+    copy: opts.copy,
+    keys: opts.storedKeys,
+    tenants: () => opts.tenants.list(),
+    receipts: opts.receipts,
+    outsideCopies: EMBEDDED_OUTSIDE_COPIES,
+    logger: opts.logger,
+  });
+  // NOTE: a failed first pass (the ClickHouse copy unreachable) is retried every second; until
+  // then a stored key not yet made makes its tenant's anonymized events wait, never pass in clear
+  await keeper.sync().catch((err: unknown) => opts.logger.warn({ ...safeErrorFields(err) }, 'pseudonym keys not brought up to date at start: retrying'));
+  const timer = keeper.start(1_000);
+  return { keeper, stop: () => timer.stop() };
+}
+
+/** `store` with the keeper run after every tenant creation and flag change. */
+function syncingKeys(store: TenantStore, keeper: KeyKeeper): TenantStore {
+  return {
+    ...store,
+    async createTenant(tenantId) {
+      const created = await store.createTenant(tenantId);
+      await keeper.sync();
+      return created;
+    },
+    async patchFlags(tenantId, patch, now) {
+      const flags = await store.patchFlags(tenantId, patch, now);
+      await keeper.sync();
+      return flags;
+    },
+  };
 }
 
 /**
