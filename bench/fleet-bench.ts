@@ -20,6 +20,7 @@ import { createKeyRing } from '../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../libs/anonymize/master-key.js';
 import { createClickHouse, type ClickHouseClient } from '../libs/clickhouse/client.js';
 import { createLogger } from '../libs/core/logger.js';
+import { makeStoredKeys } from '../test/support/stored-key-ring.js';
 import type { Result } from '../libs/core/result.js';
 import { createEnricher } from '../libs/enrich/enrich-stage.js';
 import { partitionKey } from '../libs/events/envelope.js';
@@ -183,6 +184,8 @@ async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
       for (const id of pair) writeKeys[id] = (await tenants.createTenant(id)).writeKey ?? '';
       await tenants.patchFlags(pair[1] as string, { anonymizeIdentity: true, ipPolicy: 'geo_then_mask' }, Date.now());
     }
+    // NOTE: no compactor runs here: one keeper pass makes the tenants' stored pseudonym keys in Redis
+    await makeStoredKeys({ redisUrl: ep.redisUrl, redisPrefix, masterKey, tenants: () => tenants.list(), logger });
     await sleep(2_500);
 
     const stageResults = await benchStages({ kafka, admin, tenants, baseEnv, masterKey, tenantIds: t.stage, runId, o, ep });

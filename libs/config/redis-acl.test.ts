@@ -8,19 +8,28 @@ const scope = { redisPrefix: 'tracklane:', topicPrefix: '' };
 const commandsOf = (rules: string[]): string[] => rules.filter((r) => r.startsWith('+')).map((r) => r.slice(1));
 const keysOf = (rules: string[], kind: '%R~' | '~'): string[] => rules.filter((r) => r.startsWith(kind)).map((r) => r.slice(kind.length));
 // every Redis command that writes a key or publishes, of those any service is granted
-const WRITES = ['hset', 'set', 'del', 'incr', 'zadd', 'publish', 'pexpire', 'eval', 'evalsha'];
+const WRITES = ['hset', 'hsetnx', 'hdel', 'set', 'del', 'incr', 'zadd', 'publish', 'pexpire', 'eval', 'evalsha'];
 
 describe('Redis ACL rules', () => {
   it('start from nothing: no key, channel or command a rule does not grant', () => {
     for (const s of REDIS_SERVICES) expect(redisAclRules(s, scope).slice(0, 3)).toEqual(['resetkeys', 'resetchannels', '-@all']);
   });
 
-  it.each(['enricher', 'anonymizer', 'sink'] as const)('%s reads tenant keys only, with no write command', (service) => {
+  it.each([
+    { service: 'enricher', reads: [] },
+    { service: 'anonymizer', reads: ['tracklane:pseudonym-keys:*'] },
+    { service: 'sink', reads: [] },
+  ] as const)('$service reads tenant keys only (the anonymizer the wrapped pseudonym keys too), with no write command', ({ service, reads }) => {
     const rules = redisAclRules(service, scope);
     expect(keysOf(rules, '~')).toEqual([]);
-    expect(keysOf(rules, '%R~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev']);
+    expect(keysOf(rules, '%R~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', ...reads]);
     expect(commandsOf(rules).filter((c) => WRITES.includes(c))).toEqual([]);
     expect(rules).toContain('&tracklane:tenants');
+  });
+
+  it('only the compactor and the anonymizer reach the wrapped pseudonym keys', () => {
+    const reaching = REDIS_SERVICES.filter((s) => redisAclRules(s, scope).some((r) => r.endsWith('~tracklane:pseudonym-keys:*')));
+    expect(reaching).toEqual(['anonymizer', 'compactor']);
   });
 
   it('the collector writes the tenant registry and only reads the compactor presence key', () => {
@@ -30,9 +39,9 @@ describe('Redis ACL rules', () => {
     expect(commandsOf(rules)).toEqual(expect.arrayContaining(['evalsha', 'eval', 'evalsha_ro', 'hset', 'publish', 'time', 'exists', 'subscribe']));
   });
 
-  it('the compactor reads tenants and writes only its lease and presence keys of its fleet', () => {
+  it('the compactor reads tenants and writes only its lease and presence keys of its fleet, and the wrapped pseudonym keys', () => {
     const rules = redisAclRules('compactor', { redisPrefix: 'tracklane:', topicPrefix: 'staging.' });
-    expect(keysOf(rules, '~')).toEqual(['tracklane:compactor-seen:staging.', 'tracklane:compactor-lease:staging.']);
+    expect(keysOf(rules, '~')).toEqual(['tracklane:compactor-seen:staging.', 'tracklane:compactor-lease:staging.', 'tracklane:pseudonym-keys:*']);
     expect(keysOf(rules, '%R~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev']);
     expect(commandsOf(rules)).not.toContain('hset');
     expect(commandsOf(rules)).not.toContain('publish');

@@ -58,6 +58,17 @@ const PRESENCE_WRITE: Grant = {
   commands: ['set'],
   writeKeys: presenceKey,
 };
+const keyStoreKeys = (s: RedisAclScope): string[] => [`${literal(s.redisPrefix)}pseudonym-keys:*`];
+const KEY_STORE_READ: Grant = {
+  why: 'wrapped pseudonym keys (libs/privacy/key-stores.ts redisKeyStore): HGET of a version, opened with the master key',
+  commands: ['hget'],
+  readKeys: keyStoreKeys,
+};
+const KEY_STORE_WRITE: Grant = {
+  why: 'the key keeper (libs/privacy/key-keeper.ts): HSETNX of a new version, HGET, HDEL of a shredded one',
+  commands: ['hget', 'hsetnx', 'hdel'],
+  writeKeys: keyStoreKeys,
+};
 const LEASE: Grant = {
   why: 'the one-compactor lease (services/compactor/compactor-lock.ts): SET NX PX, EVAL of the renew/release scripts (GET, PEXPIRE, DEL)',
   commands: ['set', 'eval', 'get', 'pexpire', 'del'],
@@ -67,14 +78,16 @@ const LEASE: Grant = {
 /**
  * What each service does. NOTE: every fleet service opens the tenant store (fleet-context.ts);
  * only the collector changes tenants (its admin API), so the others get read-only keys and no
- * write command — a stolen enricher password cannot switch a tenant's anonymization off.
+ * write command — a stolen enricher password cannot switch a tenant's anonymization off. The
+ * wrapped pseudonym keys are read by the services holding the master key only (anonymizer,
+ * compactor), written by the compactor's key keeper: the collector cannot even read them.
  */
 const GRANTS: Record<RedisService, readonly Grant[]> = {
   collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ],
   enricher: [CONNECTION, TENANT_READ],
-  anonymizer: [CONNECTION, TENANT_READ],
+  anonymizer: [CONNECTION, TENANT_READ, KEY_STORE_READ],
   sink: [CONNECTION, TENANT_READ],
-  compactor: [CONNECTION, TENANT_READ, PRESENCE_WRITE, LEASE],
+  compactor: [CONNECTION, TENANT_READ, PRESENCE_WRITE, LEASE, KEY_STORE_WRITE],
 };
 
 function checkScope(s: RedisAclScope): void {

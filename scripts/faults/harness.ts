@@ -6,8 +6,11 @@
 // recovery times, 2xx → visible latency, the sink's committed offsets, and the checks at the end.
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { createLogger } from '../../libs/core/logger.js';
 import { topicNames } from '../../libs/kafka/topics.js';
+import { tenantFlagsSchema } from '../../libs/tenants/flags.js';
 import { startFleet, type Fleet } from '../../test/support/fleet.js';
+import { makeStoredKeys } from '../../test/support/stored-key-ring.js';
 import { eventually } from '../../test/support/poll.js';
 import { startPrivateRedis, type PrivateRedis } from '../../test/support/private-redis.js';
 import { CLICKHOUSE_HOST, CLICKHOUSE_PORT, clickhousePassword, clickhouseUser } from '../services/clickhouse-gateway.js';
@@ -91,6 +94,9 @@ export async function openFaultRun(opts: { short: boolean; log: (line: string) =
     async anonymize(tenantId) {
       const flipped = await fleet.admin<{ anonymizeSince: number }>('PATCH', `/v1/admin/tenants/${tenantId}/flags`, { anonymizeIdentity: true });
       if (flipped.status !== 200) throw new Error(`anonymization of ${tenantId} not switched on (${flipped.status})`);
+      // NOTE: what the compactor's key keeper does (only compactor-crash runs one): the tenant's stored key, before anonymizeSince
+      const flags = tenantFlagsSchema.parse(flipped.body);
+      await makeStoredKeys({ redisUrl: redis.url, redisPrefix: fleet.env['TRACKLANE_REDIS_PREFIX'] ?? '', masterKey: fleet.env['TRACKLANE_MASTER_KEY'] ?? '', tenants: () => [{ tenantId, flags }], logger: createLogger({ level: 'warn', name: 'fault-harness' }) });
       return Number(flipped.body.anonymizeSince);
     },
     async close() {

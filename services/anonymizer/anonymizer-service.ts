@@ -2,7 +2,12 @@
 // (Redis, fail closed) → tracklane.clean.v1.
 import { z } from 'zod';
 import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
-import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
+import { createKeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
+import { redisKeyStore } from '../../libs/privacy/key-stores.js';
+import { keyWrapper } from '../../libs/privacy/key-wrap.js';
+import { createStoredKeys, storedKeySource } from '../../libs/privacy/stored-keys.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { partitionKey, type CleanEvent } from '../../libs/events/envelope.js';
 import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
@@ -20,8 +25,14 @@ export const anonymizerConfigSchema = fleetConfigSchema.extend({
 export type AnonymizerConfig = z.infer<typeof anonymizerConfigSchema>;
 
 export async function startAnonymizer(config: AnonymizerConfig, logger: Logger): Promise<RunningService> {
-  const keys = masterKeyRing(config.TRACKLANE_MASTER_KEY);
+  const master = parseMasterKey(config.TRACKLANE_MASTER_KEY);
   const ctx = await openFleetContext('anonymizer', config, logger);
+  // NOTE: stored key versions are read from Redis (the compactor's keeper writes them) when an
+  // event first needs one; until then that tenant's events are retried, never passed in clear
+  const redis = openRedis(config, 'pseudonym-keys', { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
+  const storedKeys = createStoredKeys({ wrapper: keyWrapper(master), store: redisKeyStore(redis, config.TRACKLANE_REDIS_PREFIX), logger });
+  const keys = createKeyRing(master, { keys: storedKeySource(ctx.tenants, storedKeys) });
+  master.fill(0);
   const worker = createStageWorker({
     name: 'anonymize',
     kafka: ctx.kafka,
@@ -37,5 +48,5 @@ export async function startAnonymizer(config: AnonymizerConfig, logger: Logger):
     logger,
     onFatal: exitOnFatal(logger),
   });
-  return runningService(ctx, [worker], []);
+  return runningService(ctx, [worker], [{ name: 'redis-keys', run: () => closeRedis(redis) }]);
 }

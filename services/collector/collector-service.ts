@@ -16,6 +16,7 @@ import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
 import { runStopSteps } from '../../libs/core/stop-stack.js';
 import { createReceiptStore, requestReceipt, watchReceiptRetention } from '../../libs/compactor/receipts.js';
+import { clickhouseShredReceipts } from '../../libs/clickhouse/tables/pseudonym-keys.js';
 import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
@@ -68,6 +69,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const audit = analyst ? createAuditLog({ client: analyst, logger }) : undefined;
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
   const presenceRedis = receipts ? openRedis(config, 'compactor-presence', { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
+  const compactorSeen = presenceRedis ? presenceCheck({ redis: presenceRedis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX) }) : null;
   const overwrites =
     analyst && receipts && subjectHash && cipher && retention
       ? {
@@ -82,9 +84,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           },
           receipt: (requestId: string, mayRead: (tenantId: string) => boolean) => requestReceipt(receipts, requestId, retention.current(), { mayRead }),
           storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => storedSubjectIds(analyst, tenantId, subject, ids),
-          ...(presenceRedis
-            ? { compactorSeen: presenceCheck({ redis: presenceRedis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX) }) }
-            : {}),
+          ...(compactorSeen ? { compactorSeen } : {}),
         }
       : undefined;
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
@@ -120,6 +120,8 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
       ...(audit ? { audit } : {}),
       ...(overwrites ? { overwrites } : {}),
+      // NOTE: key versions change in the flags here; the compactor's keeper makes and destroys the keys
+      pseudonymKeys: { ...(compactorSeen ? { compactorSeen } : {}), ...(analyst ? { shredReceipts: clickhouseShredReceipts(analyst) } : {}) },
     },
   };
   const app = buildCollectorApp({ ...appOptions, listener: 'public' });

@@ -7,10 +7,16 @@ import { z } from 'zod';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
-import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
+import { createKeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { clickhouseKeyStore, clickhouseShredReceipts } from '../../libs/clickhouse/tables/pseudonym-keys.js';
+import { createKeyKeeper } from '../../libs/privacy/key-keeper.js';
+import { redisKeyStore } from '../../libs/privacy/key-stores.js';
+import { keyWrapper } from '../../libs/privacy/key-wrap.js';
+import { createStoredKeys, storedKeySource } from '../../libs/privacy/stored-keys.js';
 import { clusterHosts, nodeName, nodeUrls } from '../../libs/compactor/cluster-nodes.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
-import { clusterTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
+import { clusterTarget, singleNodeTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
 import { createCompactorLock } from './compactor-lock.js';
 import { announcePresence, compactorPresenceKey } from './compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
@@ -64,7 +70,9 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const main = clickhouseConfigFrom(config, { requestTimeoutMs: config.COMPACTOR_REQUEST_TIMEOUT_MS, settings: clickhouseSettings(config), logger });
   const connect = (url: string): ClickHouseClient => createClickHouse({ ...main, url });
   const clickhouse = createClickHouse(main);
-  const keys = masterKeyRing(config.TRACKLANE_MASTER_KEY);
+  const master = parseMasterKey(config.TRACKLANE_MASTER_KEY);
+  const wrapper = keyWrapper(master);
+  const storedKeys = createStoredKeys();
   if (config.MIGRATE_ON_START) await startupStep(config, logger, 'compactor', 'clickhouse', () => migrate(clickhouse, { logger, cluster: config.CLICKHOUSE_CLUSTER, database: config.CLICKHOUSE_DATABASE }));
   const cluster = config.CLICKHOUSE_CLUSTER
     ? await startupStep(config, logger, 'compactor', 'clickhouse', () => openClusterTarget(config, config.CLICKHOUSE_CLUSTER as string, clickhouse, connect, logger))
@@ -72,6 +80,21 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const ctx = await openFleetContext('compactor', config, logger);
   const redis = openRedis(config, 'compactor-lease', { lazyConnect: false, maxRetriesPerRequest: 2 });
   const lock = createCompactorLock({ redis, key: `${config.TRACKLANE_REDIS_PREFIX}compactor-lease:${config.TOPIC_PREFIX}`, logger });
+  // The key keeper: makes each stored key version a tenant uses (Redis, copied to ClickHouse),
+  // destroys shredded ones with a receipt; this process's key ring reads the keys it holds.
+  const keys = createKeyRing(master, { keys: storedKeySource(ctx.tenants, storedKeys) });
+  master.fill(0);
+  const keeper = createKeyKeeper({
+    wrapper,
+    primary: redisKeyStore(redis, config.TRACKLANE_REDIS_PREFIX),
+    copy: clickhouseKeyStore(clickhouse, cluster?.target ?? singleNodeTarget(clickhouse)),
+    keys: storedKeys,
+    tenants: () => ctx.tenants.list(),
+    receipts: clickhouseShredReceipts(clickhouse),
+    outsideCopies: FLEET_OUTSIDE_COPIES,
+    logger,
+  });
+  const keeping = keeper.start(KEY_KEEPER_INTERVAL_MS);
   const subjectHash = fleetSubjectHash(config, 'compactor');
   // NOTE: a record that does not open is logged and counted too (overwrite-cipher.ts reportRejections)
   const cipher = reportRejections(fleetOverwriteCipher(config), { logger, registry: ctx.metrics.registry });
@@ -134,12 +157,26 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   // every compactor process, standing by or not: the collector tells callers when none runs
   const presence = announcePresence({ redis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX), logger });
   return runningService(ctx, [worker], [
+    { name: 'key-keeper', run: () => keeping.stop() },
     { name: 'receipt-expiry', run: () => expiry.stop() },
     { name: 'broker-retention', run: () => retention.stop() },
     { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
     { name: 'redis-lease', run: () => presence.stop().then(() => closeRedis(redis)) },
   ]);
 }
+
+/**
+ * How often the keeper follows the flags. NOTE: well inside the 2 s a rotation is stamped ahead
+ * (propagation-budget.ts), so a new version's key exists before the first event needs it.
+ */
+export const KEY_KEEPER_INTERVAL_MS = 250;
+
+/** Copies of a shredded key the fleet cannot reach: the operator's to purge. */
+export const FLEET_OUTSIDE_COPIES = [
+  'Redis persistence files (RDB snapshots, AOF) and replicas written before the shred, and their backups',
+  'ClickHouse backups, and detached or frozen parts of pseudonym_keys (ALTER TABLE … FREEZE, shadow/)',
+  "the filesystems' freed blocks of rewritten files, until they are reused",
+];
 
 /**
  * Cluster mode: a connection to every replica of every shard (each holds its own copy of the

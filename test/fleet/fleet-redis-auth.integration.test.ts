@@ -9,12 +9,11 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyRing } from '../../libs/anonymize/key-ring.js';
-import { parseMasterKey } from '../../libs/anonymize/master-key.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
 import { REDIS_SERVICES, redisAclRules, type RedisService } from '../../libs/config/redis-acl.js';
 import { closeRedis, openRedis, redisConnectionOfUrl } from '../../libs/config/redis-connection.js';
 import { eventually } from '../support/poll.js';
+import { storedKeyRing } from '../support/stored-key-ring.js';
 import { readyzCodesUntilExit, sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
 import { clickhouseClientOptions, kafkaBrokerList, serviceEndpoints } from '../support/services.js';
@@ -79,7 +78,8 @@ describe('fleet on Redis with a password, TLS and an ACL user per service (check
     expect(flipped.status).toBe(200);
     // forward only: anonymizeSince lies up to 2 s ahead (the propagation window); send after it
     await sleep(Math.max(0, Number(flipped.body['anonymizeSince']) - Date.now() + 50));
-    const keys = createKeyRing(parseMasterKey(f.env['TRACKLANE_MASTER_KEY']));
+    // NOTE: the tenant's version 1 is a stored key the compactor's keeper made (as its ACL user)
+    const keys = await storedKeyRing(admin, f.env['TRACKLANE_REDIS_PREFIX'] ?? '', f.env['TRACKLANE_MASTER_KEY'], [tenantId]);
     const writeKey = created.body.writeKey;
     const stored = async (prefix: string) =>
       toNumber((await q<{ n: string }>('SELECT count() AS n FROM events FINAL WHERE tenant_id = {t:String} AND startsWith(event_id, {p:String})', { t: tenantId, p: prefix }))[0]?.n);

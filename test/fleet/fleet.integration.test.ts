@@ -5,8 +5,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyRing } from '../../libs/anonymize/key-ring.js';
-import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
 import { createRecordCodec } from '../../libs/kafka/record-codec.js';
 import { rawMinimal } from '../support/record-fixtures.js';
+import { storedKeyRing } from '../support/stored-key-ring.js';
 import { topicNames } from '../../libs/kafka/topics.js';
 import { sendTraffic } from '../../services/demo/send.js';
 import { generateTraffic } from '../../services/demo/traffic.js';
@@ -58,7 +58,8 @@ const track = (id: string, userId = 'u1', extra: Record<string, unknown> = {}) =
 
 describe('fleet: 100,000 events (check 1)', () => {
   it('land in ClickHouse exactly once, enriched and anonymized as the stage code does in process', async () => {
-    fleet = await startFleet({ partitions: 3 });
+    // NOTE: the compactor's key keeper makes the anonymizing tenant's stored key
+    fleet = await startFleet({ partitions: 3, services: ['collector', 'enricher', 'anonymizer', 'sink', 'compactor'] });
     const clear = await tenant(fleet, 'clear');
     const anon = await tenant(fleet, 'anon', { anonymizeIdentity: true });
     // forward only: anonymizeSince lies up to 2 s ahead (propagation window); send after it
@@ -89,7 +90,9 @@ describe('fleet: 100,000 events (check 1)', () => {
     expect(byCountry).toEqual(traffic.expected.byCountry);
 
     // identities: clear for one tenant, the pseudonym of the same key ring for the other
-    const keys = createKeyRing(parseMasterKey(fleet.env['TRACKLANE_MASTER_KEY']));
+    const redis = new Redis(fleet.env['REDIS_URL'] ?? '', { lazyConnect: false });
+    const keys = await storedKeyRing(redis, fleet.env['TRACKLANE_REDIS_PREFIX'] ?? '', fleet.env['TRACKLANE_MASTER_KEY'], [anon.id]);
+    redis.disconnect();
     const sent = new Map<string, string>();
     for (const b of traffic.batches) for (const m of b.messages) if (m.userId) sent.set(`${b.tenant}/${m.messageId}`, m.userId);
     const stored = await q<{ tenant_id: string; event_id: string; user_id: string; identity_anonymized: number }>(
@@ -367,6 +370,8 @@ describe('fleet: flags in Redis (check 4)', () => {
     redis = await startPrivateRedis();
     fleet = await startFleet({ partitions: 3, env: { REDIS_URL: redis.url } });
     await fleet.start('anonymizer', 'anonymizer-2');
+    // NOTE: the compactor's key keeper makes the tenant's stored key, within the flip's 2 s
+    await fleet.start('compactor');
     const t = await tenant(fleet, 'flip');
     const load = steadyLoad(fleet.collectorUrl(), t.writeKey, 'flip', { batch: 20, pauseMs: 50 });
     let since = 0;

@@ -19,6 +19,10 @@ import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/
 import { TenantStoreError } from '../../libs/tenants/tenant-store.js';
 import { fleetConfigSchema } from '../../services/fleet/fleet-config.js';
 import { generateTlsFiles, startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
+import { createKeyKeeper } from '../../libs/privacy/key-keeper.js';
+import { redisKeyHash, redisKeyStore } from '../../libs/privacy/key-stores.js';
+import { keyWrapper } from '../../libs/privacy/key-wrap.js';
+import { createStoredKeys } from '../../libs/privacy/stored-keys.js';
 import { eventually } from '../support/poll.js';
 
 const PREFIX = 'tracklane:';
@@ -235,6 +239,34 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
 
     expect(lines.join('\n')).not.toMatch(/renewal failed|could not announce/);
     expect(await denials(userOf('compactor'))).toEqual([]);
+  });
+
+  it('the compactor keeps the wrapped pseudonym keys and the anonymizer reads them, as their ACL users; the collector cannot read them', async () => {
+    const t = tenantId();
+    const wrapper = keyWrapper(randomBytes(32));
+    const collector = await openStore(settingsOf('collector', 'setting'));
+    await collector.createTenant(t);
+    await collector.patchFlags(t, { keyVersion: 2 }, Date.now());
+    const compactorStore = await openStore(settingsOf('compactor', 'file'));
+    await eventually(() => compactorStore.get(t)?.keyVersion === 2, 5_000, 'the compactor sees the tenant', 20);
+    // as compactor-service.ts: the keeper on the lease connection
+    const keeper = createKeyKeeper({ wrapper, primary: redisKeyStore(client(settingsOf('compactor', 'file'), 'compactor-lease'), PREFIX), keys: createStoredKeys(), tenants: () => compactorStore.list(), outsideCopies: [], logger });
+    await keeper.sync();
+    expect(keeper.holds(t, 1) && keeper.holds(t, 2)).toBe(true);
+    // as anonymizer-service.ts: a background load through its own connection
+    const loaded = createStoredKeys({ wrapper, store: redisKeyStore(client(settingsOf('anonymizer', 'setting'), 'pseudonym-keys'), PREFIX), logger });
+    loaded.get(t, 2);
+    await eventually(() => loaded.get(t, 2) !== undefined, 5_000, 'the anonymizer loads the key', 20);
+    await collector.patchFlags(t, { shreddedKeyVersions: [1] }, Date.now());
+    await eventually(() => compactorStore.get(t)?.shreddedKeyVersions.length === 1, 5_000, 'the compactor sees the shred', 20);
+    await keeper.sync();
+    expect(await admin.hkeys(redisKeyHash(PREFIX, t))).toEqual(['v2']);
+    expect(await denials(userOf('compactor'))).toEqual([]);
+    expect(await denials(userOf('anonymizer'))).toEqual([]);
+    // least privilege: the collector (no master key) cannot read the wrapped keys, the anonymizer cannot change them
+    expect(String(await rejection(client(settingsOf('collector', 'setting'), 'probe').hget(redisKeyHash(PREFIX, t), 'v2')))).toMatch(/NOPERM/);
+    expect(String(await rejection(client(settingsOf('anonymizer', 'setting'), 'probe').hdel(redisKeyHash(PREFIX, t), 'v2')))).toMatch(/NOPERM/);
+    expect(await admin.hkeys(redisKeyHash(PREFIX, t))).toEqual(['v2']);
   });
 
   it('catches a missing permission: a user without one the store needs cannot open it, and is told which', async () => {
