@@ -11,6 +11,7 @@ import { DEAD_LETTER_COLUMNS } from './dead-letters.js';
 import { EVENT_COLUMNS } from './events.js';
 import { OVERWRITE_REQUEST_COLUMNS } from './overwrite-requests.js';
 import { OVERWRITE_VALUE_COLUMNS } from './overwrite-values.js';
+import { PSEUDONYM_KEY_COLUMNS, SHRED_COLUMNS } from './pseudonym-keys.js';
 import { SUPPRESSED_EVENTS_COLUMNS } from './suppressed-events.js';
 import { SUPPRESSION_COLUMNS } from './suppressions.js';
 import { USER_ROW_COLUMNS } from './users.js';
@@ -53,6 +54,8 @@ describe('table modules and the migrations', () => {
     { table: 'suppressions', columns: SUPPRESSION_COLUMNS, filledIn: ['registered_at'] },
     { table: 'suppressed_events', columns: SUPPRESSED_EVENTS_COLUMNS },
     { table: 'audit_log', columns: AUDIT_COLUMNS },
+    { table: 'pseudonym_keys', columns: PSEUDONYM_KEY_COLUMNS },
+    { table: 'pseudonym_key_shreds', columns: SHRED_COLUMNS },
   ])('$table: the module writes every column but those ClickHouse fills in', ({ table, columns, filledIn = [] }) => {
     const found = schema.get(table);
     expect(found, table).toBeDefined();
