@@ -162,7 +162,10 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     const receipt = await deps.receipt(requestId, mayRead);
     // NOTE: checked again here: an embedded receipt() need not ask (it writes nothing on read)
     if (!receipt || !mayRead(receipt.tenantId)) return reply.code(404).send({ error: 'not_found', message: `request ${requestId} is unknown` });
-    return reply.send(receipt.status === 'pending' ? await queued(receipt) : receipt);
+    // NOTE: history under a shredded key version cannot be found by the request (nor by anyone): said, not failed
+    const shredded = deps.tenants.get(receipt.tenantId)?.shreddedKeyVersions ?? [];
+    const answer = shredded.length > 0 ? { ...receipt, shreddedKeyVersions: shredded } : receipt;
+    return reply.send(receipt.status === 'pending' ? await queued(answer) : answer);
   });
 }
 

@@ -133,11 +133,13 @@ describe('pseudonym keys: rotation and shredding (embedded)', () => {
     expect((await storedIds(['k3'])).get('k3')).toBe(v2);
     const erasure = await call('POST', `/v1/admin/tenants/${TENANT}/erasures`, { userIds: ['ada@example.com'], mode: 'anonymize' });
     expect(erasure.status).toBe(202);
-    await eventually(async () => {
+    const erased = await eventually(async () => {
       const r = await call('GET', `/v1/admin/requests/${String(erasure.body['requestId'])}`);
       if (r.body['status'] === 'failed') throw new Error(`erasure failed: ${String(r.body['reason'])}`);
       return r.body['status'] === 'verified' ? r.body : undefined;
     }, 120_000, 'the erasure verified');
+    // the receipt says which versions' history it could not reach
+    expect(erased['shreddedKeyVersions']).toEqual([1]);
 
     // after a restart: version 2's key is the same one, version 1 is still refused
     await server.stop();
