@@ -1,6 +1,8 @@
 // The `events` table (schemas/clickhouse/0001_events.sql): one row per event, a
 // ReplacingMergeTree on (tenant_id, event_id) with version received_at.
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { LookupSession } from '../id-lookup.js';
+import { storedUnder } from './stored-identity.js';
 import { ACCOUNT_SOURCES, EVENT_TYPES, type AccountSource, type EventType, type JsonMap } from '../../events/envelope.js';
 import {
   flag,
@@ -213,4 +215,22 @@ export async function insertEventTuples(client: ClickHouseClient, tuples: readon
     columns: [...EVENT_COLUMNS],
     ...(opts.liftPartitionLimit ? { clickhouse_settings: { max_partitions_per_insert_block: '0' } } : {}),
   });
+}
+
+/**
+ * One page of the events stored under the lookup's (tenant_id, user_id, anonymized) rows (see
+ * storedUnder), in event_id order after `after` ('' for the first page), at most `limit`.
+ * NOTE: keyset pages over the sort key (tenant_id, event_id): each page reads on from where the
+ * last stopped, so a user with millions of events is read in bounded pages, the tenant's range once.
+ * NOTE: an identify's trait snapshot is read here, from `events.traits`: where the snapshots
+ * live is this module's concern alone.
+ */
+export async function readEventsStoredUnder(lookup: LookupSession, after: string, limit: number): Promise<EventRow[]> {
+  const rows = await lookup.rows<JsonRow>(
+    `SELECT ${EVENT_SELECT} FROM events FINAL
+     WHERE ${storedUnder(lookup.table)} AND event_id > {after:String}
+     ORDER BY tenant_id, event_id LIMIT {limit:UInt32}`,
+    { after, limit },
+  );
+  return rows.map(parseEventRow);
 }
