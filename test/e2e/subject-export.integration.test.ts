@@ -4,7 +4,7 @@
 // about it — and nothing of another user, whatever id is asked for (others' pseudonyms, ids that
 // differ by a character, quotes, percent signs, blanks).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
 import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import { spawnTsx } from '../support/child-process.js';
 import { eventually } from '../support/poll.js';
 
 type Line = Record<string, unknown> & { kind: string };
@@ -25,6 +26,7 @@ const LOOKALIKES = [`${USER}0`, `Alice-${TAG}`, `alice-${TAG.slice(0, 7)}`, `${U
 const NEIGHBOUR = LOOKALIKES[0] as string;
 const ACCOUNT = `acct-${TAG}`;
 
+const MASTER_KEY = `base64:${randomBytes(32).toString('base64')}`;
 let server: EmbeddedServer;
 let dataDir: string;
 let writeKey: string;
@@ -39,7 +41,7 @@ beforeAll(async () => {
     PORT: '0',
     TRACKLANE_DATA_DIR: dataDir,
     TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
-    TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
+    TRACKLANE_MASTER_KEY: MASTER_KEY,
   });
   server = await startEmbedded(config, createLogger({ level: 'silent' }));
   writeKey = String((await operator('PUT', `/v1/admin/tenants/${TENANT}`)).body['writeKey']);
@@ -260,4 +262,26 @@ describe('subject access export (embedded)', () => {
     const text = JSON.stringify(rows);
     for (const id of [USER, userPseudonym, neighbourPseudonym, ...LOOKALIKES]) expect(text).not.toContain(id);
   });
+
+  it('`tracklane export user` writes the same records from the data dir, with counts on stderr', async () => {
+    const api = (await exportOf(USER)).lines;
+    // NOTE: chDB opens a data dir in one process at a time: the CLI reads it once the server is gone
+    await server.stop();
+    const out = join(dataDir, 'export.ndjson');
+    const cli = spawnTsx('services/cli/main.ts', ['export', 'user', USER, '--tenant', TENANT, '--out', out], {
+      env: { ...process.env, TRACKLANE_DATA_DIR: dataDir, TRACKLANE_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'silent' },
+    });
+    const { code } = await cli.exited;
+    expect(code, cli.output()).toBe(0);
+    expect(cli.output()).toMatch(new RegExp(`exported ${sent.clear.length + sent.pseudonymized.length} events \\(${sent.clear.length} in clear, ${sent.pseudonymized.length} pseudonymized\\), 2 profiles, 1 accounts, 4 receipts: done`));
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+    const withoutTime = (ls: Line[]) => ls.map((l) => (l.kind === 'summary' ? { ...l, exportedAt: 0 } : l));
+    expect(withoutTime(lines)).toEqual(withoutTime(api));
+
+    // a tenant that does not exist, and pseudonymized history without the master key, are usage errors
+    const bad = spawnTsx('services/cli/main.ts', ['export', 'user', USER, '--tenant', TENANT], { env: { ...process.env, TRACKLANE_DATA_DIR: dataDir, LOG_LEVEL: 'silent' } });
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.output()).toContain('TRACKLANE_MASTER_KEY is required');
+  }, 120_000);
 });
