@@ -40,6 +40,8 @@ export const collectorConfigSchema = withCollectorLimitsChecked(
     /** the read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql) */
     ...clickhouseAnalystShape,
     TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
+    /** the compactor's HTTP port (e.g. http://compactor:8080): subject access exports are forwarded there; unset: no export route */
+    COMPACTOR_URL: envOptionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     /** request and event sizes, events per batch, trusted proxies (libs/config/collector-limits.ts) */
     ...collectorLimitsShape,
   }),
@@ -120,6 +122,8 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
       ...(audit ? { audit } : {}),
       ...(overwrites ? { overwrites } : {}),
+      // NOTE: the compactor holds the master key the export needs (pseudonymized history)
+      ...(config.COMPACTOR_URL ? { exportForward: { compactorUrl: config.COMPACTOR_URL } } : {}),
     },
   };
   const app = buildCollectorApp({ ...appOptions, listener: 'public' });
