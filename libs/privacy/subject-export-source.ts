@@ -1,11 +1,12 @@
 // The ClickHouse reads of a subject access export (subject-export.ts): users, accounts, events
 // and receipts, parsed by their table modules. Ids and subject hashes travel as an INSERT's data
-// into a lookup table (libs/clickhouse/id-lookup.ts), never in a URL or the SQL text; each read
-// (each page of events) has a lookup of its own, so a slow reader holds no session open.
+// into a lookup table (libs/clickhouse/id-lookup.ts), never in a URL or the SQL text (the page
+// cursor too); each read (each page of events) has a lookup of its own, so a slow reader holds no
+// session open.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { withIdLookup } from '../clickhouse/id-lookup.js';
 import { ACCOUNT_SELECT, parseAccountRow } from '../clickhouse/tables/accounts.js';
-import { readEventsStoredUnder } from '../clickhouse/tables/events.js';
+import { EVENT_PAGE_LOOKUP_COLUMNS, readEventsStoredUnder } from '../clickhouse/tables/events.js';
 import { OVERWRITE_REQUEST_SELECT, parseReceipt } from '../clickhouse/tables/overwrite-requests.js';
 import type { JsonRow } from '../clickhouse/tables/row-values.js';
 import { STORED_IDENTITY_COLUMNS, storedUnder, type StoredIdentityRow } from '../clickhouse/tables/stored-identity.js';
@@ -43,7 +44,10 @@ export function clickhouseExportSource(client: ClickHouseClient, opts: { pageRow
       const rows = identityRows(tenantId, identities);
       // NOTE: the cursor is the last event id of the page before; every page's rows are of this one tenant
       for (let after = ''; ; ) {
-        const page = await withIdLookup(client, IDENTITY_COLUMNS, rows, (lookup) => readEventsStoredUnder(lookup, after, pageRows));
+        const cursor = after;
+        const page = await withIdLookup(client, EVENT_PAGE_LOOKUP_COLUMNS, rows.map((r) => ({ tenant_id: r.tenant_id, user_id: r.user_id, anonymized: r.anonymized, after: cursor })), (lookup) =>
+          readEventsStoredUnder(lookup, pageRows),
+        );
         if (page.length > 0) yield page;
         const last = page.at(-1);
         if (page.length < pageRows || last === undefined) return;
