@@ -268,9 +268,9 @@ describe('subject access export (embedded)', () => {
     // NOTE: chDB opens a data dir in one process at a time: the CLI reads it once the server is gone
     await server.stop();
     const out = join(dataDir, 'export.ndjson');
-    const cli = spawnTsx('services/cli/main.ts', ['export', 'user', USER, '--tenant', TENANT, '--out', out], {
-      env: { ...process.env, TRACKLANE_DATA_DIR: dataDir, TRACKLANE_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'silent' },
-    });
+    // NOTE: the shared services' settings (the global setup exports CLICKHOUSE_URL …) must not point it elsewhere
+    const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(CLICKHOUSE_|REDIS_|TRACKLANE_)/.test(k))), TRACKLANE_DATA_DIR: dataDir, LOG_LEVEL: 'silent' };
+    const cli = spawnTsx('services/cli/main.ts', ['export', 'user', USER, '--tenant', TENANT, '--out', out], { env: { ...env, TRACKLANE_MASTER_KEY: MASTER_KEY } });
     const { code } = await cli.exited;
     expect(code, cli.output()).toBe(0);
     expect(cli.output()).toMatch(new RegExp(`exported ${sent.clear.length + sent.pseudonymized.length} events \\(${sent.clear.length} in clear, ${sent.pseudonymized.length} pseudonymized\\), 2 profiles, 1 accounts, 4 receipts: done`));
@@ -280,7 +280,7 @@ describe('subject access export (embedded)', () => {
     expect(withoutTime(lines)).toEqual(withoutTime(api));
 
     // a tenant that does not exist, and pseudonymized history without the master key, are usage errors
-    const bad = spawnTsx('services/cli/main.ts', ['export', 'user', USER, '--tenant', TENANT], { env: { ...process.env, TRACKLANE_DATA_DIR: dataDir, LOG_LEVEL: 'silent' } });
+    const bad = spawnTsx('services/cli/main.ts', ['export', 'user', USER, '--tenant', TENANT], { env });
     expect((await bad.exited).code).toBe(2);
     expect(bad.output()).toContain('TRACKLANE_MASTER_KEY is required');
   }, 120_000);
