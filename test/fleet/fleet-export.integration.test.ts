@@ -3,6 +3,7 @@
 // user recorded in clear and then pseudonymized comes back whole through the collector's public
 // port with a tenant admin key; another user's pseudonym asked for returns nothing of it.
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnTsx } from '../support/child-process.js';
 import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
 
@@ -67,5 +68,13 @@ describe('fleet: subject access export through the collector to the compactor', 
     expect(neighbourPseudonym).toMatch(/^v1:[0-9a-f]{64}$/);
     const asPseudonym = await exportOf(neighbourPseudonym);
     expect(asPseudonym.lines).toEqual([expect.objectContaining({ kind: 'summary', events: 0, profiles: 0, receipts: 0 })]);
+
+    // the operator's way in the fleet: the command on the fleet's ClickHouse and Redis
+    const cli = spawnTsx('services/cli/main.ts', ['export', 'user', 'dana', '--tenant', tenantId, '--fleet'], { env: { ...process.env, ...f.env, LOG_LEVEL: 'silent' } });
+    const { code } = await cli.exited;
+    expect(code, cli.output()).toBe(0);
+    const cliLines = cli.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+    expect(events(cliLines).sort()).toEqual(events(whole.lines).sort());
+    expect(cli.output()).toContain('exported 3 events (2 in clear, 1 pseudonymized)');
   }, 300_000);
 });
