@@ -1,13 +1,19 @@
 // The fleet's export path, without Kafka: the compactor's export app (it holds the master key)
-// on real chDB, and the fleet collector's public and admin listeners forwarding the route to it.
-// A tenant admin key gets the user's clear and pseudonymized events streamed through the
-// collector; everything else is refused at the collector or at the compactor; both audit.
+// on ClickHouse over HTTP (the test gateway, which records every request), and the fleet
+// collector's public and admin listeners forwarding the route to it. A tenant admin key gets the
+// user's clear and pseudonymized events streamed through the collector; everything else is
+// refused at the collector or at the compactor; both audit; no id is in a URL or a query's text.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
+import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
+import { migrate } from '../../libs/clickhouse/migrate.js';
 import { insertEventTuples } from '../../libs/clickhouse/tables/events.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { subjectHasher } from '../../libs/privacy/subject-hash.js';
@@ -16,7 +22,7 @@ import { createMemoryTenantStore, type TenantStore } from '../../libs/tenants/te
 import { buildCollectorApp } from '../../services/collector/http-app.js';
 import { compactorExportApp } from '../../services/compactor/export-app.js';
 import { cleanEvent } from '../support/clickhouse-fixtures.js';
-import { openTestClickHouse, type TestClickHouse } from '../support/chdb.js';
+import { startClickHouseGateway, type CapturedRequest, type ClickHouseGateway } from '../support/clickhouse-gateway.js';
 import { eventually } from '../support/poll.js';
 
 const OPERATOR = randomBytes(16).toString('hex');
@@ -24,7 +30,11 @@ const T = 'fwd-acme';
 const U = 'fwd-user';
 const logger = createLogger({ level: 'silent' });
 
-let ch: TestClickHouse;
+let dir = '';
+let gateway: ClickHouseGateway;
+let clickhouse: ClickHouseClient;
+const captured: CapturedRequest[] = [];
+let pseudonym = '';
 let tenants: TenantStore;
 let keys: KeyRing;
 let compactor: FastifyInstance;
@@ -38,7 +48,10 @@ let otherKey = '';
 const url = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
 beforeAll(async () => {
-  ch = await openTestClickHouse();
+  dir = mkdtempSync(join(tmpdir(), 'tracklane-export-forward-'));
+  gateway = await startClickHouseGateway({ port: 0, dataDir: join(dir, 'ch'), onRequest: (r) => captured.push(r) });
+  clickhouse = createClickHouse({ url: gateway.url });
+  await migrate(clickhouse);
   tenants = createMemoryTenantStore();
   await tenants.createTenant(T);
   await tenants.createTenant('fwd-globex');
@@ -47,14 +60,14 @@ beforeAll(async () => {
   readKey = (await tenants.createApiKey(T, { name: 'analysts', scopes: ['read'] }))?.key ?? '';
   otherKey = (await tenants.createApiKey('fwd-globex', { name: 'admins', scopes: ['admin'] }))?.key ?? '';
   keys = createKeyRing(randomBytes(32));
-  const pseudonym = keys.pseudonym(T, 1, U);
-  await insertEventTuples(ch.client, [
+  pseudonym = keys.pseudonym(T, 1, U);
+  await insertEventTuples(clickhouse, [
     toEventTuple(cleanEvent({ tenant_id: T, event_id: 'fwd-clear', user_id: U })),
     toEventTuple(cleanEvent({ tenant_id: T, event_id: 'fwd-pseudo', user_id: pseudonym, identity_anonymized: true, key_version: 1 })),
     toEventTuple(cleanEvent({ tenant_id: T, event_id: 'fwd-other', user_id: `${U}2` })),
   ]);
   const subjectHash = subjectHasher(randomBytes(32));
-  compactor = compactorExportApp({ tenants, clickhouse: ch.client, keys, subjectHash, logger });
+  compactor = compactorExportApp({ tenants, clickhouse: clickhouse, keys, subjectHash, logger });
   await compactor.listen({ port: 0, host: '127.0.0.1' });
   compactorUrl = url(compactor);
   const options = {
@@ -62,7 +75,7 @@ beforeAll(async () => {
     maxRequestBytes: 500 * 1024,
     trustProxy: false,
     ingest: { tenantByWriteKey: () => undefined, pipeline: { ready: () => true, ingest: async () => ({ accepted: 0, dropped: [], deadLettered: [], retry: [] }) }, limits: { maxEventBytes: 32768, maxBatchEvents: 500, maxFutureMs: 60_000 } },
-    admin: { adminToken: OPERATOR, tenants, canAnonymize: true, analyst: { tenantQuery: async () => [], operatorQuery: async () => [] }, audit: createAuditLog({ client: ch.client, logger }), exportForward: { compactorUrl } },
+    admin: { adminToken: OPERATOR, tenants, canAnonymize: true, analyst: { tenantQuery: async () => [], operatorQuery: async () => [] }, audit: createAuditLog({ client: clickhouse, logger }), exportForward: { compactorUrl } },
   };
   publicApp = buildCollectorApp({ ...options, listener: 'public' });
   adminApp = buildCollectorApp({ ...options, listener: 'admin' });
@@ -74,7 +87,9 @@ afterAll(async () => {
   await publicApp?.close();
   await adminApp?.close();
   await compactor?.close();
-  await ch?.close();
+  await clickhouse?.close();
+  await gateway?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function get(base: string, token: string, tenantId = T, userId = U): Promise<{ status: number; type: string | null; text: string }> {
@@ -127,7 +142,7 @@ describe('the fleet export path: collector → compactor', () => {
 
   it('both sides audit: the collector the forward, the compactor the export under the subject hash', async () => {
     const rows = await eventually(async () => {
-      const rs = await ch.client.query({ query: 'SELECT action, status, details FROM audit_log WHERE tenant_id = {t:String} ORDER BY at', query_params: { t: T }, format: 'JSONEachRow' });
+      const rs = await clickhouse.query({ query: 'SELECT action, status, details FROM audit_log WHERE tenant_id = {t:String} ORDER BY at', query_params: { t: T }, format: 'JSONEachRow' });
       const found = await rs.json<{ action: string; status: number; details: Record<string, string> }>();
       return found.some((r) => r.action === 'export.user' && r.details['complete'] === 'true') && found.some((r) => r.action === 'export.forward') ? found : undefined;
     }, 20_000, 'audit rows');
@@ -135,5 +150,14 @@ describe('the fleet export path: collector → compactor', () => {
     expect(exported?.details).toMatchObject({ complete: 'true', events: '2', subjectIdHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(rows.some((r) => r.action === 'export.forward' && r.status === 403)).toBe(true);
     expect(JSON.stringify(rows)).not.toContain(U);
+  });
+
+  it('sends the ids to ClickHouse only as the data of lookup inserts, never in a URL or a query text', () => {
+    const exportReads = captured.filter((r) => /tracklane_ids_/.test(r.queryText));
+    expect(exportReads.some((r) => /^INSERT INTO tracklane_ids_/.test(r.queryText) && r.insertData.includes(pseudonym))).toBe(true);
+    for (const needle of [U, pseudonym, encodeURIComponent(U), encodeURIComponent(pseudonym)]) {
+      const leaks = captured.filter((r) => r.url.includes(needle) || r.queryText.includes(needle));
+      expect(leaks.map((r) => `${r.method} ${r.url.slice(0, 200)} ${r.queryText.slice(0, 200)}`), needle).toEqual([]);
+    }
   });
 });
