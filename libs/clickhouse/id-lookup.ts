@@ -14,8 +14,8 @@ export interface LookupSession {
   /**
    * Runs a SELECT in the lookup's session. Calls made at once run one after another (a session
    * takes one request at a time); a call after `use` settled is refused (the session may serve
-   * another lookup by then). `params`: query parameters for what is not an id (a page cursor, a
-   * limit): they travel in the URL.
+   * another lookup by then). `params`: query parameters for what is not an id (a page size):
+   * they travel in the URL.
    */
   rows<T>(query: string, params?: Record<string, unknown>): Promise<T[]>;
 }
