@@ -50,7 +50,7 @@ const url = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tracklane-export-forward-'));
   gateway = await startClickHouseGateway({ port: 0, dataDir: join(dir, 'ch'), onRequest: (r) => captured.push(r) });
-  clickhouse = createClickHouse({ url: gateway.url });
+  clickhouse = createClickHouse({ url: gateway.url, logger });
   await migrate(clickhouse);
   tenants = createMemoryTenantStore();
   await tenants.createTenant(T);
