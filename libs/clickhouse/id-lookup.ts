@@ -14,9 +14,10 @@ export interface LookupSession {
   /**
    * Runs a SELECT in the lookup's session. Calls made at once run one after another (a session
    * takes one request at a time); a call after `use` settled is refused (the session may serve
-   * another lookup by then).
+   * another lookup by then). `params`: query parameters for what is not an id (a page size):
+   * they travel in the URL.
    */
-  rows<T>(query: string): Promise<T[]>;
+  rows<T>(query: string, params?: Record<string, unknown>): Promise<T[]>;
 }
 
 /**
@@ -117,9 +118,10 @@ export async function withIdLookup<T>(
     if (rows.length > 0) await inTurn(() => client.insert({ table, values: [...rows], format: 'JSONEachRow', session_id: sid }));
     return await use({
       table,
-      rows: <R>(query: string) => {
+      rows: <R>(query: string, params?: Record<string, unknown>) => {
         if (over) return Promise.reject(new Error('the id lookup is over: its session is not used after withIdLookup settled'));
-        return inTurn(async () => (await client.query({ query, format: 'JSONEachRow', session_id: sid })).json<R>()).catch((err: unknown) => {
+        const query_params = params ? { query_params: params } : {};
+        return inTurn(async () => (await client.query({ query, format: 'JSONEachRow', session_id: sid, ...query_params })).json<R>()).catch((err: unknown) => {
           clean = false;
           throw err;
         });

@@ -1,4 +1,4 @@
-// The `tracklane` command line: start (embedded pipeline or a fleet service), migrate, topics, demo, load.
+// The `tracklane` command line: start (embedded pipeline or a fleet service), migrate, topics, demo, load, export.
 import { Command } from 'commander';
 import { ChdbOpenError, createClickHouse } from '../../libs/clickhouse/client.js';
 import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
@@ -16,6 +16,7 @@ import { ensureTopics, topicNames } from '../../libs/kafka/topics.js';
 import { topicRetentionFrom, topicRetentionShape } from '../../libs/kafka/topic-retention.js';
 import { fleetConfigSchema } from '../fleet/fleet-config.js';
 import { registerLoadCommand } from '../loader/load-command.js';
+import { registerExportCommand } from './export-command.js';
 
 const topicsConfigSchema = fleetConfigSchema.pick({
   KAFKA_BROKERS: true,
@@ -110,6 +111,7 @@ program
   });
 
 registerLoadCommand(program);
+registerExportCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const known = err instanceof ConfigError || err instanceof MasterKeyError || err instanceof ChdbOpenError;

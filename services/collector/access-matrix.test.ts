@@ -54,6 +54,12 @@ function build(listener: AdminListener, maxFailures = 1_000_000, now?: () => num
             : undefined,
         storedIds: async (_t, _s, ids) => new Set(ids),
       },
+      exports: {
+        source: { profiles: async () => [], accounts: async () => [], eventPages: async function* () {}, receipts: async () => [] },
+        aliasesOf: () => [],
+        subjectHash: (t, id) => `${t}:${id.length}`,
+        logger: createLogger({ level: 'silent' }),
+      },
     },
   });
 }
@@ -113,6 +119,7 @@ const ROUTES: Route[] = [
   { method: 'GET', url: () => '/v1/admin/tenants/acme/write-keys', need: 'admin', ok: 200 },
   { method: 'DELETE', url: async () => `/v1/admin/tenants/acme/write-keys/${await doomedWriteKey()}`, need: 'admin', ok: 204, name: '/v1/admin/tenants/acme/write-keys/:keyId' },
   { method: 'POST', url: () => '/v1/admin/tenants/acme/query', body: { sql: 'SELECT count() FROM events' }, need: 'read', ok: 200 },
+  { method: 'GET', url: () => '/v1/admin/tenants/acme/users/u1/export', need: 'admin', ok: 200 },
   { method: 'GET', url: () => `/v1/admin/requests/${REQUEST_OF_A}`, need: 'receipt', ok: 200, name: '/v1/admin/requests/:requestId' },
   { method: 'GET', url: () => '/v1/admin/tenants/acme/pseudonym-keys', need: 'admin', ok: 200 },
   { method: 'POST', url: () => '/v1/admin/tenants/acme/pseudonym-keys', need: 'admin', ok: 201 },

@@ -10,6 +10,7 @@ import { describeIssues } from '../../libs/events/segment-message.js';
 import { adminFlagsPatchSchema, KEY_FIELDS } from '../../libs/tenants/flags.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { authenticateHook, createAuthenticator, createFailureLimiter, requireAccess, type FailureLimiter } from './admin-auth.js';
+import { registerExportRoutes } from './export-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
 import { registerPseudonymKeyRoutes, type PseudonymKeyDeps } from './pseudonym-key-routes.js';
@@ -128,5 +129,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     registerQueryRoutes(admin, { analyst: deps.analyst, operatorRoutes, maxConcurrentPerKey: deps.maxConcurrentQueriesPerKey ?? 2 });
     if (deps.overwrites) registerOverwriteRoutes(admin, { ...deps.overwrites, tenants: deps.tenants });
     registerPseudonymKeyRoutes(admin, { ...deps.pseudonymKeys, tenants: deps.tenants, now });
+    registerExportRoutes(admin, deps);
   });
 }

@@ -41,6 +41,8 @@ export const collectorConfigSchema = withCollectorLimitsChecked(
     /** the read-only analyst user tenant queries log in as (schemas/clickhouse-server/analyst-user.sql) */
     ...clickhouseAnalystShape,
     TRACKLANE_ADMIN_TOKEN: z.string({ message: 'TRACKLANE_ADMIN_TOKEN is required' }).min(16, 'must be at least 16 characters'),
+    /** the compactor's HTTP port (e.g. http://compactor:8080): subject access exports are forwarded there; unset: no export route */
+    COMPACTOR_URL: envOptionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     /** request and event sizes, events per batch, trusted proxies (libs/config/collector-limits.ts) */
     ...collectorLimitsShape,
   }),
@@ -122,6 +124,8 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       ...(overwrites ? { overwrites } : {}),
       // NOTE: key versions change in the flags here; the compactor's keeper makes and destroys the keys
       pseudonymKeys: { ...(compactorSeen ? { compactorSeen } : {}), ...(analyst ? { shredReceipts: clickhouseShredReceipts(analyst) } : {}) },
+      // NOTE: the compactor holds the master key the export needs (pseudonymized history)
+      ...(config.COMPACTOR_URL ? { exportForward: { compactorUrl: config.COMPACTOR_URL } } : {}),
     },
   };
   const app = buildCollectorApp({ ...appOptions, listener: 'public' });

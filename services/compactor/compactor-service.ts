@@ -18,6 +18,7 @@ import { clusterHosts, nodeName, nodeUrls } from '../../libs/compactor/cluster-n
 import { createCompactor } from '../../libs/compactor/compactor.js';
 import { clusterTarget, singleNodeTarget, type CompactorTarget } from '../../libs/compactor/compactor-target.js';
 import { createCompactorLock } from './compactor-lock.js';
+import { compactorExportApp } from './export-app.js';
 import { announcePresence, compactorPresenceKey } from './compactor-presence.js';
 import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import { fleetOverwriteCipher, reportRejections } from '../../libs/compactor/overwrite-cipher.js';
@@ -156,13 +157,15 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const expiry = startPendingExpiry({ store: createReceiptStore(clickhouse, subjectHash), ttlMs: () => retention.current().pendingTtlMs, logger });
   // every compactor process, standing by or not: the collector tells callers when none runs
   const presence = announcePresence({ redis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX), logger });
+  // subject access exports need the master key: served here, the collector forwards them
+  const app = compactorExportApp({ tenants: ctx.tenants, clickhouse, keys, subjectHash, logger });
   return runningService(ctx, [worker], [
     { name: 'key-keeper', run: () => keeping.stop() },
     { name: 'receipt-expiry', run: () => expiry.stop() },
     { name: 'broker-retention', run: () => retention.stop() },
     { name: 'clickhouse', run: () => Promise.all([clickhouse, ...(cluster?.clients ?? [])].map((c) => c.close())).then(() => undefined) },
     { name: 'redis-lease', run: () => presence.stop().then(() => closeRedis(redis)) },
-  ]);
+  ], { app });
 }
 
 /**

@@ -26,6 +26,8 @@ import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
 import type { AnalystSql } from '../../libs/clickhouse/analyst-sql.js';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
+import { userAliases } from '../../libs/privacy/subject-export.js';
+import { clickhouseExportSource } from '../../libs/privacy/subject-export-source.js';
 import { collectorLimitsFrom } from '../../libs/config/collector-limits.js';
 import { ConfigError, parseList, queryLimitsFrom } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
@@ -140,19 +142,25 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       clearInterval(countsTimer);
       await flushCounts();
     });
+    // NOTE: without a master key no tenant can anonymize (checked above), so no pseudonyms exist
+    const aliases = keys ? pseudonymAliases(keys, (t) => tenants.get(t)) : null;
     const compactor = createCompactor({
       client: compactorClient,
       subjectHash,
       logger,
       registry,
       piiTraits: (t) => tenants.get(t)?.piiTraits ?? [],
-      // NOTE: without a master key no tenant can anonymize (checked above), so no pseudonyms exist
-      ...(keys ? { aliases: pseudonymAliases(keys, (t) => tenants.get(t)) } : {}),
+      ...(aliases ? { aliases } : {}),
     });
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
     const receipts = createReceiptStore(dimensions, subjectHash);
     const overwrites = await openOverwriteQueue({ compactor, receipts, logger, journalPath: join(dataDir, 'overwrites-queue.jsonl') });
     stack.push('overwrites', () => overwrites.close());
+
+    // Subject access exports read page by page on a connection of their own, so a long one
+    // never queues the sink's reads or the receipts behind it.
+    const exportClient = createClickHouse(chConfig);
+    stack.push('clickhouse-exports', () => exportClient.close());
 
     const metrics = createPipelineMetrics('embedded');
     const intakePipeline = createEmbeddedPipeline({
@@ -192,6 +200,12 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
           receipt: (id) => overwrites.receipt(id),
           storedIds: (tenant, subject, ids) => storedSubjectIds(dimensions, tenant, subject, ids),
           subjectHash,
+        },
+        exports: {
+          source: clickhouseExportSource(exportClient),
+          aliasesOf: aliases ? userAliases(aliases) : () => [],
+          subjectHash,
+          logger,
         },
       },
     };

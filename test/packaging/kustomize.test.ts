@@ -311,7 +311,7 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
     expect(config().CLICKHOUSE_URL).toMatch(/^https?:\/\//);
   });
 
-  it('NetworkPolicies: default deny; workers reach only DNS, Kafka, the registry, Redis and ClickHouse', () => {
+  it("NetworkPolicies: default deny; workers reach only DNS, Kafka, the registry, Redis, ClickHouse and the collector the compactor's port", () => {
     const deny = one('NetworkPolicy', 'default-deny');
     expect(deny.spec.podSelector).toEqual({});
     expect(deny.spec.policyTypes.sort()).toEqual(['Egress', 'Ingress']);
@@ -322,7 +322,15 @@ describe.each(['dev', 'prod'])('k8s/overlays/%s', (overlay) => {
       .flatMap((p) => p.spec.egress ?? [])
       .flatMap((r: Any) => (r.ports ?? []).map((x: Any) => x.port))
       .sort((a: number, b: number) => a - b);
-    expect([...new Set(egressPorts)]).toEqual([53, 6379, 8081, 8123, 8443, 9092, 9093]);
+    expect([...new Set(egressPorts)]).toEqual([53, 6379, 8080, 8081, 8123, 8443, 9092, 9093]);
+    // NOTE: 8080 within the namespace is the collector's forward of subject access exports to the compactor, and only that
+    const toPods = all('NetworkPolicy').flatMap((p) => (p.spec.egress ?? []).filter((r: Any) => r.ports?.some((x: Any) => x.port === 8080)).map((r: Any) => [p.spec.podSelector, r.to]));
+    expect(toPods).toEqual([
+      [
+        { matchLabels: { 'app.kubernetes.io/name': 'tracklane', 'app.kubernetes.io/component': 'collector' } },
+        [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'tracklane', 'app.kubernetes.io/component': 'compactor' } } }],
+      ],
+    ]);
     for (const p of all('NetworkPolicy')) for (const r of p.spec.egress ?? []) expect(r.to?.length, `${p.metadata.name}: egress without a peer`).toBeGreaterThan(0);
   });
 

@@ -1,6 +1,8 @@
 // The `events` table (schemas/clickhouse/0001_events.sql): one row per event, a
 // ReplacingMergeTree on (tenant_id, event_id) with version received_at.
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { LookupSession } from '../id-lookup.js';
+import { STORED_IDENTITY_COLUMNS, storedUnder, type StoredIdentityRow } from './stored-identity.js';
 import { ACCOUNT_SOURCES, EVENT_TYPES, type AccountSource, type EventType, type JsonMap } from '../../events/envelope.js';
 import {
   flag,
@@ -213,4 +215,28 @@ export async function insertEventTuples(client: ClickHouseClient, tuples: readon
     columns: [...EVENT_COLUMNS],
     ...(opts.liftPartitionLimit ? { clickhouse_settings: { max_partitions_per_insert_block: '0' } } : {}),
   });
+}
+
+/** The lookup a page of readEventsStoredUnder reads: one StoredIdentityRow per id, each also holding the page's cursor. */
+export const EVENT_PAGE_LOOKUP_COLUMNS = [...STORED_IDENTITY_COLUMNS, 'after'] as const;
+export type EventPageLookupRow = StoredIdentityRow & { after: string };
+
+/**
+ * One page of the events stored under the lookup's EventPageLookupRows (see storedUnder), in
+ * event_id order after their `after` ('' for the first page), at most `limit`. Every row of the
+ * lookup is of one tenant and holds the same cursor.
+ * NOTE: keyset pages over the sort key (tenant_id, event_id): each page reads on from where the
+ * last stopped, so a user with millions of events is read in bounded pages, the tenant's range
+ * once. The cursor travels with the ids, as data: an event id is the client's and may hold anything.
+ * NOTE: an identify's trait snapshot is read here, from `events.traits`: where the snapshots
+ * live is this module's concern alone.
+ */
+export async function readEventsStoredUnder(lookup: LookupSession, limit: number): Promise<EventRow[]> {
+  const rows = await lookup.rows<JsonRow>(
+    `SELECT ${EVENT_SELECT} FROM events FINAL
+     WHERE ${storedUnder(lookup.table)} AND event_id > (SELECT any(after) FROM ${lookup.table})
+     ORDER BY tenant_id, event_id LIMIT {limit:UInt32}`,
+    { limit },
+  );
+  return rows.map(parseEventRow);
 }
