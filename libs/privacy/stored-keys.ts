@@ -5,10 +5,10 @@
 import type { KeyObject } from 'node:crypto';
 import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { KeySource, ResolvedKey } from '../anonymize/key-ring.js';
+import { createKeyRing, type KeyRing, type KeySource, type ResolvedKey } from '../anonymize/key-ring.js';
 import type { FlagSource } from '../tenants/flags.js';
-import type { KeyWrapper } from './key-wrap.js';
-import { isShredded, keyId, keyOrigin } from './key-versions.js';
+import { keyWrapper, type KeyWrapper } from './key-wrap.js';
+import { isShredded, keyId, keyOrigin, storedVersionsNeeded } from './key-versions.js';
 
 /** One copy of the wrapped keys: the data dir, Redis or ClickHouse. */
 export interface WrappedKeyStore {
@@ -98,4 +98,20 @@ export function storedKeySource(flags: FlagSource, keys: StoredKeys): KeySource 
       return keys.get(tenantId, version) ?? 'missing';
     },
   };
+}
+
+/**
+ * A key ring for one-off tools (the export command): the tenant's stored versions read from
+ * `store` and opened now, derived ones computed, shredded ones refused. A stored version missing
+ * from the store is refused (KeyUnavailableError) rather than guessed.
+ */
+export async function toolKeyRing(opts: { masterKey: Buffer; store: WrappedKeyStore; flags: FlagSource; tenantId: string }): Promise<KeyRing> {
+  const wrapper = keyWrapper(opts.masterKey);
+  const keys = createStoredKeys();
+  const f = opts.flags.get(opts.tenantId);
+  for (const version of f ? storedVersionsNeeded(f) : []) {
+    const wrapped = await opts.store.get(opts.tenantId, version);
+    if (wrapped !== undefined) keys.set(opts.tenantId, version, wrapper.unwrap(keyId(opts.tenantId, version), wrapped));
+  }
+  return createKeyRing(opts.masterKey, { keys: storedKeySource(opts.flags, keys) });
 }

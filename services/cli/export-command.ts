@@ -10,7 +10,11 @@ import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { masterKeyRing } from '../../libs/anonymize/key-ring.js';
+import { parseMasterKey } from '../../libs/anonymize/master-key.js';
+import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
+import { openFileKeyStore, redisKeyStore } from '../../libs/privacy/key-stores.js';
+import { toolKeyRing, type WrappedKeyStore } from '../../libs/privacy/stored-keys.js';
+import type { Redis } from 'ioredis';
 import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { clickhouseConfigFrom, clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
@@ -62,6 +66,8 @@ export interface ExportIo {
 interface Storage {
   client: ClickHouseClient;
   flags: (tenantId: string) => TenantFlags | undefined;
+  /** where the wrapped pseudonym keys are: the data dir's key file, or the fleet's Redis */
+  keyStore: () => Promise<WrappedKeyStore>;
   subjectHash: SubjectHash;
   close(): Promise<void>;
 }
@@ -79,13 +85,20 @@ async function openStorage(config: ExportConfig, fleet: boolean, logger: Logger)
     ? await openRedisTenantStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger, pubsub: false })
     : await openFileTenantStore({ path: join(dataDir, 'tenants.json') });
   const client = createClickHouse(clickhouseConfigFrom(config, { chdbDir: join(dataDir, 'clickhouse'), logger }));
+  let redis: Redis | null = null;
   return {
     client,
     flags: (t) => tenants.get(t),
+    keyStore: async () => {
+      if (!fleet) return openFileKeyStore(join(dataDir, 'pseudonym-keys.json'));
+      redis ??= openRedis(config, 'export-keys', { lazyConnect: false, maxRetriesPerRequest: 2 });
+      return redisKeyStore(redis, config.TRACKLANE_REDIS_PREFIX);
+    },
     subjectHash,
     close: async () => {
       await client.close();
       await tenants.close();
+      if (redis) await closeRedis(redis);
     },
   };
 }
@@ -108,7 +121,10 @@ export async function executeExport(opts: ExportCommandOptions, env: Record<stri
   try {
     const flags = storage.flags(opts.tenant);
     if (!flags) throw new ConfigError(`tenant "${opts.tenant}" does not exist`);
-    const keys = config.TRACKLANE_MASTER_KEY !== undefined ? masterKeyRing(config.TRACKLANE_MASTER_KEY) : null;
+    const master = config.TRACKLANE_MASTER_KEY !== undefined ? parseMasterKey(config.TRACKLANE_MASTER_KEY) : null;
+    // NOTE: the stored key versions are read from the key store; shredded ones are refused
+    const keys = master ? await toolKeyRing({ masterKey: master, store: await storage.keyStore(), flags: { get: storage.flags }, tenantId: opts.tenant }) : null;
+    master?.fill(0);
     if (!keys && (flags.anonymizeIdentity || (await hasPseudonymizedHistory(storage.client, opts.tenant)))) {
       throw new ConfigError(`TRACKLANE_MASTER_KEY is required: tenant "${opts.tenant}" stores history under pseudonyms, which only the key finds`);
     }
