@@ -146,6 +146,11 @@ describe('pseudonym keys: rotation and shredding (embedded)', () => {
     server = await start();
     await send(writeKey, [{ type: 'track', messageId: 'k4', userId: 'ada@example.com', event: 'Report Exported' }]);
     expect((await storedIds(['k4'])).get('k4')).toBe(v2);
+    // the subject's export finds its history under version 2 only: version 1's is unlinkable now
+    const exported = await fetch(`${server.url}/v1/admin/tenants/${TENANT}/users/${encodeURIComponent('ada@example.com')}/export`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(exported.status).toBe(200);
+    const lines = (await exported.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; event_id?: string; user_id?: string });
+    expect(lines.filter((l) => l.kind === 'event').map((l) => [l.event_id, l.user_id]).sort()).toEqual([['k2', v2], ['k3', v2], ['k4', v2]]);
     expect((await call('GET', `/v1/admin/tenants/${TENANT}/pseudonym-keys`)).body).toMatchObject({
       current: 2,
       versions: [
