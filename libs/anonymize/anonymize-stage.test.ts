@@ -1,3 +1,4 @@
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Result } from '../core/result.js';
 import { cleanEventSchema, type CleanEvent, type EnrichedEvent } from '../events/envelope.js';
@@ -213,5 +214,37 @@ describe('anonymize stage', () => {
 
   it('is a named function', () => {
     expect(stage.name).toBe('anonymizeStage');
+  });
+});
+
+describe('anonymize stage over stored key versions', () => {
+  const master = parseMasterKey('hex:' + '42'.repeat(32));
+  const rotating: TenantFlags = { ...on, keyVersion: 2, keyVersionSince: SINCE + 1_000, storedKeysFrom: 1 };
+  const flags = source({ acme: rotating, shred: { ...rotating, shreddedKeyVersions: [1] } });
+  const held = new Map<string, ReturnType<typeof createSecretKey>>([['1:acme', createSecretKey(randomBytes(32))]]);
+  const ring = createKeyRing(master, {
+    keys: {
+      resolve: (t, v) => {
+        if (flags.get(t)?.shreddedKeyVersions.includes(v)) return 'shredded';
+        return held.get(`${v}:${t}`) ?? 'missing';
+      },
+    },
+  });
+  const stored = createAnonymizeStage({ flags, keys: ring });
+
+  it('during a rotation window, events received before the stamp take the previous version', () => {
+    expect(value(stored(event({ received_at: SINCE + 999 })))).toMatchObject({ key_version: 1, user_id: ring.pseudonym('acme', 1, 'user-42') });
+  });
+
+  it('an event whose version has no key loaded waits (retry), never leaves in clear', () => {
+    const r = stored(event({ received_at: SINCE + 1_000 }));
+    expect(r).toMatchObject({ kind: 'retry', reason: expect.stringMatching(/version 2 not loaded/) });
+    held.set('2:acme', createSecretKey(randomBytes(32)));
+    expect(value(stored(event({ received_at: SINCE + 1_000 })))).toMatchObject({ key_version: 2, user_id: ring.pseudonym('acme', 2, 'user-42') });
+  });
+
+  it('a late event of a shredded previous version takes the current one', () => {
+    held.set('2:shred', createSecretKey(randomBytes(32)));
+    expect(value(stored(event({ tenant_id: 'shred', received_at: SINCE + 10 })))).toMatchObject({ key_version: 2 });
   });
 });
