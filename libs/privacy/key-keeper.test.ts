@@ -120,3 +120,22 @@ describe('key keeper', () => {
     expect(other.get('acme', 1)).toBeUndefined();
   });
 });
+
+describe('key keeper: a lost key', () => {
+  it('makes no new key for a version that has history but no copy left; says so; a rotation gets going again', async () => {
+    const master = randomBytes(32);
+    const tenants = createMemoryTenantStore();
+    await tenants.createTenant('acme');
+    const lines: string[] = [];
+    const log = createLogger({ level: 'error', destination: { write: (l: string) => void lines.push(l) } });
+    const primary = createMemoryKeyStore('data dir');
+    const keeper = createKeyKeeper({ wrapper: keyWrapper(master), primary, copy: createMemoryKeyStore('clickhouse'), keys: createStoredKeys(), tenants: () => tenants.list(), usedBefore: async (_t, v) => v === 1, outsideCopies: [], logger: log });
+    await keeper.sync();
+    expect(keeper.holds('acme', 1)).toBe(false);
+    expect(await primary.get('acme', 1)).toBeUndefined();
+    expect(lines.join('\n')).toMatch(/v1 of tenant acme is in no copy although history is stored under it/);
+    await tenants.patchFlags('acme', { keyVersion: 2 }, Date.now());
+    await keeper.sync();
+    expect(keeper.holds('acme', 2)).toBe(true);
+  });
+});

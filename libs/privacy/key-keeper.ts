@@ -21,6 +21,12 @@ export interface KeyKeeperOptions {
   keys: StoredKeys;
   tenants: () => readonly { tenantId: string; flags: TenantFlags }[];
   receipts?: ShredReceiptStore;
+  /**
+   * Whether history is stored under the version: a key missing from every copy is then lost,
+   * and a new one would silently give the same users other pseudonyms — the keeper refuses and
+   * says so (restore a copy, or rotate). Absent: never asked (tools, tests).
+   */
+  usedBefore?: (tenantId: string, version: number) => Promise<boolean>;
   /** copies outside Tracklane's reach, named in every shred receipt */
   outsideCopies: readonly string[];
   logger: Logger;
@@ -34,6 +40,11 @@ export interface KeyKeeper {
   holds(tenantId: string, version: number): boolean;
   /** Runs sync() every `intervalMs` until the returned stop() (which waits for a running pass). */
   start(intervalMs: number): { stop(): Promise<void> };
+}
+
+/** A stored version whose every copy is gone while history uses it: never replaced silently. */
+export class KeyLostError extends Error {
+  override readonly name = 'KeyLostError';
 }
 
 export function createKeyKeeper(opts: KeyKeeperOptions): KeyKeeper {
@@ -53,6 +64,9 @@ export function createKeyKeeper(opts: KeyKeeperOptions): KeyKeeper {
       wrapped = await copy.get(tenantId, version);
       inCopy = wrapped !== undefined;
       if (inCopy) logger.warn({ tenantId, version, from: copy.place, to: primary.place }, 'pseudonym key restored from its second copy');
+    }
+    if (wrapped === undefined && (await opts.usedBefore?.(tenantId, version))) {
+      throw new KeyLostError(`pseudonym key v${version} of tenant ${tenantId} is in no copy although history is stored under it: restore the key file / Redis hash or the pseudonym_keys table from a backup, or rotate and then shred it (its events wait until then)`);
     }
     wrapped ??= wrapper.generate(keyId(tenantId, version), () => undefined).wrapped;
     wrapped = await primary.putIfAbsent(tenantId, version, wrapped);
@@ -101,13 +115,19 @@ export function createKeyKeeper(opts: KeyKeeperOptions): KeyKeeper {
 
   async function pass(): Promise<void> {
     shredded ??= opts.receipts ? await opts.receipts.verified() : new Set<string>();
-    for (const { tenantId, flags } of opts.tenants()) {
+    const done = shredded;
+    // NOTE: each version on its own: a lost or unreachable one must not hold up the others (a rotation away from it)
+    const attempt = async (tenantId: string, version: number, step: () => Promise<void>): Promise<void> => {
       try {
-        for (const v of flags.shreddedKeyVersions) if (!shredded.has(id(tenantId, v))) await shred(tenantId, v);
-        for (const v of storedVersionsNeeded(flags)) if (!kept.has(id(tenantId, v))) await ensure(tenantId, v);
+        await step();
       } catch (err) {
-        logger.warn({ tenantId, ...safeErrorFields(err) }, 'pseudonym keys of a tenant not brought up to date: retrying on the next pass');
+        if (err instanceof KeyLostError) logger.error({ tenantId, version }, err.message);
+        else logger.warn({ tenantId, version, ...safeErrorFields(err) }, 'pseudonym key not brought up to date: retrying on the next pass');
       }
+    };
+    for (const { tenantId, flags } of opts.tenants()) {
+      for (const v of flags.shreddedKeyVersions) if (!done.has(id(tenantId, v))) await attempt(tenantId, v, () => shred(tenantId, v));
+      for (const v of storedVersionsNeeded(flags)) if (!kept.has(id(tenantId, v))) await attempt(tenantId, v, () => ensure(tenantId, v));
     }
   }
 

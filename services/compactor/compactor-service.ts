@@ -9,7 +9,7 @@ import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connectio
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createKeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
-import { clickhouseKeyStore, clickhouseShredReceipts } from '../../libs/clickhouse/tables/pseudonym-keys.js';
+import { clickhouseKeyStore, clickhouseShredReceipts, historyUnderVersion } from '../../libs/clickhouse/tables/pseudonym-keys.js';
 import { createKeyKeeper } from '../../libs/privacy/key-keeper.js';
 import { redisKeyStore } from '../../libs/privacy/key-stores.js';
 import { keyWrapper } from '../../libs/privacy/key-wrap.js';
@@ -92,6 +92,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
     keys: storedKeys,
     tenants: () => ctx.tenants.list(),
     receipts: clickhouseShredReceipts(clickhouse),
+    usedBefore: historyUnderVersion(clickhouse),
     outsideCopies: FLEET_OUTSIDE_COPIES,
     logger,
   });

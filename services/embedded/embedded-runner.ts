@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
 import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
-import { clickhouseKeyStore, clickhouseShredReceipts } from '../../libs/clickhouse/tables/pseudonym-keys.js';
+import { clickhouseKeyStore, clickhouseShredReceipts, historyUnderVersion } from '../../libs/clickhouse/tables/pseudonym-keys.js';
 import { singleNodeTarget } from '../../libs/compactor/compactor-target.js';
 import { createKeyKeeper, type KeyKeeper } from '../../libs/privacy/key-keeper.js';
 import { openFileKeyStore } from '../../libs/privacy/key-stores.js';
@@ -127,7 +127,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const compactorClient = createClickHouse(chConfig);
     stack.push('clickhouse-compactor', () => compactorClient.close());
     const shredReceipts = clickhouseShredReceipts(dimensions);
-    const keeper = wrapper === null ? null : await startKeyKeeper({ dataDir, wrapper, storedKeys, tenants, copy: clickhouseKeyStore(compactorClient, singleNodeTarget(compactorClient)), receipts: shredReceipts, logger });
+    const keeper = wrapper === null ? null : await startKeyKeeper({ dataDir, wrapper, storedKeys, tenants, copy: clickhouseKeyStore(compactorClient, singleNodeTarget(compactorClient)), usedBefore: historyUnderVersion(dimensions), receipts: shredReceipts, logger });
     if (keeper) stack.push('key-keeper', () => keeper.stop());
     // NOTE: the admin API's tenant store runs the keeper after each change, so a new tenant's or a
     // new version's key exists before the answer: events never wait for it
@@ -264,6 +264,7 @@ async function startKeyKeeper(opts: {
   storedKeys: ReturnType<typeof createStoredKeys>;
   tenants: TenantStore;
   copy: ReturnType<typeof clickhouseKeyStore>;
+  usedBefore: ReturnType<typeof historyUnderVersion>;
   receipts: ReturnType<typeof clickhouseShredReceipts>;
   logger: Logger;
 }): Promise<{ keeper: KeyKeeper; stop(): Promise<void> }> {
@@ -271,6 +272,7 @@ async function startKeyKeeper(opts: {
     wrapper: opts.wrapper,
     primary: await openFileKeyStore(join(opts.dataDir, 'pseudonym-keys.json')),
     copy: opts.copy,
+    usedBefore: opts.usedBefore,
     keys: opts.storedKeys,
     tenants: () => opts.tenants.list(),
     receipts: opts.receipts,

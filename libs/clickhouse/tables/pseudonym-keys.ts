@@ -139,3 +139,15 @@ export function clickhouseShredReceipts(client: ClickHouseClient): ShredReceiptS
     },
   };
 }
+
+/** Whether any event of the tenant is stored under a pseudonym of `version` (the keeper's usedBefore). */
+export function historyUnderVersion(client: ClickHouseClient): (tenantId: string, version: number) => Promise<boolean> {
+  return async (tenantId, version) => {
+    const rs = await client.query({
+      query: 'SELECT count() AS n FROM (SELECT 1 FROM events WHERE tenant_id = {t:String} AND identity_anonymized = 1 AND key_version = {v:UInt16} LIMIT 1)',
+      query_params: { t: tenantId, v: version },
+      format: 'JSONEachRow',
+    });
+    return toNumber((await rs.json<JsonRow>())[0]?.n) > 0;
+  };
+}
