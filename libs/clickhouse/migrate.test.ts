@@ -18,9 +18,13 @@ describe('splitStatements', () => {
     expect(() => splitStatements("SELECT 'oops")).toThrow(/unterminated/);
   });
 
-  it('the shipped migrations are numbered without gaps and split into idempotent statements', () => {
+  it('the shipped migrations are numbered uniquely and split into idempotent statements', () => {
     const files = readdirSync(DEFAULT_MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
-    expect(files.map((f) => Number(f.slice(0, 4)))).toEqual(files.map((_, i) => i + 1));
+    // NOTE: numbers are reserved per change while several are in progress, so one may be missing
+    // for a while; two files with one number would apply in an order their names decide.
+    const numbers = files.map((f) => Number(f.slice(0, 4)));
+    expect(new Set(numbers).size).toBe(numbers.length);
+    expect(numbers[0]).toBe(1);
     for (const f of files) {
       for (const stmt of splitStatements(readFileSync(join(DEFAULT_MIGRATIONS_DIR, f), 'utf8'))) {
         expect(stmt.replace(/--[^\n]*\n/g, '').trim()).toMatch(/^(CREATE (TABLE IF NOT EXISTS|OR REPLACE VIEW) |ALTER TABLE \w+ (MODIFY SETTING|ADD COLUMN IF NOT EXISTS) )/);
