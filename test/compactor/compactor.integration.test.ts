@@ -198,14 +198,14 @@ describe('compactor', () => {
     const tenant = uniqueTenant();
     await load(history(tenant, 'u5'));
     const OLD = oldPii('u5');
-    // fault injection around the real engine: every history rewrite of events is refused
+    // fault injection around the real engine: every history rewrite of the trait snapshots is refused
     const real = ch().client;
     let refused = 0;
     const failing = new Proxy(real, {
       get(target, prop, receiver) {
         if (prop === 'command') {
           return async (params: { query: string }) => {
-            if (params.query.startsWith('ALTER TABLE default.events UPDATE')) {
+            if (params.query.startsWith('ALTER TABLE default.identify_snapshots UPDATE')) {
               refused++;
               throw new Error(`Code: 999. DB::Exception: refused while reading '${OLD.email}'`);
             }
