@@ -14,6 +14,7 @@ import type { Logger } from '../core/logger.js';
 import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { CompactedTable, CompactorTarget } from './compactor-target.js';
 import { deadLettersHolding, deletedEventCounts, eventsHoldSnapshots, historyValuesOf, lateSuppressedEvents } from './history-scans.js';
+import { moveLegacySnapshots } from './legacy-snapshots.js';
 import type { LookupStaging } from './lookup-staging.js';
 import {
   accountHistoryMutation,
@@ -135,9 +136,15 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     const plans = staged.map((s) => planCommand(s, stored, receiptOf(s.cmd), t));
 
     // NOTE: trait snapshots are in identify_snapshots; `events` holds some only from before
-    // migration 0010 (or from a sink of an older version), and is rewritten only while it does.
+    // migration 0010 (or from a sink of an older version during an upgrade): moved out first,
+    // and rewritten too only if some arrived meanwhile.
     const historyTables: HistoryTable[] = ['identify_snapshots'];
-    if (await timed('capture', () => eventsHoldSnapshots(client))) historyTables.push('events');
+    let movedLegacy = false;
+    if (await timed('capture', () => eventsHoldSnapshots(client))) {
+      await timed('legacy_move', () => moveLegacySnapshots(client, deps.target));
+      movedLegacy = true;
+      if (await timed('capture', () => eventsHoldSnapshots(client))) historyTables.push('events');
+    }
     // Old values of history, captured before the rewrite: memory only.
     const rewritten = new Map<string, Record<string, number>>();
     for (const subject of ['user', 'account'] as const) {
@@ -200,9 +207,10 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     for (const p of plans) Object.assign(p.receipt, { status: 'applied', applied_at: rewrittenAt, reason: null });
     await deps.writeReceipts(plans.map((p) => p.receipt));
     // NOTE: superseded parts hold old values until removed: migration 0006 keeps them briefly.
-    // NOTE: only the tables this round rewrote: `events` is not one of them unless it still holds
+    // NOTE: only the tables this round rewrote: `events` is not one of them unless it held
     // snapshots or the round deletes events, so its background merges never delay a round.
     const touched = new Set<CompactedTable>(historyTables);
+    if (movedLegacy) touched.add('events');
     if (plans.some((p) => deletesEvents(p.cmd) || suppresses(p.cmd))) for (const t of HISTORY_TABLES) touched.add(t);
     if (plans.some((p) => p.cmd.subject === 'user')) touched.add('users');
     if (plans.some((p) => p.cmd.subject === 'account')) touched.add('accounts');

@@ -7,10 +7,10 @@
 -- NOTE: this is where the compactor rewrites old PII (libs/compactor/mutation-sql.ts): an
 -- attribute overwrite mutates this table, `users` and `accounts`, never `events`, so its cost
 -- follows the identify history rather than the size of `events`.
--- NOTE: rows written to `events` before this migration keep their maps there (no data step moves
--- them: a migration holds CREATE statements only). The compactor checks every round whether
--- `events` still holds any non-empty trait map and, if so, rewrites and verifies `events` too,
--- as before (libs/compactor/history-scans.ts, eventsHoldSnapshots).
+-- NOTE: rows written to `events` before this migration hold their maps there, and a migration
+-- holds CREATE statements only: the compactor moves them (libs/compactor/legacy-snapshots.ts) at
+-- the start of a round that finds any (eventsHoldSnapshots, asked every round and again when it
+-- verifies), and rewrites and verifies `events` too while any remain.
 -- TRICKY: same dedup key, version and partitioning as `events` (see 0001_events.sql): a
 -- redelivered event's snapshot collapses with its first copy under FINAL and in merges.
 -- Deleting a user's events (erasure with deleteEvents, suppression) deletes these rows too.
@@ -39,8 +39,8 @@ SETTINGS old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_per
 -- column in its place, `traits` / `account_traits` joined back from identify_snapshots.
 -- Analysts who read identify traits read this view (or identify_snapshots FINAL directly);
 -- the other shipped views (0004) never read the trait maps and are unchanged.
--- NOTE: an event written before migration 0010 has its maps in `events` and no snapshot row;
--- one written after has them here and empty maps in `events`: the view takes whichever is set.
+-- NOTE: an event written before migration 0010 and not yet moved has its maps in `events` and no
+-- snapshot row; any other has them here and empty maps in `events`: the view takes whichever is set.
 CREATE OR REPLACE VIEW events_with_traits AS
 SELECT
     e.* REPLACE (

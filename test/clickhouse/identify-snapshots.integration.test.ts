@@ -2,7 +2,7 @@
 // (chDB): the sink writes it and leaves the maps in `events` empty; events_with_traits and the
 // shipped views answer as `events` did when it held the maps; an attribute overwrite rewrites
 // identify_snapshots, users and accounts and leaves every part of `events` as it was; erasures
-// remove the snapshots too; rows written before 0010 (maps in `events`) are still rewritten there.
+// remove the snapshots too; rows written before 0010 (maps in `events`) are moved out by a round.
 // NOTE: the tests run in order and share one engine: the ones that write maps into `events` the
 // old way come last, as from then on every round rewrites `events` too.
 import { randomBytes } from 'node:crypto';
@@ -219,7 +219,7 @@ describe('identify_snapshots', () => {
     expect(await rowsOf('events_with_traits', old, 'event_id')).toEqual(await rowsOf('events FINAL', old, 'event_id'));
   });
 
-  it('rows written before 0010 keep their maps in events, and a round rewrites and verifies events too', async () => {
+  it('rows written before 0010 hold their maps in events: the next round moves them to identify_snapshots, later rounds leave events alone', async () => {
     const tenant = uniqueTenant('legacy');
     const OLD = pii('f');
     // NOTE: without the redelivered f-i1: a merge of `events` may keep only its later copy (empty maps)
@@ -227,14 +227,33 @@ describe('identify_snapshots', () => {
     await legacyWrite(before);
     await sinkWrite(after);
     expect(await eventsHoldSnapshots(ch().client)).toBe(true);
+    // the tenant of the test before: all of its maps are in events
+    const earlier = await queryRows<{ tenant_id: string }>(ch().client, `SELECT DISTINCT tenant_id FROM events WHERE notEmpty(traits) AND tenant_id != {t:String}`, { t: tenant });
+    const readBefore = await Promise.all([tenant, ...earlier.map((r) => r.tenant_id)].map((t) => rowsOf('events_with_traits', t, 'event_id')));
     const mutationsBefore = await mutationsPerTable();
 
     const [receipt] = await getCompactor().apply([command(tenant, { id: 'u-f', set: { email: 'new.f@example.net', first_name: 'Newf', last_name: 'Newl' } })]);
-    // f-i1 in events, f-i2 in identify_snapshots
+    // f-i1 (moved) and f-i2, both in identify_snapshots
     expect(receipt).toMatchObject({ status: 'verified', rows_rewritten: { events: 2, users: 1 } });
+    expect(getCompactor().lastTimings()['legacy_move']).toBeGreaterThan(0);
+    expect(await eventsHoldSnapshots(ch().client)).toBe(false);
+    // one mutation of events: the maps emptied once copied
     expect((await mutationsPerTable())['events'] ?? 0).toBe((mutationsBefore['events'] ?? 0) + 1);
     expect(await grepAllTables([OLD.email, OLD.first, OLD.last])).toEqual([]);
     const [i1] = await queryRows<{ traits: Record<string, string> }>(ch().client, `SELECT traits FROM events_with_traits WHERE tenant_id = {t:String} AND event_id = 'f-i1'`, { t: tenant });
     expect(i1?.traits).toEqual({ email: '"new.f@example.net"', firstName: '"Newf"', lastName: '"Newl"', plan: '"pro"' });
+    // the other tenants' events read as before the move
+    const readAfter = await Promise.all(earlier.map((r) => rowsOf('events_with_traits', r.tenant_id, 'event_id')));
+    expect(readAfter).toEqual(readBefore.slice(1));
+
+    // the next round: no move, no mutation of events, not one of its parts changed
+    await ch().client.command({ query: 'OPTIMIZE TABLE events FINAL' });
+    const partsBefore = await eventsParts();
+    const mutationsBetween = await mutationsPerTable();
+    const [next] = await getCompactor().apply([command(tenant, { id: 'u-f', set: { first_name: 'Newer' } })]);
+    expect(next?.status).toBe('verified');
+    expect(getCompactor().lastTimings()['legacy_move']).toBeUndefined();
+    expect((await mutationsPerTable())['events'] ?? 0).toBe(mutationsBetween['events'] ?? 0);
+    expect(await eventsParts()).toEqual(partsBefore);
   });
 });

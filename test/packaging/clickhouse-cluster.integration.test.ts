@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as mutationSql from '../../libs/compactor/mutation-sql.js';
+import { EMPTY_LEGACY_MAPS_MUTATION } from '../../libs/compactor/legacy-snapshots.js';
 import { clusterTarget } from '../../libs/compactor/compactor-target.js';
 import { clusterSystemTable, SHARDING_KEYS, toShardCompactorStatement } from '../../libs/clickhouse/cluster-ddl.js';
 import { DEFAULT_MIGRATIONS_DIR, migrationStatements } from '../../libs/clickhouse/migrate.js';
@@ -29,6 +30,7 @@ const compactorStatements = [
       mutationSql.suppressEventsMutation(t),
     ]),
     mutationSql.DEAD_LETTERS_MUTATION,
+    EMPTY_LEGACY_MAPS_MUTATION,
     mutationSql.ERASE_USERS_MUTATION,
     mutationSql.ERASE_ACCOUNTS_MUTATION,
   ].map(toShardCompactorStatement),
