@@ -58,7 +58,8 @@ export async function historyValuesOf(client: ClickHouseClient, subject: Overwri
 
 /**
  * Whether `from` (events) still holds any trait map: rows written before migration 0010 moved
- * the snapshots to identify_snapshots. While it does, rounds rewrite and verify `events` too.
+ * the snapshots to identify_snapshots. A round that finds some moves them (legacy-snapshots.ts);
+ * while any remain, it rewrites `events` too and verification scans it.
  * NOTE: a query, every round and again at verification, never a flag: a row with traits in
  * `events` (an old-version sink during an upgrade, a restored backup) is always seen. It reads
  * two columns of `events` and stops at the first row found.
