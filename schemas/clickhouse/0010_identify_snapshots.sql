@@ -39,6 +39,9 @@ SETTINGS old_parts_lifetime = 1, cleanup_delay_period = 1, max_cleanup_delay_per
 -- column in its place, `traits` / `account_traits` joined back from identify_snapshots.
 -- Analysts who read identify traits read this view (or identify_snapshots FINAL directly);
 -- the other shipped views (0004) never read the trait maps and are unchanged.
+-- TRICKY: GLOBAL: on a cluster both tables are Distributed, and a plain JOIN of one inside a
+-- query on the other is refused (distributed_product_mode = 'deny'); GLOBAL runs the snapshot side
+-- once (under the tenant's row filter) and ships it to the shards. On one node it changes nothing.
 -- NOTE: an event written before migration 0010 and not yet moved has its maps in `events` and no
 -- snapshot row; any other has them here and empty maps in `events`: the view takes whichever is set.
 CREATE OR REPLACE VIEW events_with_traits AS
@@ -48,5 +51,5 @@ SELECT
         if(notEmpty(s.account_traits), s.account_traits, e.account_traits) AS account_traits
     )
 FROM events AS e FINAL
-LEFT JOIN (SELECT tenant_id, event_id, traits, account_traits FROM identify_snapshots FINAL) AS s
+GLOBAL LEFT JOIN (SELECT tenant_id, event_id, traits, account_traits FROM identify_snapshots FINAL) AS s
     ON s.tenant_id = e.tenant_id AND s.event_id = e.event_id;

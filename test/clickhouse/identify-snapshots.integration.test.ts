@@ -185,9 +185,9 @@ describe('identify_snapshots', () => {
     expect(receipts.map((r) => r.status)).toEqual(['verified', 'verified']);
     const left = await queryRows<{ t: string; user_id: string; n: unknown }>(
       ch().client,
-      `SELECT 'events' AS t, user_id, count() AS n FROM events FINAL WHERE tenant_id = {t:String} GROUP BY user_id
-       UNION ALL SELECT 'snapshots' AS t, user_id, count() AS n FROM identify_snapshots FINAL WHERE tenant_id = {t:String} GROUP BY user_id
-       ORDER BY t, user_id`,
+      `SELECT * FROM (SELECT 'events' AS t, user_id, count() AS n FROM events FINAL WHERE tenant_id = {t:String} GROUP BY user_id
+       UNION ALL SELECT 'snapshots' AS t, user_id, count() AS n FROM identify_snapshots FINAL WHERE tenant_id = {t:String} GROUP BY user_id)
+       ORDER BY t, user_id NULLS FIRST`,
       { t: tenant },
     );
     // u-c: nothing at all; u-d: the history kept (anonymized), the late event and its snapshot gone
