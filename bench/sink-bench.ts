@@ -59,7 +59,7 @@ async function runSink(
     dimensionClient,
     logger: createLogger({ level: 'warn' }),
     maxRows: BATCH,
-    tables: { events: `events_${suffix}`, users: `users_${suffix}`, accounts: `accounts_${suffix}` },
+    tables: { events: `events_${suffix}`, snapshots: `identify_snapshots_${suffix}`, users: `users_${suffix}`, accounts: `accounts_${suffix}` },
   });
   const started = performance.now();
   let next = 0;
@@ -97,7 +97,7 @@ export async function benchSink(): Promise<BenchReport> {
     let sinkOneClientMs = Infinity;
     let users = 0;
     let accounts = 0;
-    const tables = ['events_raw', ...['events', 'users', 'accounts'].flatMap((t) => [`${t}_sinkb`, `${t}_sinka`])];
+    const tables = ['events_raw', ...['events', 'identify_snapshots', 'users', 'accounts'].flatMap((t) => [`${t}_sinkb`, `${t}_sinka`])];
     for (let round = 0; round < ROUNDS; round++) {
       for (const t of tables) {
         await freshTable(client, t, t.replace(/_(raw|sinka|sinkb)$/, ''));

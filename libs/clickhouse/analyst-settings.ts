@@ -34,6 +34,8 @@ export const DEFAULT_QUERY_LIMITS: QueryLimits = Object.freeze({
 /** Tables and views a tenant may read; every one has a `tenant_id` column the engine filters on. */
 export const ANALYST_TABLES: readonly string[] = Object.freeze([
   'events',
+  // trait snapshots of identify/group events (schemas/clickhouse/0010_identify_snapshots.sql)
+  'identify_snapshots',
   'users',
   'accounts',
   'dead_letters',
@@ -45,6 +47,8 @@ export const ANALYST_TABLES: readonly string[] = Object.freeze([
   'top_pages',
   'events_by_account',
   'events_by_country',
+  // events FINAL with their trait maps joined back (0010_identify_snapshots.sql)
+  'events_with_traits',
 ]);
 
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;

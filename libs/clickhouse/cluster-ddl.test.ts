@@ -2,11 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  ACCOUNT_HISTORY_MUTATION,
+  accountHistoryMutation,
   DEAD_LETTERS_MUTATION,
-  DELETE_EVENTS_MUTATION,
-  SUPPRESS_EVENTS_MUTATION,
-  USER_HISTORY_MUTATION,
+  deleteEventsMutation,
+  HISTORY_TABLES,
+  suppressEventsMutation,
+  userHistoryMutation,
 } from '../compactor/mutation-sql.js';
 import {
   ClusterDdlError,
@@ -152,10 +153,12 @@ describe('cluster DDL of every shipped table', () => {
 
 describe('the compactor statements on a shard', () => {
   it.each([
-    { name: 'user history', sql: USER_HISTORY_MUTATION, table: 'events' },
-    { name: 'account history', sql: ACCOUNT_HISTORY_MUTATION, table: 'events' },
-    { name: 'delete events', sql: DELETE_EVENTS_MUTATION, table: 'events' },
-    { name: 'suppressed events', sql: SUPPRESS_EVENTS_MUTATION, table: 'events' },
+    ...HISTORY_TABLES.flatMap((table) => [
+      { name: `user history of ${table}`, sql: userHistoryMutation(table), table },
+      { name: `account history of ${table}`, sql: accountHistoryMutation(table), table },
+      { name: `delete events of ${table}`, sql: deleteEventsMutation(table), table },
+      { name: `suppressed events of ${table}`, sql: suppressEventsMutation(table), table },
+    ]),
     { name: 'dead letters', sql: DEAD_LETTERS_MUTATION, table: 'dead_letters' },
   ])('$name: mutates the local replica, synchronously for the whole shard, the lookup tables allowed', ({ sql, table }) => {
     const out = toShardCompactorStatement(sql);

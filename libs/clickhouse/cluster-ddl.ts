@@ -24,6 +24,8 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   // collapses them. The one exception: a client retry straddling a tenant's anonymization
   // switch carries the clear id in one copy and the pseudonym in the other.
   events: 'cityHash64(tenant_id, coalesce(user_id, anonymous_id, event_id))',
+  // NOTE: as events, so an event's snapshot sits on its event's shard (events_with_traits joins them)
+  identify_snapshots: 'cityHash64(tenant_id, coalesce(user_id, anonymous_id, event_id))',
   users: 'cityHash64(tenant_id, user_id)',
   accounts: 'cityHash64(tenant_id)',
   dead_letters: 'cityHash64(tenant_id)',
@@ -119,7 +121,7 @@ function createTable(table: string, rest: string, opts: Required<ClusterDdlOptio
 // --- the compactor's statements on a cluster -------------------------------------------------
 
 /** Tables whose rows the compactor mutates or merges (pseudonym_keys: a shred), on a cluster their local replicas. */
-const MUTATED_TABLES = ['events', 'users', 'accounts', 'dead_letters', 'pseudonym_keys'] as const;
+const MUTATED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters', 'pseudonym_keys'] as const;
 
 /**
  * The form of one of the compactor's statements (libs/compactor/mutation-sql.ts) that runs on ONE

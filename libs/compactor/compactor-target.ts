@@ -15,7 +15,8 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ClusterDdlError, clusterSystemTable, localTable, toShardCompactorStatement } from '../clickhouse/cluster-ddl.js';
 
 /** the tables the compactor mutates or merges */
-export const COMPACTED_TABLES = ['events', 'users', 'accounts', 'dead_letters'] as const;
+export const COMPACTED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters'] as const;
+export type CompactedTable = (typeof COMPACTED_TABLES)[number];
 
 export interface CompactorTarget {
   /** every node that may execute a mutation: each holds its own copy of the lookup tables */

@@ -1,7 +1,7 @@
-// Scans of the history a round rewrites — events' trait maps, a deleted user's events, a
-// suppressed user's late events, dead letters — keyed by the staged lookup tables, so no id or
-// value goes into any SQL text. Used before the rewrite (to count and capture old values) and
-// after it (to verify).
+// Scans of the history a round rewrites — trait snapshots (identify_snapshots, and `events` rows
+// written before it existed), a deleted user's events, a suppressed user's late events, dead
+// letters — keyed by the staged lookup tables, so no id or value goes into any SQL text. Used
+// before the rewrite (to count and capture old values) and after it (to verify).
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import { parseDeadLetterPayload } from '../clickhouse/tables/dead-letters.js';
@@ -12,7 +12,7 @@ import { keyOf, type Plan } from './round-plan.js';
 import { nullableStr, queryRows, str, strArray } from './row-parsers.js';
 
 export interface HistoryOfSubject {
-  /** event rows whose maps hold an affected key */
+  /** event (or snapshot) rows whose maps hold an affected key */
   n: number;
   /** the distinct values under the affected keys */
   values: string[];
@@ -20,8 +20,11 @@ export interface HistoryOfSubject {
   stale: number;
 }
 
-/** Per subject key: event rows whose maps hold affected keys, and the distinct values there. */
-export async function historyValues(client: ClickHouseClient, subject: OverwriteSubject, from = 'default.events'): Promise<Map<string, HistoryOfSubject>> {
+/**
+ * Per subject key: rows of `from` (identify_snapshots or events, HISTORY_TABLES) whose maps hold
+ * affected keys, and the distinct values there.
+ */
+export async function historyValues(client: ClickHouseClient, subject: OverwriteSubject, from: string): Promise<Map<string, HistoryOfSubject>> {
   const id = idExprOf(subject);
   const maps = subject === 'user' ? ['traits'] : ['account_traits', GROUP_TRAITS];
   const affected = maps.map((m) => affectedExpr(m, subject, id));
@@ -39,6 +42,31 @@ export async function historyValues(client: ClickHouseClient, subject: Overwrite
     out.set(keyOf({ subject, tenant_id: str(r.tenant_id), id: str(r.id) }), { n: toNumber(r.n), values: strArray(r.vals), stale: toNumber(r.stale) });
   }
   return out;
+}
+
+/** historyValues of several tables as one: rows and stale rows summed, values united. */
+export async function historyValuesOf(client: ClickHouseClient, subject: OverwriteSubject, from: readonly string[]): Promise<Map<string, HistoryOfSubject>> {
+  const out = new Map<string, HistoryOfSubject>();
+  for (const table of from) {
+    for (const [k, h] of await historyValues(client, subject, table)) {
+      const seen = out.get(k);
+      out.set(k, seen ? { n: seen.n + h.n, stale: seen.stale + h.stale, values: [...new Set([...seen.values, ...h.values])] } : h);
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether `from` (events) still holds any trait map: rows written before migration 0010 moved
+ * the snapshots to identify_snapshots. A round that finds some moves them (legacy-snapshots.ts);
+ * while any remain, it rewrites `events` too and verification scans it.
+ * NOTE: a query, every round and again at verification, never a flag: a row with traits in
+ * `events` (an old-version sink during an upgrade, a restored backup) is always seen. It reads
+ * two columns of `events` and stops at the first row found.
+ */
+export async function eventsHoldSnapshots(client: ClickHouseClient, from = 'default.events'): Promise<boolean> {
+  const [r] = await queryRows(client, `SELECT count() AS n FROM (SELECT 1 FROM ${from} WHERE notEmpty(traits) OR notEmpty(account_traits) LIMIT 1)`);
+  return toNumber(r?.n) > 0;
 }
 
 /** Per user key: how many of its events received before the request a delete removes. */
@@ -67,6 +95,12 @@ export async function lateSuppressedEvents(client: ClickHouseClient): Promise<La
     const tenantId = str(r.tenant_id);
     return { tenant_id: tenantId, key: keyOf({ subject: 'user', tenant_id: tenantId, id: str(r.id) }), day: str(r.day), events: toNumber(r.n) };
   });
+}
+
+/** How many of a deleted user's events received before the request remain in `from` (every copy, no FINAL). */
+export async function countDeletedEvents(client: ClickHouseClient, from: string): Promise<number> {
+  const [r] = await queryRows(client, `SELECT count() AS n FROM ${from} WHERE ${DELETED_EVENTS_WHERE}`);
+  return toNumber(r?.n);
 }
 
 /** How many of a suppressed user's late events remain in `from`. */

@@ -47,17 +47,26 @@ export function historyWhere(subject: OverwriteSubject): string {
 }
 export const GROUP_TRAITS = "if(type = 'group', traits, CAST(map(), 'Map(String, String)'))";
 
-export const USER_HISTORY_MUTATION =
-  `ALTER TABLE default.events UPDATE traits = ${rewriteExpr('traits', 'user', USER_ID)} ` +
+/**
+ * The tables holding trait snapshots: identify_snapshots (the sink writes them there), and
+ * `events` for rows written before migration 0010 (eventsHoldSnapshots in history-scans.ts
+ * tells whether any are left). Both have the columns every statement below reads.
+ */
+export const HISTORY_TABLES = ['identify_snapshots', 'events'] as const;
+export type HistoryTable = (typeof HISTORY_TABLES)[number];
+
+export const userHistoryMutation = (table: HistoryTable): string =>
+  `ALTER TABLE default.${table} UPDATE traits = ${rewriteExpr('traits', 'user', USER_ID)} ` +
   `WHERE ${historyWhere('user')} SETTINGS mutations_sync = 2`;
 // NOTE: a group call may carry the account's traits Segment-style in `traits` too.
-export const ACCOUNT_HISTORY_MUTATION =
-  `ALTER TABLE default.events UPDATE account_traits = ${rewriteExpr('account_traits', 'account', ACCOUNT_ID)}, ` +
+export const accountHistoryMutation = (table: HistoryTable): string =>
+  `ALTER TABLE default.${table} UPDATE account_traits = ${rewriteExpr('account_traits', 'account', ACCOUNT_ID)}, ` +
   `traits = if(type = 'group', ${rewriteExpr('traits', 'account', ACCOUNT_ID)}, traits) ` +
   `WHERE ${historyWhere('account')} SETTINGS mutations_sync = 2`;
 /** every event of a deleted user received before the request, with or without traits */
 export const DELETED_EVENTS_WHERE = `user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${DELETE_KEYS} AND received_at <= ${jg('requested_at', 'user', USER_ID)}`;
-export const DELETE_EVENTS_MUTATION = `ALTER TABLE default.events DELETE WHERE ${DELETED_EVENTS_WHERE} SETTINGS mutations_sync = 2`;
+/** a deleted user's events, and their snapshots in identify_snapshots, go */
+export const deleteEventsMutation = (table: HistoryTable): string => `ALTER TABLE default.${table} DELETE WHERE ${DELETED_EVENTS_WHERE} SETTINGS mutations_sync = 2`;
 
 export const DEAD_LETTER_HASH = "cityHash64(payload, ifNull(error, ''))";
 /** a deleted subject leaves no row at all (after the merge only its scrubbed tombstone was left) */
@@ -71,5 +80,5 @@ export const DEAD_LETTERS_MUTATION = `ALTER TABLE default.dead_letters DELETE WH
 /** events of a suppressed user received after the request */
 export const SUPPRESSED_WHERE =
   `user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${SUPPRESS_KEYS} AND received_at > ${jg('requested_at', 'user', USER_ID)}`;
-/** events of a suppressed user received after the request but stored before the sinks knew */
-export const SUPPRESS_EVENTS_MUTATION = `ALTER TABLE default.events DELETE WHERE ${SUPPRESSED_WHERE} SETTINGS mutations_sync = 2`;
+/** events of a suppressed user received after the request but stored before the sinks knew (and their snapshots) */
+export const suppressEventsMutation = (table: HistoryTable): string => `ALTER TABLE default.${table} DELETE WHERE ${SUPPRESSED_WHERE} SETTINGS mutations_sync = 2`;

@@ -12,19 +12,22 @@ import { insertUsers } from '../clickhouse/tables/users.js';
 import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
 import type { OverwriteCommand } from '../events/overwrite-command.js';
-import type { CompactorTarget } from './compactor-target.js';
-import { deadLettersHolding, deletedEventCounts, historyValues, lateSuppressedEvents } from './history-scans.js';
+import type { CompactedTable, CompactorTarget } from './compactor-target.js';
+import { deadLettersHolding, deletedEventCounts, eventsHoldSnapshots, historyValuesOf, lateSuppressedEvents } from './history-scans.js';
+import { moveLegacySnapshots } from './legacy-snapshots.js';
 import type { LookupStaging } from './lookup-staging.js';
 import {
-  ACCOUNT_HISTORY_MUTATION,
+  accountHistoryMutation,
   DEAD_LETTERS_MUTATION,
-  DELETE_EVENTS_MUTATION,
+  deleteEventsMutation,
   ERASE_ACCOUNTS_MUTATION,
   ERASE_USERS_MUTATION,
+  HISTORY_TABLES,
   OPTIMIZE_ACCOUNTS,
   OPTIMIZE_USERS,
-  SUPPRESS_EVENTS_MUTATION,
-  USER_HISTORY_MUTATION,
+  suppressEventsMutation,
+  userHistoryMutation,
+  type HistoryTable,
 } from './mutation-sql.js';
 import type { OverwriteRegistry } from './overwrite-registry.js';
 import { deletesEvents, keyOf, maxCounts, planCommand, stageCommand, suppresses, type Plan, type Staged } from './round-plan.js';
@@ -98,7 +101,7 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     const late = await lateSuppressedEvents(client);
     if (late.length === 0) return;
     const requestOf = new Map(plans.filter((p) => suppresses(p.cmd)).map((p) => [keyOf(p.cmd), p.cmd.request_id]));
-    await alter(SUPPRESS_EVENTS_MUTATION);
+    for (const t of HISTORY_TABLES) await alter(suppressEventsMutation(t));
     await insertSuppressedEvents(
       client,
       late.map((r) => ({ tenant_id: r.tenant_id, request_id: requestOf.get(r.key) ?? '', day: r.day, events: r.events })),
@@ -132,11 +135,21 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     const t = deps.now();
     const plans = staged.map((s) => planCommand(s, stored, receiptOf(s.cmd), t));
 
+    // NOTE: trait snapshots are in identify_snapshots; `events` holds some only from before
+    // migration 0010 (or from a sink of an older version during an upgrade): moved out first,
+    // and rewritten too only if some arrived meanwhile.
+    const historyTables: HistoryTable[] = ['identify_snapshots'];
+    let movedLegacy = false;
+    if (await timed('capture', () => eventsHoldSnapshots(client))) {
+      await timed('legacy_move', () => moveLegacySnapshots(client, deps.target));
+      movedLegacy = true;
+      if (await timed('capture', () => eventsHoldSnapshots(client))) historyTables.push('events');
+    }
     // Old values of history, captured before the rewrite: memory only.
     const rewritten = new Map<string, Record<string, number>>();
     for (const subject of ['user', 'account'] as const) {
       if (!plans.some((p) => p.cmd.subject === subject)) continue;
-      const history = await timed('capture', () => historyValues(client, subject));
+      const history = await timed('capture', () => historyValuesOf(client, subject, historyTables.map((t) => `default.${t}`)));
       for (const p of plans) {
         if (p.cmd.subject !== subject) continue;
         const h = history.get(keyOf(p.cmd));
@@ -173,14 +186,16 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
         await deps.staging.stageDeadLetters(deadLetters.hashes);
         await alter(DEAD_LETTERS_MUTATION);
       }
-      if (plans.some((p) => p.cmd.subject === 'user')) await alter(USER_HISTORY_MUTATION);
-      if (plans.some((p) => p.cmd.subject === 'account')) await alter(ACCOUNT_HISTORY_MUTATION);
+      for (const t of historyTables) {
+        if (plans.some((p) => p.cmd.subject === 'user')) await alter(userHistoryMutation(t));
+        if (plans.some((p) => p.cmd.subject === 'account')) await alter(accountHistoryMutation(t));
+      }
       faultPoint('compactor.mutation');
-      if (plans.some((p) => deletesEvents(p.cmd))) await alter(DELETE_EVENTS_MUTATION);
+      if (plans.some((p) => deletesEvents(p.cmd))) for (const t of HISTORY_TABLES) await alter(deleteEventsMutation(t));
       if (plans.some((p) => suppresses(p.cmd))) await dropSuppressed(plans);
     });
-    // NOTE: events need no OPTIMIZE: the mutation rewrote every physical copy (redelivered
-    // duplicates included); users/accounts hold superseded versions until merged.
+    // NOTE: the history tables need no OPTIMIZE: the mutation rewrote every physical copy
+    // (redelivered duplicates included); users/accounts hold superseded versions until merged.
     await timed('merge', async () => {
       if (users.length > 0) await alter(OPTIMIZE_USERS);
       if (accounts.length > 0) await alter(OPTIMIZE_ACCOUNTS);
@@ -192,7 +207,15 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     for (const p of plans) Object.assign(p.receipt, { status: 'applied', applied_at: rewrittenAt, reason: null });
     await deps.writeReceipts(plans.map((p) => p.receipt));
     // NOTE: superseded parts hold old values until removed: migration 0006 keeps them briefly.
-    await timed('old_parts', () => deps.verification.waitForOldParts(Date.now()));
+    // NOTE: only the tables this round rewrote: `events` is not one of them unless it held
+    // snapshots or the round deletes events, so its background merges never delay a round.
+    const touched = new Set<CompactedTable>(historyTables);
+    if (movedLegacy) touched.add('events');
+    if (plans.some((p) => deletesEvents(p.cmd) || suppresses(p.cmd))) for (const t of HISTORY_TABLES) touched.add(t);
+    if (plans.some((p) => p.cmd.subject === 'user')) touched.add('users');
+    if (plans.some((p) => p.cmd.subject === 'account')) touched.add('accounts');
+    if (deadLetters.hashes.length > 0) touched.add('dead_letters');
+    await timed('old_parts', () => deps.verification.waitForOldParts(Date.now(), [...touched]));
     await timed('verify', () => {
       faultPoint('compactor.verify');
       return deps.verification.verify(plans);

@@ -1,5 +1,5 @@
 // The sink stage's writer: buffers CleanEvents from many concurrent callers and group-commits
-// them to ClickHouse (events + merged users/accounts snapshots), resolving each caller only
+// them to ClickHouse (events, their trait snapshots, merged users/accounts snapshots), resolving each caller only
 // once the flush holding all of its rows is durable (DESIGN.md §6). A flush that fails is
 // retried write by write, so one bad write fails only itself (see retryPerWrite).
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -9,8 +9,9 @@ import type { CleanEvent } from '../events/envelope.js';
 import type { DeadLetter } from '../events/dead-letter.js';
 import { insertDeadLetters, toDeadLetterRow } from '../clickhouse/tables/dead-letters.js';
 import { insertEventTuples, type EventTuple } from '../clickhouse/tables/events.js';
+import { insertIdentifySnapshotTuples, type IdentifySnapshotTuple } from '../clickhouse/tables/identify-snapshots.js';
 import { createDimensionStore } from './dimension-store.js';
-import { toAccountPatch, toEventTuple, toUserPatch, type AccountPatch, type UserPatch } from './event-rows.js';
+import { toAccountPatch, toEventTuple, toSnapshotTuple, toUserPatch, type AccountPatch, type UserPatch } from './event-rows.js';
 import { createGroupCommit, type FlushBatch, type PartFailures } from './group-commit.js';
 
 export interface ClickHouseSinkOptions {
@@ -30,19 +31,21 @@ export interface ClickHouseSinkOptions {
   /** flushes in flight at once (default 2) */
   maxConcurrentFlushes?: number;
   /** table names, for benchmarks and tests on table copies */
-  tables?: { events?: string; users?: string; accounts?: string; deadLetters?: string };
+  tables?: { events?: string; snapshots?: string; users?: string; accounts?: string; deadLetters?: string };
   /** clock, for tests */
   now?: () => number;
 }
 
 export interface ClickHouseSinkStats {
-  /** flushes attempted (one events insert each, plus users/accounts inserts when needed) */
+  /** flushes attempted (one events insert each, plus snapshots and users/accounts inserts when needed) */
   flushes: number;
   /** flushes whose group commit failed (their writes were then retried one by one) */
   failedFlushes: number;
   /** write() parts rejected after their own retry failed (a write split over flushes counts per flush) */
   failedWrites: number;
   eventRows: number;
+  /** identify_snapshots rows (events that carried traits) */
+  snapshotRows: number;
   userRows: number;
   accountRows: number;
   deadLetterRows: number;
@@ -67,9 +70,10 @@ export interface ClickHouseSink {
   stats(): ClickHouseSinkStats;
 }
 
-/** One event, mapped when it is written: its events row and what it says about users/accounts. */
+/** One event, mapped when it is written: its events row, its trait snapshot and what it says about users/accounts. */
 interface SinkRow {
   event: EventTuple;
+  snapshot: IdentifySnapshotTuple | null;
   user: UserPatch | null;
   account: AccountPatch | null;
 }
@@ -89,6 +93,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
   const now = opts.now ?? Date.now;
   const tables = {
     events: opts.tables?.events ?? 'events',
+    snapshots: opts.tables?.snapshots ?? 'identify_snapshots',
     users: opts.tables?.users ?? 'users',
     accounts: opts.tables?.accounts ?? 'accounts',
     deadLetters: opts.tables?.deadLetters ?? 'dead_letters',
@@ -98,6 +103,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     failedFlushes: 0,
     failedWrites: 0,
     eventRows: 0,
+    snapshotRows: 0,
     userRows: 0,
     accountRows: 0,
     deadLetterRows: 0,
@@ -112,6 +118,23 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
   });
   let stopping: Promise<void> | undefined;
 
+  /**
+   * The events rows and their trait snapshots; counted as stored once both are.
+   * TRICKY: one unit for the retry below: an event whose snapshot was not stored is written
+   * again with it (both tables collapse a repeated (tenant_id, event_id) under FINAL), so a
+   * write never resolves with its traits missing.
+   */
+  async function insertEvents(rows: readonly SinkRow[], liftPartitionLimit = false): Promise<void> {
+    const snapshots = rows.flatMap((r) => (r.snapshot ? [r.snapshot] : []));
+    // NOTE: both settle before this rejects, so a retry never overlaps either insert
+    const settled = await Promise.allSettled([
+      insertEventTuples(client, rows.map((r) => r.event), { table: tables.events, liftPartitionLimit }),
+      insertIdentifySnapshotTuples(client, snapshots, { table: tables.snapshots, liftPartitionLimit }),
+    ]);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    stats.snapshotRows += snapshots.length;
+  }
+
   async function writeDimensions(rows: readonly SinkRow[], after?: Promise<unknown>): Promise<void> {
     const { users, accounts } = patchesOf(rows);
     const written = await dimensions.write(users, accounts, after);
@@ -125,7 +148,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     stats.maxFlushRows = Math.max(stats.maxFlushRows, rows);
     const started = performance.now();
     let eventsStored = false;
-    const events = insertEventTuples(client, batch.items.map((r) => r.event), { table: tables.events }).then(() => {
+    const events = insertEvents(batch.items).then(() => {
       eventsStored = true;
     });
     // TRICKY: the users/accounts reads overlap the events insert, but their rows are inserted
@@ -176,7 +199,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     for (const [i, part] of batch.parts.entries()) {
       const rows = batch.items.slice(part.from, part.to);
       try {
-        if (!eventsStored) await insertEventTuples(client, rows.map((r) => r.event), { table: tables.events, liftPartitionLimit: true });
+        if (!eventsStored) await insertEvents(rows, true);
         // the write's users/accounts only once its events are stored (see flushBatch)
         await writeDimensions(rows);
       } catch (err) {
@@ -200,7 +223,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     if (stopping) return Promise.reject(new Error('ClickHouse sink is stopped'));
     let rows: SinkRow[];
     try {
-      rows = events.map((e) => ({ event: toEventTuple(e), user: toUserPatch(e), account: toAccountPatch(e) }));
+      rows = events.map((e) => ({ event: toEventTuple(e), snapshot: toSnapshotTuple(e), user: toUserPatch(e), account: toAccountPatch(e) }));
     } catch (err) {
       // NOTE: a mapping bug rejects the whole write before any of it is buffered.
       return Promise.reject(err);

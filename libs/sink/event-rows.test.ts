@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { cleanEvent, identifyEvent } from '../../test/support/clickhouse-fixtures.js';
 import { EVENT_COLUMNS } from '../clickhouse/tables/events.js';
+import { IDENTIFY_SNAPSHOT_COLUMNS } from '../clickhouse/tables/identify-snapshots.js';
 import {
   clientTimestamp,
   toAccountPatch,
   toEventRow,
   toEventTuple,
+  toSnapshotRow,
+  toSnapshotTuple,
   toUserPatch,
   type UserPatch,
 } from './event-rows.js';
@@ -63,6 +66,36 @@ describe('toEventRow / toEventTuple', () => {
     expect(toEventRow(cleanEvent({ name: 'Signed Up' })).event).toBe('Signed Up');
     expect(toEventRow(cases[3]!.event)).toMatchObject({ account_id: 'acc-9', account_source: 'explicit', account_domain: null });
     expect(toEventRow(cases[1]!.event)).toMatchObject({ geo_country: null, element_classes: ['nav'], element_href: '/docs' });
+  });
+});
+
+describe('toSnapshotRow / toSnapshotTuple: the trait maps leave events', () => {
+  const identify = identifyEvent({ user_id: 'u1', traits: { email: '"ada@acme.com"', plan: '"pro"' }, account_id: 'acc-1' });
+  const group = cleanEvent({ type: 'group', user_id: 'u1', account_id: 'acc-1', traits: {}, account_traits: { name: '"Acme"' } });
+
+  it.each([
+    { name: 'identify', event: identify },
+    { name: 'group', event: group },
+  ])('$name: the snapshot holds the maps, the events row none', ({ event }) => {
+    const row = toSnapshotRow(event);
+    expect(row).toMatchObject({ tenant_id: event.tenant_id, event_id: event.event_id, type: event.type, user_id: 'u1', traits: event.traits, account_traits: event.account_traits });
+    expect(toSnapshotTuple(event)).toEqual(IDENTIFY_SNAPSHOT_COLUMNS.map((c) => row?.[c]));
+    expect(Object.keys(row ?? {}).sort()).toEqual([...IDENTIFY_SNAPSHOT_COLUMNS].sort());
+    expect(toEventRow(event)).toMatchObject({ traits: {}, account_traits: {} });
+    const tuple = toEventTuple(event);
+    expect(tuple[EVENT_COLUMNS.indexOf('traits')]).toEqual({});
+    expect(tuple[EVENT_COLUMNS.indexOf('account_traits')]).toEqual({});
+  });
+
+  it('the snapshot keeps the event\'s attribution and times', () => {
+    const row = toSnapshotRow(identify);
+    const ev = toEventRow(identify);
+    expect(row).toMatchObject({ account_id: ev.account_id, anonymous_id: ev.anonymous_id, timestamp: ev.timestamp, client_ts: ev.client_ts, received_at: ev.received_at });
+  });
+
+  it('an event without traits has no snapshot', () => {
+    expect(toSnapshotRow(cleanEvent({ traits: {}, account_traits: {} }))).toBeNull();
+    expect(toSnapshotTuple(cleanEvent({ traits: {}, account_traits: {} }))).toBeNull();
   });
 });
 

@@ -1,7 +1,9 @@
 // Pure mapping from a CleanEvent to the typed rows the sink inserts: one `events` row per
-// event, plus user / account patches that dimension-merge.ts folds into full snapshots.
+// event, its trait snapshot (identify_snapshots) when it carries traits, plus user / account
+// patches that dimension-merge.ts folds into full snapshots.
 import { USER_TRAIT_COLUMNS, traitString, type AccountSource, type CleanEvent, type JsonMap } from '../events/envelope.js';
 import type { EventRow, EventTuple } from '../clickhouse/tables/events.js';
+import type { IdentifySnapshotRow, IdentifySnapshotTuple } from '../clickhouse/tables/identify-snapshots.js';
 import { USER_ATTRIBUTE_COLUMNS, type UserAttributeColumn } from '../clickhouse/tables/users.js';
 
 /**
@@ -30,6 +32,13 @@ export function attributedAccount(
   if (e.account_id) return { account_id: e.account_id, source: 'explicit', domain: null };
   return null;
 }
+
+/**
+ * What `events.traits` / `events.account_traits` hold for every event the sink writes: nothing.
+ * NOTE: an event's trait maps (the PII an overwrite rewrites) go to identify_snapshots only
+ * (toSnapshotRow); a copy left in `events` would make every overwrite rewrite `events` again.
+ */
+const NO_TRAITS: JsonMap = Object.freeze({});
 
 export function toEventRow(e: CleanEvent): EventRow {
   const account = attributedAccount(e);
@@ -81,8 +90,8 @@ export function toEventRow(e: CleanEvent): EventRow {
     element_label: el ? el.label : null,
     element_href: el ? el.href : null,
     properties: e.properties,
-    traits: e.traits,
-    account_traits: e.account_traits,
+    traits: NO_TRAITS,
+    account_traits: NO_TRAITS,
     identity_anonymized: e.identity_anonymized ? 1 : 0,
     key_version: e.key_version,
   };
@@ -144,11 +153,44 @@ export function toEventTuple(e: CleanEvent): EventTuple {
     el ? el.label : null,
     el ? el.href : null,
     e.properties,
-    e.traits,
-    e.account_traits,
+    NO_TRAITS,
+    NO_TRAITS,
     e.identity_anonymized ? 1 : 0,
     e.key_version,
   ];
+}
+
+/** The event's trait snapshot, or null when it carries no traits (most events: track, page, …). */
+export function toSnapshotRow(e: CleanEvent): IdentifySnapshotRow | null {
+  if (isEmpty(e.traits) && isEmpty(e.account_traits)) return null;
+  const account = attributedAccount(e);
+  return {
+    tenant_id: e.tenant_id,
+    event_id: e.event_id,
+    type: e.type,
+    user_id: e.user_id,
+    anonymous_id: e.anonymous_id,
+    account_id: account ? account.account_id : null,
+    timestamp: e.occurred_at,
+    client_ts: clientTimestamp(e),
+    received_at: e.received_at,
+    traits: e.traits,
+    account_traits: e.account_traits,
+  };
+}
+
+/**
+ * The same snapshot as a tuple in IDENTIFY_SNAPSHOT_COLUMNS order (event-rows.test.ts checks it
+ * against toSnapshotRow), or null.
+ */
+export function toSnapshotTuple(e: CleanEvent): IdentifySnapshotTuple | null {
+  const row = toSnapshotRow(e);
+  if (row === null) return null;
+  return [row.tenant_id, row.event_id, row.type, row.user_id, row.anonymous_id, row.account_id, row.timestamp, row.client_ts, row.received_at, row.traits, row.account_traits];
+}
+
+function isEmpty(m: JsonMap): boolean {
+  return Object.keys(m).length === 0;
 }
 
 const RESERVED_USER_TRAIT_KEYS: ReadonlySet<string> = new Set(Object.values(USER_TRAIT_COLUMNS).flat());

@@ -3,8 +3,9 @@
 -- once by whoever runs the server, as a user allowed to manage access (access_management = 1).
 --
 -- What it gives: the user `tracklane_analyst`, which
---   * may SELECT the analyst tables and views only (events, users, accounts, dead_letters,
---     overwrite_requests, audit_log and the views of 0004_views.sql) — not the compactor's
+--   * may SELECT the analyst tables and views only (events, identify_snapshots, users, accounts,
+--     dead_letters, overwrite_requests, audit_log, the views of 0004_views.sql and
+--     events_with_traits of 0010_identify_snapshots.sql) — not the compactor's
 --     tables (overwrite_values, overwrite_join/keys/…, suppressions, …) or tracklane_migrations;
 --   * holds no other grant at all: no SOURCES (file, url, remote, s3, mysql, …), no dictGet, no
 --     CREATE TEMPORARY TABLE (which table functions need), no introspection;
@@ -54,6 +55,7 @@ CREATE ROLE IF NOT EXISTS tracklane_analyst_reader;
 REVOKE ALL ON *.* FROM tracklane_analyst_reader;
 
 GRANT SELECT ON default.events TO tracklane_analyst_reader;
+GRANT SELECT ON default.identify_snapshots TO tracklane_analyst_reader;
 GRANT SELECT ON default.users TO tracklane_analyst_reader;
 GRANT SELECT ON default.accounts TO tracklane_analyst_reader;
 GRANT SELECT ON default.dead_letters TO tracklane_analyst_reader;
@@ -64,6 +66,7 @@ GRANT SELECT ON default.sessions TO tracklane_analyst_reader;
 GRANT SELECT ON default.top_pages TO tracklane_analyst_reader;
 GRANT SELECT ON default.events_by_account TO tracklane_analyst_reader;
 GRANT SELECT ON default.events_by_country TO tracklane_analyst_reader;
+GRANT SELECT ON default.events_with_traits TO tracklane_analyst_reader;
 
 CREATE USER IF NOT EXISTS tracklane_analyst
     IDENTIFIED WITH sha256_hash BY 'REPLACE_WITH_THE_SHA256_HEX_OF_THE_PASSWORD'

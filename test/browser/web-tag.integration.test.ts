@@ -148,7 +148,7 @@ async function rows(tenant: string): Promise<Row[]> {
   return server.query<Row>(
     `SELECT type, event, user_id, account_id, anonymous_id, session_id, url, path, search, referrer,
             element_tag, element_id, element_classes, element_label, element_href, properties, traits, account_traits
-       FROM events FINAL WHERE tenant_id = '${tenant}' ORDER BY timestamp, received_at`,
+       FROM events_with_traits WHERE tenant_id = '${tenant}' ORDER BY timestamp, received_at`,
   );
 }
 

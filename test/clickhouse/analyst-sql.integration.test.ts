@@ -77,6 +77,11 @@ async function seed(client: ClickHouseClient): Promise<void> {
     properties: tenant === B ? { note: 'B_SECRET' } : { note: 'A_VISIBLE' },
   });
   await client.insert({ table: 'events', format: 'JSONEachRow', values: [...eventsA.map((e) => ev(A, e)), ...eventsB.map((e) => ev(B, e))] });
+  // trait snapshots: A's for a1; B's for b1 and one under A's event id a2 (the join must not cross tenants)
+  const snapshot = (tenant: string, eventId: string, plan: string): Record<string, unknown> => ({
+    tenant_id: tenant, event_id: eventId, type: 'identify', user_id: 'u1', timestamp: `${day1} 09:00:00`, client_ts: `${day1} 09:00:00`, received_at: `${day1} 09:00:00`, traits: { plan },
+  });
+  await client.insert({ table: 'identify_snapshots', format: 'JSONEachRow', values: [snapshot(A, `${A}-a1`, 'A_VISIBLE'), snapshot(B, `${B}-b1`, 'B_SECRET'), snapshot(B, `${A}-a2`, 'B_SECRET')] });
   const user = (t: string, id: string, email: string): Record<string, unknown> => ({ tenant_id: t, user_id: id, email, name: t === B ? 'B_SECRET' : 'A_VISIBLE', version: 1, first_seen: `${day1} 09:00:00`, last_seen: `${day2} 10:00:00`, updated_at: `${day2} 10:00:00` });
   await client.insert({ table: 'users', format: 'JSONEachRow', values: [user(A, 'u1', 'u1@a.test'), user(A, 'u2', 'u2@a.test'), user(B, 'u1', 'u1@B_SECRET.test'), user(B, 'u2', 'u2@B_SECRET.test')] });
   await client.insert({ table: 'accounts', format: 'JSONEachRow', values: [{ tenant_id: A, account_id: 'acc-1', name: 'A_VISIBLE', source: 'group', version: 1 }, { tenant_id: B, account_id: 'acc-9', name: 'B_SECRET', source: 'group', version: 1 }] });
@@ -335,6 +340,15 @@ describe.each(PATHS)('analyst SQL, $name', ({ sql }) => {
       const truth = await sql().operatorQuery(`SELECT * FROM ${v} WHERE tenant_id = '${A}' ORDER BY ALL`);
       expect(mine, v).toEqual(truth);
     }
+    for (const from of ['events_with_traits', 'identify_snapshots FINAL']) {
+      const mine = await sql().tenantQuery(A, `SELECT * FROM ${from} ORDER BY event_id`);
+      expect(mine.length, from).toBeGreaterThan(0);
+      expectOnlyA(mine as Record<string, unknown>[], from);
+      const truth = await sql().operatorQuery(`SELECT * FROM ${from} WHERE tenant_id = '${A}' ORDER BY event_id`);
+      expect(mine, from).toEqual(truth);
+    }
+    const joined = await sql().tenantQuery(A, "SELECT event_id, traits FROM events_with_traits WHERE notEmpty(traits) ORDER BY event_id");
+    expect(joined).toEqual([{ event_id: `${A}-a1`, traits: { plan: 'A_VISIBLE' } }]);
     const dau = await sql().tenantQuery(A, 'SELECT day, users FROM daily_active_users ORDER BY day');
     expect(nums(dau as Record<string, unknown>[], 'users')).toEqual([
       { day: day1, users: 3 }, // u1, u2, an3

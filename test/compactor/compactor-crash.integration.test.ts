@@ -97,7 +97,7 @@ describe('the compactor killed in each step of a round (embedded)', () => {
       const [physical] = await ti.query<{ n: unknown }>(`SELECT count() AS n FROM users WHERE tenant_id = '${tenant}' AND user_id = 'patched'`);
       expect(toNumber(physical?.n)).toBe(1);
       const events = await ti.query<{ user_id: string; traits: Record<string, string> }>(
-        `SELECT user_id, traits FROM events FINAL WHERE tenant_id = '${tenant}' AND user_id = 'patched' AND type = 'identify' ORDER BY event_id`,
+        `SELECT user_id, traits FROM events_with_traits WHERE tenant_id = '${tenant}' AND user_id = 'patched' AND type = 'identify' ORDER BY event_id`,
       );
       expect(events.map((e) => [e.user_id, e.traits['email'], e.traits['firstName']])).toEqual([
         ['patched', `"new.${tag}@acme.io"`, '"Newfirst"'],

@@ -104,7 +104,7 @@ describe('compactor on several nodes', () => {
     // the main connection never stages a lookup table, mutates or merges itself: the target does
     expect(calls.filter((c) => c.on === 'main' && (c.kind === 'insert' ? LOOKUPS.includes(c.text) : /^(TRUNCATE|ALTER|OPTIMIZE)/.test(c.text)))).toEqual([]);
     const rewrites = calls.filter(isRewrite);
-    expect(rewrites.map((c) => c.text.split(' ').slice(0, 4).join(' '))).toEqual(['ALTER TABLE default.events UPDATE', 'OPTIMIZE TABLE default.users FINAL']);
+    expect(rewrites.map((c) => c.text.split(' ').slice(0, 4).join(' '))).toEqual(['ALTER TABLE default.identify_snapshots UPDATE', 'OPTIMIZE TABLE default.users FINAL']);
     // after the round every node's lookup tables are emptied again
     const after = calls.slice(calls.findLastIndex(isRewrite));
     for (const node of ['A', 'B']) expect(after.filter((c) => c.on === node && /^TRUNCATE/.test(c.text)).length).toBeGreaterThanOrEqual(LOOKUPS.length);
@@ -125,7 +125,7 @@ describe('compactor on several nodes', () => {
     // after each failed attempt, before the lookup tables change again: unfinished mutations stopped
     expect(calls.filter((c) => c.on === 'exec' && c.text.startsWith('KILL MUTATION'))).toHaveLength(2);
     // nothing was rewritten: the old value is where it was, the new one nowhere in events
-    const [row] = await queryRows<{ email: string }>(ch().client, `SELECT traits['email'] AS email FROM events WHERE tenant_id = {t:String}`, { t: tenant });
+    const [row] = await queryRows<{ email: string }>(ch().client, `SELECT traits['email'] AS email FROM identify_snapshots WHERE tenant_id = {t:String}`, { t: tenant });
     expect(row?.email).toBe('"old.n2@example.org"');
 
     // with both nodes healthy the same command goes through

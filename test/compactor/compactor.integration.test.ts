@@ -101,7 +101,7 @@ describe('compactor', () => {
 
     const traits = await queryRows<{ event_id: string; traits: Record<string, string> }>(
       ch().client,
-      `SELECT event_id, traits FROM events WHERE tenant_id = {t:String} AND type = 'identify' ORDER BY event_id`,
+      `SELECT event_id, traits FROM identify_snapshots WHERE tenant_id = {t:String} AND type = 'identify' ORDER BY event_id`,
       { t: tenant },
     );
     expect(traits.find((r) => r.event_id === 'u1-i1')?.traits).toEqual({
@@ -141,7 +141,7 @@ describe('compactor', () => {
     const final = await userRows(tenant, 'u2', true);
     expect(final[0]).toMatchObject({ email: anon, first_name: null, last_name: null, name: null, phone: null, is_deleted: 0 });
     expect(await userRows(tenant, 'u2', false)).toHaveLength(1);
-    const [i1] = await queryRows<{ traits: Record<string, string> }>(ch().client, `SELECT traits FROM events WHERE tenant_id = {t:String} AND event_id = 'u2-i1'`, { t: tenant });
+    const [i1] = await queryRows<{ traits: Record<string, string> }>(ch().client, `SELECT traits FROM identify_snapshots WHERE tenant_id = {t:String} AND event_id = 'u2-i1'`, { t: tenant });
     expect(i1?.traits).toEqual({ email: JSON.stringify(anon), plan: '"pro"' });
     expect(await grepAllTables([OLD.email, OLD.first, OLD.last, OLD.phone])).toEqual([]);
   });
@@ -162,7 +162,7 @@ describe('compactor', () => {
       expect(await userRows(tenant, u, false)).toHaveLength(0); // not even a scrubbed tombstone with the id
     }
     // the kept events hold the anonymous email instead of the old one
-    const [kept] = await queryRows<{ email: string }>(ch().client, `SELECT traits['email'] AS email FROM events WHERE tenant_id = {t:String} AND event_id = 'keep-i1'`, { t: tenant });
+    const [kept] = await queryRows<{ email: string }>(ch().client, `SELECT traits['email'] AS email FROM identify_snapshots WHERE tenant_id = {t:String} AND event_id = 'keep-i1'`, { t: tenant });
     expect(kept?.email).toBe(JSON.stringify(anonymousEmail(tenant, 'keep')));
     const counts = await queryRows<{ user_id: string; n: unknown }>(
       ch().client,
@@ -198,14 +198,14 @@ describe('compactor', () => {
     const tenant = uniqueTenant();
     await load(history(tenant, 'u5'));
     const OLD = oldPii('u5');
-    // fault injection around the real engine: every history rewrite of events is refused
+    // fault injection around the real engine: every history rewrite of the trait snapshots is refused
     const real = ch().client;
     let refused = 0;
     const failing = new Proxy(real, {
       get(target, prop, receiver) {
         if (prop === 'command') {
           return async (params: { query: string }) => {
-            if (params.query.startsWith('ALTER TABLE default.events UPDATE')) {
+            if (params.query.startsWith('ALTER TABLE default.identify_snapshots UPDATE')) {
               refused++;
               throw new Error(`Code: 999. DB::Exception: refused while reading '${OLD.email}'`);
             }
@@ -279,7 +279,7 @@ describe('compactor', () => {
     const [user] = await getCompactor().apply([command(tenant, 'u7', { set: { name: 'Robert New7' } })]);
     expect(user?.status).toBe('verified');
     const traitsOf = async (id: string) =>
-      (await queryRows<{ traits: Record<string, string>; account_traits: Record<string, string> }>(ch().client, `SELECT traits, account_traits FROM events WHERE tenant_id = {t:String} AND event_id = {e:String}`, { t: tenant, e: id }))[0];
+      (await queryRows<{ traits: Record<string, string>; account_traits: Record<string, string> }>(ch().client, `SELECT traits, account_traits FROM identify_snapshots WHERE tenant_id = {t:String} AND event_id = {e:String}`, { t: tenant, e: id }))[0];
     expect((await traitsOf('g-g1'))?.traits).toEqual({ name: '"Acme Inc7"' });
     expect((await traitsOf('g-i1'))?.traits['name']).toBe('"Robert New7"');
 

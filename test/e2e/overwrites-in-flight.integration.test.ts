@@ -54,7 +54,7 @@ describe('an overwrite covers events still queued when it is requested (embedded
     }, 150_000, 'a verified receipt');
 
     const events = await server.query<{ event_id: string; email: string | null }>(
-      `SELECT event_id, traits['email'] AS email FROM events FINAL WHERE tenant_id = 'inflight' AND type = 'identify' ORDER BY event_id`,
+      `SELECT event_id, traits['email'] AS email FROM events_with_traits WHERE tenant_id = 'inflight' AND type = 'identify' ORDER BY event_id`,
     );
     expect(events).toEqual([
       { event_id: 'if-1', email: '"dora@inflight.io"' },
@@ -63,6 +63,7 @@ describe('an overwrite covers events still queued when it is requested (embedded
     for (const needle of [old.email, old.firstName, old.lastName]) {
       const hits = await server.query<{ n: unknown }>(
         `SELECT (SELECT count() FROM events WHERE position(toString(traits), '${needle}') > 0)
+              + (SELECT count() FROM identify_snapshots WHERE position(toString(traits), '${needle}') > 0)
               + (SELECT count() FROM users WHERE position(concat(ifNull(email, ''), ifNull(first_name, ''), ifNull(last_name, ''), toString(traits)), '${needle}') > 0) AS n`,
       );
       expect(toNumber(hits[0]?.n), needle).toBe(0);

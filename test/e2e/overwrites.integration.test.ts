@@ -84,7 +84,7 @@ describe('retroactive overwrites over the admin API (embedded)', () => {
     expect(toNumber(physical?.n)).toBe(1);
     expect(await grepEverything(['old.alice@acme-old.io', 'Alicia', 'Oldname'])).toEqual([]);
     // the events are kept, their trait snapshots rewritten
-    const events = (await server.analystQuery(`SELECT event_id, traits FROM events FINAL WHERE tenant_id = 'ow-a' ORDER BY event_id`)) as { traits: Record<string, string> }[];
+    const events = (await server.analystQuery(`SELECT event_id, traits FROM events_with_traits WHERE tenant_id = 'ow-a' ORDER BY event_id`)) as { traits: Record<string, string> }[];
     expect(events).toHaveLength(3);
     expect(events[0]?.traits['email']).toBe('"alice@acme.io"');
   }, 200_000);

@@ -81,7 +81,7 @@ describe('fleet: overwrites and erasures (issue 4, checks 2, 3, 5, 6)', () => {
       },
     );
     const identifies = await q<{ event_id: string; email: string }>(
-      `SELECT event_id, traits['email'] AS email FROM events FINAL WHERE tenant_id = '${tenantId}' AND user_id = 'erin' AND type = 'identify' ORDER BY event_id`,
+      `SELECT event_id, traits['email'] AS email FROM events_with_traits WHERE tenant_id = '${tenantId}' AND user_id = 'erin' AND type = 'identify' ORDER BY event_id`,
     );
     expect(identifies).toEqual([
       { event_id: 'f-1', email: JSON.stringify(NEW.email) },

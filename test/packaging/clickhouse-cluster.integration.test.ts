@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as mutationSql from '../../libs/compactor/mutation-sql.js';
+import { EMPTY_LEGACY_MAPS_MUTATION } from '../../libs/compactor/legacy-snapshots.js';
 import { clusterTarget } from '../../libs/compactor/compactor-target.js';
 import { clusterSystemTable, SHARDING_KEYS, toShardCompactorStatement } from '../../libs/clickhouse/cluster-ddl.js';
 import { DEFAULT_MIGRATIONS_DIR, migrationStatements } from '../../libs/clickhouse/migrate.js';
@@ -22,18 +23,21 @@ const migrationDdl = readdirSync(DEFAULT_MIGRATIONS_DIR)
 const target = clusterTarget({ nodes: [{ client: {} as never, shard: 1 }], cluster: opts.cluster });
 const compactorStatements = [
   ...[
-    mutationSql.USER_HISTORY_MUTATION,
-    mutationSql.ACCOUNT_HISTORY_MUTATION,
-    mutationSql.DELETE_EVENTS_MUTATION,
-    mutationSql.SUPPRESS_EVENTS_MUTATION,
+    ...mutationSql.HISTORY_TABLES.flatMap((t) => [
+      mutationSql.userHistoryMutation(t),
+      mutationSql.accountHistoryMutation(t),
+      mutationSql.deleteEventsMutation(t),
+      mutationSql.suppressEventsMutation(t),
+    ]),
     mutationSql.DEAD_LETTERS_MUTATION,
+    EMPTY_LEGACY_MAPS_MUTATION,
     mutationSql.ERASE_USERS_MUTATION,
     mutationSql.ERASE_ACCOUNTS_MUTATION,
   ].map(toShardCompactorStatement),
   ...[mutationSql.OPTIMIZE_USERS, mutationSql.OPTIMIZE_ACCOUNTS].map(toShardCompactorStatement),
   `SELECT count() FROM ${clusterSystemTable('parts', opts)} WHERE active = 0`,
   // verification reads every replica's copy
-  ...['events', 'users', 'accounts', 'dead_letters'].map((t) => `SELECT count() FROM ${target.everyCopy(t)} WHERE tenant_id = 't'`),
+  ...['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters'].map((t) => `SELECT count() FROM ${target.everyCopy(t)} WHERE tenant_id = 't'`),
 ];
 
 async function one<T>(query: string, query_params?: Record<string, unknown>): Promise<T> {
@@ -55,7 +59,7 @@ describe('sharding keys', () => {
     expect(type).toBe('UInt64');
   });
 
-  it.each(Object.entries(SHARDING_KEYS).filter(([t]) => t !== 'events'))('%s: the key uses only sorting-key columns', async (table, key) => {
+  it.each(Object.entries(SHARDING_KEYS).filter(([t]) => t !== 'events' && t !== 'identify_snapshots'))('%s: the key uses only sorting-key columns', async (table, key) => {
     const { sorting_key } = await one<{ sorting_key: string }>('SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND name = {t:String}', { t: table });
     const sortCols = new Set(sorting_key.replace(/[()]/g, '').split(',').map((c) => c.trim()));
     const { cols } = await one<{ cols: string[] }>(`SELECT arrayDistinct(extractAll({key:String}, '\\\\b(\\\\w+)\\\\b')) AS cols`, { key });
@@ -70,5 +74,9 @@ describe('sharding keys', () => {
       "SELECT toString(cityHash64('t1', coalesce(CAST('u1' AS Nullable(String)), CAST(NULL AS Nullable(String)), 'e1'))) AS a, toString(cityHash64('t1', 'u1')) AS b",
     );
     expect(a).toBe(b);
+  });
+
+  it('identify_snapshots: sharded exactly as events, so a snapshot sits on its event\'s shard', () => {
+    expect(SHARDING_KEYS.identify_snapshots).toBe(SHARDING_KEYS.events);
   });
 });

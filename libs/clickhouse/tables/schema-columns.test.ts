@@ -9,6 +9,7 @@ import { ACCOUNT_ROW_COLUMNS } from './accounts.js';
 import { AUDIT_COLUMNS } from './audit-log.js';
 import { DEAD_LETTER_COLUMNS } from './dead-letters.js';
 import { EVENT_COLUMNS } from './events.js';
+import { IDENTIFY_SNAPSHOT_COLUMNS } from './identify-snapshots.js';
 import { OVERWRITE_REQUEST_COLUMNS } from './overwrite-requests.js';
 import { OVERWRITE_VALUE_COLUMNS } from './overwrite-values.js';
 import { PSEUDONYM_KEY_COLUMNS, SHRED_COLUMNS } from './pseudonym-keys.js';
@@ -46,6 +47,7 @@ describe('table modules and the migrations', () => {
 
   it.each([
     { table: 'events', columns: EVENT_COLUMNS },
+    { table: 'identify_snapshots', columns: IDENTIFY_SNAPSHOT_COLUMNS },
     { table: 'users', columns: USER_ROW_COLUMNS },
     { table: 'accounts', columns: ACCOUNT_ROW_COLUMNS },
     { table: 'dead_letters', columns: DEAD_LETTER_COLUMNS },
