@@ -177,6 +177,8 @@ describe('subject access export (embedded)', () => {
       // the erasure scrubbed the identify traits everywhere; the export shows what is stored
       expect(JSON.stringify(e)).not.toContain(`alice.${TAG}@example.org`);
     }
+    // an identify's trait snapshot (kept in identify_snapshots) comes with its event, as the overwrite left it
+    expect(ofKind(lines, 'event').find((e) => e['event_id'] === `p-id-${TAG}`)?.['traits']).toMatchObject({ plan: '"free"' });
 
     const profiles = ofKind(lines, 'profile');
     expect(profiles.map((p) => [p['user_id'], p['storedAs']]).sort()).toEqual([[USER, 'clear'], [userPseudonym, 'pseudonym']].sort());

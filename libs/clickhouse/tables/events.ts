@@ -228,14 +228,29 @@ export type EventPageLookupRow = StoredIdentityRow & { after: string };
  * NOTE: keyset pages over the sort key (tenant_id, event_id): each page reads on from where the
  * last stopped, so a user with millions of events is read in bounded pages, the tenant's range
  * once. The cursor travels with the ids, as data: an event id is the client's and may hold anything.
- * NOTE: an identify's trait snapshot is read here, from `events.traits`: where the snapshots
- * live is this module's concern alone.
+ * NOTE: an identify's trait snapshot lives in `identify_snapshots` (events written before
+ * migration 0010 may still hold it in `events.traits` until the compactor moves it): both read here.
  */
 export async function readEventsStoredUnder(lookup: LookupSession, limit: number): Promise<EventRow[]> {
+  // NOTE: the page's trait snapshots joined back as events_with_traits does, but only the user's
+  // (the view would join every snapshot of the table for each page)
   const rows = await lookup.rows<JsonRow>(
-    `SELECT ${EVENT_SELECT} FROM events FINAL
-     WHERE ${storedUnder(lookup.table)} AND event_id > (SELECT any(after) FROM ${lookup.table})
-     ORDER BY tenant_id, event_id LIMIT {limit:UInt32}`,
+    `SELECT ${EVENT_SELECT} FROM (
+       SELECT e.* REPLACE (
+           if(notEmpty(s.traits), s.traits, e.traits) AS traits,
+           if(notEmpty(s.account_traits), s.account_traits, e.account_traits) AS account_traits
+         )
+       FROM (
+         SELECT * FROM events FINAL
+         WHERE ${storedUnder(lookup.table)} AND event_id > (SELECT any(after) FROM ${lookup.table})
+         ORDER BY tenant_id, event_id LIMIT {limit:UInt32}
+       ) AS e
+       LEFT JOIN (
+         SELECT tenant_id, event_id, traits, account_traits FROM identify_snapshots FINAL
+         WHERE (tenant_id, user_id) GLOBAL IN (SELECT tenant_id, user_id FROM ${lookup.table})
+       ) AS s ON s.tenant_id = e.tenant_id AND s.event_id = e.event_id
+     )
+     ORDER BY tenant_id, event_id`,
     { limit },
   );
   return rows.map(parseEventRow);
