@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { blankUserRow } from '../sink/dimension-merge.js';
 import { describe, expect, it } from 'vitest';
 import type { AccountRow } from '../clickhouse/tables/accounts.js';
 import type { EventRow } from '../clickhouse/tables/events.js';
@@ -23,22 +24,8 @@ const P = `v1:${'a'.repeat(64)}`;
 const OTHER_P = `v1:${'b'.repeat(64)}`;
 
 const user = (user_id: string, anonymized: 0 | 1, extra: Partial<UserRow> = {}): UserRow => ({
-  tenant_id: T,
-  user_id,
-  email: null,
-  first_name: null,
-  last_name: null,
-  name: null,
-  phone: null,
-  title: null,
-  company: null,
-  account_id: null,
-  first_seen: 1,
+  ...blankUserRow(T, user_id, 1, anonymized === 1, 1),
   last_seen: 2,
-  identity_anonymized: anonymized,
-  traits: {},
-  version: 1,
-  is_deleted: 0,
   updated_at: 3,
   ...extra,
 });
