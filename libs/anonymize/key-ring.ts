@@ -11,9 +11,6 @@ import { parseMasterKey } from './master-key.js';
 export const PSEUDONYM_KEY_SALT = 'tracklane/pseudonym';
 export const PSEUDONYM_KEY_BYTES = 32;
 
-/** HKDF `info` binding a derived key to one tenant and one key version. */
-export const pseudonymKeyInfo = keyId;
-
 /**
  * What key a (tenant, version) has: 'derived' (computed from the master key), a stored key, or
  * none — 'shredded' (destroyed for good) or 'missing' (not loaded, or the tenant unknown: retry).
@@ -87,7 +84,8 @@ export function createKeyRing(masterKey: Buffer, opts: KeyRingOptions = {}): Key
     let key = derived.get(cacheKey);
     if (key === undefined) {
       const bytes = Buffer.from(
-        hkdfSync('sha256', master, PSEUDONYM_KEY_SALT, pseudonymKeyInfo(tenantId, version), PSEUDONYM_KEY_BYTES),
+        // NOTE: the HKDF info is the key id (key-versions.ts), binding a derived key to one tenant and version
+        hkdfSync('sha256', master, PSEUDONYM_KEY_SALT, keyId(tenantId, version), PSEUDONYM_KEY_BYTES),
       );
       key = createSecretKey(bytes);
       bytes.fill(0);

@@ -8,12 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { createAnonymizeStage } from '../../libs/anonymize/anonymize-stage.js';
 import { createKeyRing, type KeyRing } from '../../libs/anonymize/key-ring.js';
 import { parseMasterKey } from '../../libs/anonymize/master-key.js';
-import { clickhouseKeyStore, clickhouseShredReceipts, historyUnderVersion } from '../../libs/clickhouse/tables/pseudonym-keys.js';
+import { clickhouseKeyStore, clickhouseShredReceipts, historyUnderVersion, type ShredReceiptStore } from '../../libs/clickhouse/tables/pseudonym-keys.js';
 import { singleNodeTarget } from '../../libs/compactor/compactor-target.js';
-import { createKeyKeeper, type KeyKeeper } from '../../libs/privacy/key-keeper.js';
+import { createKeyKeeper, type KeyKeeper, type KeyKeeperOptions } from '../../libs/privacy/key-keeper.js';
 import { openFileKeyStore } from '../../libs/privacy/key-stores.js';
-import { keyWrapper } from '../../libs/privacy/key-wrap.js';
-import { createStoredKeys, storedKeySource } from '../../libs/privacy/stored-keys.js';
+import { keyWrapper, type KeyWrapper } from '../../libs/privacy/key-wrap.js';
+import { createStoredKeys, storedKeySource, type StoredKeys, type WrappedKeyStore } from '../../libs/privacy/stored-keys.js';
 import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
 import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
@@ -260,12 +260,12 @@ export const EMBEDDED_OUTSIDE_COPIES = [
 /** The keeper of the embedded key store (data dir, ClickHouse copy): one pass before the server answers, then every second. */
 async function startKeyKeeper(opts: {
   dataDir: string;
-  wrapper: ReturnType<typeof keyWrapper>;
-  storedKeys: ReturnType<typeof createStoredKeys>;
+  wrapper: KeyWrapper;
+  storedKeys: StoredKeys;
   tenants: TenantStore;
-  copy: ReturnType<typeof clickhouseKeyStore>;
-  usedBefore: ReturnType<typeof historyUnderVersion>;
-  receipts: ReturnType<typeof clickhouseShredReceipts>;
+  copy: WrappedKeyStore;
+  usedBefore: KeyKeeperOptions['usedBefore'];
+  receipts: ShredReceiptStore;
   logger: Logger;
 }): Promise<{ keeper: KeyKeeper; stop(): Promise<void> }> {
   const keeper = createKeyKeeper({
