@@ -36,6 +36,7 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   audit_log: 'cityHash64(tenant_id)',
   pseudonym_keys: 'cityHash64(tenant_id)',
   pseudonym_key_shreds: 'cityHash64(tenant_id)',
+  replaced_ids: 'cityHash64(tenant_id, id_hash)',
 };
 
 /** Tables replicated to every node of the cluster instead of sharded (small, read locally). */
@@ -120,8 +121,8 @@ function createTable(table: string, rest: string, opts: Required<ClusterDdlOptio
 
 // --- the compactor's statements on a cluster -------------------------------------------------
 
-/** Tables whose rows the compactor mutates or merges (pseudonym_keys: a shred), on a cluster their local replicas. */
-const MUTATED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters', 'pseudonym_keys'] as const;
+/** Tables whose rows the compactor mutates or merges (pseudonym_keys: a shred; replaced_ids: a verified request's), on a cluster their local replicas. */
+const MUTATED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters', 'pseudonym_keys', 'replaced_ids'] as const;
 
 /**
  * The form of one of the compactor's statements (libs/compactor/mutation-sql.ts) that runs on ONE
