@@ -32,7 +32,7 @@ describe('singleNodeTarget', () => {
     expect(log).toEqual([`one: ${USER_HISTORY_MUTATION}`]);
     expect(await t.killUnfinished()).toBe(2);
     expect(log[1]).toBe(
-      "one: KILL MUTATION WHERE database = 'default' AND table IN ('events', 'identify_snapshots', 'users', 'accounts', 'dead_letters') AND is_done = 0 AND position(command, 'overwrite_') > 0 SYNC",
+      "one: KILL MUTATION WHERE database = 'default' AND table IN ('events', 'identify_snapshots', 'users', 'accounts', 'dead_letters', 'replaced_ids') AND is_done = 0 AND position(command, 'overwrite_') > 0 SYNC",
     );
     expect(t.everyCopy('events')).toBe('default.events');
     expect([t.parts, t.partsTable('users'), t.clockMarginMs]).toEqual(['system.parts', 'users', 0]);
@@ -80,7 +80,7 @@ describe('clusterTarget (2 shards × 2 replicas)', () => {
     const log: string[] = [];
     expect(await make(log, 1).t.killUnfinished()).toBe(2);
     expect(log.map((l) => l.split(':')[0]).sort()).toEqual(['s1r1', 's2r1']);
-    expect(log[0]).toContain("table IN ('events_local', 'identify_snapshots_local', 'users_local', 'accounts_local', 'dead_letters_local')");
+    expect(log[0]).toContain("table IN ('events_local', 'identify_snapshots_local', 'users_local', 'accounts_local', 'dead_letters_local', 'replaced_ids_local')");
   });
 
   it('verifies every replica\'s copy and waits for old parts on every replica, allowing for clock skew', () => {

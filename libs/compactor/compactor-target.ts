@@ -15,7 +15,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { ClusterDdlError, clusterSystemTable, localTable, toShardCompactorStatement } from '../clickhouse/cluster-ddl.js';
 
 /** the tables the compactor mutates or merges */
-export const COMPACTED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters'] as const;
+export const COMPACTED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts', 'dead_letters', 'replaced_ids'] as const;
 export type CompactedTable = (typeof COMPACTED_TABLES)[number];
 
 export interface CompactorTarget {

@@ -15,6 +15,7 @@ import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-reg
 import { createRoundRunner } from './overwrite-round.js';
 import { createReceiptStore, pendingReceipt, type Receipt } from './receipts.js';
 import { keyOf } from './round-plan.js';
+import type { IdSeal } from '../privacy/id-seal.js';
 import type { SubjectHash } from '../privacy/subject-hash.js';
 import { createVerification } from './verification.js';
 
@@ -28,6 +29,11 @@ export interface CompactorOptions {
   target?: CompactorTarget;
   /** how subject ids are kept in receipts, the registry and suppressions (libs/privacy/subject-hash.ts) */
   subjectHash: SubjectHash;
+  /**
+   * seals an erasure's new id (replaceId) for the sinks (`replaced_ids`, libs/privacy/id-seal.ts):
+   * a fleet compactor needs it; without one only this process's registry knows the new ids
+   */
+  idSeal?: IdSeal;
   logger: Logger;
   now?: () => number;
   /** the tenant's PII traits (scrubbed by anonymize/delete); default none */
@@ -122,6 +128,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     now,
     log,
     ...(opts.piiTraits ? { piiTraits: opts.piiTraits } : {}),
+    ...(opts.idSeal ? { idSeal: opts.idSeal } : {}),
     ...(opts.guard ? { guard: opts.guard } : {}),
     ...(opts.afterRegister ? { afterRegister: opts.afterRegister } : {}),
   });

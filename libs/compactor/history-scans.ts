@@ -7,7 +7,7 @@ import { toNumber } from '../clickhouse/client.js';
 import { parseDeadLetterPayload } from '../clickhouse/tables/dead-letters.js';
 import { jsonStrings } from '../core/json-strings.js';
 import type { OverwriteCommand, OverwriteSubject } from '../events/overwrite-command.js';
-import { affectedExpr, DEAD_LETTER_HASH, DELETED_EVENTS_WHERE, GROUP_TRAITS, historyWhere, idExprOf, staleExpr, SUPPRESSED_WHERE, USER_ID } from './mutation-sql.js';
+import { affectedExpr, DEAD_LETTER_HASH, DELETED_EVENTS_WHERE, GROUP_TRAITS, historyWhere, idExprOf, REPLACED_USER_WHERE, replacedWhere, staleExpr, SUPPRESSED_WHERE, USER_ID, type HistoryTable } from './mutation-sql.js';
 import { keyOf, type Plan } from './round-plan.js';
 import { nullableStr, queryRows, str, strArray } from './row-parsers.js';
 
@@ -73,6 +73,22 @@ export async function eventsHoldSnapshots(client: ClickHouseClient, from = 'defa
 export async function deletedEventCounts(client: ClickHouseClient): Promise<Map<string, number>> {
   const found = await queryRows(client, `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL WHERE ${DELETED_EVENTS_WHERE} GROUP BY tenant_id, id`);
   return new Map(found.map((r) => [keyOf({ subject: 'user', tenant_id: str(r.tenant_id), id: str(r.id) }), toNumber(r.n)]));
+}
+
+/**
+ * Per replaced user key: how many of its events received before the request take its new id.
+ * NOTE: by user_id; an event naming the user only as another's previous id is rewritten too,
+ * but counted under its own user.
+ */
+export async function replacedEventCounts(client: ClickHouseClient): Promise<Map<string, number>> {
+  const found = await queryRows(client, `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL WHERE ${REPLACED_USER_WHERE} GROUP BY tenant_id, id`);
+  return new Map(found.map((r) => [keyOf({ subject: 'user', tenant_id: str(r.tenant_id), id: str(r.id) }), toNumber(r.n)]));
+}
+
+/** How many rows of `from` (a copy of `table`) still hold a replaced id (every copy, no FINAL). */
+export async function countReplacedIds(client: ClickHouseClient, table: HistoryTable, from: string): Promise<number> {
+  const [r] = await queryRows(client, `SELECT count() AS n FROM ${from} WHERE ${replacedWhere(table)}`);
+  return toNumber(r?.n);
 }
 
 export interface LateEvents {

@@ -6,8 +6,8 @@ import { safeErrorFields } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { VerificationError } from './compactor-errors.js';
 import type { CompactorTarget } from './compactor-target.js';
-import { DEAD_LETTER_HASHES, DELETE_KEYS, ERASE_KEYS, JOIN, KEYS, LOOKUP_TABLES, SUPPRESS_KEYS } from './mutation-sql.js';
-import { deletesEvents, suppresses, type Staged } from './round-plan.js';
+import { DEAD_LETTER_HASHES, DELETE_KEYS, ERASE_KEYS, ID_JOIN, JOIN, KEYS, LOOKUP_TABLES, REPLACE_KEYS, REPLACED_REQUESTS, SUPPRESS_KEYS } from './mutation-sql.js';
+import { deletesEvents, erasesRow, replacesId, suppresses, type Staged } from './round-plan.js';
 import { str } from './row-parsers.js';
 
 interface LookupRows {
@@ -20,6 +20,8 @@ export interface LookupStaging {
   stage(plans: readonly Staged[]): Promise<void>;
   /** the hashes of the dead letters the round deletes */
   stageDeadLetters(hashes: readonly string[]): Promise<void>;
+  /** the round's verified replacing requests, whose new ids leave replaced_ids */
+  stageReplacedRequests(requestIds: readonly string[]): Promise<void>;
   /** empties every lookup table on every node; a failure is logged (the next round empties them) */
   clear(): Promise<void>;
 }
@@ -58,20 +60,32 @@ export function createLookupStaging(target: CompactorTarget, log: Logger): Looku
     async stage(plans) {
       const key = (p: Staged): Record<string, unknown> => ({ subject: p.cmd.subject, tenant_id: p.cmd.tenant_id, id: p.cmd.id });
       const userKey = (p: Staged): Record<string, unknown> => ({ tenant_id: p.cmd.tenant_id, id: p.cmd.id });
+      const entry = (p: Staged, id: string): Record<string, unknown> => ({ ...key(p), id, repl: p.rewrite.repl, drop_keys: p.rewrite.drop, requested_at: p.cmd.requested_at });
+      // TRICKY: a replacing command's new id is staged as a key too, with the same entry, so a
+      // retry rewrites (and verification reads) the history already moved to it. Its aliases
+      // (the pseudonyms' commands) share the new id: staged once.
+      const underNewIds = new Map<string, Record<string, unknown>>();
+      for (const p of plans) if (replacesId(p.cmd)) underNewIds.set(`${p.cmd.tenant_id}\u0000${p.cmd.replacement_id}`, entry(p, p.cmd.replacement_id));
+      const joined = [...plans.map((p) => entry(p, p.cmd.id)), ...underNewIds.values()];
       const tables: LookupRows[] = [
-        {
-          table: JOIN,
-          values: plans.map((p) => ({ ...key(p), repl: p.rewrite.repl, drop_keys: p.rewrite.drop, requested_at: p.cmd.requested_at })),
-        },
-        { table: KEYS, values: plans.map(key) },
+        { table: JOIN, values: joined },
+        { table: KEYS, values: joined.map(({ subject, tenant_id, id }) => ({ subject, tenant_id, id })) },
         { table: DELETE_KEYS, values: plans.filter((p) => deletesEvents(p.cmd)).map(userKey) },
-        { table: ERASE_KEYS, values: plans.filter((p) => p.cmd.mode === 'delete').map(key) },
+        { table: ERASE_KEYS, values: plans.filter((p) => erasesRow(p.cmd)).map(key) },
         { table: SUPPRESS_KEYS, values: plans.filter((p) => suppresses(p.cmd)).map(userKey) },
+        {
+          table: ID_JOIN,
+          values: plans.flatMap((p) => (replacesId(p.cmd) ? [{ ...userKey(p), new_id: p.cmd.replacement_id, requested_at: p.cmd.requested_at }] : [])),
+        },
+        { table: REPLACE_KEYS, values: plans.filter((p) => replacesId(p.cmd)).map(userKey) },
       ];
-      await fill(tables, [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS]);
+      await fill(tables, [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, ID_JOIN, REPLACE_KEYS]);
     },
     async stageDeadLetters(hashes) {
       await fill([{ table: DEAD_LETTER_HASHES, values: [...new Set(hashes)].map((h) => ({ h })) }], [DEAD_LETTER_HASHES]);
+    },
+    async stageReplacedRequests(requestIds) {
+      await fill([{ table: REPLACED_REQUESTS, values: [...new Set(requestIds)].map((request_id) => ({ request_id })) }], [REPLACED_REQUESTS]);
     },
     async clear() {
       try {

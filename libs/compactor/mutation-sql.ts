@@ -10,7 +10,10 @@ export const DELETE_KEYS = 'default.overwrite_delete_keys';
 export const SUPPRESS_KEYS = 'default.overwrite_suppress_keys';
 export const DEAD_LETTER_HASHES = 'default.overwrite_dead_letter_hashes';
 export const ERASE_KEYS = 'default.overwrite_erase_keys';
-export const LOOKUP_TABLES = [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES] as const;
+export const ID_JOIN = 'default.overwrite_id_join';
+export const REPLACE_KEYS = 'default.overwrite_replace_keys';
+export const REPLACED_REQUESTS = 'default.overwrite_replaced_requests';
+export const LOOKUP_TABLES = [JOIN, KEYS, DELETE_KEYS, SUPPRESS_KEYS, ERASE_KEYS, DEAD_LETTER_HASHES, ID_JOIN, REPLACE_KEYS, REPLACED_REQUESTS] as const;
 
 /** a column of the subject's Join entry for the row's (tenant, id) */
 const jg = (col: string, subject: OverwriteSubject, idExpr: string): string =>
@@ -82,3 +85,25 @@ export const SUPPRESSED_WHERE =
   `user_id IS NOT NULL AND (tenant_id, ${USER_ID}) IN ${SUPPRESS_KEYS} AND received_at > ${jg('requested_at', 'user', USER_ID)}`;
 /** events of a suppressed user received after the request but stored before the sinks knew (and their snapshots) */
 export const suppressEventsMutation = (table: HistoryTable): string => `ALTER TABLE default.${table} DELETE WHERE ${SUPPRESSED_WHERE} SETTINGS mutations_sync = 2`;
+
+// --- replaceId (issue 15 item 3): the subject's kept history takes its new id ---------------
+
+/** the id columns of a history table a subject's id can be in (an alias's previous id is a user id too) */
+export const idColumnsOf = (table: HistoryTable): readonly ('user_id' | 'previous_id')[] => (table === 'events' ? ['user_id', 'previous_id'] : ['user_id']);
+/** `col` holds a replaced id, in a row received before its request */
+const replacedIn = (col: string): string =>
+  `${col} IS NOT NULL AND (tenant_id, assumeNotNull(${col})) IN ${REPLACE_KEYS} AND received_at <= joinGet('${ID_JOIN}', 'requested_at', tenant_id, assumeNotNull(${col}))`;
+/** rows whose user is replaced */
+export const REPLACED_USER_WHERE = replacedIn('user_id');
+/** rows of `table` still holding a replaced id */
+export const replacedWhere = (table: HistoryTable): string => idColumnsOf(table).map((c) => `(${replacedIn(c)})`).join(' OR ');
+/**
+ * NOTE: user_id / previous_id are no key columns (both tables are ORDER BY (tenant_id, event_id)),
+ * so they are updated in place. On a cluster the rows stay on the shard their old id chose.
+ */
+export const replaceIdsMutation = (table: HistoryTable): string =>
+  `ALTER TABLE default.${table} UPDATE ` +
+  idColumnsOf(table).map((c) => `${c} = if(${replacedIn(c)}, joinGet('${ID_JOIN}', 'new_id', tenant_id, assumeNotNull(${c})), ${c})`).join(', ') +
+  ` WHERE ${replacedWhere(table)} SETTINGS mutations_sync = 2`;
+/** a verified request's new id leaves replaced_ids: nothing links it to the old one any more */
+export const FORGET_REPLACEMENTS_MUTATION = `ALTER TABLE default.replaced_ids UPDATE sealed = '' WHERE request_id IN ${REPLACED_REQUESTS} SETTINGS mutations_sync = 2`;

@@ -37,6 +37,15 @@ describe('overwrite cipher', () => {
     expect(cipher.open(sealed)).toEqual({ ok: true, value: cmd });
   });
 
+  it('seals an erasure’s new id (replaceId) with the id, and opens a record sealed before it existed without one', () => {
+    const replacing = { ...cmd, replacement_id: 'anon-5f0c2d4e-0d5b-4b7e-9a63-2f1d3c4b5a69' };
+    const sealed = cipher.seal(replacing);
+    expect(holds(sealed.sealed as Buffer, 'anon-5f0c')).toBe(false);
+    expect(cipher.open(sealed)).toEqual({ ok: true, value: replacing });
+    const opened = cipher.open(cipher.seal(cmd));
+    expect(opened.ok && 'replacement_id' in opened.value).toBe(false);
+  });
+
   it('seals each record under a fresh nonce', () => {
     expect(cipher.seal(cmd).sealed?.equals(cipher.seal(cmd).sealed as Buffer)).toBe(false);
   });

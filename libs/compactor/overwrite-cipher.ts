@@ -1,6 +1,6 @@
 // Overwrite and erasure commands on the overwrites topic hold no clear id or value (issue 12,
 // item 6): the record's key is the keyed subject hash (libs/privacy/subject-hash.ts), its `id`
-// and `set` travel sealed with AES-256-GCM under a key derived from TRACKLANE_ID_HASH_KEY,
+// and `set` (and an erasure's `replacement_id`) travel sealed with AES-256-GCM under a key derived from TRACKLANE_ID_HASH_KEY,
 // which the collector (writer) and the compactor (reader) both hold. The clear fields left
 // (request id, tenant, subject kind, mode, flags, request time) are bound to the ciphertext as
 // associated data, so a record cannot be altered or spliced from another without failing to
@@ -31,15 +31,17 @@ export interface OverwriteCipher {
   open(record: OverwriteRecord): OpenResult;
 }
 
+// NOTE: replacement_id was added later (replaceId): a record sealed before has none
 const sealedPayloadSchema = z.object({
   id: z.string().min(1).max(LIMITS.idChars),
   set: z.record(z.string(), z.string().nullable()),
+  replacement_id: z.string().min(1).max(LIMITS.idChars).optional(),
 }).strict();
 
 const rejected = (reason: RejectReason, error: string): OpenResult => ({ ok: false, error, reason });
 
 /** The clear fields, in a fixed order: what the tag authenticates besides the ciphertext. */
-function associatedData(r: Omit<OverwriteCommand, 'id' | 'set'>): Buffer {
+function associatedData(r: Omit<OverwriteCommand, 'id' | 'set' | 'replacement_id'>): Buffer {
   return Buffer.from(
     JSON.stringify([FORMAT_V1, r.request_id, r.tenant_id, r.subject, r.mode, r.delete_events, r.suppress, r.requested_at, r.insert_missing]),
     'utf8',
@@ -51,11 +53,12 @@ export function createOverwriteCipher(idHashKey: Buffer): OverwriteCipher {
   const key = Buffer.from(hkdfSync('sha256', idHashKey, Buffer.alloc(0), OVERWRITE_CIPHER_INFO, 32));
   return {
     seal(cmd) {
-      const { id, set, ...clear } = cmd;
+      const { id, set, replacement_id, ...clear } = cmd;
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
       cipher.setAAD(associatedData(clear));
-      const body = Buffer.concat([cipher.update(JSON.stringify({ id, set }), 'utf8'), cipher.final()]);
+      const inner = replacement_id === undefined ? { id, set } : { id, set, replacement_id };
+      const body = Buffer.concat([cipher.update(JSON.stringify(inner), 'utf8'), cipher.final()]);
       return { ...clear, id: '', set: {}, sealed: Buffer.concat([Buffer.from([FORMAT_V1]), iv, body, cipher.getAuthTag()]) };
     },
     open(record) {

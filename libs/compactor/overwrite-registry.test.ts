@@ -77,4 +77,41 @@ describe('overwrite registry', () => {
     const e = cleanEvent({ tenant_id: 't', user_id: 'u9' });
     expect(kept(registry(), [e])[0]).toBe(e);
   });
+
+  describe('replaced ids (replaceId)', () => {
+    const NEW_ID = 'anon-0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b';
+    function replacing() {
+      const r = registry();
+      r.record([{ request_id: 'r5', tenant_id: 't', subject: 'user', id_hash: h('erin@x.io'), requested_at: T, rewrite: { repl: {}, drop: ['firstName'] }, delete_events: false }]);
+      r.recordReplacements([{ request_id: 'r5', tenant_id: 't', id_hash: h('erin@x.io'), new_id: NEW_ID }]);
+      return r;
+    }
+
+    it('gives an event received before the request the new id, after it its own, and an alias naming the user as previous id the new one', () => {
+      const r = replacing();
+      const events = [
+        identifyEvent({ tenant_id: 't', user_id: 'erin@x.io', event_id: 'before', received_at: T - 1, traits: { firstName: '"Erin"', plan: '"pro"' } }),
+        cleanEvent({ tenant_id: 't', user_id: 'erin@x.io', event_id: 'after', received_at: T + 1 }),
+        cleanEvent({ tenant_id: 't', type: 'alias', user_id: 'someone', previous_id: 'erin@x.io', event_id: 'alias', received_at: T - 1 }),
+        cleanEvent({ tenant_id: 't', user_id: 'u2', event_id: 'other', received_at: T - 1 }),
+      ];
+      expect(kept(r, events).map((e) => [e.event_id, e.user_id, e.previous_id, e.traits])).toEqual([
+        ['before', NEW_ID, null, { plan: '"pro"' }],
+        ['after', 'erin@x.io', null, {}],
+        ['alias', 'someone', NEW_ID, {}],
+        ['other', 'u2', null, {}],
+      ]);
+    });
+
+    it('once forgotten (verified), a straggler takes a random id of its own: never the old one, never the forgotten one', () => {
+      const r = replacing();
+      r.forgetReplacements(['r5']);
+      // a stale read of replaced_ids does not bring it back
+      r.recordReplacements([{ request_id: 'r5', tenant_id: 't', id_hash: h('erin@x.io'), new_id: NEW_ID }]);
+      const straggler = () => kept(r, [cleanEvent({ tenant_id: 't', user_id: 'erin@x.io', received_at: T - 1 })])[0]?.user_id;
+      const [a, b] = [straggler(), straggler()];
+      expect(a).toMatch(/^anon-[0-9a-f-]{36}$/);
+      expect([NEW_ID, 'erin@x.io', b]).not.toContain(a);
+    });
+  });
 });

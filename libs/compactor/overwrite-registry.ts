@@ -1,7 +1,10 @@
 // The registry of recent overwrites the sink consults before inserting (DESIGN.md §5 step 4):
 // an event received before a request but sunk after it gets the same rewrite the compactor's
 // mutation applied to history; an event of a suppressed user received after the request is
-// dropped and counted. In memory, backed by `overwrite_values` and `suppressions`.
+// dropped and counted; an event of a user whose id an erasure replaced (replaceId) received
+// before it takes the new id. In memory, backed by `overwrite_values`, `suppressions` and
+// `replaced_ids`.
+import { randomUUID } from 'node:crypto';
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Logger } from '../core/logger.js';
 import { drop, ok, type Result } from '../core/result.js';
@@ -13,6 +16,8 @@ import type { JsonRow } from '../clickhouse/tables/row-values.js';
 import { insertSuppressedEvents, type SuppressedEventsRow } from '../clickhouse/tables/suppressed-events.js';
 import { earliestSuppressionsQuery, parseEarliestSuppression, type SuppressionRow } from '../clickhouse/tables/suppressions.js';
 import { rewriteMap, type MapRewrite } from './overwrite-plan.js';
+import { parseReplacedIdRow, RECENT_REPLACED_IDS_QUERY } from '../clickhouse/tables/replaced-ids.js';
+import type { IdSeal } from '../privacy/id-seal.js';
 import type { SubjectHash } from '../privacy/subject-hash.js';
 
 export interface RegisteredOverwrite {
@@ -30,11 +35,23 @@ export interface RegisteredOverwrite {
 /** A user's suppression: its `suppressions` row (the user id as its keyed hash). */
 export type RegisteredSuppression = SuppressionRow;
 
+/** A replacing request's new id for a user (its id as the keyed hash); null once verified and forgotten. */
+export interface RegisteredReplacement {
+  request_id: string;
+  tenant_id: string;
+  id_hash: string;
+  new_id: string | null;
+}
+
 export interface OverwriteRegistry {
   /** Remembers overwrites (in memory; the compactor persists them in overwrite_values). */
   record(entries: readonly RegisteredOverwrite[]): void;
   /** Remembers suppressed users (the compactor persists them in `suppressions`). */
   recordSuppressions(entries: readonly RegisteredSuppression[]): void;
+  /** Remembers users' new ids (the compactor persists them sealed in `replaced_ids`). */
+  recordReplacements(entries: readonly RegisteredReplacement[]): void;
+  /** Forgets the new ids of these (verified) requests: a later straggler takes a random id of its own. */
+  forgetReplacements(requestIds: readonly string[]): void;
   /**
    * Loads the persisted overwrites requested since `sinceMs` and the suppressions requested
    * since `suppressionsSinceMs` (default: all). Returns how many entries were new.
@@ -49,7 +66,8 @@ export interface OverwriteRegistry {
    * received at or before a recorded request for its user (and account traits for its account);
    * `drop` ({@link EVENTS_DELETED}) for one of a deleted user whose events were deleted, and
    * `drop` ({@link SUPPRESSED}, counted) for one of a suppressed user received after the
-   * suppression. An event without a matching entry is returned as it is (the same object).
+   * suppression. The user id (and an alias's previous id) of a replaced user takes its new id.
+   * An event without a matching entry is returned as it is (the same object).
    */
   applyPending(event: CleanEvent): Result<CleanEvent>;
   readonly size: number;
@@ -75,6 +93,11 @@ function key(subject: OverwriteSubject, tenantId: string, idHash: string): strin
 export interface OverwriteRegistryDeps {
   /** the hash the compactor registered ids under (the same TRACKLANE_ID_HASH_KEY) */
   subjectHash: SubjectHash;
+  /**
+   * opens the new ids in `replaced_ids` (the same key); without it a replaced user's late event
+   * takes a random id of its own (never its old one)
+   */
+  idSeal?: IdSeal;
   client?: ClickHouseClient;
   logger?: Logger;
   /**
@@ -96,6 +119,34 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
   const suppressed = new Map<string, Map<string, RegisteredSuppression>>();
   // `${tenant}\u0000${request}\u0000${day}` → events dropped, until flushed
   let counts = new Map<string, number>();
+  // request id → the user's new id (null: forgotten), and the requests of each replaced user
+  const replacements = new Map<string, RegisteredReplacement>();
+
+  function recordReplacements(entries: readonly RegisteredReplacement[]): void {
+    if (!keep) return;
+    for (const e of entries) {
+      const prior = replacements.get(e.request_id);
+      // NOTE: a forgotten id stays forgotten (a stale read may still hold it)
+      replacements.set(e.request_id, prior && prior.new_id === null ? prior : e);
+    }
+  }
+
+  function forgetReplacements(requestIds: readonly string[]): void {
+    for (const id of requestIds) {
+      const r = replacements.get(id);
+      if (r) replacements.set(id, { ...r, new_id: null });
+    }
+  }
+
+  /** the new id of a replaced user's event received before the request, or null: not replaced */
+  function newIdOf(overwrites: readonly RegisteredOverwrite[]): string | null {
+    for (const o of overwrites) {
+      const r = replacements.get(o.request_id);
+      // TRICKY: a forgotten one still replaces: with a random id of its own, never the old one
+      if (r) return r.new_id ?? `anon-${randomUUID()}`;
+    }
+    return null;
+  }
 
   function recordSuppressions(entries: readonly RegisteredSuppression[]): void {
     if (!keep) return;
@@ -179,6 +230,15 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     const before = size;
     const sup = await client.query({ query: earliestSuppressionsQuery(where(true)), query_params, format: 'JSONEachRow' });
     recordSuppressions((await sup.json<JsonRow>()).map(parseEarliestSuppression));
+    const ids = await client.query({ query: RECENT_REPLACED_IDS_QUERY, query_params: { since: Date.now() - OVERWRITE_RACE_WINDOW_MS }, format: 'JSONEachRow' });
+    recordReplacements(
+      (await ids.json<JsonRow>()).map(parseReplacedIdRow).map((r) => ({
+        request_id: r.request_id,
+        tenant_id: r.tenant_id,
+        id_hash: r.id_hash,
+        new_id: r.sealed === '' ? null : (deps.idSeal?.open(r.sealed, r) ?? null),
+      })),
+    );
     const rs = await client.query({ query: overwriteValueGroupsQuery(where(false)), query_params, format: 'JSONEachRow' });
     record(
       (await rs.json<JsonRow>()).map(parseOverwriteValueGroup).map((r) => {
@@ -226,7 +286,9 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
     }
     const forUser = pending('user', e.tenant_id, e.user_id, e.received_at);
     const forAccount = pending('account', e.tenant_id, e.account_id, e.received_at);
-    if (forUser.length === 0 && forAccount.length === 0) return ok(e);
+    // an alias's previous id is a user id too: a replaced one takes its new id
+    const forPrevious = e.previous_id === null || replacements.size === 0 ? [] : pending('user', e.tenant_id, e.previous_id, e.received_at);
+    if (forUser.length === 0 && forAccount.length === 0 && forPrevious.length === 0) return ok(e);
     if (forUser.some((o) => o.delete_events)) return drop(EVENTS_DELETED);
     let traits: JsonMap = e.traits;
     let accountTraits: JsonMap = e.account_traits;
@@ -237,12 +299,17 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
       // NOTE: a group call may carry its account traits Segment-style in `traits`.
       if (e.type === 'group') traits = rewriteMap(traits, o.rewrite);
     }
-    return ok(traits === e.traits && accountTraits === e.account_traits ? e : { ...e, traits, account_traits: accountTraits });
+    const userId = replacements.size === 0 ? null : newIdOf(forUser);
+    const previousId = newIdOf(forPrevious);
+    if (traits === e.traits && accountTraits === e.account_traits && userId === null && previousId === null) return ok(e);
+    return ok({ ...e, traits, account_traits: accountTraits, user_id: userId ?? e.user_id, previous_id: previousId ?? e.previous_id });
   }
 
   return {
     record,
     recordSuppressions,
+    recordReplacements,
+    forgetReplacements,
     flushSuppressedCounts,
     load,
     refresh,

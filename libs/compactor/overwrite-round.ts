@@ -5,6 +5,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { insertAccounts } from '../clickhouse/tables/accounts.js';
 import { insertOverwriteValues } from '../clickhouse/tables/overwrite-values.js';
+import { insertReplacedIds } from '../clickhouse/tables/replaced-ids.js';
 import { flag } from '../clickhouse/tables/row-values.js';
 import { insertSuppressedEvents } from '../clickhouse/tables/suppressed-events.js';
 import { insertSuppressions } from '../clickhouse/tables/suppressions.js';
@@ -13,7 +14,7 @@ import { faultPoint } from '../core/fault-points.js';
 import type { Logger } from '../core/logger.js';
 import type { OverwriteCommand } from '../events/overwrite-command.js';
 import type { CompactedTable, CompactorTarget } from './compactor-target.js';
-import { deadLettersHolding, deletedEventCounts, eventsHoldSnapshots, historyValuesOf, lateSuppressedEvents } from './history-scans.js';
+import { deadLettersHolding, deletedEventCounts, eventsHoldSnapshots, historyValuesOf, lateSuppressedEvents, replacedEventCounts } from './history-scans.js';
 import { moveLegacySnapshots } from './legacy-snapshots.js';
 import type { LookupStaging } from './lookup-staging.js';
 import {
@@ -22,17 +23,20 @@ import {
   deleteEventsMutation,
   ERASE_ACCOUNTS_MUTATION,
   ERASE_USERS_MUTATION,
+  FORGET_REPLACEMENTS_MUTATION,
   HISTORY_TABLES,
   OPTIMIZE_ACCOUNTS,
   OPTIMIZE_USERS,
+  replaceIdsMutation,
   suppressEventsMutation,
   userHistoryMutation,
   type HistoryTable,
 } from './mutation-sql.js';
 import type { OverwriteRegistry } from './overwrite-registry.js';
-import { deletesEvents, keyOf, maxCounts, planCommand, stageCommand, suppresses, type Plan, type Staged } from './round-plan.js';
+import { deletesEvents, erasesRow, keyOf, maxCounts, planCommand, replacesId, stageCommand, suppresses, type Plan, type Staged } from './round-plan.js';
 import { readStored } from './dimension-reads.js';
 import type { Receipt } from './receipts.js';
+import type { IdSeal } from '../privacy/id-seal.js';
 import type { SubjectHash } from '../privacy/subject-hash.js';
 import type { Verification } from './verification.js';
 
@@ -41,6 +45,8 @@ export interface RoundDeps {
   target: CompactorTarget;
   registry: OverwriteRegistry;
   subjectHash: SubjectHash;
+  /** seals replacing requests' new ids for the sinks (replaced_ids); without one only this process's registry has them */
+  idSeal?: IdSeal;
   staging: LookupStaging;
   verification: Verification;
   writeReceipts(receipts: readonly Receipt[]): Promise<void>;
@@ -86,6 +92,14 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
         delete_events: deletesEvents(p.cmd),
       })),
     );
+    // NOTE: a replacing request's new id, for events received before it but sunk after: sealed,
+    // and only until the request is verified (forget below)
+    const replacements = staged.flatMap((p) => (replacesId(p.cmd) ? [{ request_id: p.cmd.request_id, tenant_id: p.cmd.tenant_id, id_hash: idHash(p.cmd), new_id: p.cmd.replacement_id, requested_at: p.cmd.requested_at }] : []));
+    if (replacements.length > 0) {
+      const seal = deps.idSeal;
+      if (seal) await insertReplacedIds(client, replacements.map(({ new_id, ...r }) => ({ ...r, sealed: seal.seal(new_id, r) })));
+      registry.recordReplacements(replacements);
+    }
     const suppressions = staged
       .filter((p) => suppresses(p.cmd))
       .map((p) => ({ tenant_id: p.cmd.tenant_id, subject_id_hash: idHash(p.cmd), request_id: p.cmd.request_id, requested_at: p.cmd.requested_at }));
@@ -106,6 +120,20 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
       client,
       late.map((r) => ({ tenant_id: r.tenant_id, request_id: requestOf.get(r.key) ?? '', day: r.day, events: r.events })),
     );
+  }
+
+  /**
+   * Verified: the new ids leave replaced_ids (and this process's registry), and the parts that
+   * held them the disk. From here nothing links a new id to the old one.
+   */
+  async function forgetReplacements(replacing: readonly Plan[]): Promise<void> {
+    const requestIds = replacing.map((p) => p.cmd.request_id);
+    registry.forgetReplacements(requestIds);
+    if (!deps.idSeal) return;
+    const since = Date.now();
+    await deps.staging.stageReplacedRequests(requestIds);
+    await alter(FORGET_REPLACEMENTS_MUTATION);
+    await deps.verification.waitForOldParts(since, ['replaced_ids']);
   }
 
   return async (cmds, receipts) => {
@@ -158,6 +186,8 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
       }
     }
     const deletedEvents = plans.some((p) => deletesEvents(p.cmd)) ? await timed('capture', () => deletedEventCounts(client)) : new Map<string, number>();
+    const replacing = plans.filter((p) => replacesId(p.cmd));
+    const replacedEvents = replacing.length > 0 ? await timed('capture', () => replacedEventCounts(client)) : new Map<string, number>();
     const deadLetters = await timed('dead_letters', () => deadLettersHolding(client, plans));
     for (const p of plans) {
       const rw = rewritten.get(p.cmd.request_id) ?? {};
@@ -167,6 +197,7 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
         rw.events_deleted = deletedEvents.get(keyOf(p.cmd)) ?? 0;
         rw.events = 0;
       }
+      if (replacesId(p.cmd)) rw.ids_replaced = replacedEvents.get(keyOf(p.cmd)) ?? 0;
       const letters = deadLetters.perRequest.get(p.cmd.request_id);
       if (letters) rw.dead_letters_deleted = letters;
       p.receipt.rows_rewritten = maxCounts(p.receipt.rows_rewritten, rw);
@@ -191,6 +222,8 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
         if (plans.some((p) => p.cmd.subject === 'account')) await alter(accountHistoryMutation(t));
       }
       faultPoint('compactor.mutation');
+      // NOTE: after the trait rewrite, which finds the rows by their old ids
+      if (replacing.length > 0) for (const t of HISTORY_TABLES) await alter(replaceIdsMutation(t));
       if (plans.some((p) => deletesEvents(p.cmd))) for (const t of HISTORY_TABLES) await alter(deleteEventsMutation(t));
       if (plans.some((p) => suppresses(p.cmd))) await dropSuppressed(plans);
     });
@@ -200,7 +233,7 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
       if (users.length > 0) await alter(OPTIMIZE_USERS);
       if (accounts.length > 0) await alter(OPTIMIZE_ACCOUNTS);
       faultPoint('compactor.merge');
-      if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'user')) await alter(ERASE_USERS_MUTATION);
+      if (plans.some((p) => erasesRow(p.cmd) && p.cmd.subject === 'user')) await alter(ERASE_USERS_MUTATION);
       if (plans.some((p) => p.cmd.mode === 'delete' && p.cmd.subject === 'account')) await alter(ERASE_ACCOUNTS_MUTATION);
     });
     const rewrittenAt = deps.now();
@@ -211,7 +244,7 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
     // snapshots or the round deletes events, so its background merges never delay a round.
     const touched = new Set<CompactedTable>(historyTables);
     if (movedLegacy) touched.add('events');
-    if (plans.some((p) => deletesEvents(p.cmd) || suppresses(p.cmd))) for (const t of HISTORY_TABLES) touched.add(t);
+    if (plans.some((p) => deletesEvents(p.cmd) || suppresses(p.cmd) || replacesId(p.cmd))) for (const t of HISTORY_TABLES) touched.add(t);
     if (plans.some((p) => p.cmd.subject === 'user')) touched.add('users');
     if (plans.some((p) => p.cmd.subject === 'account')) touched.add('accounts');
     if (deadLetters.hashes.length > 0) touched.add('dead_letters');
@@ -220,6 +253,9 @@ export function createRoundRunner(deps: RoundDeps): RunRound {
       faultPoint('compactor.verify');
       return deps.verification.verify(plans);
     });
+    if (replacing.length > 0) await timed('forget', () => forgetReplacements(replacing));
+    // NOTE: emptied before the receipt says verified: they hold the round's ids
+    await timed('clear', () => deps.staging.clear());
     const verifiedAt = deps.now();
     for (const p of plans) Object.assign(p.receipt, { status: 'verified', verified_at: verifiedAt });
     await deps.writeReceipts(plans.map((p) => p.receipt));

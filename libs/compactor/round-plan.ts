@@ -30,6 +30,11 @@ export const keyOf = (c: { subject: string; tenant_id: string; id: string }): st
 
 export const suppresses = (c: OverwriteCommand): boolean => c.subject === 'user' && c.suppress;
 export const deletesEvents = (c: OverwriteCommand): boolean => c.subject === 'user' && c.mode === 'delete' && c.delete_events;
+/** replaceId: the user's kept history takes `replacement_id` instead of its id */
+export const replacesId = (c: OverwriteCommand): c is OverwriteCommand & { replacement_id: string } =>
+  c.subject === 'user' && c.replacement_id !== undefined && !deletesEvents(c);
+/** the subject leaves users/accounts under its id: deleted, or re-keyed to its new id */
+export const erasesRow = (c: OverwriteCommand): boolean => c.mode === 'delete' || replacesId(c);
 
 export function stageCommand(cmd: OverwriteCommand, piiTraits: readonly string[]): Staged {
   const changes = attributeChanges(cmd, piiTraits);
@@ -49,15 +54,24 @@ export function planCommand(
   for (const v of [...Object.values(changes.columns), ...Object.values(changes.traits)]) {
     if (v !== null) newValues.add(v).add(JSON.stringify(v));
   }
+  const oldValues = new Set(valuesOf(storedUser ?? storedAccount, changes));
+  let newUser = cmd.subject === 'user' ? newUserRow(storedUser, cmd, changes, now) : null;
+  if (replacesId(cmd)) {
+    // NOTE: the id itself is an old value: a dead letter holding it goes, and no row may keep it
+    oldValues.add(cmd.id).add(JSON.stringify(cmd.id));
+    // an anonymized user's row moves to its new id (users is keyed by user_id: a new row, the
+    // old ones erased); a deleted user's tombstone stays under the old id until it is erased
+    if (newUser && cmd.mode !== 'delete') newUser = { ...newUser, user_id: cmd.replacement_id };
+  }
   return {
     cmd,
     changes,
     rewrite,
     storedUser,
     storedAccount,
-    newUser: cmd.subject === 'user' ? newUserRow(storedUser, cmd, changes, now) : null,
+    newUser,
     newAccount: cmd.subject === 'account' ? newAccountRow(storedAccount, cmd, changes, now) : null,
-    oldValues: new Set(valuesOf(storedUser ?? storedAccount, changes)),
+    oldValues,
     newValues,
     receipt,
   };

@@ -1,7 +1,8 @@
 // The proof a round ends with: superseded parts gone from disk, then, in every physical copy,
 // no dead letter, trait snapshot (identify_snapshots, and `events` while it still holds any) or
 // users/accounts row still holding an old value, no superseded version, no row, event or
-// snapshot of an erased subject. A check that fails throws a PII-free VerificationError.
+// snapshot of an erased subject, no history row still under an id an erasure replaced. A check
+// that fails throws a PII-free VerificationError.
 import type { ClickHouseClient } from '@clickhouse/client';
 import { toNumber } from '../clickhouse/client.js';
 import type { AccountRow } from '../clickhouse/tables/accounts.js';
@@ -9,9 +10,9 @@ import type { UserRow } from '../clickhouse/tables/users.js';
 import { VerificationError } from './compactor-errors.js';
 import type { CompactedTable, CompactorTarget } from './compactor-target.js';
 import { physicalRows } from './dimension-reads.js';
-import { countDeletedEvents, countSuppressedEvents, deadLettersHolding, eventsHoldSnapshots, historyValuesOf } from './history-scans.js';
+import { countDeletedEvents, countReplacedIds, countSuppressedEvents, deadLettersHolding, eventsHoldSnapshots, historyValuesOf } from './history-scans.js';
 import { HISTORY_TABLES, type HistoryTable } from './mutation-sql.js';
-import { deletesEvents, keyOf, suppresses, type Plan } from './round-plan.js';
+import { deletesEvents, erasesRow, keyOf, replacesId, suppresses, type Plan } from './round-plan.js';
 import { queryRows } from './row-parsers.js';
 
 export interface Verification {
@@ -58,9 +59,9 @@ export function createVerification(opts: { client: ClickHouseClient; target: Com
     const expected = p.cmd.subject === 'user' ? p.newUser : p.newAccount;
     // NOTE: rows newer than the compactor's are the sink's, for events received after the
     // request (live traffic): they may differ, but never hold an old value (checked below).
-    if (expected !== null && p.cmd.mode === 'delete') {
-      // the erased row is gone; a newer one can only be the sink's, for later events
-      if (mine.some((r) => r.version <= expected.version)) throw new VerificationError(`${table} still holds a row of a deleted subject`);
+    if (expected !== null && erasesRow(p.cmd)) {
+      // the erased (or re-keyed) row is gone; a newer one can only be the sink's, for later events
+      if (mine.some((r) => r.version <= expected.version)) throw new VerificationError(`${table} still holds a row of a ${p.cmd.mode === 'delete' ? 'deleted' : 're-keyed'} subject`);
     } else if (expected !== null) {
       if (mine.some((r) => r.version < expected.version)) throw new VerificationError(`${table} still holds a superseded version after the merge`);
       const row = mine.find((r) => r.version === expected.version);
@@ -97,6 +98,12 @@ export function createVerification(opts: { client: ClickHouseClient; target: Com
         if (n > 0) throw new VerificationError(`${n} ${t} rows of a suppressed user remain`);
       }
     }
+    if (plans.some((p) => replacesId(p.cmd))) {
+      for (const t of HISTORY_TABLES) {
+        const n = await countReplacedIds(client, t, target.everyCopy(t));
+        if (n > 0) throw new VerificationError(`${n} ${t} rows still hold an id the erasure replaced`);
+      }
+    }
     if (plans.some((p) => deletesEvents(p.cmd))) {
       for (const t of HISTORY_TABLES) {
         const n = await countDeletedEvents(client, target.everyCopy(t));
@@ -106,8 +113,11 @@ export function createVerification(opts: { client: ClickHouseClient; target: Com
     for (const subject of ['user', 'account'] as const) {
       const ps = plans.filter((p) => p.cmd.subject === subject);
       if (ps.length === 0) continue;
+      // NOTE: a replacing command's history and row moved to its new id (staged as a key too):
+      // checked there as a command of the same mode that keeps its id
+      const underIds = ps.flatMap((p) => (replacesId(p.cmd) ? [p, { ...p, cmd: { ...p.cmd, id: p.cmd.replacement_id, replacement_id: undefined } }] : [p]));
       const history = await historyValuesOf(client, subject, copies);
-      for (const p of ps) {
+      for (const p of underIds) {
         const h = history.get(keyOf(p.cmd));
         if (!h) continue;
         if (p.cmd.mode === 'delete' && p.cmd.delete_events && h.n > 0) throw new VerificationError('events of a deleted user remain');
@@ -117,7 +127,7 @@ export function createVerification(opts: { client: ClickHouseClient; target: Com
       // without FINAL: after the forced merge no version older than the compactor's remains
       const table = subject === 'user' ? 'users' : 'accounts';
       const physical = await physicalRows(client, subject, target.everyCopy(table));
-      for (const p of ps) checkRows(p, table, physical.get(keyOf(p.cmd)) ?? []);
+      for (const p of underIds) checkRows(p, table, physical.get(keyOf(p.cmd)) ?? []);
     }
   }
 

@@ -38,5 +38,11 @@ export const overwriteCommandSchema = z.object({
    * NOTE: nullable (null = false) because it was added after v1 (schemas/avro/README.md)
    */
   insert_missing: z.boolean().nullable(),
+  /**
+   * replaceId (issue 15 item 3): the random id the subject's kept history takes instead of its
+   * clear id or any pseudonym of it; absent: ids are kept. NOTE: on Kafka it travels sealed with
+   * `id` (overwrite-cipher.ts), so the record's schema is unchanged.
+   */
+  replacement_id: z.string().min(1).max(LIMITS.idChars).optional(),
 });
 export type OverwriteCommand = z.infer<typeof overwriteCommandSchema>;

@@ -21,11 +21,19 @@ CREATE TABLE IF NOT EXISTS overwrite_replace_keys
 )
 ENGINE = Set;
 
+-- The round's verified replacing requests: their new ids leave replaced_ids.
+CREATE TABLE IF NOT EXISTS overwrite_replaced_requests
+(
+    request_id String
+)
+ENGINE = Set;
+
 -- replaced_ids: the new id of each replacing request, sealed (AES-256-GCM under the overwrite
 -- records' key, bound to request, tenant and subject hash), for the sinks: an event received
--- before the request but sunk after it takes the same new id. NOTE: kept only until the
--- request is verified (the compactor deletes it then): afterwards nothing links the new id to
--- the old one. The TTL is the race window's, for a request that never verifies.
+-- before the request but sunk after it takes the same new id. NOTE: `sealed` is kept only until
+-- the request is verified (the compactor empties it then): afterwards nothing links the new id
+-- to the old one, and the row only tells sinks that the subject's id was replaced (a straggler
+-- takes a random id of its own). The TTL is the overwrite registry's race window.
 CREATE TABLE IF NOT EXISTS replaced_ids
 (
     request_id   String,

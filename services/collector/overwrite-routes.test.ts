@@ -120,3 +120,33 @@ describe('receipt route: who may see a request decides before anything is writte
     expect(expired).toEqual([REQUEST]);
   });
 });
+
+describe('erasures: replaceId', () => {
+  const eraseWith = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/v1/admin/tenants/acme/erasures', payload: { userIds: ['u1', 'u2'], ...payload } });
+
+  it.each<[string, Record<string, unknown>, boolean]>([
+    ['delete without deleteEvents: on by default', { mode: 'delete' }, true],
+    ['delete with deleteEvents: nothing kept to replace', { mode: 'delete', deleteEvents: true }, false],
+    ['anonymize: off by default (attributes only)', { mode: 'anonymize' }, false],
+    ['anonymize asking for it', { mode: 'anonymize', replaceId: true }, true],
+    ['delete declining it', { mode: 'delete', replaceId: false }, false],
+  ])('%s', async (_name, payload, replaces) => {
+    const res = await eraseWith(payload);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({ replaceId: replaces });
+    const ids = submitted.map((c) => c.replacement_id);
+    if (!replaces) expect(ids).toEqual([undefined, undefined]);
+    else {
+      // random and one per user: nothing computes it from the user's id
+      for (const id of ids) expect(id).toMatch(/^anon-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(new Set(ids).size).toBe(2);
+    }
+  });
+
+  it('refuses replaceId with deleteEvents, naming the field', async () => {
+    const res = await eraseWith({ mode: 'delete', deleteEvents: true, replaceId: true });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()['message']).toMatch(/replaceId/);
+    expect(submitted).toEqual([]);
+  });
+});

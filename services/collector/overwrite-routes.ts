@@ -43,9 +43,18 @@ const erasureSchema = z
     mode: z.enum(['anonymize', 'delete']),
     deleteEvents: z.boolean().default(false),
     suppress: z.boolean().default(false),
+    /** the kept history takes a random id instead of the user's (default: for delete without deleteEvents) */
+    replaceId: z.boolean().optional(),
   })
   .strict()
-  .refine((e) => !e.deleteEvents || e.mode === 'delete', { message: 'deleteEvents needs mode "delete"', path: ['deleteEvents'] });
+  .refine((e) => !e.deleteEvents || e.mode === 'delete', { message: 'deleteEvents needs mode "delete"', path: ['deleteEvents'] })
+  .refine((e) => !(e.replaceId === true && e.deleteEvents), { message: 'replaceId keeps the events under a new id: it cannot go with deleteEvents', path: ['replaceId'] });
+
+/**
+ * A replaced user's new id: random, so nothing computes it from the old one (unlike a
+ * pseudonym); one per user of the request, carried by its command until it is verified.
+ */
+export const newSubjectId = (): string => `anon-${randomUUID()}`;
 
 /** rows per Data Loader call: one request, one receipt; the loader sends a file in chunks */
 export const MAX_LOAD_ROWS = 5_000;
@@ -100,6 +109,7 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
     if (!body.success) return reply.code(400).send({ error: 'bad_request', message: describeIssues(body.error) });
     const requestId = randomUUID();
     const at = now();
+    const replaceId = body.data.replaceId ?? (body.data.mode === 'delete' && !body.data.deleteEvents);
     // NOTE: one command per user, `<requestId>/<n>`: receipts are per command, the request's is their sum.
     const commands: OverwriteCommand[] = [...new Set(body.data.userIds)].map((userId, n) => ({
       ...base(tenantId, `${requestId}/${n}`, at),
@@ -109,10 +119,18 @@ export function registerOverwriteRoutes(admin: FastifyInstance, deps: OverwriteD
       mode: body.data.mode,
       delete_events: body.data.deleteEvents,
       suppress: body.data.suppress,
+      ...(replaceId ? { replacement_id: newSubjectId() } : {}),
     }));
-    req.auditDetails = { requestId, mode: body.data.mode, users: String(commands.length), deleteEvents: String(body.data.deleteEvents), suppress: String(body.data.suppress) };
+    req.auditDetails = {
+      requestId,
+      mode: body.data.mode,
+      users: String(commands.length),
+      deleteEvents: String(body.data.deleteEvents),
+      suppress: String(body.data.suppress),
+      replaceId: String(replaceId),
+    };
     await deps.submit(commands);
-    return reply.code(202).send(await queued({ requestId, users: commands.length }));
+    return reply.code(202).send(await queued({ requestId, users: commands.length, replaceId }));
   });
 
   // The Data Loader's bulk route: rows are validated one by one — a bad row is reported by its

@@ -32,7 +32,7 @@ import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { passStage, pipeline } from '../../libs/pipeline/pipeline.js';
-import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, fleetIdSeal, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { startupStep } from '../fleet/startup.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
@@ -103,6 +103,7 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   const compactor = createCompactor({
     client: clickhouse,
     subjectHash,
+    idSeal: fleetIdSeal(config, 'compactor'),
     ...(cluster ? { target: cluster.target } : {}),
     logger,
     maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,

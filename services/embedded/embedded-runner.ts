@@ -21,6 +21,7 @@ import { createCompactor } from '../../libs/compactor/compactor.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
+import { createIdSeal, type IdSeal } from '../../libs/privacy/id-seal.js';
 import { dataDirIdHashKey, parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/privacy/subject-hash.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { analystSetupFrom, openAnalystSql } from '../../libs/clickhouse/analyst-setup.js';
@@ -133,8 +134,8 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // new version's key exists before the answer: events never wait for it
     const managedTenants = keeper ? syncingKeys(tenants, keeper.keeper) : tenants;
     // The registry of recent overwrites and suppressions the sink consults: reloaded at start.
-    const subjectHash = embeddedSubjectHash(config.TRACKLANE_ID_HASH_KEY, dataDir);
-    const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash });
+    const { subjectHash, idSeal } = embeddedIdKeys(config.TRACKLANE_ID_HASH_KEY, dataDir);
+    const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash, idSeal });
     await registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS);
     const flushCounts = () => registry.flushSuppressedCounts().catch((err: unknown) => logger.warn({ ...safeErrorFields(err) }, 'could not write suppressed-event counts'));
     const countsTimer = setInterval(() => void flushCounts(), 5_000);
@@ -147,6 +148,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     const compactor = createCompactor({
       client: compactorClient,
       subjectHash,
+      idSeal,
       logger,
       registry,
       piiTraits: (t) => tenants.get(t)?.piiTraits ?? [],
@@ -304,13 +306,14 @@ function syncingKeys(store: TenantStore, keeper: KeyKeeper): TenantStore {
 }
 
 /**
- * TRACKLANE_ID_HASH_KEY when set, else the data dir's own key (created on first start): one key
- * for as long as the data it hashed is kept. Errors never quote the key.
+ * The subject hash and the new-id seal, from TRACKLANE_ID_HASH_KEY when set, else the data dir's
+ * own key (created on first start): one key for as long as the data it hashed is kept. Errors
+ * never quote the key.
  */
-function embeddedSubjectHash(raw: string | undefined, dataDir: string): SubjectHash {
+function embeddedIdKeys(raw: string | undefined, dataDir: string): { subjectHash: SubjectHash; idSeal: IdSeal } {
   const key = raw !== undefined ? parseIdHashKey(raw) : dataDirIdHashKey(dataDir);
   try {
-    return subjectHasher(key);
+    return { subjectHash: subjectHasher(key), idSeal: createIdSeal(key) };
   } finally {
     key.fill(0);
   }

@@ -2,6 +2,7 @@
 // service's main (STYLE.md §7). Each service extends it with its own variables.
 import { z } from 'zod';
 import { MasterKeyError } from '../../libs/anonymize/master-key.js';
+import { createIdSeal, type IdSeal } from '../../libs/privacy/id-seal.js';
 import { parseIdHashKey, subjectHasher, type SubjectHash } from '../../libs/privacy/subject-hash.js';
 import { clickhouseConnectionShape } from '../../libs/clickhouse/clickhouse-connection.js';
 import { ConfigError, envOptionalString, parseList } from '../../libs/config/env.js';
@@ -64,6 +65,15 @@ export function clickhouseSettings(config: Pick<FleetConfig, 'CLICKHOUSE_CLUSTER
 
 /** The subject-id hash of a fleet service; a ConfigError (never quoting the key) when it has none. */
 export function fleetSubjectHash(config: Pick<FleetConfig, 'TRACKLANE_ID_HASH_KEY'>, service: string): SubjectHash {
+  return fromIdHashKey(config, service, subjectHasher);
+}
+
+/** The seal of erasures' new ids (libs/privacy/id-seal.ts), from the same key: compactor and sinks. */
+export function fleetIdSeal(config: Pick<FleetConfig, 'TRACKLANE_ID_HASH_KEY'>, service: string): IdSeal {
+  return fromIdHashKey(config, service, createIdSeal);
+}
+
+function fromIdHashKey<T>(config: Pick<FleetConfig, 'TRACKLANE_ID_HASH_KEY'>, service: string, make: (key: Buffer) => T): T {
   if (!config.TRACKLANE_ID_HASH_KEY) {
     throw new ConfigError(
       `TRACKLANE_ID_HASH_KEY is required by the ${service} (≥ 32 bytes: base64:…, hex:… or raw; the same value for every ` +
@@ -72,9 +82,9 @@ export function fleetSubjectHash(config: Pick<FleetConfig, 'TRACKLANE_ID_HASH_KE
   }
   try {
     const key = parseIdHashKey(config.TRACKLANE_ID_HASH_KEY);
-    const hash = subjectHasher(key);
+    const made = make(key);
     key.fill(0);
-    return hash;
+    return made;
   } catch (err) {
     throw err instanceof MasterKeyError ? new ConfigError(err.message) : err;
   }

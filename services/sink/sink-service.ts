@@ -17,7 +17,7 @@ import { createStageWorker, type ConsumedRecord } from '../../libs/kafka/stage-w
 import { passStage, pipeline } from '../../libs/pipeline/pipeline.js';
 import { createSinkStage } from '../../libs/sink/sink-stage.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
-import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
+import { clickhouseSettings, fleetConfigSchema, fleetIdSeal, fleetSubjectHash, groupId } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { startupStep } from '../fleet/startup.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
@@ -49,7 +49,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
   const sink = createClickHouseSink({ client: clickhouse, dimensionClient: dimensions, maxRows: config.SINK_MAX_ROWS, maxAgeMs: config.SINK_MAX_AGE_MS, logger });
   // Events received before an overwrite request but sunk after it get it too; events of
   // suppressed users are dropped and counted (DESIGN.md §5 step 4).
-  const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash: fleetSubjectHash(config, 'sink') });
+  const registry = createOverwriteRegistry({ client: dimensions, logger, subjectHash: fleetSubjectHash(config, 'sink'), idSeal: fleetIdSeal(config, 'sink') });
   await startupStep(config, logger, 'sink', 'clickhouse', () => registry.load(Date.now() - OVERWRITE_RACE_WINDOW_MS));
   const registryPoll = startRegistryPoll(registry, config.SINK_REGISTRY_REFRESH_MS, logger);
   const registryFresh = () => Date.now() - registryPoll.lastSuccess() <= config.SINK_REGISTRY_MAX_AGE_MS;

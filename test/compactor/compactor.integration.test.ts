@@ -7,7 +7,9 @@ import { toNumber } from '../../libs/clickhouse/client.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { createCompactor, RoundAbortedError, type Compactor } from '../../libs/compactor/compactor.js';
 import { anonymousEmail } from '../../libs/compactor/overwrite-plan.js';
+import { createIdSeal } from '../../libs/privacy/id-seal.js';
 import { subjectHasher } from '../../libs/privacy/subject-hash.js';
+import { createOverwriteRegistry } from '../../libs/compactor/overwrite-registry.js';
 import type { OverwriteCommand } from '../../libs/events/overwrite-command.js';
 import type { CleanEvent } from '../../libs/events/envelope.js';
 import { cleanEvent, identifyEvent } from '../support/clickhouse-fixtures.js';
@@ -16,7 +18,8 @@ import { grepEveryColumn } from '../support/grep-tables.js';
 
 const ch = useTestClickHouse();
 const logger = createLogger({ level: 'silent' });
-const subjectHash = subjectHasher(randomBytes(32));
+const idHashKey = randomBytes(32);
+const subjectHash = subjectHasher(idHashKey);
 const T0 = Date.UTC(2026, 5, 15, 12, 0, 0);
 // NOTE: the PII differs per user so one test's deliberate leftovers (e.g. a phone an
 // overwrite keeps) never match another test's grep.
@@ -192,6 +195,61 @@ describe('compactor', () => {
     await load([l as CleanEvent]);
     expect(await grepAllTables([OLD.email])).toEqual([]);
     expect((await userRows(tenant, 'u3', true))[0]).toMatchObject({ email: 'new@u3.example', last_name: null });
+  });
+
+  it('replaceId: a sink loading replaced_ids gives a late event the new id until verified, a random one after; a round retried after the ids moved verifies', async () => {
+    const tenant = uniqueTenant();
+    await load(history(tenant, 'u8'));
+    const OLD = oldPii('u8');
+    const idSeal = createIdSeal(idHashKey);
+    // fault injection around the real engine: the first erasure of the user's rows (after its
+    // history took the new id) is refused once, so the round runs again from the start
+    const real = ch().client;
+    let refused = 0;
+    const failing = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop === 'command') {
+          return async (params: { query: string }) => {
+            if (params.query.startsWith('ALTER TABLE default.users DELETE') && refused++ === 0) throw new Error('Code: 999. DB::Exception: refused once');
+            return target.command(params as Parameters<typeof target.command>[0]);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const NEW_ID = 'anon-3d9c1b2a-5e4f-4a6b-9c8d-7e6f5a4b3c2d';
+    const cmd = command(tenant, 'u8', { mode: 'delete', replacement_id: NEW_ID });
+    const late = cleanEvent({ tenant_id: tenant, event_id: 'late', user_id: 'u8', received_at: cmd.requested_at - 10 });
+    // a fleet sink: its own registry, loaded from ClickHouse while the round waits for it
+    const sinkRegistry = createOverwriteRegistry({ client: real, subjectHash, idSeal });
+    const whileInFlight: (string | null)[] = [];
+    const compactor = createCompactor({
+      client: failing,
+      subjectHash,
+      idSeal,
+      logger,
+      afterRegister: async () => {
+        await sinkRegistry.load(0);
+        const r = sinkRegistry.applyPending(late);
+        whileInFlight.push(r.kind === 'ok' ? r.value.user_id : null);
+      },
+    });
+    const [receipt] = await compactor.apply([cmd]);
+    expect(receipt).toMatchObject({ status: 'verified', attempts: 2, rows_rewritten: { ids_replaced: 4 } });
+    expect(whileInFlight).toEqual([NEW_ID, NEW_ID]);
+    expect(await queryRows(real, `SELECT event_id, user_id FROM events FINAL WHERE tenant_id = {t:String} ORDER BY event_id`, { t: tenant })).toEqual([
+      { event_id: 'other-i1', user_id: 'bystander' },
+      ...['u8-i1', 'u8-i2', 'u8-i3', 'u8-t1'].map((event_id) => ({ event_id, user_id: NEW_ID })),
+    ]);
+    await sinkRegistry.refresh();
+    const straggler = sinkRegistry.applyPending(late);
+    expect(straggler.kind === 'ok' ? straggler.value.user_id : null).toMatch(/^anon-/);
+    expect(straggler.kind === 'ok' ? straggler.value.user_id : null).not.toBe(NEW_ID);
+    expect(await queryRows(real, `SELECT sealed FROM replaced_ids FINAL WHERE request_id = {r:String}`, { r: cmd.request_id })).toEqual([{ sealed: '' }]);
+    // the new id is what the kept history carries, and nothing else holds it; the old PII is gone
+    expect((await grepAllTables([NEW_ID])).sort()).toEqual(['events.user_id', 'identify_snapshots.user_id']);
+    expect(await grepAllTables([OLD.email, OLD.first])).toEqual([]);
+    expect((await mutationTexts()).some((m) => m.includes('u8') || m.includes(NEW_ID))).toBe(false);
   });
 
   it('a step that keeps failing is retried, then its receipt says failed with a PII-free reason; a redelivery then applies it', async () => {
