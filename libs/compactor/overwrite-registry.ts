@@ -199,6 +199,9 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
       if (kept.length === 0) byKey.delete(k);
       else if (kept.length !== list.length) byKey.set(k, kept);
     }
+    // a replacement matters only while its request's overwrite is kept
+    const live = new Set([...byKey.values()].flatMap((list) => list.map((o) => o.request_id)));
+    for (const id of replacements.keys()) if (!live.has(id)) replacements.delete(id);
     lastPrune = Date.now();
   }
 

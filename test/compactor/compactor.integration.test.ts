@@ -1,6 +1,7 @@
 // The compactor against a real engine (chDB): data loaded through the real sink, then
 // overwrites / anonymizations / deletions applied, verified and checked from the outside.
 import { createHash, randomBytes } from 'node:crypto';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../libs/core/logger.js';
 import { toNumber } from '../../libs/clickhouse/client.js';
@@ -75,6 +76,21 @@ async function mutationTexts(): Promise<string[]> {
 
 async function userRows(tenant: string, user: string, final: boolean): Promise<Record<string, unknown>[]> {
   return queryRows(ch().client, `SELECT * FROM users ${final ? 'FINAL' : ''} WHERE tenant_id = {t:String} AND user_id = {u:String}`, { t: tenant, u: user });
+}
+
+/** The client, with every command `refuse` picks failing as the server would (fault injection around the real engine). */
+function refusing(client: ClickHouseClient, refuse: (query: string) => boolean, message: string): ClickHouseClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'command') {
+        return async (params: { query: string }) => {
+          if (refuse(params.query)) throw new Error(`Code: 999. DB::Exception: ${message}`);
+          return target.command(params as Parameters<typeof target.command>[0]);
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
 }
 
 describe('compactor', () => {
@@ -199,27 +215,26 @@ describe('compactor', () => {
 
   it('replaceId: a sink loading replaced_ids gives a late event the new id until verified, a random one after; a round retried after the ids moved verifies', async () => {
     const tenant = uniqueTenant();
-    await load(history(tenant, 'u8'));
-    const OLD = oldPii('u8');
+    const USER = 'erin.u8@example.org';
+    await load(history(tenant, USER));
+    const OLD = oldPii(USER);
+    // a dead letter naming the user by id only, and one of someone else
+    const sink = createClickHouseSink({ client: ch().client, logger });
+    const failed = { error: null, attempts: 1, tenantId: tenant, failedAt: Date.now() - 60_000, stage: 'enrich', reason: 'poison' };
+    await sink.writeDeadLetters([
+      { ...failed, eventId: 'd1', input: { type: 'track', user_id: USER } },
+      { ...failed, eventId: 'd2', input: { type: 'track', user_id: 'someone-else' } },
+    ]);
+    await sink.stop();
     const idSeal = createIdSeal(idHashKey);
     // fault injection around the real engine: the first erasure of the user's rows (after its
     // history took the new id) is refused once, so the round runs again from the start
     const real = ch().client;
     let refused = 0;
-    const failing = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop === 'command') {
-          return async (params: { query: string }) => {
-            if (params.query.startsWith('ALTER TABLE default.users DELETE') && refused++ === 0) throw new Error('Code: 999. DB::Exception: refused once');
-            return target.command(params as Parameters<typeof target.command>[0]);
-          };
-        }
-        return Reflect.get(target, prop, receiver) as unknown;
-      },
-    });
+    const failing = refusing(real, (query) => query.startsWith('ALTER TABLE default.users DELETE') && refused++ === 0, 'refused once');
     const NEW_ID = 'anon-3d9c1b2a-5e4f-4a6b-9c8d-7e6f5a4b3c2d';
-    const cmd = command(tenant, 'u8', { mode: 'delete', replacement_id: NEW_ID });
-    const late = cleanEvent({ tenant_id: tenant, event_id: 'late', user_id: 'u8', received_at: cmd.requested_at - 10 });
+    const cmd = command(tenant, USER, { mode: 'delete', replacement_id: NEW_ID });
+    const late = cleanEvent({ tenant_id: tenant, event_id: 'late', user_id: USER, received_at: cmd.requested_at - 10 });
     // a fleet sink: its own registry, loaded from ClickHouse while the round waits for it
     const sinkRegistry = createOverwriteRegistry({ client: real, subjectHash, idSeal });
     const whileInFlight: (string | null)[] = [];
@@ -235,11 +250,11 @@ describe('compactor', () => {
       },
     });
     const [receipt] = await compactor.apply([cmd]);
-    expect(receipt).toMatchObject({ status: 'verified', attempts: 2, rows_rewritten: { ids_replaced: 4 } });
+    expect(receipt).toMatchObject({ status: 'verified', attempts: 2, rows_rewritten: { ids_replaced: 4, dead_letters_deleted: 1 } });
     expect(whileInFlight).toEqual([NEW_ID, NEW_ID]);
     expect(await queryRows(real, `SELECT event_id, user_id FROM events FINAL WHERE tenant_id = {t:String} ORDER BY event_id`, { t: tenant })).toEqual([
+      ...['i1', 'i2', 'i3', 't1'].map((e) => ({ event_id: `${USER}-${e}`, user_id: NEW_ID })),
       { event_id: 'other-i1', user_id: 'bystander' },
-      ...['u8-i1', 'u8-i2', 'u8-i3', 'u8-t1'].map((event_id) => ({ event_id, user_id: NEW_ID })),
     ]);
     await sinkRegistry.refresh();
     const straggler = sinkRegistry.applyPending(late);
@@ -249,7 +264,10 @@ describe('compactor', () => {
     // the new id is what the kept history carries, and nothing else holds it; the old PII is gone
     expect((await grepAllTables([NEW_ID])).sort()).toEqual(['events.user_id', 'identify_snapshots.user_id']);
     expect(await grepAllTables([OLD.email, OLD.first])).toEqual([]);
-    expect((await mutationTexts()).some((m) => m.includes('u8') || m.includes(NEW_ID))).toBe(false);
+    // the old id: only in the event ids this fixture builds from it, no longer in any id or dead letter
+    expect(await grepAllTables([USER])).toEqual(['events.event_id', 'identify_snapshots.event_id']);
+    expect(await queryRows(real, `SELECT event_id FROM dead_letters WHERE tenant_id = {t:String}`, { t: tenant })).toEqual([{ event_id: 'd2' }]);
+    expect((await mutationTexts()).some((m) => m.includes(USER) || m.includes(NEW_ID))).toBe(false);
   });
 
   it('a step that keeps failing is retried, then its receipt says failed with a PII-free reason; a redelivery then applies it', async () => {
@@ -259,20 +277,7 @@ describe('compactor', () => {
     // fault injection around the real engine: every history rewrite of the trait snapshots is refused
     const real = ch().client;
     let refused = 0;
-    const failing = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop === 'command') {
-          return async (params: { query: string }) => {
-            if (params.query.startsWith('ALTER TABLE default.identify_snapshots UPDATE')) {
-              refused++;
-              throw new Error(`Code: 999. DB::Exception: refused while reading '${OLD.email}'`);
-            }
-            return target.command(params as Parameters<typeof target.command>[0]);
-          };
-        }
-        return Reflect.get(target, prop, receiver) as unknown;
-      },
-    });
+    const failing = refusing(real, (query) => query.startsWith('ALTER TABLE default.identify_snapshots UPDATE') && ++refused > 0, `refused while reading '${OLD.email}'`);
     const broken = createCompactor({ client: failing, subjectHash, logger, maxAttempts: 2 });
     const cmd = command(tenant, 'u5', { set: { email: 'new@u5.example' } });
     const [failed] = await broken.apply([cmd]);
