@@ -62,6 +62,17 @@ describe('overwrite queue (embedded)', () => {
     expect(readFileSync(path, 'utf8')).toBe('');
   });
 
+  it('resumes an erasure with the same new id it was accepted with (replaceId)', async () => {
+    const path = journal();
+    const erasure: OverwriteCommand = { ...cmd('a'), set: {}, mode: 'delete', replacement_id: 'anon-6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' };
+    const crashed = fakes(() => new Promise<Receipt[]>(() => undefined));
+    await (await openOverwriteQueue({ compactor: crashed.compactor, receipts: crashed.receipts, logger, journalPath: path })).submit([erasure]);
+    const resumed: OverwriteCommand[] = [];
+    const f = fakes(async (c) => (resumed.push(...c), []));
+    await (await openOverwriteQueue({ compactor: f.compactor, receipts: f.receipts, logger, journalPath: path })).close();
+    expect(resumed).toEqual([erasure]);
+  });
+
   it('keeps a batch the compactor rejected in the journal for the next start', async () => {
     const path = journal();
     const f = fakes(async () => {
