@@ -13,6 +13,8 @@ import { overwriteCommandSchema } from '../events/overwrite-command.js';
  * without the seal anyone who can write to the topic could forge an erasure.
  */
 export const overwriteRecordSchema = overwriteCommandSchema
+  // NOTE: an erasure's new id travels only inside `sealed` (no field of its own on the topic)
+  .omit({ replacement_id: true })
   .extend({
     id: z.string().max(LIMITS.idChars),
     sealed: z.instanceof(Buffer).nullable(),
