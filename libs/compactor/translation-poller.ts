@@ -16,7 +16,7 @@ export interface TranslationPoller {
 }
 
 export function startTranslationPoller(opts: {
-  receipts: Pick<TranslationReceiptStore, 'pending'>;
+  receipts: Pick<TranslationReceiptStore, 'pending' | 'read'>;
   translator: HistoryTranslator;
   /** wraps each request: the embedded runner's exclusive section, the fleet's lease */
   exclusive: <T>(f: () => Promise<T>) => Promise<T>;
@@ -32,8 +32,12 @@ export function startTranslationPoller(opts: {
       again = false;
       for (const r of await opts.receipts.pending()) {
         if (stopped) return;
-        const done = await opts.exclusive(() => opts.translator.run(r));
-        opts.logger.info({ requestId: done.request_id, status: done.status }, 'history translation finished');
+        // NOTE: read again inside the section: another compactor (or an earlier pass) may have run it meanwhile
+        const done = await opts.exclusive(async () => {
+          const current = await opts.receipts.read(r.request_id);
+          return current?.status === 'pending' ? opts.translator.run(current) : null;
+        });
+        if (done) opts.logger.info({ requestId: done.request_id, status: done.status }, 'history translation finished');
       }
     } while (again && !stopped);
   }

@@ -1,0 +1,86 @@
+// Issue 15, acceptance 2 in the fleet: the collector (no master key) records the translation
+// request as a pending receipt, the compactor (master key, lease) polls for it and translates the
+// tenant's pre-opt-in history; the receipt the collector serves says verified, and no column of
+// any table holds a clear id the tenant sent before its opt-in; another tenant is untouched.
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { grepEveryColumn } from '../support/grep-tables.js';
+import { eventually } from '../support/poll.js';
+import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
+import { clickhouseClientOptions } from '../support/services.js';
+
+let ch: ClickHouseClient;
+let fleet: Fleet | undefined;
+
+beforeAll(() => {
+  ch = createClient(clickhouseClientOptions());
+});
+afterAll(async () => {
+  await ch?.close();
+});
+afterEach(async () => {
+  await fleet?.stopAll();
+  fleet = undefined;
+});
+
+async function q<T = Record<string, unknown>>(sql: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  return (await ch.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json<T>();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('fleet: opt-in translation of history (issue 15, check 2)', () => {
+  it('the compactor translates the pre-opt-in history the collector was asked for; the receipt is verified', async () => {
+    fleet = await startFleet({ partitions: 1, services: ['collector', 'enricher', 'anonymizer', 'sink', 'compactor'] });
+    const f = fleet;
+    const run = f.prefix.slice(1, 9);
+    const tenantId = `ht-${run}`;
+    const other = `hu-${run}`;
+    const alice = `alice-${run}@example.com`;
+    const oldId = `crm-${run}-77`;
+    const carol = `carol-${run}@example.com`;
+    const writeKey = (await f.admin<{ writeKey: string }>('PUT', `/v1/admin/tenants/${tenantId}`)).body.writeKey;
+    const otherKey = (await f.admin<{ writeKey: string }>('PUT', `/v1/admin/tenants/${other}`)).body.writeKey;
+    const events = (t: string) =>
+      q<{ event_id: string; user_id: string | null; previous_id: string | null; identity_anonymized: number; key_version: number }>(
+        'SELECT event_id, user_id, previous_id, identity_anonymized, key_version FROM events FINAL WHERE tenant_id = {t:String} ORDER BY event_id',
+        { t },
+      );
+    const stored = (t: string, n: number) => eventually(async () => ((await events(t)).length >= n ? events(t) : undefined), 60_000, `${n} events of ${t}`);
+
+    expect(await sendBatch(f.collectorUrl(), writeKey, [
+      { type: 'identify', messageId: 'a1', userId: alice, traits: { plan: 'pro' } },
+      { type: 'alias', messageId: 'a2', userId: alice, previousId: oldId },
+    ])).toBe(200);
+    expect(await sendBatch(f.collectorUrl(), otherKey, [{ type: 'identify', messageId: 'b1', userId: carol, traits: { plan: 'pro' } }])).toBe(200);
+    await stored(tenantId, 2);
+    await stored(other, 1);
+
+    expect((await f.admin('POST', `/v1/admin/tenants/${tenantId}/pseudonymize-history`)).status).toBe(409);
+    const flipped = await f.admin<{ anonymizeSince: number }>('PATCH', `/v1/admin/tenants/${tenantId}/flags`, { anonymizeIdentity: true });
+    await sleep(Math.max(0, flipped.body.anonymizeSince - Date.now()) + 100);
+    expect(await sendBatch(f.collectorUrl(), writeKey, [{ type: 'track', messageId: 'p1', userId: alice, event: 'E' }, { type: 'track', messageId: 'p2', userId: oldId, event: 'E' }])).toBe(200);
+    const after = new Map((await stored(tenantId, 4)).map((e) => [e.event_id, e]));
+    const pAlice = String(after.get('p1')?.user_id);
+    const pOld = String(after.get('p2')?.user_id);
+    expect(pAlice).toMatch(/^v1:[0-9a-f]{64}$/);
+
+    const accepted = await f.admin<{ requestId: string }>('POST', `/v1/admin/tenants/${tenantId}/pseudonymize-history`);
+    expect(accepted.status).toBe(202);
+    const receipt = await eventually(async () => {
+      const r = await f.admin<Record<string, unknown>>('GET', `/v1/admin/requests/${accepted.body.requestId}`);
+      if (r.body['status'] === 'failed') throw new Error(`translation failed: ${String(r.body['reason'])}`);
+      return r.body['status'] === 'verified' ? r.body : undefined;
+    }, 120_000, 'a verified translation receipt');
+    expect(receipt).toMatchObject({ kind: 'pseudonymize-history', tenantId, keyVersion: 1, rowsRewritten: { events: 2, users: 1 } });
+
+    expect(await grepEveryColumn(<T,>(sql: string) => q<T>(sql), [alice, oldId])).toEqual([]);
+    const rows = new Map((await events(tenantId)).map((e) => [e.event_id, e]));
+    expect(rows.get('a1')).toMatchObject({ user_id: pAlice, identity_anonymized: 1, key_version: 1 });
+    expect(rows.get('a2')).toMatchObject({ user_id: pAlice, previous_id: pOld, identity_anonymized: 1, key_version: 1 });
+    expect(await q('SELECT user_id FROM users FINAL WHERE tenant_id = {t:String}', { t: tenantId })).toEqual([{ user_id: pAlice }]);
+    expect(await events(other)).toMatchObject([{ event_id: 'b1', user_id: carol, identity_anonymized: 0 }]);
+    // the compactor never logged a clear id
+    for (const p of f.processes.values()) if (p.name === 'compactor') expect(p.output()).not.toContain(alice);
+  }, 300_000);
+});
