@@ -77,6 +77,9 @@ export function createHistoryTranslator(opts: HistoryTranslatorOptions): History
     guard();
     await target.alter(sql);
   };
+  /** the lookup tables hold clear ids: emptied after every attempt (a failure is logged; the next run empties them) */
+  const clearStaging = (): Promise<void> =>
+    staging.clear().catch((err: unknown) => log.warn({ ...safeErrorFields(err) }, 'could not empty the translation tables (the next run does)'));
   const count = async (sql: string): Promise<number> => toNumber((await queryRows(client, sql))[0]?.n);
 
   /** The current version's pseudonyms, once its key is loaded (a stored key appears within the keeper's interval). */
@@ -175,21 +178,22 @@ export function createHistoryTranslator(opts: HistoryTranslatorOptions): History
         r.attempts++;
         try {
           await attempt(r);
+          await clearStaging();
           return r;
         } catch (err) {
+          // NOTE: the lease was lost: another compactor may be using the lookup tables now — leave them
           if (err instanceof RoundAbortedError) throw err;
           await target.killUnfinished().catch(() => 0);
+          await clearStaging();
           const refused = err instanceof TranslationRefusedError;
           log.warn({ attempt: r.attempts, maxAttempts, tenantId: r.tenant_id, ...safeErrorFields(err) }, 'history translation attempt failed');
           if (refused || r.attempts >= maxAttempts) {
-            const reason = refused || err instanceof VerificationError ? (err as Error).message : `step failed: ${Object.values(safeErrorFields(err)).join(' ')}`;
+            const reason = err instanceof TranslationRefusedError || err instanceof VerificationError ? err.message : `step failed: ${Object.values(safeErrorFields(err)).join(' ')}`;
             Object.assign(r, { status: 'failed', reason });
             await write(r);
             return r;
           }
           await new Promise((res) => setTimeout(res, 200 * 2 ** r.attempts));
-        } finally {
-          await staging.clear().catch((err: unknown) => log.warn({ ...safeErrorFields(err) }, 'could not empty the translation tables (the next run does)'));
         }
       }
     },
