@@ -1,6 +1,6 @@
 // Issue 15, acceptance 2 in the fleet: the collector (no master key) records the translation
 // request as a pending receipt, the compactor (master key, lease) polls for it and translates the
-// tenant's pre-opt-in history; the receipt the collector serves says verified, and no column of
+// tenant's pre-opt-in history to its current key version (after a rotation); the receipt the collector serves says verified, and no column of
 // any table holds a clear id the tenant sent before its opt-in; another tenant is untouched.
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -59,11 +59,15 @@ describe('fleet: opt-in translation of history (issue 15, check 2)', () => {
     expect((await f.admin('POST', `/v1/admin/tenants/${tenantId}/pseudonymize-history`)).status).toBe(409);
     const flipped = await f.admin<{ anonymizeSince: number }>('PATCH', `/v1/admin/tenants/${tenantId}/flags`, { anonymizeIdentity: true });
     await sleep(Math.max(0, flipped.body.anonymizeSince - Date.now()) + 100);
+    // a rotation first: the history goes to the CURRENT version (2), not the opt-in's
+    const rotated = await f.admin<{ version: number; since: number }>('POST', `/v1/admin/tenants/${tenantId}/pseudonym-keys`);
+    expect(rotated.body.version).toBe(2);
+    await sleep(Math.max(0, rotated.body.since - Date.now()) + 100);
     expect(await sendBatch(f.collectorUrl(), writeKey, [{ type: 'track', messageId: 'p1', userId: alice, event: 'E' }, { type: 'track', messageId: 'p2', userId: oldId, event: 'E' }])).toBe(200);
     const after = new Map((await stored(tenantId, 4)).map((e) => [e.event_id, e]));
     const pAlice = String(after.get('p1')?.user_id);
     const pOld = String(after.get('p2')?.user_id);
-    expect(pAlice).toMatch(/^v1:[0-9a-f]{64}$/);
+    expect(pAlice).toMatch(/^v2:[0-9a-f]{64}$/);
 
     const accepted = await f.admin<{ requestId: string }>('POST', `/v1/admin/tenants/${tenantId}/pseudonymize-history`);
     expect(accepted.status).toBe(202);
@@ -72,12 +76,12 @@ describe('fleet: opt-in translation of history (issue 15, check 2)', () => {
       if (r.body['status'] === 'failed') throw new Error(`translation failed: ${String(r.body['reason'])}`);
       return r.body['status'] === 'verified' ? r.body : undefined;
     }, 120_000, 'a verified translation receipt');
-    expect(receipt).toMatchObject({ kind: 'pseudonymize-history', tenantId, keyVersion: 1, rowsRewritten: { events: 2, users: 1 } });
+    expect(receipt).toMatchObject({ kind: 'pseudonymize-history', tenantId, keyVersion: 2, rowsRewritten: { events: 2, users: 1 } });
 
     expect(await grepEveryColumn(<T,>(sql: string) => q<T>(sql), [alice, oldId])).toEqual([]);
     const rows = new Map((await events(tenantId)).map((e) => [e.event_id, e]));
-    expect(rows.get('a1')).toMatchObject({ user_id: pAlice, identity_anonymized: 1, key_version: 1 });
-    expect(rows.get('a2')).toMatchObject({ user_id: pAlice, previous_id: pOld, identity_anonymized: 1, key_version: 1 });
+    expect(rows.get('a1')).toMatchObject({ user_id: pAlice, identity_anonymized: 1, key_version: 2 });
+    expect(rows.get('a2')).toMatchObject({ user_id: pAlice, previous_id: pOld, identity_anonymized: 1, key_version: 2 });
     expect(await q('SELECT user_id FROM users FINAL WHERE tenant_id = {t:String}', { t: tenantId })).toEqual([{ user_id: pAlice }]);
     expect(await events(other)).toMatchObject([{ event_id: 'b1', user_id: carol, identity_anonymized: 0 }]);
     // the compactor never logged a clear id
