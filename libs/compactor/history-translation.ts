@@ -99,14 +99,14 @@ export function createHistoryTranslator(opts: HistoryTranslatorOptions): History
   }
 
   /** No clear id (nor clear PII trait value) left in any physical copy; throws a PII-free VerificationError. */
-  async function verify(s: TranslationScope, ids: ReadonlySet<string>, clearColumnValues: ReadonlySet<string>, written: readonly string[], maxVersion: number): Promise<void> {
+  async function verify(s: TranslationScope, ids: ReadonlySet<string>, clearColumnValues: ReadonlySet<string>, written: ReadonlyMap<string, number>): Promise<void> {
     for (const table of ['events', 'identify_snapshots', 'users'] as const) {
       const n = await count(leftoverQuery[table](target.everyCopy(table)));
       if (n > 0) throw new VerificationError(`${n} ${table} rows still hold a clear id or PII trait value of the tenant`);
     }
     // NOTE: in memory, as the columns' values are in no lookup table: the rows this translation
-    // wrote (later ones are the sink's, for events received after the opt-in)
-    const rows = (await pseudonymRows(client, s.tenantId, written, target.everyCopy('users'))).filter((r) => r.version <= maxVersion);
+    // wrote, per pseudonym (a later version is the sink's, for events received after the opt-in)
+    const rows = (await pseudonymRows(client, s.tenantId, [...written.keys()], target.everyCopy('users'))).filter((r) => r.version <= (written.get(r.user_id) ?? 0));
     if (rows.some((r) => columnValues(r, USER_ATTRIBUTE_COLUMNS).some((v) => clearColumnValues.has(v)))) throw new VerificationError('a users row still holds a clear id or PII attribute');
     if ((await deadLettersToDelete(client, s, ids, target.everyCopy('dead_letters'))).length > 0) throw new VerificationError('a dead letter still holds a clear id');
   }
@@ -164,7 +164,7 @@ export function createHistoryTranslator(opts: HistoryTranslatorOptions): History
     guard();
     await verification.waitForOldParts(Date.now(), [...TOUCHED]);
     guard();
-    await verify(s, ids, clearColumnValues, rows.map((u) => u.user_id), Math.max(0, ...rows.map((u) => u.version)));
+    await verify(s, ids, clearColumnValues, new Map(rows.map((u) => [u.user_id, u.version])));
     Object.assign(r, { status: 'verified', verified_at: now() });
     await write(r);
     log.info({ tenantId: r.tenant_id, keyVersion: version, ids: ids.size, rows: r.rows_rewritten }, 'history translated and verified');
