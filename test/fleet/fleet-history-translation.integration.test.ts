@@ -1,22 +1,38 @@
 // Issue 15, acceptance 2 in the fleet: the collector (no master key) records the translation
 // request as a pending receipt, the compactor (master key, lease) polls for it and translates the
-// tenant's pre-opt-in history to its current key version (after a rotation); the receipt the collector serves says verified, and no column of
-// any table holds a clear id the tenant sent before its opt-in; another tenant is untouched.
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+// tenant's pre-opt-in history to its current key version (after a rotation). The receipt the
+// collector serves says verified; no column of any table holds a clear id the tenant sent before
+// its opt-in, nor did any URL or statement text sent to ClickHouse; another tenant is untouched.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/client.js';
+import { startClickHouseGateway, type CapturedRequest, type ClickHouseGateway } from '../support/clickhouse-gateway.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
 import { eventually } from '../support/poll.js';
 import { sendBatch, startFleet, type Fleet } from '../support/fleet.js';
-import { clickhouseClientOptions } from '../support/services.js';
 
+// NOTE: a ClickHouse gateway of this test's own, recording every request, so the test can also
+// tell that no clear id was ever in a URL or a statement's text (as no-ids-in-queries does)
+const SERVICE_PASSWORD = randomBytes(12).toString('base64url');
+const TESTER_PASSWORD = randomBytes(12).toString('base64url');
+let dir = '';
+let gateway: ClickHouseGateway;
 let ch: ClickHouseClient;
 let fleet: Fleet | undefined;
+const captured: CapturedRequest[] = [];
 
-beforeAll(() => {
-  ch = createClient(clickhouseClientOptions());
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tracklane-fleet-history-'));
+  gateway = await startClickHouseGateway({ port: 0, dataDir: join(dir, 'ch'), users: { tracklane: SERVICE_PASSWORD, tester: TESTER_PASSWORD }, onRequest: (r) => captured.push(r) });
+  ch = createClickHouse({ url: gateway.url, username: 'tester', password: TESTER_PASSWORD });
 });
 afterAll(async () => {
   await ch?.close();
+  await gateway?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 afterEach(async () => {
   await fleet?.stopAll();
@@ -31,7 +47,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('fleet: opt-in translation of history (issue 15, check 2)', () => {
   it('the compactor translates the pre-opt-in history the collector was asked for; the receipt is verified', async () => {
-    fleet = await startFleet({ partitions: 1, services: ['collector', 'enricher', 'anonymizer', 'sink', 'compactor'] });
+    fleet = await startFleet({
+      partitions: 1,
+      services: ['collector', 'enricher', 'anonymizer', 'sink', 'compactor'],
+      env: { CLICKHOUSE_URL: gateway.url, CLICKHOUSE_USER: 'tracklane', CLICKHOUSE_PASSWORD: SERVICE_PASSWORD, COMPACTOR_REGISTRY_WAIT_MS: '1500' },
+    });
     const f = fleet;
     const run = f.prefix.slice(1, 9);
     const tenantId = `ht-${run}`;
@@ -84,7 +104,13 @@ describe('fleet: opt-in translation of history (issue 15, check 2)', () => {
     expect(rows.get('a2')).toMatchObject({ user_id: pAlice, previous_id: pOld, identity_anonymized: 1, key_version: 2 });
     expect(await q('SELECT user_id FROM users FINAL WHERE tenant_id = {t:String}', { t: tenantId })).toEqual([{ user_id: pAlice }]);
     expect(await events(other)).toMatchObject([{ event_id: 'b1', user_id: carol, identity_anonymized: 0 }]);
-    // the compactor never logged a clear id
+    // the compactor never logged a clear id, and no service sent one in a URL or a statement's text
     for (const p of f.processes.values()) if (p.name === 'compactor') expect(p.output()).not.toContain(alice);
+    for (const needle of [alice, oldId, encodeURIComponent(alice)]) {
+      const leaks = captured.filter((r) => r.user !== 'tester' && (r.url.includes(needle) || r.queryText.includes(needle)));
+      expect(leaks.map((r) => `${r.method} ${r.url.slice(0, 200)} ${r.queryText.slice(0, 200)}`), needle).toEqual([]);
+    }
+    // the translation's lookup tables did get them — as INSERT data
+    expect(captured.some((r) => r.user === 'tracklane' && /^INSERT INTO overwrite_translation_ids\b/.test(r.queryText) && r.insertData.includes(alice))).toBe(true);
   }, 300_000);
 });
