@@ -3,13 +3,15 @@
 // String/Map/Array column of every table finds none of the clear ids it sent before the opt-in,
 // the rewritten rows carry the current version's pseudonym (the anonymizer's own, read back from
 // events sent after the opt-in), identity_anonymized = 1 and key_version; another tenant's clear
-// ids are untouched; an erasure afterwards still reaches the translated history.
-import { randomBytes } from 'node:crypto';
+// ids are untouched; an erasure afterwards still reaches the translated history; a request
+// accepted before a crash runs at the next start.
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toNumber } from '../../libs/clickhouse/client.js';
+import { createClickHouse, toNumber } from '../../libs/clickhouse/client.js';
+import { createTranslationReceipts, pendingTranslation } from '../../libs/compactor/translation-receipts.js';
 import { deadLetterPayload, insertDeadLetters } from '../../libs/clickhouse/tables/dead-letters.js';
 import { createLogger } from '../../libs/core/logger.js';
 import { embeddedConfigSchema } from '../../services/embedded/config.js';
@@ -19,16 +21,14 @@ import { eventually } from '../support/poll.js';
 
 let server: EmbeddedServer;
 let dataDir: string;
+const adminToken = randomBytes(24).toString('base64url');
+const masterKey = `base64:${randomBytes(32).toString('base64')}`;
+const start = () =>
+  startEmbedded(embeddedConfigSchema.parse({ PORT: '0', TRACKLANE_DATA_DIR: dataDir, TRACKLANE_ADMIN_TOKEN: adminToken, TRACKLANE_MASTER_KEY: masterKey }), createLogger({ level: 'silent' }));
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'tracklane-history-'));
-  const config = embeddedConfigSchema.parse({
-    PORT: '0',
-    TRACKLANE_DATA_DIR: dataDir,
-    TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
-    TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
-  });
-  server = await startEmbedded(config, createLogger({ level: 'silent' }));
+  server = await start();
 }, 120_000);
 
 afterAll(async () => {
@@ -39,7 +39,7 @@ afterAll(async () => {
 async function call(method: string, path: string, body?: unknown) {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${server.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -177,4 +177,22 @@ describe('opt-in translation of history (embedded)', () => {
     expect(toNumber(left[0]?.n)).toBe(0);
     expect((await q(`SELECT user_id FROM users FINAL WHERE tenant_id = '${A}' AND user_id = '${pAlice}'`)).length).toBe(0);
   }, 300_000);
+
+  it('a request accepted before a crash runs at the next start (its pending receipt is its journal)', async () => {
+    const flags = await call('PATCH', `/v1/admin/tenants/${B}/flags`, { anonymizeIdentity: true });
+    const since = Number(flags.body['anonymizeSince']);
+    await server.stop();
+    // NOTE: written while no server runs, as if it had crashed right after accepting the request
+    const requestId = randomUUID();
+    const ch = createClickHouse({ dataDir: join(dataDir, 'clickhouse') });
+    try {
+      await createTranslationReceipts(ch).writePending(pendingTranslation(requestId, B, since, Date.now()));
+    } finally {
+      await ch.close();
+    }
+    server = await start();
+    expect(await receiptOf(requestId)).toMatchObject({ kind: 'pseudonymize-history', tenantId: B, rowsRewritten: { events: 1, users: 1, dead_letters_deleted: 1 } });
+    expect(await grepEveryColumn(q, [CAROL])).toEqual([]);
+    expect(await events(B)).toMatchObject([{ event_id: 'b1', user_id: expect.stringMatching(/^v1:[0-9a-f]{64}$/), identity_anonymized: 1, key_version: 1 }]);
+  }, 180_000);
 });
