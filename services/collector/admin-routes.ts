@@ -11,6 +11,7 @@ import { adminFlagsPatchSchema, KEY_FIELDS } from '../../libs/tenants/flags.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { authenticateHook, createAuthenticator, createFailureLimiter, requireAccess, type FailureLimiter } from './admin-auth.js';
 import { registerExportRoutes } from './export-routes.js';
+import { registerHistoryTranslationRoutes, type HistoryTranslationDeps } from './history-translation-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
 import { registerPseudonymKeyRoutes, type PseudonymKeyDeps } from './pseudonym-key-routes.js';
@@ -30,6 +31,8 @@ export interface AdminDeps {
   maxConcurrentQueriesPerKey?: number;
   /** retroactive overwrites and erasures; the routes exist only where a compactor runs */
   overwrites?: Omit<OverwriteDeps, 'tenants'>;
+  /** opt-in translation of a tenant's history to pseudonyms (issue 15 item 2); the route exists only where a compactor runs */
+  historyTranslation?: Omit<HistoryTranslationDeps, 'tenants'>;
   /** pseudonym key versions: rotation and shredding (the routes exist everywhere) */
   pseudonymKeys?: Omit<PseudonymKeyDeps, 'tenants'>;
   /** where admin actions are recorded; absent: nowhere (a fleet collector without ClickHouse) */
@@ -128,6 +131,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     registerKeyRoutes(admin, { tenants: deps.tenants });
     registerQueryRoutes(admin, { analyst: deps.analyst, operatorRoutes, maxConcurrentPerKey: deps.maxConcurrentQueriesPerKey ?? 2 });
     if (deps.overwrites) registerOverwriteRoutes(admin, { ...deps.overwrites, tenants: deps.tenants });
+    if (deps.historyTranslation) registerHistoryTranslationRoutes(admin, { now, ...deps.historyTranslation, tenants: deps.tenants });
     registerPseudonymKeyRoutes(admin, { ...deps.pseudonymKeys, tenants: deps.tenants, now });
     registerExportRoutes(admin, deps);
   });

@@ -20,6 +20,7 @@ import { clickhouseShredReceipts } from '../../libs/clickhouse/tables/pseudonym-
 import { fleetOverwriteCipher, overwriteMessages } from '../../libs/compactor/overwrite-cipher.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
+import { createTranslationReceipts } from '../../libs/compactor/translation-receipts.js';
 import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
 import { sendInChunks } from '../../libs/kafka/outputs.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/events/overwrite-command.js';
@@ -72,6 +73,15 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   // NOTE: requests are accepted without a compactor (they wait in Kafka); the caller is told
   const presenceRedis = receipts ? openRedis(config, 'compactor-presence', { lazyConnect: false, maxRetriesPerRequest: 1, commandTimeout: 500 }) : null;
   const compactorSeen = presenceRedis ? presenceCheck({ redis: presenceRedis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX) }) : null;
+  // Opt-in translations of history: a `pending` receipt the compactor polls for (it holds the
+  // master key the pseudonyms need). NOTE: a receipt row, not a forward to COMPACTOR_URL: it
+  // survives a compactor restart, needs no compactor up to accept, and runs under its lease.
+  const translations = analyst ? createTranslationReceipts(analyst) : null;
+  // NOTE: the clear copies in Kafka were written before anonymizeSince: gone by it + the topics' horizon
+  const translationCopiesExpireBy = (since: number): number | null => {
+    const horizon = retention?.current().copiesHorizonMs ?? null;
+    return horizon === null ? null : since + horizon;
+  };
   const overwrites =
     analyst && receipts && subjectHash && cipher && retention
       ? {
@@ -84,7 +94,9 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
               overwriteMessages(commands, cipher, subjectHash, (r) => ctx.codec.encodeOverwrite(r)),
             );
           },
-          receipt: (requestId: string, mayRead: (tenantId: string) => boolean) => requestReceipt(receipts, requestId, retention.current(), { mayRead }),
+          receipt: async (requestId: string, mayRead: (tenantId: string) => boolean) =>
+            (await requestReceipt(receipts, requestId, retention.current(), { mayRead })) ??
+            translations?.forRequest(requestId, (r) => translationCopiesExpireBy(r.anonymize_since)),
           storedIds: (tenantId: string, subject: OverwriteSubject, ids: string[]) => storedSubjectIds(analyst, tenantId, subject, ids),
           ...(compactorSeen ? { compactorSeen } : {}),
         }
@@ -122,6 +134,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
       ...(audit ? { audit } : {}),
       ...(overwrites ? { overwrites } : {}),
+      ...(overwrites && translations ? { historyTranslation: { request: (r) => translations.writePending(r), ...(compactorSeen ? { compactorSeen } : {}) } } : {}),
       // NOTE: key versions change in the flags here; the compactor's keeper makes and destroys the keys
       pseudonymKeys: { ...(compactorSeen ? { compactorSeen } : {}), ...(analyst ? { shredReceipts: clickhouseShredReceipts(analyst) } : {}) },
       // NOTE: the compactor holds the master key the export needs (pseudonymized history)

@@ -25,6 +25,9 @@ import { fleetOverwriteCipher, reportRejections } from '../../libs/compactor/ove
 import { createReceiptStore, startPendingExpiry, watchReceiptRetention } from '../../libs/compactor/receipts.js';
 import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-retention.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
+import { createHistoryTranslator } from '../../libs/compactor/history-translation.js';
+import { startTranslationPoller } from '../../libs/compactor/translation-poller.js';
+import { createTranslationReceipts } from '../../libs/compactor/translation-receipts.js';
 import { ConfigError, envBoolean, envOptionalString } from '../../libs/config/env.js';
 import { closeRedis, openRedis } from '../../libs/config/redis-connection.js';
 import type { Logger } from '../../libs/core/logger.js';
@@ -157,11 +160,37 @@ export async function startCompactor(config: CompactorConfig, logger: Logger): P
   // a pending command the overwrites topic no longer holds can never apply: its receipt fails
   const retention = await watchReceiptRetention({ read: (log) => readBrokerRetention(ctx.kafka, ctx.topics, topicRetentionFrom(config), log), logger });
   const expiry = startPendingExpiry({ store: createReceiptStore(clickhouse, subjectHash), ttlMs: () => retention.current().pendingTtlMs, logger });
+  // Opt-in translations of history: the collector records them as pending receipts; they run
+  // here (the master key is here), under the lease, so never alongside an overwrite batch.
+  const translationReceipts = createTranslationReceipts(clickhouse);
+  const translations = startTranslationPoller({
+    receipts: translationReceipts,
+    translator: createHistoryTranslator({
+      client: clickhouse,
+      ...(cluster ? { target: cluster.target } : {}),
+      keys,
+      flags: (tenantId) => ctx.tenants.get(tenantId),
+      receipts: translationReceipts,
+      logger,
+      maxAttempts: config.COMPACTOR_MAX_ATTEMPTS,
+      guard: () => lock.assertHeld(),
+    }),
+    exclusive: async (f) => {
+      await lock.acquire();
+      try {
+        return await f();
+      } finally {
+        await lock.release();
+      }
+    },
+    logger,
+  });
   // every compactor process, standing by or not: the collector tells callers when none runs
   const presence = announcePresence({ redis, key: compactorPresenceKey(config.TRACKLANE_REDIS_PREFIX, config.TOPIC_PREFIX), logger });
   // subject access exports need the master key: served here, the collector forwards them
   const app = compactorExportApp({ tenants: ctx.tenants, clickhouse, keys, subjectHash, logger });
   return runningService(ctx, [worker], [
+    { name: 'history-translation', run: () => translations.stop() },
     { name: 'key-keeper', run: () => keeping.stop() },
     { name: 'receipt-expiry', run: () => expiry.stop() },
     { name: 'broker-retention', run: () => retention.stop() },

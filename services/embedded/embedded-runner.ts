@@ -18,6 +18,7 @@ import { createClickHouse, type ClickHouseClient } from '../../libs/clickhouse/c
 import { clickhouseConfigFrom } from '../../libs/clickhouse/clickhouse-connection.js';
 import { migrate } from '../../libs/clickhouse/migrate.js';
 import { createCompactor } from '../../libs/compactor/compactor.js';
+import { createExclusive, exclusiveCompactor } from '../../libs/compactor/exclusive.js';
 import { createOverwriteRegistry, OVERWRITE_RACE_WINDOW_MS } from '../../libs/compactor/overwrite-registry.js';
 import { pseudonymAliases } from '../../libs/compactor/pseudonym-aliases.js';
 import { createReceiptStore } from '../../libs/compactor/receipts.js';
@@ -46,6 +47,7 @@ import { createFailureLimiter } from '../collector/admin-auth.js';
 import { buildCollectorApp, type CollectorAppOptions } from '../collector/http-app.js';
 import type { EmbeddedConfig } from './config.js';
 import { createEmbeddedPipeline } from './embedded-pipeline.js';
+import { startEmbeddedTranslation } from './history-translation-wiring.js';
 import { openOverwriteQueue } from './overwrite-queue.js';
 
 export interface EmbeddedServer {
@@ -145,7 +147,9 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     });
     // NOTE: without a master key no tenant can anonymize (checked above), so no pseudonyms exist
     const aliases = keys ? pseudonymAliases(keys, (t) => tenants.get(t)) : null;
-    const compactor = createCompactor({
+    // NOTE: overwrite batches and history translations run one at a time (exclusive.ts)
+    const exclusive = createExclusive();
+    const compactor = exclusiveCompactor(createCompactor({
       client: compactorClient,
       subjectHash,
       idSeal,
@@ -153,11 +157,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       registry,
       piiTraits: (t) => tenants.get(t)?.piiTraits ?? [],
       ...(aliases ? { aliases } : {}),
-    });
+    }), exclusive);
     // NOTE: receipts on the dimensions session: the analyst one is read-only, the compactor's busy.
     const receipts = createReceiptStore(dimensions, subjectHash);
     const overwrites = await openOverwriteQueue({ compactor, receipts, logger, journalPath: join(dataDir, 'overwrites-queue.jsonl') });
     stack.push('overwrites', () => overwrites.close());
+    // opt-in translation of history to pseudonyms: needs the key ring (a master key)
+    const translation = keys ? startEmbeddedTranslation({ compactorClient, receiptsClient: dimensions, keys, tenants, exclusive, logger }) : null;
+    if (translation) stack.push('history-translation', () => translation.stop());
 
     // Subject access exports read page by page on a connection of their own, so a long one
     // never queues the sink's reads or the receipts behind it.
@@ -199,10 +206,11 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
         overwrites: {
           submit: (c) => overwrites.submit(c),
-          receipt: (id) => overwrites.receipt(id),
+          receipt: async (id) => (await overwrites.receipt(id)) ?? translation?.receipt(id),
           storedIds: (tenant, subject, ids) => storedSubjectIds(dimensions, tenant, subject, ids),
           subjectHash,
         },
+        ...(translation ? { historyTranslation: translation.route } : {}),
         exports: {
           source: clickhouseExportSource(exportClient),
           aliasesOf: aliases ? userAliases(aliases) : () => [],

@@ -9,6 +9,7 @@ import { ACCOUNT_ROW_COLUMNS } from './accounts.js';
 import { AUDIT_COLUMNS } from './audit-log.js';
 import { DEAD_LETTER_COLUMNS } from './dead-letters.js';
 import { EVENT_COLUMNS } from './events.js';
+import { HISTORY_TRANSLATION_COLUMNS } from './history-translations.js';
 import { IDENTIFY_SNAPSHOT_COLUMNS } from './identify-snapshots.js';
 import { OVERWRITE_REQUEST_COLUMNS } from './overwrite-requests.js';
 import { OVERWRITE_VALUE_COLUMNS } from './overwrite-values.js';
@@ -58,6 +59,7 @@ describe('table modules and the migrations', () => {
     { table: 'audit_log', columns: AUDIT_COLUMNS },
     { table: 'pseudonym_keys', columns: PSEUDONYM_KEY_COLUMNS },
     { table: 'pseudonym_key_shreds', columns: SHRED_COLUMNS },
+    { table: 'history_translations', columns: HISTORY_TRANSLATION_COLUMNS },
   ])('$table: the module writes every column but those ClickHouse fills in', ({ table, columns, filledIn = [] }) => {
     const found = schema.get(table);
     expect(found, table).toBeDefined();
