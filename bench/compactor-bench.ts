@@ -10,7 +10,7 @@
 // BENCH_COMPACTOR_EVENTS=100000 scales the table down for a quick check.
 // NOTE: opens chDB on its own temp dir and deletes it at the end; chDB holds one dir per
 // process, so do not run it while this process has another chDB client open.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,8 @@ const IDENTIFY_EVERY = 10;
 const SETTLE_TIMEOUT_MS = 300_000;
 /** timed rounds per size; the one of median time is reported */
 const ROUNDS = 3;
+/** users of the erasure measured apart per size (replaceId rewrites `events`: not an attribute overwrite) */
+const ERASED_USERS = 1_000;
 const COMPACTED_TABLES = ['events', 'identify_snapshots', 'users', 'accounts'];
 
 export interface CompactorBenchOptions {
@@ -165,6 +167,27 @@ async function settle(client: ClickHouseClient): Promise<void> {
   }
 }
 
+/**
+ * An erasure with replaceId (mode delete, the API's default) of usr_<first>…: its kept events
+ * take a new id, a rewrite of `events` measured apart from the overwrites.
+ */
+function erasures(first: number, users: number): OverwriteCommand[] {
+  const requestedAt = Date.now();
+  return Array.from({ length: users }, (_, i) => ({
+    request_id: `bench-erase-${first + i}`,
+    tenant_id: TENANT,
+    subject: 'user',
+    id: `usr_${first + i}`,
+    set: {},
+    mode: 'delete',
+    delete_events: false,
+    suppress: false,
+    insert_missing: null,
+    requested_at: requestedAt,
+    replacement_id: `anon-${randomUUID()}`,
+  }));
+}
+
 function commands(users: number, round: number): OverwriteCommand[] {
   const requestedAt = Date.now();
   return Array.from({ length: users }, (_, u) => ({
@@ -197,11 +220,10 @@ async function activeParts(client: ClickHouseClient): Promise<Map<string, Map<st
   return out;
 }
 
-async function overwriteRound(client: ClickHouseClient, compactor: Compactor, users: number, round: number): Promise<RoundResult> {
+async function overwriteRound(client: ClickHouseClient, compactor: Compactor, cmds: readonly OverwriteCommand[]): Promise<RoundResult> {
   const parts = await count(client, `SELECT count() AS n FROM system.parts WHERE database = 'default' AND table = 'events' AND active`);
   const before = await activeParts(client);
   const [{ t: since } = { t: 0 }] = await rows<{ t: unknown }>(client, 'SELECT toUnixTimestamp(now()) AS t');
-  const cmds = commands(users, round);
   const started = performance.now();
   const receipts: Receipt[] = await compactor.apply(cmds);
   const ms = performance.now() - started;
@@ -212,7 +234,7 @@ async function overwriteRound(client: ClickHouseClient, compactor: Compactor, us
   let eventsRewritten = 0;
   let usersRewritten = 0;
   for (const r of receipts) {
-    eventsRewritten += r.rows_rewritten.events ?? 0;
+    eventsRewritten += (r.rows_rewritten.events ?? 0) + (r.rows_rewritten.ids_replaced ?? 0);
     usersRewritten += r.rows_rewritten.users ?? 0;
   }
   // NOTE: nothing else writes during a round (no sink, tables settled), so every active part
@@ -240,7 +262,7 @@ async function timedRounds(client: ClickHouseClient, compactor: Compactor, users
   const out: RoundResult[] = [];
   for (let i = 0; i < ROUNDS; i++) {
     await settle(client);
-    out.push(await overwriteRound(client, compactor, users, first + i));
+    out.push(await overwriteRound(client, compactor, commands(users, first + i)));
   }
   return out;
 }
@@ -300,10 +322,12 @@ export async function benchCompactor(opts: CompactorBenchOptions = {}): Promise<
     const eventsBytes1 = await count(client, `SELECT sum(bytes_on_disk) AS n FROM system.parts WHERE database = 'default' AND table = 'events' AND active`);
     // NOTE: a warm-up round first, untimed: the first compaction after an engine starts waits up
     // to ~35 s for the part-cleanup thread's first run (README), which would flatter the ratio.
-    await overwriteRound(client, compactor, overwritten, 0);
+    await overwriteRound(client, compactor, commands(overwritten, 0));
     await settle(client);
     const rounds1 = await timedRounds(client, compactor, overwritten, 1);
     const r1 = median(rounds1);
+    await settle(client);
+    const erase1 = await overwriteRound(client, compactor, erasures(overwritten, ERASED_USERS));
 
     // 9× more events of OTHER users, page views and tracks only (no identify, so no snapshot and
     // no users row), same tenant, partitions and span; the overwritten users' events stay as they are.
@@ -320,6 +344,8 @@ export async function benchCompactor(opts: CompactorBenchOptions = {}): Promise<
     if (partitions10 !== partitions) throw new Error(`the growth changed the partitions: ${partitions} → ${partitions10}`);
     const rounds10 = await timedRounds(client, compactor, overwritten, 1 + ROUNDS);
     const r10 = median(rounds10);
+    await settle(client);
+    const erase10 = await overwriteRound(client, compactor, erasures(overwritten + ERASED_USERS, ERASED_USERS));
 
     const ratio = Math.round((r10.ms / r1.ms) * 100) / 100;
     // NOTE: the old_parts step is mostly a wait for the engine's cleanup thread (seconds, about
@@ -345,7 +371,9 @@ export async function benchCompactor(opts: CompactorBenchOptions = {}): Promise<
         `round grouping). ratioWithoutOldPartsWait: the same ratio without the old_parts step (mostly waiting for the engine's ` +
         `cleanup thread); mutationRatio: the mutation step alone. bytesWritten_<table>: bytes on disk of the active parts that ` +
         `appeared during the round (mutated, merged or inserted parts: nothing else writes meanwhile); mutations_<table>: ` +
-        `system.mutations created during the round. Single run per size, on a 2-core box: noisy.`,
+        `system.mutations created during the round. Apart, one round per size after the overwrites: an erasure of ` +
+        `${ERASED_USERS} other users with replaceId (mode delete; erase1x_* / erase10x_*): their kept events take a new id, ` +
+        `a rewrite of events that grows with it (not part of the target). Single run per size, on a 2-core box: noisy.`,
       metrics: {
         events1x: events,
         events10x: events10,
@@ -375,6 +403,15 @@ export async function benchCompactor(opts: CompactorBenchOptions = {}): Promise<
         ...stepMetrics('10x', r10),
         ...tableMetrics('1x', r1),
         ...tableMetrics('10x', r10),
+        erase1x_ms: Math.round(erase1.ms),
+        erase10x_ms: Math.round(erase10.ms),
+        eraseRatio: round2(erase10.ms / erase1.ms),
+        erase1x_mutationMs: erase1.timings.mutation ?? 0,
+        erase10x_mutationMs: erase10.timings.mutation ?? 0,
+        erase1x_idsReplaced: erase1.eventsRewritten,
+        erase10x_idsReplaced: erase10.eventsRewritten,
+        erase1x_bytesWritten_events: erase1.bytesWritten.events ?? 0,
+        erase10x_bytesWritten_events: erase10.bytesWritten.events ?? 0,
       },
       target: `cost independent of the events table: ${GROWTH}× events ≤ ${TARGET_RATIO}× time of the 1× table (${overwritten} users, request → verified), no mutation and no byte written in events`,
       passed: ratio <= TARGET_RATIO && eventsMutated === 0,
