@@ -119,7 +119,7 @@ export function createOverwriteRegistry(deps: OverwriteRegistryDeps): OverwriteR
   const suppressed = new Map<string, Map<string, RegisteredSuppression>>();
   // `${tenant}\u0000${request}\u0000${day}` → events dropped, until flushed
   let counts = new Map<string, number>();
-  // request id → the user's new id (null: forgotten), and the requests of each replaced user
+  // request id → the replaced user's new id (null: forgotten once the request was verified)
   const replacements = new Map<string, RegisteredReplacement>();
 
   function recordReplacements(entries: readonly RegisteredReplacement[]): void {
