@@ -10,6 +10,7 @@ import type { OverwriteCommand } from '../events/overwrite-command.js';
 import { RoundAbortedError, VerificationError } from './compactor-errors.js';
 import { singleNodeTarget, type CompactorTarget } from './compactor-target.js';
 import { anonymizedTenants } from './history-scans.js';
+import { createExclusive } from './exclusive.js';
 import { createLookupStaging } from './lookup-staging.js';
 import { createOverwriteRegistry, type OverwriteRegistry } from './overwrite-registry.js';
 import { createRoundRunner } from './overwrite-round.js';
@@ -111,7 +112,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   let lastVersion = 0;
   let lastTimings: Record<string, number> = {};
   // NOTE: the Join/Set tables hold one batch at a time: batches run strictly one after another.
-  let chain: Promise<unknown> = Promise.resolve();
+  const oneAtATime = createExclusive();
 
   const version = (): number => (lastVersion = Math.max(lastVersion + 1, now()));
   const receiptStore = createReceiptStore(client, opts.subjectHash);
@@ -164,6 +165,8 @@ export function createCompactor(opts: CompactorOptions): Compactor {
           // NOTE: if even this fails, apply() rejects: the fleet's consumer then redelivers
           // the commands instead of committing past them with no receipt.
           await writeReceipts(mine);
+          // NOTE: a verified round empties them itself (overwrite-round.ts), before its receipts
+          await staging.clear();
           return;
         }
         await new Promise((res) => setTimeout(res, 200 * 2 ** attempt));
@@ -190,10 +193,7 @@ export function createCompactor(opts: CompactorOptions): Compactor {
     }
     if (todo.length > 0) await writeReceipts(todo.flatMap((c) => receipts.get(c.request_id) ?? []));
 
-    for (const round of roundsOf(todo)) {
-      await runWithRetries(round, receipts);
-      await staging.clear();
-    }
+    for (const round of roundsOf(todo)) await runWithRetries(round, receipts);
     // one receipt per requested command, in input order
     return requested.flatMap((c) => receipts.get(c.request_id) ?? []);
   }
@@ -201,10 +201,6 @@ export function createCompactor(opts: CompactorOptions): Compactor {
   return {
     registry,
     lastTimings: () => ({ ...lastTimings }),
-    apply(commands) {
-      const run = chain.then(() => applyBatch(commands));
-      chain = run.catch(() => undefined);
-      return run;
-    },
+    apply: (commands) => oneAtATime(() => applyBatch(commands)),
   };
 }

@@ -69,21 +69,21 @@ export async function eventsHoldSnapshots(client: ClickHouseClient, from = 'defa
   return toNumber(r?.n) > 0;
 }
 
-/** Per user key: how many of its events received before the request a delete removes. */
-export async function deletedEventCounts(client: ClickHouseClient): Promise<Map<string, number>> {
-  const found = await queryRows(client, `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL WHERE ${DELETED_EVENTS_WHERE} GROUP BY tenant_id, id`);
+/** Per user key: how many of its events (FINAL) match `where`. */
+async function eventCountsPerUser(client: ClickHouseClient, where: string): Promise<Map<string, number>> {
+  const found = await queryRows(client, `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL WHERE ${where} GROUP BY tenant_id, id`);
   return new Map(found.map((r) => [keyOf({ subject: 'user', tenant_id: str(r.tenant_id), id: str(r.id) }), toNumber(r.n)]));
 }
+
+/** Per user key: how many of its events received before the request a delete removes. */
+export const deletedEventCounts = (client: ClickHouseClient): Promise<Map<string, number>> => eventCountsPerUser(client, DELETED_EVENTS_WHERE);
 
 /**
  * Per replaced user key: how many of its events received before the request take its new id.
  * NOTE: by user_id; an event naming the user only as another's previous id is rewritten too,
  * but counted under its own user.
  */
-export async function replacedEventCounts(client: ClickHouseClient): Promise<Map<string, number>> {
-  const found = await queryRows(client, `SELECT tenant_id, ${USER_ID} AS id, count() AS n FROM default.events FINAL WHERE ${REPLACED_USER_WHERE} GROUP BY tenant_id, id`);
-  return new Map(found.map((r) => [keyOf({ subject: 'user', tenant_id: str(r.tenant_id), id: str(r.id) }), toNumber(r.n)]));
-}
+export const replacedEventCounts = (client: ClickHouseClient): Promise<Map<string, number>> => eventCountsPerUser(client, REPLACED_USER_WHERE);
 
 /** How many rows of `from` (a copy of `table`) still hold a replaced id (every copy, no FINAL). */
 export async function countReplacedIds(client: ClickHouseClient, table: HistoryTable, from: string): Promise<number> {

@@ -179,8 +179,8 @@ export function createHistoryTranslator(opts: HistoryTranslatorOptions): History
       for (;;) {
         r.attempts++;
         try {
+          // NOTE: a verified attempt empties the lookup tables itself, before its receipt
           await attempt(r);
-          await clearStaging();
           return r;
         } catch (err) {
           // NOTE: the lease was lost: another compactor may be using the lookup tables now — leave them

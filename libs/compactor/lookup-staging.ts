@@ -10,9 +10,43 @@ import { DEAD_LETTER_HASHES, DELETE_KEYS, ERASE_KEYS, ID_JOIN, JOIN, KEYS, LOOKU
 import { deletesEvents, erasesRow, replacesId, suppresses, type Staged } from './round-plan.js';
 import { str } from './row-parsers.js';
 
-interface LookupRows {
+export interface LookupRows {
   table: string;
   values: Record<string, unknown>[];
+}
+
+/** rows per insert: one body per chunk keeps a large batch's memory bounded */
+const INSERT_CHUNK = 50_000;
+
+/**
+ * Empties `truncate` and fills `tables` on every node, then checks every node holds exactly
+ * those rows (a node that missed some would run a mutation on other keys, or leave clear ids:
+ * fail closed). `of` names whose rows they are in the error ('batch', 'translation').
+ * NOTE: the keys of each table are unique (one command per subject and round, one entry per
+ * id), so the row counts are the number of rows sent.
+ */
+export async function fillLookupTables(target: CompactorTarget, tables: readonly LookupRows[], truncate: readonly string[], of: string): Promise<void> {
+  const name = (t: string): string => t.replace(/^default\./, '');
+  for (const node of target.nodes) {
+    for (const t of truncate) await node.command({ query: `TRUNCATE TABLE ${t}` });
+    for (const { table, values } of tables) {
+      for (let i = 0; i < values.length; i += INSERT_CHUNK) await node.insert({ table: name(table), format: 'JSONEachRow', values: values.slice(i, i + INSERT_CHUNK) });
+    }
+  }
+  const expected = new Map(tables.map(({ table, values }) => [name(table), values.length]));
+  for (const [n, node] of target.nodes.entries()) {
+    const held = await node.query({
+      query: `SELECT name, total_rows FROM system.tables WHERE database = 'default' AND name IN {names:Array(String)}`,
+      query_params: { names: [...expected.keys()] },
+      format: 'JSONEachRow',
+    });
+    const counts = new Map((await held.json<Record<string, unknown>>()).map((r) => [str(r.name), toNumber(r.total_rows)]));
+    for (const [table, rows] of expected) {
+      if ((counts.get(table) ?? 0) !== rows) {
+        throw new VerificationError(`node ${n + 1} of ${target.nodes.length} holds ${counts.get(table) ?? 0} rows of ${table}, not the ${of}'s ${rows}`);
+      }
+    }
+  }
 }
 
 export interface LookupStaging {
@@ -27,34 +61,7 @@ export interface LookupStaging {
 }
 
 export function createLookupStaging(target: CompactorTarget, log: Logger): LookupStaging {
-  /**
-   * Empties `truncate` and fills `tables` on every node, then checks every node holds exactly
-   * those rows (a node that missed the batch would run a mutation on other keys: fail closed).
-   * NOTE: a round's keys are unique per table (one command per subject and round), so the
-   * row counts are the number of rows sent.
-   */
-  async function fill(tables: readonly LookupRows[], truncate: readonly string[]): Promise<void> {
-    for (const node of target.nodes) {
-      for (const t of truncate) await node.command({ query: `TRUNCATE TABLE ${t}` });
-      for (const { table, values } of tables) {
-        if (values.length > 0) await node.insert({ table: table.replace(/^default\./, ''), format: 'JSONEachRow', values });
-      }
-    }
-    const expected = new Map(tables.map(({ table, values }) => [table.replace(/^default\./, ''), values.length]));
-    for (const [n, node] of target.nodes.entries()) {
-      const held = await node.query({
-        query: `SELECT name, total_rows FROM system.tables WHERE database = 'default' AND name IN {names:Array(String)}`,
-        query_params: { names: [...expected.keys()] },
-        format: 'JSONEachRow',
-      });
-      const counts = new Map((await held.json<Record<string, unknown>>()).map((r) => [str(r.name), toNumber(r.total_rows)]));
-      for (const [table, rows] of expected) {
-        if ((counts.get(table) ?? 0) !== rows) {
-          throw new VerificationError(`node ${n + 1} of ${target.nodes.length} holds ${counts.get(table) ?? 0} rows of ${table}, not the batch's ${rows}`);
-        }
-      }
-    }
-  }
+  const fill = (tables: readonly LookupRows[], truncate: readonly string[]): Promise<void> => fillLookupTables(target, tables, truncate, 'batch');
 
   return {
     async stage(plans) {

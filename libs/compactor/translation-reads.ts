@@ -4,11 +4,10 @@
 // NOTE: ids and values only ever travel as query results and insert bodies, never in SQL text;
 // the query parameters hold the tenant, an instant and trait names.
 import type { ClickHouseClient } from '@clickhouse/client';
-import { toNumber } from '../clickhouse/client.js';
 import { parseDeadLetterPayload } from '../clickhouse/tables/dead-letters.js';
 import { parseUserRow, USER_SELECT, type UserRow } from '../clickhouse/tables/users.js';
-import { VerificationError } from './compactor-errors.js';
 import type { CompactorTarget } from './compactor-target.js';
+import { fillLookupTables, type LookupRows } from './lookup-staging.js';
 import { DEAD_LETTER_HASH } from './mutation-sql.js';
 import { queryRows, str, nullableStr } from './row-parsers.js';
 import { deadLetterHoldsClearId, type TraitLookup } from './translation-plan.js';
@@ -95,28 +94,8 @@ export interface TranslationStaging {
 }
 
 export function createTranslationStaging(target: CompactorTarget): TranslationStaging {
-  /** Fills `tables` on every node (emptied first) and checks each holds exactly those rows: a node that missed some would leave clear ids. */
-  async function fill(tables: readonly { table: string; values: Record<string, unknown>[] }[]): Promise<void> {
-    const name = (t: string) => t.replace(/^default\./, '');
-    for (const node of target.nodes) {
-      for (const { table, values } of tables) {
-        await node.command({ query: `TRUNCATE TABLE ${table}` });
-        // NOTE: chunked: one insert body per 50k rows keeps a large tenant's memory bounded
-        for (let i = 0; i < values.length; i += 50_000) await node.insert({ table: name(table), format: 'JSONEachRow', values: values.slice(i, i + 50_000) });
-      }
-    }
-    for (const [n, node] of target.nodes.entries()) {
-      const held = await queryRows(node, `SELECT name, total_rows FROM system.tables WHERE database = 'default' AND name IN {names:Array(String)}`, {
-        names: tables.map((t) => name(t.table)),
-      });
-      const counts = new Map(held.map((r) => [str(r.name), toNumber(r.total_rows)]));
-      for (const { table, values } of tables) {
-        if ((counts.get(name(table)) ?? 0) !== values.length) {
-          throw new VerificationError(`node ${n + 1} of ${target.nodes.length} holds ${counts.get(name(table)) ?? 0} rows of ${name(table)}, not the translation's ${values.length}`);
-        }
-      }
-    }
-  }
+  /** emptied first on every node, and checked there: a node that missed some would leave clear ids */
+  const fill = (tables: readonly LookupRows[]): Promise<void> => fillLookupTables(target, tables, tables.map((t) => t.table), 'translation');
 
   return {
     async stage(s, l) {
