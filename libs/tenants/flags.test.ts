@@ -7,6 +7,7 @@ import {
   MAX_FLAG_NAME_CHARS,
   MAX_FLAG_NAMES,
   MAX_KEY_VERSION,
+  MAX_RATE_LIMIT,
   tenantFlagsSchema,
   UNKNOWN_TENANT_GRACE_MS,
   unknownTenantVerdict,
@@ -60,5 +61,30 @@ describe('flagsPatchSchema bounds', () => {
   it('still loads stored flags beyond the patch bounds (records written before them)', () => {
     const stored = { ...DEFAULT_FLAGS, keyVersion: 5000, piiTraits: names(150, 200), scrubQueryParams: [''] };
     expect(tenantFlagsSchema.parse(stored)).toEqual(stored);
+  });
+});
+
+describe('collection-control flags', () => {
+  it('a patch of another flag leaves them alone (no defaults inside the patch)', () => {
+    expect(flagsPatchSchema.parse({ ipPolicy: 'mask' })).toEqual({ ipPolicy: 'mask' });
+  });
+
+  it('a record stored before they existed loads with their defaults', () => {
+    const { consentRequired, consentMissing, botPolicy, rateLimitPerSecond, rateLimitBurst, ...older } = DEFAULT_FLAGS;
+    expect([consentRequired, consentMissing, botPolicy, rateLimitPerSecond, rateLimitBurst]).toEqual([[], 'keep', 'flag', null, null]);
+    expect(tenantFlagsSchema.parse(older)).toEqual(DEFAULT_FLAGS);
+  });
+
+  it.each([
+    ['an unknown bot policy', { botPolicy: 'block' }, 'botPolicy'],
+    ['an unknown consentMissing', { consentMissing: 'ask' }, 'consentMissing'],
+    ['a rate of 0', { rateLimitPerSecond: 0 }, 'rateLimitPerSecond'],
+    ['a rate over the bound', { rateLimitPerSecond: MAX_RATE_LIMIT + 1 }, 'rateLimitPerSecond'],
+    ['a fractional burst', { rateLimitBurst: 2.5 }, 'rateLimitBurst'],
+    ['too many consent categories', { consentRequired: Array.from({ length: MAX_FLAG_NAMES + 1 }, (_, i) => `c${i}`) }, 'consentRequired'],
+  ])('rejects %s', (_name, patch, path) => {
+    const r = flagsPatchSchema.safeParse(patch);
+    expect(r.success).toBe(false);
+    if (!r.success) expect(describeIssues(r.error)).toMatch(new RegExp(`^${path}: `));
   });
 });

@@ -6,6 +6,14 @@ export const IP_POLICIES = ['full', 'geo_then_mask', 'mask', 'drop'] as const;
 export const ipPolicySchema = z.enum(IP_POLICIES);
 export type IpPolicy = z.infer<typeof ipPolicySchema>;
 
+/** What happens to an event whose user agent is a bot's (libs/collection/bot-policy.ts). */
+export const BOT_POLICIES = ['keep', 'flag', 'drop'] as const;
+export type BotPolicy = (typeof BOT_POLICIES)[number];
+
+/** What happens to an event that carries no consent information at all (server-side SDKs). */
+export const CONSENT_MISSING_POLICIES = ['keep', 'drop'] as const;
+export type ConsentMissingPolicy = (typeof CONSENT_MISSING_POLICIES)[number];
+
 export const tenantFlagsSchema = z.object({
   anonymizeIdentity: z.boolean(),
   /** ms since epoch; forward only: events received before it keep the clear id */
@@ -34,6 +42,20 @@ export const tenantFlagsSchema = z.object({
   piiTraits: z.array(z.string()),
   /** extra query parameters to redact from URLs, on top of the default list */
   scrubQueryParams: z.array(z.string()),
+  /**
+   * Consent categories an event must carry as granted (`context.consent.categoryPreferences`)
+   * to be stored; empty: no consent policy. NOTE: the collection-control fields default for a
+   * record written before they existed.
+   */
+  consentRequired: z.array(z.string()).default([]),
+  /** events with no consent information at all, when consentRequired is not empty */
+  consentMissing: z.enum(CONSENT_MISSING_POLICIES).default('keep'),
+  /** `flag`: stored with device_type 'bot'; `keep`: stored unlabelled; `drop`: dropped and counted */
+  botPolicy: z.enum(BOT_POLICIES).default('flag'),
+  /** events per second the tenant may send (token bucket); null: no limit */
+  rateLimitPerSecond: z.number().int().min(1).nullable().default(null),
+  /** events the bucket holds when full (a burst above the rate); null: one second's worth */
+  rateLimitBurst: z.number().int().min(1).nullable().default(null),
 });
 export type TenantFlags = z.infer<typeof tenantFlagsSchema>;
 
@@ -49,6 +71,11 @@ export const DEFAULT_FLAGS: TenantFlags = Object.freeze({
   resolveIp: true,
   piiTraits: [],
   scrubQueryParams: [],
+  consentRequired: [],
+  consentMissing: 'keep',
+  botPolicy: 'flag',
+  rateLimitPerSecond: null,
+  rateLimitBurst: null,
 }) as TenantFlags;
 
 /** Highest key version a patch may set: the compactor derives one pseudonym per version. */
@@ -57,6 +84,8 @@ export const MAX_KEY_VERSION = 1000;
 export const MAX_FLAG_NAMES = 100;
 /** Longest trait or query-parameter name a patch may give (the map key limit, LIMITS.mapKeyChars). */
 export const MAX_FLAG_NAME_CHARS = 128;
+/** Highest rate or burst a patch may set (events per second): beyond any one collector fleet. */
+export const MAX_RATE_LIMIT = 10_000_000;
 
 const flagNames = z
   .array(z.string().min(1, 'names must not be empty').max(MAX_FLAG_NAME_CHARS, `names must be at most ${MAX_FLAG_NAME_CHARS} characters`))
@@ -78,6 +107,13 @@ export const flagsPatchSchema = tenantFlagsSchema
     shreddedKeyVersions: z.array(z.number().int().min(1).max(MAX_KEY_VERSION)).max(MAX_KEY_VERSION),
     piiTraits: flagNames,
     scrubQueryParams: flagNames,
+    // NOTE: redeclared without the stored record's defaults: a default inside partial() would
+    // fill every patch with it, and a PATCH of another flag would reset these.
+    consentRequired: flagNames,
+    consentMissing: z.enum(CONSENT_MISSING_POLICIES),
+    botPolicy: z.enum(BOT_POLICIES),
+    rateLimitPerSecond: z.number().int().min(1).max(MAX_RATE_LIMIT).nullable(),
+    rateLimitBurst: z.number().int().min(1).max(MAX_RATE_LIMIT).nullable(),
   })
   .partial()
   .strict();
