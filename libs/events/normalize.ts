@@ -20,6 +20,8 @@ export interface NormalizeOptions {
   /** corrected timestamps later than receivedAt + this are clamped and flagged */
   maxFutureMs: number;
   mintId: () => string;
+  /** accept an event with neither userId nor anonymousId (a collection control derives one) */
+  allowMissingIds?: boolean;
 }
 
 export type Normalized = { ok: true; event: RawEvent } | { ok: false; error: string };
@@ -84,7 +86,7 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
   const anonymousId = nonEmpty(msg.anonymousId);
   const previousId = nonEmpty(msg.previousId);
   const accountId = nonEmpty(msg.groupId) ?? idProp(ctx, 'groupId');
-  if (userId === null && anonymousId === null) return fail('userId: either userId or anonymousId is required');
+  if (userId === null && anonymousId === null && opts.allowMissingIds !== true) return fail('userId: either userId or anonymousId is required');
   if (msg.type === 'alias' && (previousId === null || userId === null)) return fail('previousId: alias requires previousId and userId');
   if (msg.type === 'group' && accountId === null) return fail('groupId: group requires groupId');
 
