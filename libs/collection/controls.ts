@@ -14,8 +14,6 @@ export interface CollectedEvent {
   event: RawEvent;
   /** `context.consent.categoryPreferences` as sent; null when the message carried none */
   consent: ConsentPreferences | null;
-  /** the message's `context.userAgent` was the end user's (a server-side SDK sent it), not the request's */
-  userAgentFromContext: boolean;
 }
 
 /** Why an event was deliberately not stored: the label of `tracklane_collector_dropped_total`. */

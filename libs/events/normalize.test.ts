@@ -212,6 +212,15 @@ describe('hostile values', () => {
     expect(r.ok && [r.event.user_id, r.event.anonymous_id]).toEqual([null, null]);
   });
 
+  it.each([
+    ['a browser library', { library: { name: 'analytics.js' } }, 'Mozilla/5.0 (request)'],
+    ['no library', {}, 'Mozilla/5.0 (request)'],
+    ['a server library without context.userAgent (the request carries the SDK\'s)', { library: { name: '@segment/analytics-node' } }, null],
+    ['a server library with its end user\'s context.userAgent', { library: { name: 'analytics-python' }, userAgent: 'Mozilla/5.0 (end user)' }, 'Mozilla/5.0 (end user)'],
+  ])('user agent of %s', (_name, context, expected) => {
+    expect(normalize({ type: 'page', anonymousId: 'a', context }, { requestUserAgent: 'Mozilla/5.0 (request)' }).user_agent).toBe(expected);
+  });
+
   it('takes a group id of spaces from context.groupId when there is one', () => {
     expect(normalize({ type: 'group', userId: 'u', groupId: ' ', context: { groupId: 'g1' } }).account_id).toBe('g1');
   });

@@ -3,6 +3,7 @@
 // clock-skew corrected and far-future values clamped with a flag (DESIGN.md §2).
 import { isIP } from 'node:net';
 import { LIMITS, type ElementInfo, type JsonMap, type PageContext, type RawEvent } from './envelope.js';
+import { isServerLibrary } from './libraries.js';
 import type { SegmentMessage } from './segment-message.js';
 
 export interface RequestFacts {
@@ -105,7 +106,8 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
     received_at: facts.receivedAt,
     timestamp_clamped: time.clamped,
     ip,
-    user_agent: text(stringProp(ctx, 'userAgent') ?? facts.requestUserAgent, LIMITS.shortTextChars),
+    // NOTE: a server-side SDK's request carries its own user agent, not its end user's (libraries.ts)
+    user_agent: text(stringProp(ctx, 'userAgent') ?? (isServerLibrary(context.library_name) ? null : facts.requestUserAgent), LIMITS.shortTextChars),
     context,
     element: rawElement ? toElement(rawElement) : null,
     properties: encodedProps,

@@ -176,8 +176,7 @@ export function collectAll(
       errors.push({ index, messageId, error: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` });
       return;
     }
-    const ctx = parsed.data.context;
-    events.push({ event: r.event, consent: consentOf(ctx), userAgentFromContext: typeof ctx?.['userAgent'] === 'string' });
+    events.push({ event: r.event, consent: consentOf(parsed.data.context) });
   }
 }
 
