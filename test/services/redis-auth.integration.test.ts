@@ -24,6 +24,9 @@ import { redisKeyHash, redisKeyStore } from '../../libs/privacy/key-stores.js';
 import { keyWrapper } from '../../libs/privacy/key-wrap.js';
 import { createStoredKeys } from '../../libs/privacy/stored-keys.js';
 import { eventually } from '../support/poll.js';
+import { redisDailySalts, utcDay } from '../../libs/collection/daily-ids.js';
+import { openRedisTrackingPreferences } from '../../libs/collection/redis-tracking-preferences.js';
+import { subjectHasher } from '../../libs/privacy/subject-hash.js';
 
 const PREFIX = 'tracklane:';
 const TOPIC_PREFIX = 'itest.';
@@ -160,6 +163,17 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
 
     const seen = presenceCheck({ redis: client(settings, 'compactor-presence'), key: compactorPresenceKey(PREFIX, TOPIC_PREFIX), cacheMs: 0 });
     expect(await seen()).toBe(false);
+
+    // collection controls: the day's cookieless salt, tracking preferences and their changes
+    const { day, endsAt } = utcDay(Date.now());
+    expect((await redisDailySalts(client(settings, 'collection'), PREFIX).saltOf(day, endsAt)).length).toBe(32);
+    const hash = subjectHasher(randomBytes(32));
+    const prefs = await openRedisTrackingPreferences({ redis: client(settings, 'collection'), subscriber: client(settings, 'collection-changes'), keyPrefix: PREFIX, hash, logger: createLogger({ level: 'silent' }) });
+    const other = await openRedisTrackingPreferences({ redis: client(settings, 'collection'), subscriber: client(settings, 'collection-changes'), keyPrefix: PREFIX, hash, logger: createLogger({ level: 'silent' }) });
+    await prefs.set(id, 'u1', false, Date.now());
+    expect(await other.get(id, 'u1')).toMatchObject({ trackUsage: false });
+    await eventually(() => other.tracked(id, 'u1') === false, 2_000, 'the change heard');
+    await Promise.all([prefs.close(), other.close()]);
     expect(await denials(userOf('collector'))).toEqual([]);
   });
 
