@@ -210,6 +210,9 @@ describe('hostile values', () => {
     expect(normalizeMessage(msg, facts, opts)).toEqual({ ok: false, error: 'userId: either userId or anonymousId is required' });
     const r = normalizeMessage(msg, facts, { ...opts, allowMissingIds: true });
     expect(r.ok && [r.event.user_id, r.event.anonymous_id]).toEqual([null, null]);
+    // an id given blank is still an error: the sender meant one
+    const blank = segmentMessageSchema.parse({ type: 'track', event: 'X', userId: '  ' });
+    expect(normalizeMessage(blank, facts, { ...opts, allowMissingIds: true })).toEqual({ ok: false, error: 'userId: either userId or anonymousId is required' });
   });
 
   it.each([

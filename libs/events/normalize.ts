@@ -87,7 +87,9 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
   const anonymousId = nonEmpty(msg.anonymousId);
   const previousId = nonEmpty(msg.previousId);
   const accountId = nonEmpty(msg.groupId) ?? idProp(ctx, 'groupId');
-  if (userId === null && anonymousId === null && opts.allowMissingIds !== true) return fail('userId: either userId or anonymousId is required');
+  // NOTE: cookieless mode derives an id for events that name none; an id given blank is an error
+  const named = (msg.userId !== null && msg.userId !== undefined) || (msg.anonymousId !== null && msg.anonymousId !== undefined);
+  if (userId === null && anonymousId === null && (opts.allowMissingIds !== true || named)) return fail('userId: either userId or anonymousId is required');
   if (msg.type === 'alias' && (previousId === null || userId === null)) return fail('previousId: alias requires previousId and userId');
   if (msg.type === 'group' && accountId === null) return fail('groupId: group requires groupId');
 

@@ -97,7 +97,8 @@ const toJson = (v: unknown) => JSON.stringify(v).replaceAll(`"${DEEP}"`, `${'['.
 /** A message the collector must reject by itself (its valid siblings still stored). */
 const INVALID: (() => unknown)[] = [
   () => ({ type: 'bogus', userId: 'u', messageId: nextId('bad') }),
-  () => ({ type: 'track', event: 'E', messageId: nextId('bad') }),
+  // NOTE: an event naming no id at all is valid (cookieless mode derives one); one given blank is not
+  () => ({ type: 'track', event: 'E', anonymousId: '', messageId: nextId('bad') }),
   () => ({ type: 'track', userId: 'u', messageId: nextId('bad') }),
   () => ({ type: 'track', event: 'E', userId: '   ', messageId: nextId('bad') }),
   () => ({ type: 'track', event: 'E', userId: 'x'.repeat(129), messageId: nextId('bad') }),
