@@ -1,5 +1,5 @@
-// The tracker against a fake page (node): consent gating and what reaches the browser's
-// storage. The page's globals are stubbed; timers run on the manual clock.
+// The tracker against a fake page (node): consent gating, what reaches the browser's storage
+// and cookieless mode. The page's globals are stubbed; timers run on the manual clock.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeClock, type FakeClock } from './fake-clock.js';
 import { startTracker, type TagOptions, type Tracker } from './tracker.js';
@@ -188,5 +188,61 @@ describe('withdrawal', () => {
     await settle();
     expect(posts.at(-1)).toMatchObject({ type: 'track', context: { consent: { categoryPreferences: { analytics: true } } } });
     expect(posts.at(-1)!['anonymousId']).not.toBe(first);
+  });
+});
+
+describe("storage: 'none' (cookieless)", () => {
+  it('never touches localStorage; no anonymousId, no session; userId after identify', async () => {
+    const t = load({ storage: 'none' });
+    t.track('Clicked');
+    t.identify('user-42');
+    t.track('Identified');
+    await settle();
+    expect(access).toEqual([]);
+    expect(types()).toEqual(['page', 'track Clicked', 'identify', 'track Identified']);
+    for (const m of posts) {
+      expect(m).not.toHaveProperty('anonymousId');
+      expect(m).not.toHaveProperty('sessionId');
+    }
+    expect(posts[0]).not.toHaveProperty('userId');
+    expect(posts.slice(2).map((m) => m['userId'])).toEqual(['user-42', 'user-42']);
+
+    posts = [];
+    load({ storage: 'none' });
+    await settle();
+    expect(posts.map((m) => m['userId'])).toEqual([undefined]); // nothing lasts beyond the page
+    expect(access).toEqual([]);
+  });
+
+  it('with requireConsent: held in memory, consent for the page only, a withdrawal for the page only', async () => {
+    const t = load({ storage: 'none', requireConsent: true });
+    t.track('Held');
+    await settle();
+    expect(posts).toEqual([]);
+    t.consent({ analytics: true });
+    await settle();
+    expect(types()).toEqual(['page', 'track Held']);
+    expect(posts[1]).toMatchObject({ context: { consent: { categoryPreferences: { analytics: true } } } });
+    t.consent({ analytics: false });
+    t.track('Withdrawn');
+    await settle();
+    expect(posts).toHaveLength(2);
+    expect(access).toEqual([]);
+  });
+
+  it.each(['None', 'memory', 'cookie'])('treats an unknown storage value %j as none (a typo stores less, not more)', async (storageOption) => {
+    load({ storage: storageOption as 'none' });
+    await settle();
+    expect(access).toEqual([]);
+    expect(posts[0]).not.toHaveProperty('anonymousId');
+  });
+});
+
+describe("storage: 'local' (default)", () => {
+  it('stores the visitor and session ids as before', async () => {
+    load({ storage: 'local' });
+    await settle();
+    expect(types()).toEqual(['session_start', 'page']);
+    expect(posts[1]).toMatchObject({ anonymousId: storage.get('tl_aid'), sessionId: expect.any(String) });
   });
 });

@@ -34,6 +34,8 @@ export interface TagOptions {
   maxQueue?: number;
   /** send nothing and store nothing until a consent call grants (default false); messages meanwhile are held in memory */
   requireConsent?: boolean;
+  /** 'local' (default): ids in localStorage; 'none': in memory for the page's life, no anonymousId, no sessions */
+  storage?: 'local' | 'none';
 }
 
 export interface Tracker {
@@ -76,16 +78,20 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
   const w = window;
   const d = document;
   const nav = navigator as Navigator & { globalPrivacyControl?: boolean };
-  const store = deferredStore(() => localStore('tl_', () => w.localStorage));
-  // NOTE: before storage may be used, only the visitor's own choices are read from it.
-  for (const k of ['consent', 'optout']) {
-    let v: string | null = null;
-    try {
-      v = w.localStorage.getItem(`tl_${k}`);
-    } catch {
-      // storage unavailable: no choice stored
+  // NOTE: any value but 'local' is cookieless: a typo must store less, not more.
+  const cookieless = options.storage !== undefined && options.storage !== 'local';
+  const store = deferredStore(cookieless ? null : () => localStore('tl_', () => w.localStorage));
+  if (!cookieless) {
+    // NOTE: before storage may be used, only the visitor's own choices are read from it.
+    for (const k of ['consent', 'optout']) {
+      let v: string | null = null;
+      try {
+        v = w.localStorage.getItem(`tl_${k}`);
+      } catch {
+        // storage unavailable: no choice stored
+      }
+      if (v !== null) store.set(k, v);
     }
-    if (v !== null) store.set(k, v);
   }
   const maxQueue = num(options.maxQueue, 1000, 1);
   const consent = createConsent<Fields>({ store, required: options.requireConsent === true, maxHeld: maxQueue });
@@ -144,8 +150,10 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
     backoffMaxMs: 60_000,
   });
 
+  // NOTE: cookieless, a session could not outlive the page: one per page load would split every
+  // visit of a multi-page site, so there are none; the collector's daily id joins the events.
   const session: Session | null =
-    options.trackSessions === false
+    options.trackSessions === false || cookieless
       ? null
       : createSession({
           store,
@@ -194,7 +202,8 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
     const msg: Fields = {
       type,
       messageId: uuid(),
-      anonymousId: anonymousId(),
+      // NOTE: cookieless, the collector derives a daily id from the request instead.
+      ...(cookieless ? {} : { anonymousId: anonymousId() }),
       ...(userId ? { userId } : {}),
       ...(sid ? { sessionId: sid } : {}),
       timestamp: new Date(at).toISOString(),
