@@ -81,6 +81,18 @@ describe('deferredStore', () => {
     expect(area.getItem('tl_aid')).toBe('new');
   });
 
+  it('replays removals on persist(): an optIn before consent lifts the stored opt-out', () => {
+    const area = fakeStorage();
+    area.setItem('tl_optout', '1');
+    const s = deferredStore(() => localStore('tl_', () => area));
+    s.set('optout', '1'); // what the tracker seeds from the stored choice
+    s.remove('optout');
+    expect(s.get('optout')).toBeNull();
+    expect(area.getItem('tl_optout')).toBe('1');
+    s.persist();
+    expect(area.getItem('tl_optout')).toBeNull();
+  });
+
   it('without a target (cookieless) it stays memory for good', () => {
     const s = deferredStore(null);
     s.set('aid', 'a1');

@@ -70,16 +70,17 @@ export interface DeferredStore extends KeyValueStore {
  * id is "gaining access" under the ePrivacy rules, just like writing one.
  */
 export function deferredStore(open: (() => KeyValueStore) | null): DeferredStore {
-  const memory = new Map<string, string>();
+  /** null: removed. NOTE: a removal is replayed too: an optIn before consent lifts a stored opt-out. */
+  const memory = new Map<string, string | null>();
   let target: KeyValueStore | null = null;
   return {
     get: (k) => (target ? target.get(k) : (memory.get(k) ?? null)),
     set: (k, v) => void (target ? target.set(k, v) : memory.set(k, v)),
-    remove: (k) => void (target ? target.remove(k) : memory.delete(k)),
+    remove: (k) => void (target ? target.remove(k) : memory.set(k, null)),
     persist() {
       if (target || !open) return;
       const t = open();
-      memory.forEach((v, k) => t.set(k, v));
+      memory.forEach((v, k) => (v === null ? t.remove(k) : t.set(k, v)));
       memory.clear();
       target = t;
     },

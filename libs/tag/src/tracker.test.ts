@@ -133,6 +133,20 @@ describe('requireConsent', () => {
     expect(types()).toEqual(['session_start', 'page']);
   });
 
+  it('a stored opt-out holds before consent; optIn then a grant lift it, in storage too', async () => {
+    storage.set('tl_optout', '1');
+    const t = load({ requireConsent: true });
+    t.consent({ analytics: true });
+    t.track('Opted Out');
+    await settle();
+    expect(posts).toEqual([]);
+    t.optIn();
+    t.track('Opted In');
+    await settle();
+    expect(types()).toEqual(['session_start', 'track Opted In']);
+    expect(storage.has('tl_optout')).toBe(false);
+  });
+
   it('opted out, a grant sends nothing held', async () => {
     const t = load({ requireConsent: true });
     t.optOut();
