@@ -32,9 +32,9 @@ describe('Redis ACL rules', () => {
     expect(reaching).toEqual(['anonymizer', 'compactor']);
   });
 
-  it('the collector writes the tenant registry and only reads the compactor presence key', () => {
+  it('the collector writes the tenant registry and its collection controls\' keys, and only reads the compactor presence key', () => {
     const rules = redisAclRules('collector', scope);
-    expect(keysOf(rules, '~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', 'tracklane:writekey:*']);
+    expect(keysOf(rules, '~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', 'tracklane:writekey:*', 'tracklane:daily-salt:*', 'tracklane:tracking-off']);
     expect(keysOf(rules, '%R~')).toEqual(['tracklane:compactor-seen:']);
     expect(commandsOf(rules)).toEqual(expect.arrayContaining(['evalsha', 'eval', 'evalsha_ro', 'hset', 'publish', 'time', 'exists', 'subscribe']));
   });

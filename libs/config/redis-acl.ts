@@ -58,6 +58,12 @@ const PRESENCE_WRITE: Grant = {
   commands: ['set'],
   writeKeys: presenceKey,
 };
+const COLLECTION: Grant = {
+  why: "collection controls (libs/collection): the day's cookieless salt (SET … NX GET EXAT), per-user tracking preferences (HSCAN, HGET; a change as MULTI/EXEC of HSET or HDEL and PUBLISH) and SUBSCRIBE to their changes",
+  commands: ['set', 'hscan', 'hget', 'hset', 'hdel', 'multi', 'exec', 'publish', 'subscribe'],
+  writeKeys: (s) => [`${literal(s.redisPrefix)}daily-salt:*`, `${literal(s.redisPrefix)}tracking-off`],
+  channels: (s) => [`${literal(s.redisPrefix)}tracking-off`],
+};
 const keyStoreKeys = (s: RedisAclScope): string[] => [`${literal(s.redisPrefix)}pseudonym-keys:*`];
 const KEY_STORE_READ: Grant = {
   why: 'wrapped pseudonym keys (libs/privacy/key-stores.ts redisKeyStore): HGET of a version, opened with the master key',
@@ -83,7 +89,7 @@ const LEASE: Grant = {
  * compactor), written by the compactor's key keeper: the collector cannot even read them.
  */
 const GRANTS: Record<RedisService, readonly Grant[]> = {
-  collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ],
+  collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ, COLLECTION],
   enricher: [CONNECTION, TENANT_READ],
   anonymizer: [CONNECTION, TENANT_READ, KEY_STORE_READ],
   sink: [CONNECTION, TENANT_READ],

@@ -59,6 +59,7 @@ const TENANTS: Record<string, TenantFlags> = {
   t_optout: { ...DEFAULT_FLAGS, ipPolicy: 'full', resolveIp: false },
   t_optout_gtm: { ...DEFAULT_FLAGS, ipPolicy: 'geo_then_mask', resolveIp: false },
   t_scrub: { ...DEFAULT_FLAGS, scrubQueryParams: ['invite'] },
+  t_keep_bots: { ...DEFAULT_FLAGS, botPolicy: 'keep' },
 };
 const flags: FlagSource = { get: (tenant) => TENANTS[tenant] };
 
@@ -198,6 +199,14 @@ describe('createEnrichStage', () => {
     const e = enrichedOf(stage(rawEvent({ user_agent: ua })));
     if (expected === null) expect(e.ua).toBeNull();
     else expect(e.ua).toMatchObject(expected);
+  });
+
+  it.each([
+    ['t_full', 'bot'],
+    ['t_keep_bots', 'desktop'],
+  ])('a crawler under %s is labelled %s (botPolicy flag, keep)', (tenant, deviceType) => {
+    const e = enrichedOf(stage(rawEvent({ tenant_id: tenant, user_agent: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' })));
+    expect(e.ua?.device_type).toBe(deviceType);
   });
 
   it('scrubs the page fields analytics.js repeats in properties, and emails in titles and labels', () => {

@@ -118,7 +118,7 @@ export function createEnrichStage(deps: EnrichStageDeps): Stage<RawEvent, Enrich
       account_traits: event.account_traits,
       geo: ip.geo,
       ip_org: ip.ip_org,
-      ua: parseUa(event.user_agent),
+      ua: parseUa(event.user_agent, { keepBots: flags.botPolicy === 'keep' }),
       inferred_account:
         event.account_id === null && email === null ? null : inferAccount({ explicitAccountId: event.account_id, email }),
     };

@@ -36,6 +36,14 @@ describe('parseUserAgent', () => {
   ])('isBotUserAgent(%s) = %s', (ua, bot) => {
     expect(isBotUserAgent(ua)).toBe(bot);
   });
+
+  it('keepBots: a bot parses as what its string says (botPolicy keep), cached apart from the labelled one', () => {
+    const parse = createUserAgentParser();
+    expect(parse(GOOGLEBOT)?.device_type).toBe('bot');
+    expect(parse(GOOGLEBOT, { keepBots: true })?.device_type).toBe('desktop');
+    expect(parse(GOOGLEBOT)?.device_type).toBe('bot');
+    expect(parse(CHROME_WIN, { keepBots: true })).toBe(parse(CHROME_WIN));
+  });
 });
 
 describe('createUserAgentParser', () => {

@@ -23,7 +23,6 @@ function normalize(input: unknown, f: Partial<RequestFacts> = {}) {
 describe('segmentMessageSchema', () => {
   it.each([
     [{ type: 'track', userId: 'u1' }, 'event'],
-    [{ type: 'track', event: 'X' }, 'userId or anonymousId'],
     [{ type: 'group', userId: 'u1' }, 'groupId'],
     [{ type: 'alias', userId: 'u1' }, 'previousId'],
     [{ type: 'bogus', userId: 'u1' }, 'type'],
@@ -204,6 +203,22 @@ describe('hostile values', () => {
     ['a group whose groupId is spaces', { type: 'group', userId: 'u', groupId: '  ' }, 'groupId: group requires groupId'],
   ])('rejects %s', (_name, input, error) => {
     expect(normalizeMessage(segmentMessageSchema.parse(input), facts, opts)).toEqual({ ok: false, error });
+  });
+
+  it('rejects an event with neither id unless asked to accept it (cookieless mode derives one)', () => {
+    const msg = segmentMessageSchema.parse({ type: 'track', event: 'X' });
+    expect(normalizeMessage(msg, facts, opts)).toEqual({ ok: false, error: 'userId: either userId or anonymousId is required' });
+    const r = normalizeMessage(msg, facts, { ...opts, allowMissingIds: true });
+    expect(r.ok && [r.event.user_id, r.event.anonymous_id]).toEqual([null, null]);
+  });
+
+  it.each([
+    ['a browser library', { library: { name: 'analytics.js' } }, 'Mozilla/5.0 (request)'],
+    ['no library', {}, 'Mozilla/5.0 (request)'],
+    ['a server library without context.userAgent (the request carries the SDK\'s)', { library: { name: '@segment/analytics-node' } }, null],
+    ['a server library with its end user\'s context.userAgent', { library: { name: 'analytics-python' }, userAgent: 'Mozilla/5.0 (end user)' }, 'Mozilla/5.0 (end user)'],
+  ])('user agent of %s', (_name, context, expected) => {
+    expect(normalize({ type: 'page', anonymousId: 'a', context }, { requestUserAgent: 'Mozilla/5.0 (request)' }).user_agent).toBe(expected);
   });
 
   it('takes a group id of spaces from context.groupId when there is one', () => {

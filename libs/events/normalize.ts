@@ -3,6 +3,7 @@
 // clock-skew corrected and far-future values clamped with a flag (DESIGN.md §2).
 import { isIP } from 'node:net';
 import { LIMITS, type ElementInfo, type JsonMap, type PageContext, type RawEvent } from './envelope.js';
+import { isServerLibrary } from './libraries.js';
 import type { SegmentMessage } from './segment-message.js';
 
 export interface RequestFacts {
@@ -20,6 +21,8 @@ export interface NormalizeOptions {
   /** corrected timestamps later than receivedAt + this are clamped and flagged */
   maxFutureMs: number;
   mintId: () => string;
+  /** accept an event with neither userId nor anonymousId (a collection control derives one) */
+  allowMissingIds?: boolean;
 }
 
 export type Normalized = { ok: true; event: RawEvent } | { ok: false; error: string };
@@ -84,7 +87,7 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
   const anonymousId = nonEmpty(msg.anonymousId);
   const previousId = nonEmpty(msg.previousId);
   const accountId = nonEmpty(msg.groupId) ?? idProp(ctx, 'groupId');
-  if (userId === null && anonymousId === null) return fail('userId: either userId or anonymousId is required');
+  if (userId === null && anonymousId === null && opts.allowMissingIds !== true) return fail('userId: either userId or anonymousId is required');
   if (msg.type === 'alias' && (previousId === null || userId === null)) return fail('previousId: alias requires previousId and userId');
   if (msg.type === 'group' && accountId === null) return fail('groupId: group requires groupId');
 
@@ -103,7 +106,8 @@ export function normalizeMessage(msg: SegmentMessage, facts: RequestFacts, opts:
     received_at: facts.receivedAt,
     timestamp_clamped: time.clamped,
     ip,
-    user_agent: text(stringProp(ctx, 'userAgent') ?? facts.requestUserAgent, LIMITS.shortTextChars),
+    // NOTE: a server-side SDK's request carries its own user agent, not its end user's (libraries.ts)
+    user_agent: text(stringProp(ctx, 'userAgent') ?? (isServerLibrary(context.library_name) ? null : facts.requestUserAgent), LIMITS.shortTextChars),
     context,
     element: rawElement ? toElement(rawElement) : null,
     properties: encodedProps,

@@ -49,9 +49,6 @@ export const segmentMessageSchema = z
     element: elementSchema.nullish(),
   })
   .superRefine((m, ctx) => {
-    if (!m.userId && !m.anonymousId) {
-      ctx.addIssue({ code: 'custom', message: 'either userId or anonymousId is required', path: ['userId'] });
-    }
     if (m.type === 'track' && !m.event?.trim()) {
       ctx.addIssue({ code: 'custom', message: 'track requires a non-empty event name', path: ['event'] });
     }

@@ -14,6 +14,7 @@ import { registerExportRoutes } from './export-routes.js';
 import { registerHistoryTranslationRoutes, type HistoryTranslationDeps } from './history-translation-routes.js';
 import { registerKeyRoutes } from './key-routes.js';
 import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
+import { registerPreferenceRoutes, type PreferenceDeps } from './preference-routes.js';
 import { registerPseudonymKeyRoutes, type PseudonymKeyDeps } from './pseudonym-key-routes.js';
 import { registerQueryRoutes, type AnalystQueries } from './query-routes.js';
 import { notFound, tenantIdParam } from './route-params.js';
@@ -35,6 +36,8 @@ export interface AdminDeps {
   historyTranslation?: Omit<HistoryTranslationDeps, 'tenants'>;
   /** pseudonym key versions: rotation and shredding (the routes exist everywhere) */
   pseudonymKeys?: Omit<PseudonymKeyDeps, 'tenants'>;
+  /** per-user tracking preferences (trackUsage); the routes exist where the collector holds them */
+  preferences?: Omit<PreferenceDeps, 'tenants'>;
   /** where admin actions are recorded; absent: nowhere (a fleet collector without ClickHouse) */
   audit?: AuditLog;
   /** shared by every listener of one process, so the brake counts all of an address's failures */
@@ -133,6 +136,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     if (deps.overwrites) registerOverwriteRoutes(admin, { ...deps.overwrites, tenants: deps.tenants });
     if (deps.historyTranslation) registerHistoryTranslationRoutes(admin, { now, ...deps.historyTranslation, tenants: deps.tenants });
     registerPseudonymKeyRoutes(admin, { ...deps.pseudonymKeys, tenants: deps.tenants, now });
+    if (deps.preferences) registerPreferenceRoutes(admin, { now, ...deps.preferences, tenants: deps.tenants });
     registerExportRoutes(admin, deps);
   });
 }

@@ -31,6 +31,7 @@ import { startupStep } from '../fleet/startup.js';
 import type { RunningService } from '../fleet/running-service.js';
 import { compactorPresenceKey, presenceCheck } from '../compactor/compactor-presence.js';
 import { createFailureLimiter } from './admin-auth.js';
+import { openFleetCollection } from './collection-wiring.js';
 import { buildCollectorApp, type CollectorAppOptions } from './http-app.js';
 
 export const collectorConfigSchema = withCollectorLimitsChecked(
@@ -104,6 +105,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
   const counted = countIngest(kafkaIngest, ctx.metrics.registry);
 
+  const collection = await openFleetCollection(config, logger, { metrics: ctx.metrics.registry });
   const intake = collectorLimitsFrom(config);
   const appOptions: CollectorAppOptions = {
     logger,
@@ -114,6 +116,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       tenantByWriteKey: (k) => ctx.tenants.tenantByWriteKey(k),
       pipeline: counted,
       limits: intake.limits,
+      collection: collection.collection,
     },
     admin: {
       adminToken: config.TRACKLANE_ADMIN_TOKEN,
@@ -137,6 +140,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       ...(overwrites && translations ? { historyTranslation: { request: (r) => translations.writePending(r), ...(compactorSeen ? { compactorSeen } : {}) } } : {}),
       // NOTE: key versions change in the flags here; the compactor's keeper makes and destroys the keys
       pseudonymKeys: { ...(compactorSeen ? { compactorSeen } : {}), ...(analyst ? { shredReceipts: clickhouseShredReceipts(analyst) } : {}) },
+      ...(collection.preferences ? { preferences: collection.preferences } : {}),
       // NOTE: the compactor holds the master key the export needs (pseudonymized history)
       ...(config.COMPACTOR_URL ? { exportForward: { compactorUrl: config.COMPACTOR_URL } } : {}),
     },
@@ -161,6 +165,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           { name: 'http', run: () => app.close() },
           { name: 'http-admin', run: () => adminApp.close() },
           { name: 'broker-retention', run: () => retention?.stop() },
+          ...collection.stopSteps,
           ...ctx.stopSteps,
           { name: 'clickhouse', run: () => analyst?.close() },
           { name: 'clickhouse-analyst', run: () => analystSql?.close() },

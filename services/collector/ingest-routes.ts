@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventType, RawEvent } from '../../libs/events/envelope.js';
 import { eventBytesOver, normalizeMessage, type RequestFacts } from '../../libs/events/normalize.js';
 import { describeIssues, segmentMessageSchema } from '../../libs/events/segment-message.js';
+import { applyControls, NO_CONTROLS, type CollectedEvent, type CollectionControls, type ConsentPreferences } from '../../libs/collection/controls.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import type { Tenant } from '../../libs/tenants/tenant-store.js';
 import { registerIngestCors } from './cors.js';
@@ -20,6 +21,8 @@ export interface IngestDeps {
   tenantByWriteKey: (writeKey: string) => Tenant | undefined;
   pipeline: IngestPipeline;
   limits: IngestLimits;
+  /** rate limits, consent, tracking preferences, bots, tracking plans (libs/collection); default none */
+  collection?: CollectionControls;
   now?: () => number;
 }
 
@@ -40,6 +43,7 @@ const SINGLE_ROUTES: Record<string, EventType> = {
 
 export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): void {
   const now = deps.now ?? Date.now;
+  const collection = deps.collection ?? NO_CONTROLS;
   registerIngestCors(app, ['/v1/batch', ...Object.keys(SINGLE_ROUTES)]);
 
   app.post('/v1/batch', async (req, reply) => {
@@ -75,48 +79,76 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): vo
         .header('www-authenticate', 'Basic realm="tracklane"')
         .send({ success: false, error: 'unauthorized', message: writeKey ? 'unknown write key' : 'missing write key (HTTP Basic username)' });
     }
+    const receivedAt = now();
+    if (collection.admission) {
+      const admission = await collection.admission.admit(tenant, messages.length, receivedAt);
+      if (!admission.admitted) {
+        return reply
+          .code(429)
+          .header('retry-after', String(admission.retryAfterSeconds))
+          .send({ success: false, error: 'rate_limited', message: `the tenant's event rate limit is exceeded; retry in ${admission.retryAfterSeconds} s` });
+      }
+    }
     const facts: RequestFacts = {
       tenantId: tenant.tenantId,
-      receivedAt: now(),
+      receivedAt,
       requestIp: req.ip ?? null,
       requestUserAgent: req.headers['user-agent'] ?? null,
       batchSentAt: timeField(body['sentAt']),
     };
-    const { events, errors } = normalizeAll(messages, facts, deps.limits);
-    if (events.length === 0) {
+    const { events: collected, errors } = collectAll(messages, facts, deps.limits, { allowMissingIds: collection.derivesAnonymousIds === true });
+    if (collected.length === 0) {
       return reply.code(400).send({ success: false, error: 'invalid_events', message: 'no valid event in the request', errors });
     }
     if (!deps.pipeline.ready()) {
       return reply.code(503).header('retry-after', '1').send({ success: false, error: 'unavailable', message: 'pipeline is not ready' });
     }
-    const outcome = await deps.pipeline.ingest(events);
-    if (outcome.retry.length > 0) {
+    const verdicts = await applyControls(collection.controls, tenant, collected, receivedAt);
+    for (const d of verdicts.dropped) collection.onDrop?.(tenant.tenantId, d.reason);
+    // NOTE: a control that derives ids (cookieless mode) may have left one without: never stored
+    const events = verdicts.kept.map((c) => c.event).filter((e) => e.user_id !== null || e.anonymous_id !== null);
+    const outcome = verdicts.retry.length === 0 && events.length > 0 ? await deps.pipeline.ingest(events) : { accepted: 0, dropped: [], deadLettered: [], retry: [] };
+    const retry = verdicts.retry.length + outcome.retry.length;
+    const dropped = verdicts.dropped.length + outcome.dropped.length;
+    if (retry > 0) {
       // NOTE: siblings already stored are harmless on a retry: event ids are deduplicated.
       return reply.code(503).header('retry-after', '1').send({
         success: false,
         error: 'retry',
-        message: `${outcome.retry.length} event(s) could not be processed now; retry the request`,
+        message: `${retry} event(s) could not be processed now; retry the request`,
       });
     }
     // NOTE: counts only: a reason (e.g. that a user is suppressed) is not for the sender's eyes
     return reply.code(200).send({
       success: true,
       accepted: outcome.accepted,
-      ...(outcome.dropped.length > 0 ? { dropped: outcome.dropped.length } : {}),
+      ...(dropped > 0 ? { dropped } : {}),
       ...(outcome.deadLettered.length > 0 ? { deadLettered: outcome.deadLettered.length } : {}),
       ...(errors.length > 0 ? { rejected: errors.length, errors } : {}),
     });
   }
 }
 
+/** normalize and validate each message: the valid ones as envelopes, the others' errors by index */
 export function normalizeAll(
   messages: readonly unknown[],
   facts: RequestFacts,
   limits: IngestLimits,
 ): { events: RawEvent[]; errors: EventError[] } {
-  const events: RawEvent[] = [];
+  const { events, errors } = collectAll(messages, facts, limits);
+  return { events: events.map((c) => c.event), errors };
+}
+
+/** normalizeAll, with what the collection controls read from each message beyond its envelope */
+export function collectAll(
+  messages: readonly unknown[],
+  facts: RequestFacts,
+  limits: IngestLimits,
+  { allowMissingIds = false }: { allowMissingIds?: boolean } = {},
+): { events: CollectedEvent[]; errors: EventError[] } {
+  const events: CollectedEvent[] = [];
   const errors: EventError[] = [];
-  const opts = { maxFutureMs: limits.maxFutureMs, mintId: randomUUID };
+  const opts = { maxFutureMs: limits.maxFutureMs, mintId: randomUUID, allowMissingIds };
   messages.forEach((msg, index) => {
     const messageId = messageIdOf(msg);
     try {
@@ -144,8 +176,17 @@ export function normalizeAll(
       errors.push({ index, messageId, error: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` });
       return;
     }
-    events.push(r.event);
+    events.push({ event: r.event, consent: consentOf(parsed.data.context) });
   }
+}
+
+/** `context.consent.categoryPreferences` with its boolean entries; null when absent or not an object. */
+export function consentOf(ctx: Record<string, unknown> | null | undefined): ConsentPreferences | null {
+  const prefs = asObject(asObject(ctx?.['consent'])?.['categoryPreferences']);
+  if (!prefs) return null;
+  const out: Record<string, boolean> = Object.create(null);
+  for (const [k, v] of Object.entries(prefs)) if (typeof v === 'boolean') out[k] = v;
+  return out;
 }
 
 function writeKeyFrom(req: FastifyRequest, body: Record<string, unknown>): string | null {

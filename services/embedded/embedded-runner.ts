@@ -37,6 +37,9 @@ import type { Logger } from '../../libs/core/logger.js';
 import { createStopStack } from '../../libs/core/stop-stack.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
+import { memoryDailySalts } from '../../libs/collection/daily-ids.js';
+import { standardControls } from '../../libs/collection/standard-controls.js';
+import { openFileTrackingPreferences } from '../../libs/collection/tracking-preferences.js';
 import { createPipelineMetrics } from '../../libs/pipeline/metrics.js';
 import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
@@ -183,6 +186,11 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       logger,
     });
 
+    // Collection controls (issue 16): cookieless ids on an in-process salt, tracking preferences in the data dir
+    const preferences = await openFileTrackingPreferences(join(dataDir, 'tracking-preferences.json'), subjectHash);
+    stack.push('tracking-preferences', () => preferences.close());
+    const collection = standardControls({ salts: memoryDailySalts(), preferences, metrics: metrics.registry });
+
     const adminToken = config.TRACKLANE_ADMIN_TOKEN ?? (await ensureAdminToken(dataDir, logger));
     const intake = collectorLimitsFrom(config);
     const appOptions: CollectorAppOptions = {
@@ -194,6 +202,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
         pipeline: intakePipeline,
         limits: intake.limits,
+        collection,
       },
       admin: {
         adminToken,
@@ -211,6 +220,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
           subjectHash,
         },
         ...(translation ? { historyTranslation: translation.route } : {}),
+        preferences: { preferences, subjectHash },
         exports: {
           source: clickhouseExportSource(exportClient),
           aliasesOf: aliases ? userAliases(aliases) : () => [],
