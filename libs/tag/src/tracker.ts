@@ -104,7 +104,9 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
   const mode = (): ConsentMode => (dnt || store.get('optout') === '1' ? 'off' : consent.mode());
   const off = () => mode() === 'off';
   /** Ids may be kept in the browser from now on (consent given or not needed, not opted out). */
-  const allowStorage = () => mode() === 'send' && store.persist();
+  const allowStorage = (): void => {
+    if (mode() === 'send') store.persist();
+  };
   allowStorage();
 
   let userId = store.get('uid');
