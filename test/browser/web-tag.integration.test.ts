@@ -25,6 +25,35 @@ const LONG_TASK_OBSERVER = `
   }).observe({ type: 'longtask' });
 `;
 
+/**
+ * Records every attempt of the page to write browser storage — localStorage, sessionStorage,
+ * document.cookie, IndexedDB — even one undone at once (localStorage's probe would be one).
+ */
+const STORAGE_WRITE_RECORDER = `
+  window.storageWrites = [];
+  (() => {
+    const log = (what) => window.storageWrites.push(what);
+    for (const m of ['setItem', 'removeItem', 'clear']) {
+      const original = Storage.prototype[m];
+      Storage.prototype[m] = function (...args) {
+        log((this === window.localStorage ? 'localStorage.' : 'sessionStorage.') + m + '(' + (args[0] ?? '') + ')');
+        return original.apply(this, args);
+      };
+    }
+    const cookie = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie');
+    Object.defineProperty(Document.prototype, 'cookie', {
+      configurable: true,
+      get() { return cookie.get.call(this); },
+      set(v) { log('document.cookie'); cookie.set.call(this, v); },
+    });
+    const open = IDBFactory.prototype.open;
+    IDBFactory.prototype.open = function (...args) {
+      log('indexedDB.open(' + args[0] + ')');
+      return open.apply(this, args);
+    };
+  })();
+`;
+
 let server: EmbeddedProcess;
 let browser: Browser;
 let seq = 0;
@@ -52,7 +81,11 @@ interface PageGlobals {
   tracklane: ((...args: unknown[]) => void) & { loaded?: boolean };
   history: { pushState(state: unknown, unused: string, url: string): void };
   localStorage: Record<string, string>;
+  sessionStorage: Record<string, string>;
+  document: { cookie: string };
+  indexedDB: { databases(): Promise<{ name?: string }[]> };
   longTasks: number[];
+  storageWrites: string[];
 }
 
 interface Captured {
@@ -72,6 +105,10 @@ interface Opened {
   requests: Captured[];
   /** what the tag posted to the collector (through the proxy), beacons included */
   posted(): Forwarded[];
+  /** the messages of those posts, in order */
+  messages(): Message[];
+  /** everything the proxy saw but the tag's own script (GET /tag.js): preflights included */
+  proxied(): Forwarded[];
   /** console messages and uncaught errors of the page */
   noise: string[];
   close(): Promise<void>;
@@ -104,6 +141,7 @@ async function openTestPage(
   const query = new URLSearchParams({ writeKey, host: proxy.url, opts: JSON.stringify({ flushIntervalMs: 200, ...opts }) });
   await p.goto(`${page.origin ?? server.url}${page.path ?? '/tag/test-page'}?${query}`);
   await tagLoaded(p);
+  const posted = () => proxy.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/'));
   return {
     tenant,
     writeKey,
@@ -111,13 +149,51 @@ async function openTestPage(
     page: p,
     requests,
     noise,
-    posted: () => proxy.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/')),
+    posted,
+    messages: () => posted().flatMap((r) => (JSON.parse(r.body) as { batch: Message[] }).batch),
+    proxied: () => proxy.requests.filter((r) => !(r.method === 'GET' && r.path.startsWith('/tag.js'))),
     close: async () => {
       await context.close();
       await proxy.close();
     },
   };
 }
+
+/** A message as the tag sent it. */
+interface Message {
+  type: string;
+  event?: string;
+  anonymousId?: string;
+  userId?: string;
+  sessionId?: string;
+  context: { consent?: { categoryPreferences: Record<string, boolean> } };
+}
+
+/** What the browser keeps: in the page (its origin), and for every origin (the context's state). */
+async function browserStorage(o: Opened): Promise<Record<string, unknown>> {
+  const page = await o.page.evaluate(async () => {
+    const g = globalThis as unknown as PageGlobals;
+    return {
+      localStorage: Object.keys(g.localStorage).sort(),
+      sessionStorage: Object.keys(g.sessionStorage),
+      cookie: g.document.cookie,
+      indexedDB: (await g.indexedDB.databases()).map((d) => d.name),
+    };
+  });
+  const state = await o.context.storageState();
+  return { ...page, cookies: state.cookies.map((c) => c.name), origins: state.origins.filter((x) => x.localStorage.length > 0).map((x) => x.origin) };
+}
+
+const NOTHING_STORED = { localStorage: [], sessionStorage: [], cookie: '', indexedDB: [], cookies: [], origins: [] };
+
+const storageWrites = (page: Page) => page.evaluate(() => (globalThis as unknown as PageGlobals).storageWrites);
+
+function tracklane(page: Page, ...args: unknown[]): Promise<void> {
+  return page.evaluate((a) => (globalThis as unknown as PageGlobals).tracklane(...a), args);
+}
+
+/** A negative check needs a wait: 5× the flush interval of the test page's tag. */
+const quietPeriod = (page: Page) => page.waitForTimeout(1000);
 
 async function tagLoaded(page: Page): Promise<void> {
   await page.waitForFunction(() => (globalThis as unknown as Partial<PageGlobals>).tracklane?.loaded === true);
@@ -410,6 +486,103 @@ describe('web tag in Chromium', () => {
     } finally {
       await shop.close();
     }
+  });
+});
+
+describe('web tag in Chromium: consent and cookieless mode', () => {
+  it('with requireConsent, sends and stores nothing before consent; then sends what it held, carrying the preferences', async () => {
+    const o = await openTestPage({ requireConsent: true }, { initScript: STORAGE_WRITE_RECORDER });
+    await o.page.click('#signup');
+    await tracklane(o.page, 'track', 'Before Consent');
+    await quietPeriod(o.page);
+    expect(o.proxied()).toEqual([]);
+    expect(await storageWrites(o.page)).toEqual([]);
+    expect(await browserStorage(o)).toEqual(NOTHING_STORED);
+
+    // what a CMP does once the visitor accepted
+    await tracklane(o.page, 'consent', { analytics: true, marketing: false });
+    const held = await eventually(() => {
+      const ms = o.messages();
+      return ms.some((m) => m.event === 'Before Consent') && ms;
+    }, 10_000, 'the held messages');
+    expect(held.map((m) => m.type).sort()).toEqual(['click', 'page', 'session_start', 'track']);
+    for (const m of held) expect(m.context.consent).toEqual({ categoryPreferences: { analytics: true, marketing: false } });
+    const rs = await until(o.tenant, 'the held events', (r) => r.length >= 4 && r);
+    expect(rs.map((r) => r.type).sort()).toEqual(['click', 'page', 'session_start', 'track']);
+    expect(new Set(rs.map((r) => r.anonymous_id)).size).toBe(1);
+    expect((await browserStorage(o))['localStorage']).toEqual(['tl_aid', 'tl_consent', 'tl_session']);
+    // control: the recorder does see the tag's writes
+    expect(await storageWrites(o.page)).toContain('localStorage.setItem(tl_aid)');
+
+    // the next page load sends at once, on the stored choice (its CMP may call later)
+    await o.page.reload();
+    await tagLoaded(o.page);
+    const again = await eventually(() => o.messages().filter((m) => m.type === 'page')[1], 10_000, 'the next page view');
+    expect(again).toMatchObject({ anonymousId: held[0]!.anonymousId, context: { consent: { categoryPreferences: { analytics: true, marketing: false } } } });
+    expect(o.noise).toEqual([]);
+    await o.close();
+  });
+
+  it('after a withdrawal sends nothing more, on this page or the next, and keeps only the choice', async () => {
+    const o = await openTestPage({ requireConsent: true }, { initScript: STORAGE_WRITE_RECORDER });
+    await tracklane(o.page, 'consent', { analytics: true, marketing: true });
+    await tracklane(o.page, 'identify', 'user-42', 'acct-7');
+    await o.page.click('#signup');
+    await until(o.tenant, 'a click of the identified user', (r) => r.find((x) => x.type === 'click' && x.user_id === 'user-42'));
+    expect((await browserStorage(o))['localStorage']).toEqual(['tl_acc', 'tl_aid', 'tl_consent', 'tl_session', 'tl_uid']);
+
+    await tracklane(o.page, 'consent', { analytics: false, marketing: true });
+    const sent = o.posted().length;
+    expect(await browserStorage(o)).toEqual({ ...NOTHING_STORED, localStorage: ['tl_consent'], origins: [server.url] });
+    expect(await o.page.evaluate(() => (globalThis as unknown as PageGlobals).localStorage['tl_consent'])).toBe('{"analytics":false,"marketing":true}');
+
+    await o.page.click('#signup');
+    await tracklane(o.page, 'track', 'After Withdrawal');
+    await o.page.evaluate(() => (globalThis as unknown as PageGlobals).history.pushState({}, '', '/tag/test-page/after-withdrawal'));
+    await o.page.reload();
+    await tagLoaded(o.page);
+    await o.page.click('#signup');
+    await tracklane(o.page, 'track', 'Next Page After Withdrawal');
+    await quietPeriod(o.page);
+    // the next page load wrote nothing at all
+    expect(await storageWrites(o.page)).toEqual([]);
+    expect((await browserStorage(o))['localStorage']).toEqual(['tl_consent']);
+    // NOTE: then the page goes: a page hide would send by beacon
+    await o.page.goto('about:blank');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(o.posted().length).toBe(sent);
+    const rs = await rows(o.tenant);
+    expect(rs.filter((r) => r.event?.includes('After Withdrawal') || r.path?.includes('after-withdrawal'))).toEqual([]);
+    expect(o.noise).toEqual([]);
+    await o.close();
+  });
+
+  it("with storage: 'none' writes nothing to any browser storage across two page loads; the collector's daily id joins them", async () => {
+    const o = await openTestPage({ storage: 'none' }, { initScript: STORAGE_WRITE_RECORDER });
+    await o.page.click('#signup');
+    await eventually(() => o.messages().some((m) => m.type === 'click'), 10_000, 'the first page’s click');
+    expect(await storageWrites(o.page)).toEqual([]);
+    await o.page.reload();
+    await tagLoaded(o.page);
+    await o.page.click('#signup');
+    await eventually(() => o.messages().filter((m) => m.type === 'click').length === 2, 10_000, 'the second page’s click');
+    expect(await storageWrites(o.page)).toEqual([]);
+    expect(await browserStorage(o)).toEqual(NOTHING_STORED);
+
+    const sent = o.messages();
+    expect(sent.map((m) => m.type)).toEqual(['page', 'click', 'page', 'click']);
+    for (const m of sent) {
+      expect(m).not.toHaveProperty('anonymousId');
+      expect(m).not.toHaveProperty('sessionId');
+    }
+    const rs = await until(o.tenant, 'both page loads’ events', (r) => r.length >= 4 && r);
+    expect(rs.map((r) => r.type)).toEqual(['page', 'click', 'page', 'click']);
+    const ids = new Set(rs.map((r) => r.anonymous_id));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/\S/);
+    expect(rs.map((r) => r.session_id)).toEqual([null, null, null, null]);
+    expect(o.noise).toEqual([]);
+    await o.close();
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localStore } from './storage.js';
+import { deferredStore, localStore } from './storage.js';
 
 function fakeStorage(opts: { throwOnAccess?: boolean; quota?: number } = {}): Storage {
   const m = new Map<string, string>();
@@ -43,5 +43,60 @@ describe('localStore', () => {
     s.set('a', '1');
     s.set('b', '2');
     expect([s.get('a'), s.get('b')]).toEqual(['1', '2']);
+  });
+});
+
+describe('deferredStore', () => {
+  it('keeps everything in memory, never touching the browser storage, until persist()', () => {
+    const area = fakeStorage();
+    let opened = 0;
+    const s = deferredStore(() => {
+      opened++;
+      return localStore('tl_', () => area);
+    });
+    s.set('aid', 'a1');
+    s.set('session', 's1');
+    s.remove('session');
+    expect(s.get('aid')).toBe('a1');
+    expect([opened, area.length]).toEqual([0, 0]);
+
+    s.persist();
+    s.persist();
+    expect(opened).toBe(1);
+    expect(area.getItem('tl_aid')).toBe('a1');
+    expect(area.length).toBe(1);
+    s.set('uid', 'u1');
+    expect(area.getItem('tl_uid')).toBe('u1');
+    s.remove('aid');
+    expect([s.get('aid'), area.getItem('tl_aid')]).toEqual([null, null]);
+  });
+
+  it('what memory held wins over what the browser had stored', () => {
+    const area = fakeStorage();
+    area.setItem('tl_aid', 'old');
+    const s = deferredStore(() => localStore('tl_', () => area));
+    expect(s.get('aid')).toBeNull(); // nothing stored is read before persist()
+    s.set('aid', 'new');
+    s.persist();
+    expect(area.getItem('tl_aid')).toBe('new');
+  });
+
+  it('replays removals on persist(): an optIn before consent lifts the stored opt-out', () => {
+    const area = fakeStorage();
+    area.setItem('tl_optout', '1');
+    const s = deferredStore(() => localStore('tl_', () => area));
+    s.set('optout', '1'); // what the tracker seeds from the stored choice
+    s.remove('optout');
+    expect(s.get('optout')).toBeNull();
+    expect(area.getItem('tl_optout')).toBe('1');
+    s.persist();
+    expect(area.getItem('tl_optout')).toBeNull();
+  });
+
+  it('without a target (cookieless) it stays memory for good', () => {
+    const s = deferredStore(null);
+    s.set('aid', 'a1');
+    s.persist();
+    expect(s.get('aid')).toBe('a1');
   });
 });

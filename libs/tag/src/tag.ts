@@ -1,7 +1,7 @@
 // The web tag's entry point (bundled by build-tag.ts into GET /tag.js): replaces the install
 // snippet's queueing stub `tracklane(...)` with the real command function and replays the
-// calls queued before the script loaded. Commands: init, identify, track, page, optOut,
-// optIn, reset, flush.
+// calls queued before the script loaded. Commands: init, identify, track, page, consent,
+// optOut, optIn, reset, flush.
 import { safe, startTracker, type TagOptions, type Tracker } from './tracker.js';
 
 type Args = ArrayLike<unknown>;
@@ -61,6 +61,8 @@ function install(): void {
         return tracker.track(a, b);
       case 'page':
         return tracker.page(a, b);
+      case 'consent':
+        return tracker.consent(a);
       case 'optOut':
         return tracker.optOut();
       case 'optIn':

@@ -1,11 +1,13 @@
 // The tag's core in the page: builds Segment-shaped messages (page, click, link, track,
 // identify, group, session_start, session_end), wires automatic tracking to the DOM and
-// hands serialized messages to delivery. Reads no form field, no markup, nothing typed.
+// hands serialized messages to delivery — or holds them until consent. Reads no form field,
+// no markup, nothing typed.
+import { createConsent, type ConsentMode } from './consent.js';
 import { createDelivery } from './delivery.js';
 import { describeClick } from './element.js';
 import { uuid } from './ids.js';
 import { createSession, type Session } from './session.js';
-import { localStore } from './storage.js';
+import { deferredStore, localStore } from './storage.js';
 import { createUrlFilter, redactEmails, type UrlFilters } from './url-filter.js';
 
 export const TAG_VERSION = '0.1.0';
@@ -28,14 +30,19 @@ export interface TagOptions {
   batchSize?: number;
   /** longest wait before a partial batch is sent (default 1000 ms) */
   flushIntervalMs?: number;
-  /** oldest unsent messages are dropped beyond this (default 1000) */
+  /** oldest unsent messages are dropped beyond this (default 1000); also the most messages held until consent */
   maxQueue?: number;
+  /** send nothing and store nothing until a consent call grants (default false); messages meanwhile are held in memory */
+  requireConsent?: boolean;
+  /** 'local' (default): ids in localStorage; 'none': in memory for the page's life, no anonymousId, no sessions */
+  storage?: 'local' | 'none';
 }
 
 export interface Tracker {
   identify(user: unknown, account?: unknown): void;
   track(name: unknown, properties?: unknown): void;
   page(name?: unknown, properties?: unknown): void;
+  consent(preferences: unknown): void;
   optOut(): void;
   optIn(): void;
   reset(): void;
@@ -71,14 +78,36 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
   const w = window;
   const d = document;
   const nav = navigator as Navigator & { globalPrivacyControl?: boolean };
-  const store = localStore('tl_', () => w.localStorage);
+  // NOTE: any value but 'local' is cookieless: a typo must store less, not more.
+  const cookieless = options.storage !== undefined && options.storage !== 'local';
+  const store = deferredStore(cookieless ? null : () => localStore('tl_', () => w.localStorage));
+  if (!cookieless) {
+    // NOTE: before storage may be used, only the visitor's own choices are read from it.
+    for (const k of ['consent', 'optout']) {
+      let v: string | null = null;
+      try {
+        v = w.localStorage.getItem(`tl_${k}`);
+      } catch {
+        // storage unavailable: no choice stored
+      }
+      if (v !== null) store.set(k, v);
+    }
+  }
+  const maxQueue = num(options.maxQueue, 1000, 1);
+  const consent = createConsent<Fields>({ store, required: options.requireConsent === true, maxHeld: maxQueue });
   const host = String(options.host || scriptOrigin || location.origin).replace(/\/+$/, '');
   const endpoint = `${host}/v1/batch`;
   const filterUrl = createUrlFilter(options.urlFilters);
   const dnt =
     options.honorDnt === true &&
     (nav.doNotTrack === '1' || (w as { doNotTrack?: string }).doNotTrack === '1' || nav.globalPrivacyControl === true);
-  const off = () => dnt || store.get('optout') === '1';
+  const mode = (): ConsentMode => (dnt || store.get('optout') === '1' ? 'off' : consent.mode());
+  const off = () => mode() === 'off';
+  /** Ids may be kept in the browser from now on (consent given or not needed, not opted out). */
+  const allowStorage = (): void => {
+    if (mode() === 'send') store.persist();
+  };
+  allowStorage();
 
   let userId = store.get('uid');
   let accountId = store.get('acc');
@@ -116,15 +145,17 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
     clearTimer: (h) => w.clearTimeout(h as number),
     batchSize: num(options.batchSize, 20, 1),
     flushIntervalMs: num(options.flushIntervalMs, 1000, 0),
-    maxQueue: num(options.maxQueue, 1000, 1),
+    maxQueue,
     maxBatchChars: 16_000,
     maxAttempts: 8,
     backoffBaseMs: 1000,
     backoffMaxMs: 60_000,
   });
 
+  // NOTE: cookieless, a session could not outlive the page: one per page load would split every
+  // visit of a multi-page site, so there are none; the collector's daily id joins the events.
   const session: Session | null =
-    options.trackSessions === false
+    options.trackSessions === false || cookieless
       ? null
       : createSession({
           store,
@@ -167,18 +198,28 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
    * first, which may emit session_end and session_start ahead of it.
    */
   function emit(type: string, fields: Fields, at = Date.now(), sessionId?: string): void {
-    if (off()) return;
+    const m = mode();
+    if (m === 'off') return;
     const sid = sessionId ?? session?.touch();
     const msg: Fields = {
       type,
       messageId: uuid(),
-      anonymousId: anonymousId(),
+      // NOTE: cookieless, the collector derives a daily id from the request instead.
+      ...(cookieless ? {} : { anonymousId: anonymousId() }),
       ...(userId ? { userId } : {}),
       ...(sid ? { sessionId: sid } : {}),
       timestamp: new Date(at).toISOString(),
       context: context(),
       ...fields,
     };
+    if (m === 'hold') consent.hold(msg);
+    else send(msg);
+  }
+
+  function send(msg: Fields): void {
+    const p = consent.preferences();
+    // NOTE: stamped when sent, so a message held until consent carries the choice that released it.
+    if (p) msg['context'] = { ...(msg['context'] as Fields), consent: { categoryPreferences: p } };
     delivery.push(JSON.stringify(msg));
   }
 
@@ -241,6 +282,14 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
     for (const k of ['uid', 'acc', 'aid', 'session']) store.remove(k);
   }
 
+  /** Opt-out and withdrawal: nothing queued or held is sent, the ids are gone. */
+  function stop(): void {
+    delivery.clear();
+    consent.discard();
+    session?.stop();
+    forgetIdentity();
+  }
+
   return {
     identify(user, account) {
       const u = identity(user);
@@ -263,14 +312,22 @@ export function startTracker(writeKey: string, options: TagOptions, scriptOrigin
     page(name, properties) {
       emit('page', { ...(typeof name === 'string' ? { name } : {}), properties: asFields(properties) });
     },
+    consent(preferences) {
+      const r = consent.update(preferences);
+      if (!r) return;
+      // NOTE: a withdrawal sends nothing, not even itself; what stays is the stored choice.
+      if (r.result === 'withdraw') return stop();
+      if (off()) return; // opted out or Do Not Track: what was held stays unsent
+      allowStorage();
+      for (const m of r.held) send(m);
+    },
     optOut() {
       store.set('optout', '1');
-      delivery.clear();
-      session?.stop();
-      forgetIdentity();
+      stop();
     },
     optIn() {
       store.remove('optout');
+      allowStorage();
     },
     reset() {
       session?.stop();
