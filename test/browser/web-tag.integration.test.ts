@@ -570,13 +570,15 @@ describe('web tag in Chromium: consent and cookieless mode', () => {
     expect(await browserStorage(o)).toEqual(NOTHING_STORED);
 
     const sent = o.messages();
-    expect(sent.map((m) => m.type)).toEqual(['page', 'click', 'page', 'click']);
+    // NOTE: by type, not by order: batches of two page loads interleave at the proxy and in
+    // ClickHouse (timestamps are skew-corrected per batch) when the machine is loaded
+    expect(sent.map((m) => m.type).sort()).toEqual(['click', 'click', 'page', 'page']);
     for (const m of sent) {
       expect(m).not.toHaveProperty('anonymousId');
       expect(m).not.toHaveProperty('sessionId');
     }
     const rs = await until(o.tenant, 'both page loads’ events', (r) => r.length >= 4 && r);
-    expect(rs.map((r) => r.type)).toEqual(['page', 'click', 'page', 'click']);
+    expect(rs.map((r) => r.type).sort()).toEqual(['click', 'click', 'page', 'page']);
     const ids = new Set(rs.map((r) => r.anonymous_id));
     expect(ids.size).toBe(1);
     expect([...ids][0]).toMatch(/\S/);
