@@ -1,50 +1,33 @@
 // Issue 16 through the embedded server: per-user tracking preferences (acceptance 2), the bot
 // policy (acceptance 3), the server-side consent policy and cookieless daily ids — what is
 // stored in ClickHouse, what the answer and /metrics count as dropped, and why.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
-import { createLogger } from '../../libs/core/logger.js';
-import { embeddedConfigSchema } from '../../services/embedded/config.js';
-import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import type { EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import { startInProcessEmbedded, type InProcessEmbedded } from '../support/in-process-embedded.js';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
 const HEADLESS = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36';
 const GOOGLEBOT = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 
+let e2e: InProcessEmbedded;
 let server: EmbeddedServer;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tracklane-collection-'));
-  const config = embeddedConfigSchema.parse({ PORT: '0', TRACKLANE_DATA_DIR: dataDir, TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url') });
-  server = await startEmbedded(config, createLogger({ level: 'silent' }));
+  e2e = await startInProcessEmbedded();
+  server = e2e.server;
 }, 120_000);
 
-afterAll(async () => {
-  await server?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => e2e?.stop());
 
 async function admin(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${server.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  expect(res.status, `${method} ${path}`).toBeLessThan(300);
-  return (await res.json()) as Record<string, unknown>;
+  const { status, body: answer } = await e2e.admin(method, path, body);
+  expect(status, `${method} ${path}`).toBeLessThan(300);
+  return answer;
 }
 
-async function tenant(flags: Record<string, unknown> = {}): Promise<{ id: string; writeKey: string }> {
-  const id = `t-${randomUUID().slice(0, 8)}`;
-  const { writeKey } = (await admin('PUT', `/v1/admin/tenants/${id}`)) as { writeKey: string };
-  if (Object.keys(flags).length > 0) await admin('PATCH', `/v1/admin/tenants/${id}/flags`, flags);
-  return { id, writeKey };
-}
+const tenant = (flags: Record<string, unknown> = {}) => e2e.tenant('t', flags);
 
 async function send(writeKey: string, batch: Record<string, unknown>[], userAgent = CHROME) {
   const res = await fetch(`${server.url}/v1/batch`, {
