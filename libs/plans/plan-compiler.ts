@@ -1,0 +1,115 @@
+// A tracking plan compiled once per version: one ajv validator per planned event and one for
+// traits, strict (a typo in a schema is a 400, not a rule that never fires), allErrors (so `omit`
+// knows every offending property), patterns on re2js. A problem names where it is in the PUT body.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { compileLinearPattern, linearRegExp } from './linear-regexp.js';
+import { pointerSegment, type PlanMode, type PlanProblem, type TrackingPlan, type UnplannedPolicy } from './plan-schema.js';
+
+export interface CompiledSchema {
+  validate: ValidateFunction;
+  /** top-level property names whose values the schema can read; null: it may read any */
+  reads: ReadonlySet<string> | null;
+}
+
+export interface CompiledPlan {
+  version: number;
+  mode: PlanMode;
+  unplanned: UnplannedPolicy;
+  events: ReadonlyMap<string, CompiledSchema>;
+  traits: CompiledSchema | null;
+}
+
+export type CompileOutcome = { ok: true; plan: CompiledPlan } | { ok: false; problem: PlanProblem };
+
+export function compilePlan(plan: TrackingPlan, version: number): CompileOutcome {
+  // NOTE: one ajv per plan version: `$id`s of one plan never meet another's, and the whole
+  // instance (its compiled code) is dropped with the version
+  const ajv = new Ajv({ strict: true, allErrors: true, code: { regExp: linearRegExp }, messages: true, useDefaults: false, coerceTypes: false });
+  const events = new Map<string, CompiledSchema>();
+  for (const [name, schema] of Object.entries(plan.events)) {
+    const r = compileOne(ajv, schema, `/events/${pointerSegment(name)}`);
+    if (!r.ok) return r;
+    events.set(name, r.schema);
+  }
+  let traits: CompiledSchema | null = null;
+  if (plan.traits !== undefined) {
+    const r = compileOne(ajv, plan.traits, '/traits');
+    if (!r.ok) return r;
+    traits = r.schema;
+  }
+  return { ok: true, plan: { version, mode: plan.mode, unplanned: plan.unplanned, events, traits } };
+}
+
+function compileOne(ajv: Ajv, schema: Record<string, unknown>, at: string): { ok: true; schema: CompiledSchema } | { ok: false; problem: PlanProblem } {
+  const pattern = patternProblem(schema, at);
+  if (pattern) return { ok: false, problem: pattern };
+  if (!ajv.validateSchema(schema)) {
+    const e = ajv.errors?.[0];
+    return { ok: false, problem: { path: `${at}${e?.instancePath ?? ''}`, message: `not a valid JSON Schema: ${e?.message ?? 'invalid'}` } };
+  }
+  try {
+    return { ok: true, schema: { validate: ajv.compile(schema), reads: readsOf(schema) } };
+  } catch (err) {
+    // e.g. strict mode: unknown keyword, unknown format, missing type for a keyword, unresolved $ref
+    const message = err instanceof Error ? err.message : 'schema could not be compiled';
+    // NOTE: ajv's strict-mode messages say where as `at "#/properties/a"`: made a pointer into the body
+    const where = /at (?:path )?"#([^"]*)"/.exec(message)?.[1] ?? '';
+    return { ok: false, problem: { path: `${at}${where}`, message } };
+  }
+}
+
+/** keywords whose value is a map of name → subschema */
+const SCHEMA_MAPS = new Set(['properties', 'patternProperties', 'definitions', '$defs', 'dependentSchemas', 'dependencies']);
+/** keywords whose value is a subschema or a list of them */
+const SCHEMA_VALUES = new Set(['items', 'additionalItems', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'contains', 'propertyNames', 'not', 'if', 'then', 'else', 'allOf', 'anyOf', 'oneOf', 'prefixItems']);
+
+/** The first `pattern` / `patternProperties` key RE2 cannot run, with its JSON pointer. */
+export function patternProblem(node: unknown, at: string): PlanProblem | null {
+  if (node === null || typeof node !== 'object') return null;
+  if (Array.isArray(node)) {
+    for (const [i, s] of node.entries()) {
+      const p = patternProblem(s, `${at}/${i}`);
+      if (p) return p;
+    }
+    return null;
+  }
+  for (const [key, value] of Object.entries(node)) {
+    const here = `${at}/${pointerSegment(key)}`;
+    if (key === 'pattern' && typeof value === 'string') {
+      const r = compileLinearPattern(value);
+      if (!r.ok) return { path: here, message: r.message };
+    } else if (SCHEMA_MAPS.has(key) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [name, sub] of Object.entries(value)) {
+        const subAt = `${here}/${pointerSegment(name)}`;
+        if (key === 'patternProperties') {
+          const r = compileLinearPattern(name);
+          if (!r.ok) return { path: subAt, message: r.message };
+        }
+        const p = patternProblem(sub, subAt);
+        if (p) return p;
+      }
+    } else if (SCHEMA_VALUES.has(key)) {
+      const p = patternProblem(value, here);
+      if (p) return p;
+    }
+    // NOTE: enum, const, default, examples hold data: a "pattern" inside them is not a pattern
+  }
+  return null;
+}
+
+/**
+ * Top-level keywords that look at a property only by the name the schema gives it (or at names
+ * and counts alone): with only these, the values of other properties need not be decoded.
+ */
+const NAME_ONLY_KEYWORDS = new Set(['type', 'properties', 'required', 'minProperties', 'maxProperties', 'propertyNames', 'dependentRequired', 'title', 'description', '$comment', '$schema', '$id', 'definitions', '$defs', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly']);
+
+function readsOf(schema: Record<string, unknown>): ReadonlySet<string> | null {
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === 'additionalProperties' && typeof v === 'boolean') continue;
+    if (!NAME_ONLY_KEYWORDS.has(k)) return null;
+  }
+  const props = schema['properties'];
+  return new Set(props !== null && typeof props === 'object' ? Object.keys(props) : []);
+}
+
+export type { ErrorObject };
