@@ -24,7 +24,9 @@ export type CompileOutcome = { ok: true; plan: CompiledPlan } | { ok: false; pro
 export function compilePlan(plan: TrackingPlan, version: number): CompileOutcome {
   // NOTE: one ajv per plan version: `$id`s of one plan never meet another's, and the whole
   // instance (its compiled code) is dropped with the version
-  const ajv = new Ajv({ strict: true, allErrors: true, code: { regExp: linearRegExp }, messages: true, useDefaults: false, coerceTypes: false });
+  // NOTE: strictRequired off: it refuses `anyOf: [{ required: ['a'] }, …]` beside `properties`
+  // (it looks for `a` in the same subschema only), the usual way to say "one of these is needed"
+  const ajv = new Ajv({ strict: true, strictRequired: false, allErrors: true, code: { regExp: linearRegExp }, messages: true, useDefaults: false, coerceTypes: false });
   const events = new Map<string, CompiledSchema>();
   for (const [name, schema] of Object.entries(plan.events)) {
     const r = compileOne(ajv, schema, `/events/${pointerSegment(name)}`);
