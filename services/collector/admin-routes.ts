@@ -16,6 +16,7 @@ import { registerKeyRoutes } from './key-routes.js';
 import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.js';
 import { registerPseudonymKeyRoutes, type PseudonymKeyDeps } from './pseudonym-key-routes.js';
 import { registerQueryRoutes, type AnalystQueries } from './query-routes.js';
+import { registerTrackingPlanRoutes, type TrackingPlanDeps } from './tracking-plan-routes.js';
 import { notFound, tenantIdParam } from './route-params.js';
 
 export type AdminListener = 'combined' | 'public' | 'admin';
@@ -35,6 +36,8 @@ export interface AdminDeps {
   historyTranslation?: Omit<HistoryTranslationDeps, 'tenants'>;
   /** pseudonym key versions: rotation and shredding (the routes exist everywhere) */
   pseudonymKeys?: Omit<PseudonymKeyDeps, 'tenants'>;
+  /** tenants' tracking plans (issue 16 item 6); the routes exist where a plan store is given */
+  trackingPlans?: Omit<TrackingPlanDeps, 'tenants'>;
   /** where admin actions are recorded; absent: nowhere (a fleet collector without ClickHouse) */
   audit?: AuditLog;
   /** shared by every listener of one process, so the brake counts all of an address's failures */
@@ -134,5 +137,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     if (deps.historyTranslation) registerHistoryTranslationRoutes(admin, { now, ...deps.historyTranslation, tenants: deps.tenants });
     registerPseudonymKeyRoutes(admin, { ...deps.pseudonymKeys, tenants: deps.tenants, now });
     registerExportRoutes(admin, deps);
+    if (deps.trackingPlans) registerTrackingPlanRoutes(admin, { now, ...deps.trackingPlans, tenants: deps.tenants });
   });
 }
