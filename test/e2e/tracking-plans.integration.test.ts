@@ -162,6 +162,8 @@ describe('tracking plans, end to end (embedded)', () => {
       expect(r['event_type']).toBe(String(r['event_id']).endsWith('-identify') ? 'identify' : 'track');
       expect(String(r['reason']).length).toBeGreaterThan(0);
     }
+    // a tenant's analysts see their own violations only (the engine's row filter)
+    expect(await server.tenantQuery(tenant, 'SELECT DISTINCT tenant_id FROM violations')).toEqual([{ tenant_id: tenant }]);
     // no column of any violation row holds an offending value
     const text = JSON.stringify(got);
     for (const needle of Object.values(needles(`${c.mode}${tag}`))) expect(text).not.toContain(needle);
