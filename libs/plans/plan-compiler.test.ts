@@ -36,7 +36,7 @@ describe('patterns', () => {
   it('(a+)+$ on a long input finishes in linear time', () => {
     const r = compilePlan(withEvent(str({ pattern: '(a+)+$' })), 1);
     if (!r.ok) throw new Error(r.problem.message);
-    const validate = r.plan.events.get('Signed Up')?.validate;
+    const validate = r.plan.event('Signed Up')?.validate;
     const evil = `${'a'.repeat(50_000)}!`;
     const started = performance.now();
     // NOTE: the match is found ("a…a" before "!" satisfies (a+)+ then $ fails; RE2 answers no match overall)
@@ -47,7 +47,7 @@ describe('patterns', () => {
   it('JS escapes (\\uXXXX) and classes work as in JSON Schema', () => {
     const r = compilePlan(withEvent(str({ pattern: '^caf\\u00e9 \\d{2}$' })), 1);
     if (!r.ok) throw new Error(r.problem.message);
-    const validate = r.plan.events.get('Signed Up')?.validate;
+    const validate = r.plan.event('Signed Up')?.validate;
     expect(validate?.({ a: 'café 42' })).toBe(true);
     expect(validate?.({ a: 'cafe 42' })).toBe(false);
   });
@@ -77,7 +77,7 @@ describe('what the hot path decodes', () => {
   const readsOf = (schema: Record<string, unknown>) => {
     const r = compilePlan(withEvent(schema), 1);
     if (!r.ok) throw new Error(r.problem.message);
-    const reads = r.plan.events.get('Signed Up')?.reads;
+    const reads = r.plan.event('Signed Up')?.reads;
     return reads === null || reads === undefined ? reads : [...reads].sort();
   };
   it.each([

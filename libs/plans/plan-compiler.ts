@@ -15,23 +15,48 @@ export interface CompiledPlan {
   version: number;
   mode: PlanMode;
   unplanned: UnplannedPolicy;
-  events: ReadonlyMap<string, CompiledSchema>;
+  /**
+   * The schema of a planned event; undefined when the plan does not name it. Lazily compiled
+   * plans compile an event's schema at its first use and throw a PlanCompileError when it does
+   * not compile (a stored plan that no longer does: the caller answers retry).
+   */
+  event(name: string): CompiledSchema | undefined;
   traits: CompiledSchema | null;
+}
+
+export class PlanCompileError extends Error {
+  override readonly name = 'PlanCompileError';
+  constructor(readonly problem: PlanProblem) {
+    super(`${problem.path}: ${problem.message}`);
+  }
 }
 
 export type CompileOutcome = { ok: true; plan: CompiledPlan } | { ok: false; problem: PlanProblem };
 
-export function compilePlan(plan: TrackingPlan, version: number): CompileOutcome {
+/**
+ * Compiles `plan`. `lazy`: every event's schema at its first use (the collector: an ajv
+ * compilation costs 1–3 ms a schema, and a 500-event plan compiled at once would stall the event
+ * loop for a second on each replica); otherwise all of them now (the PUT, which must refuse a
+ * plan with any problem). Traits are compiled at once either way.
+ */
+export function compilePlan(plan: TrackingPlan, version: number, { lazy = false }: { lazy?: boolean } = {}): CompileOutcome {
   // NOTE: one ajv per plan version: `$id`s of one plan never meet another's, and the whole
   // instance (its compiled code) is dropped with the version
   // NOTE: strictRequired off: it refuses `anyOf: [{ required: ['a'] }, …]` beside `properties`
   // (it looks for `a` in the same subschema only), the usual way to say "one of these is needed"
   const ajv = new Ajv({ strict: true, strictRequired: false, allErrors: true, code: { regExp: linearRegExp }, messages: true, useDefaults: false, coerceTypes: false });
-  const events = new Map<string, CompiledSchema>();
-  for (const [name, schema] of Object.entries(plan.events)) {
+  const schemas = new Map(Object.entries(plan.events));
+  const compiled = new Map<string, CompiledSchema>();
+  const compileEvent = (name: string, schema: Record<string, unknown>) => {
     const r = compileOne(ajv, schema, `/events/${pointerSegment(name)}`);
-    if (!r.ok) return r;
-    events.set(name, r.schema);
+    if (r.ok) compiled.set(name, r.schema);
+    return r;
+  };
+  if (!lazy) {
+    for (const [name, schema] of schemas) {
+      const r = compileEvent(name, schema);
+      if (!r.ok) return r;
+    }
   }
   let traits: CompiledSchema | null = null;
   if (plan.traits !== undefined) {
@@ -39,7 +64,16 @@ export function compilePlan(plan: TrackingPlan, version: number): CompileOutcome
     if (!r.ok) return r;
     traits = r.schema;
   }
-  return { ok: true, plan: { version, mode: plan.mode, unplanned: plan.unplanned, events, traits } };
+  const event = (name: string): CompiledSchema | undefined => {
+    const hit = compiled.get(name);
+    if (hit !== undefined) return hit;
+    const schema = schemas.get(name);
+    if (schema === undefined) return undefined;
+    const r = compileEvent(name, schema);
+    if (!r.ok) throw new PlanCompileError(r.problem);
+    return r.schema;
+  };
+  return { ok: true, plan: { version, mode: plan.mode, unplanned: plan.unplanned, event, traits } };
 }
 
 function compileOne(ajv: Ajv, schema: Record<string, unknown>, at: string): { ok: true; schema: CompiledSchema } | { ok: false; problem: PlanProblem } {

@@ -64,4 +64,13 @@ describe('createPlanControl', () => {
     state = { version: 2, updatedAt: 2, plan: { ...PLAN, unplanned: 'allow' } };
     expect(await unplanned()).toBe(0);
   });
+
+  it('a stored event schema that no longer compiles: its events are retried, the others judged (compiled at first use)', async () => {
+    // NOTE: a plan the PUT would refuse, as a store could hold it from another version of Tracklane
+    const plan = trackingPlanSchema.parse({ mode: 'block', events: { Good: { type: 'object' }, Bad: { type: 'object', properties: { a: { type: 'string', pattern: '(a)\\1' } } } } });
+    const control = createPlanControl({ plans: { get: () => ({ version: 1, updatedAt: 1, plan }) }, violations: { record: () => undefined }, logger });
+    const v = await control.apply(await tenant(), [collected('g', 'Good', {}), collected('b', 'Bad', { a: '"x"' })], 1);
+    expect(v.kept.map((c) => c.event.event_id)).toEqual(['g']);
+    expect(v.retry).toEqual([{ eventId: 'b', reason: 'tracking plan does not compile' }]);
+  });
 });

@@ -9,7 +9,7 @@ import type { CollectedEvent, CollectionControl, ControlVerdicts } from '../coll
 import type { ViolationRow } from '../clickhouse/tables/violations.js';
 import type { Logger } from '../core/logger.js';
 import type { Tenant } from '../tenants/tenant-store.js';
-import { compilePlan, type CompiledPlan } from './plan-compiler.js';
+import { compilePlan, PlanCompileError, type CompiledPlan } from './plan-compiler.js';
 import { judgeEvent } from './plan-judge.js';
 import type { PlanMetrics } from './plan-metrics.js';
 import type { PlanStore } from './plan-store.js';
@@ -34,7 +34,7 @@ export function createPlanControl(opts: PlanControlOptions): CollectionControl {
   function compiledFor(tenantId: string, version: number, plan: Parameters<typeof compilePlan>[0]): CompiledPlan | null {
     const hit = cache.get(tenantId);
     if (hit?.version === version) return hit.plan;
-    const r = compilePlan(plan, version);
+    const r = compilePlan(plan, version, { lazy: true });
     if (!r.ok) {
       // NOTE: only when a stored plan no longer compiles (e.g. a newer store record): told once per version
       opts.logger.error({ tenantId, planVersion: version, path: r.problem.path }, 'stored tracking plan does not compile: its events are answered retry');
@@ -42,6 +42,15 @@ export function createPlanControl(opts: PlanControlOptions): CollectionControl {
     const entry = { version, plan: r.ok ? r.plan : null };
     cache.set(tenantId, entry);
     return entry.plan;
+  }
+
+  // NOTE: an event schema of a stored plan that no longer compiles: told once per (tenant, version)
+  const told = new LRUCache<string, true>({ max: 1_000 });
+  function noteUncompilable(tenantId: string, version: number, err: PlanCompileError): void {
+    const key = `${tenantId}\u0000${version}`;
+    if (told.has(key)) return;
+    told.set(key, true);
+    opts.logger.error({ tenantId, planVersion: version, path: err.problem.path }, 'stored tracking plan does not compile: those events are answered retry');
   }
 
   return {
@@ -58,7 +67,16 @@ export function createPlanControl(opts: PlanControlOptions): CollectionControl {
       const out: ControlVerdicts = { kept: [], dropped: [], retry: [] };
       const rows: ViolationRow[] = [];
       for (const c of events) {
-        const j = judgeEvent(plan, c.event);
+        let j: ReturnType<typeof judgeEvent>;
+        try {
+          j = judgeEvent(plan, c.event);
+        } catch (err) {
+          if (!(err instanceof PlanCompileError)) throw err;
+          noteUncompilable(tenant.tenantId, plan.version, err);
+          opts.metrics?.retries.inc({ reason: 'not_compiled' });
+          out.retry.push({ eventId: c.event.event_id, reason: 'tracking plan does not compile' });
+          continue;
+        }
         for (const v of j.violations) {
           rows.push({
             tenant_id: tenant.tenantId,

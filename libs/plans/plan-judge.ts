@@ -32,10 +32,13 @@ const MAX_REASON_CHARS = 300;
 
 const NONE: readonly Violation[] = Object.freeze([]);
 
-/** The plan's judgement of `event`; events of other types are kept untouched. */
+/**
+ * The plan's judgement of `event`; events of other types are kept untouched. Throws the
+ * PlanCompileError of a lazily compiled plan whose schema for this event does not compile.
+ */
 export function judgeEvent(plan: CompiledPlan, event: RawEvent): Judgement {
   if (event.type === 'track') {
-    const schema = event.name === null ? undefined : plan.events.get(event.name);
+    const schema = event.name === null ? undefined : plan.event(event.name);
     if (schema === undefined) return unplanned(plan, event);
     return judgeMap(plan, event, schema, 'properties');
   }
