@@ -44,6 +44,13 @@ describe('patterns', () => {
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 
+  it('a local $ref to definitions works', () => {
+    const r = compilePlan(withEvent({ type: 'object', definitions: { code: { type: 'string', pattern: '^[A-Z]+$' } }, properties: { a: { $ref: '#/definitions/code' } } }), 1);
+    if (!r.ok) throw new Error(r.problem.message);
+    expect(r.plan.event('Signed Up')?.validate({ a: 'ABC' })).toBe(true);
+    expect(r.plan.event('Signed Up')?.validate({ a: 'abc' })).toBe(false);
+  });
+
   it('JS escapes (\\uXXXX) and classes work as in JSON Schema', () => {
     const r = compilePlan(withEvent(str({ pattern: '^caf\\u00e9 \\d{2}$' })), 1);
     if (!r.ok) throw new Error(r.problem.message);
@@ -60,6 +67,7 @@ describe('strict mode refusals name where', () => {
     { what: 'an invalid type', schema: { type: 'object', properties: { a: { type: 'strin' } } }, path: '/events/Signed Up/properties/a/type', message: /not a valid JSON Schema/ },
     { what: 'an unknown format', schema: str({ format: 'email' }), path: '/events/Signed Up/properties/a', message: /unknown format "email"/ },
     { what: 'a tuple without its bounds', schema: { type: 'object', properties: { a: { type: 'array', items: [{ type: 'string' }] } } }, path: '/events/Signed Up/properties/a', message: /"items" is 1-tuple/ },
+    { what: 'an $id (schemas compile one by one)', schema: { type: 'object', properties: { a: { $id: 'https://x.example/a', type: 'string' } } }, path: '/events/Signed Up/properties/a/$id', message: /\$id is not supported/ },
     { what: 'an unresolvable $ref', schema: { type: 'object', properties: { a: { $ref: '#/nope' } } }, path: '/events/Signed Up', message: /can't resolve reference/ },
   ])('$what', ({ schema, path, message }) => {
     const p = problemOf(schema);

@@ -76,6 +76,26 @@ export function compilePlan(plan: TrackingPlan, version: number, { lazy = false 
   return { ok: true, plan: { version, mode: plan.mode, unplanned: plan.unplanned, event, traits } };
 }
 
+/**
+ * The first problem of `plan`, compiling every schema as the PUT must, but yielding to the event
+ * loop between schemas: a 500-event plan takes about a second to compile, and the collector
+ * that answers the PUT goes on taking events meanwhile.
+ */
+export async function planProblem(plan: TrackingPlan): Promise<PlanProblem | null> {
+  const r = compilePlan(plan, 0, { lazy: true });
+  if (!r.ok) return r.problem;
+  for (const name of Object.keys(plan.events)) {
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      r.plan.event(name);
+    } catch (err) {
+      if (err instanceof PlanCompileError) return err.problem;
+      throw err;
+    }
+  }
+  return null;
+}
+
 function compileOne(ajv: Ajv, schema: Record<string, unknown>, at: string): { ok: true; schema: CompiledSchema } | { ok: false; problem: PlanProblem } {
   const pattern = patternProblem(schema, at);
   if (pattern) return { ok: false, problem: pattern };
@@ -99,7 +119,7 @@ const SCHEMA_MAPS = new Set(['properties', 'patternProperties', 'definitions', '
 /** keywords whose value is a subschema or a list of them */
 const SCHEMA_VALUES = new Set(['items', 'additionalItems', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'contains', 'propertyNames', 'not', 'if', 'then', 'else', 'allOf', 'anyOf', 'oneOf', 'prefixItems']);
 
-/** The first `pattern` / `patternProperties` key RE2 cannot run, with its JSON pointer. */
+/** The first `pattern` / `patternProperties` key RE2 cannot run (or `$id`), with its JSON pointer. */
 export function patternProblem(node: unknown, at: string): PlanProblem | null {
   if (node === null || typeof node !== 'object') return null;
   if (Array.isArray(node)) {
@@ -111,6 +131,9 @@ export function patternProblem(node: unknown, at: string): PlanProblem | null {
   }
   for (const [key, value] of Object.entries(node)) {
     const here = `${at}/${pointerSegment(key)}`;
+    // NOTE: no `$id`: schemas compile one by one at first use, so one may never $ref another's id
+    // (it would resolve at the PUT and not in a collector that met the other event first)
+    if (key === '$id') return { path: here, message: '$id is not supported: use "definitions" and local "$ref"s ("#/definitions/…") within one schema' };
     if (key === 'pattern' && typeof value === 'string') {
       const r = compileLinearPattern(value);
       if (!r.ok) return { path: here, message: r.message };

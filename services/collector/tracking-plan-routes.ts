@@ -3,7 +3,7 @@
 // body), GET reads it with its version, DELETE removes it. Admin scope; PUT and DELETE audited
 // with counts only (event names and schemas may say what a tenant tracks).
 import type { FastifyInstance } from 'fastify';
-import { compilePlan } from '../../libs/plans/plan-compiler.js';
+import { planProblem } from '../../libs/plans/plan-compiler.js';
 import { planBoundsProblem, pointerSegment, trackingPlanSchema, type PlanProblem, type StoredPlan } from '../../libs/plans/plan-schema.js';
 import type { PlanStore } from '../../libs/plans/plan-store.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
@@ -32,8 +32,8 @@ export function registerTrackingPlanRoutes(admin: FastifyInstance, deps: Trackin
       return badPlan({ path: (issue?.path ?? []).map((p) => `/${pointerSegment(String(p))}`).join(''), message: issue?.message ?? 'invalid plan' });
     }
     if (deps.tenants.getTenant(tenantId) === undefined) return notFound(reply, tenantId);
-    const compiled = compilePlan(parsed.data, 0);
-    if (!compiled.ok) return badPlan(compiled.problem);
+    const problem = await planProblem(parsed.data);
+    if (problem) return badPlan(problem);
     const stored = await deps.plans.put(tenantId, parsed.data, now());
     req.auditDetails = auditOf(stored);
     return reply.send(answer(tenantId, stored));
