@@ -9,6 +9,8 @@ export interface CompiledSchema {
   validate: ValidateFunction;
   /** top-level property names whose values the schema can read; null: it may read any */
   reads: ReadonlySet<string> | null;
+  /** every property name the schema itself mentions (properties, required), at any depth */
+  names: ReadonlySet<string>;
 }
 
 export interface CompiledPlan {
@@ -104,7 +106,7 @@ function compileOne(ajv: Ajv, schema: Record<string, unknown>, at: string): { ok
     return { ok: false, problem: { path: `${at}${e?.instancePath ?? ''}`, message: `not a valid JSON Schema: ${e?.message ?? 'invalid'}` } };
   }
   try {
-    return { ok: true, schema: { validate: ajv.compile(schema), reads: readsOf(schema) } };
+    return { ok: true, schema: { validate: ajv.compile(schema), reads: readsOf(schema), names: namesOf(schema, new Set()) } };
   } catch (err) {
     // e.g. strict mode: unknown keyword, unknown format, missing type for a keyword, unresolved $ref
     const message = err instanceof Error ? err.message : 'schema could not be compiled';
@@ -169,6 +171,29 @@ function readsOf(schema: Record<string, unknown>): ReadonlySet<string> | null {
   }
   const props = schema['properties'];
   return new Set(props !== null && typeof props === 'object' ? Object.keys(props) : []);
+}
+
+function namesOf(node: unknown, into: Set<string>): Set<string> {
+  if (node === null || typeof node !== 'object') return into;
+  if (Array.isArray(node)) {
+    for (const s of node) namesOf(s, into);
+    return into;
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'properties' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [name, sub] of Object.entries(value)) {
+        into.add(name);
+        namesOf(sub, into);
+      }
+    } else if (key === 'required' && Array.isArray(value)) {
+      for (const n of value) if (typeof n === 'string') into.add(n);
+    } else if (SCHEMA_MAPS.has(key) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const sub of Object.values(value)) namesOf(sub, into);
+    } else if (SCHEMA_VALUES.has(key)) {
+      namesOf(value, into);
+    }
+  }
+  return into;
 }
 
 export type { ErrorObject };

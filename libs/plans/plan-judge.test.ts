@@ -140,6 +140,15 @@ describe('judgeEvent', () => {
     expect(judgeEvent(r.plan, e)).toEqual({ verdict: 'keep', event: e, violations: [] });
   });
 
+  it('below the top level, keys the schema does not name are shown as * (they are part of a value)', () => {
+    const r = compilePlan(trackingPlanSchema.parse({ mode: 'flag', events: { E: { type: 'object', properties: { contacts: { type: 'object', additionalProperties: false, properties: { kind: { type: 'string' } } }, list: { type: 'array', items: { type: 'object', additionalProperties: { type: 'number' } } } } } } }), 1);
+    if (!r.ok) throw new Error(r.problem.message);
+    const e = event('track', 'E', { contacts: { kind: 7, [`${SECRET}@example.com`]: true }, list: [{ [SECRET]: 'x' }], [`top-${SECRET}`]: 1 });
+    const j = judgeEvent(r.plan, e);
+    expect(j.violations.map((v) => v.property).sort()).toEqual(['/properties/contacts/*', '/properties/contacts/kind', '/properties/list/0/*']);
+    expect(JSON.stringify(j.violations)).not.toContain(SECRET);
+  });
+
   it('a key such as __proto__ is an ordinary property', () => {
     const e = order({ total: 1 });
     const withProto = { ...e, properties: JSON.parse('{"total":"1","__proto__":"\\"x\\""}') as Record<string, string> };

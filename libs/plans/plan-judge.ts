@@ -57,16 +57,16 @@ function judgeMap(plan: CompiledPlan, event: RawEvent, schema: CompiledSchema, f
   const map = event[field];
   if (schema.validate(decode(map, schema.reads))) return { verdict: 'keep', event, violations: NONE };
   const errors = dedupe(schema.validate.errors ?? []);
-  if (plan.mode === 'flag') return { verdict: 'keep', event, violations: errors.map((e) => violationOf(e, field, 'flagged')) };
-  if (plan.mode === 'block') return { verdict: 'drop', violations: errors.map((e) => violationOf(e, field, 'blocked')) };
+  if (plan.mode === 'flag') return { verdict: 'keep', event, violations: errors.map((e) => violationOf(e, field, 'flagged', schema.names)) };
+  if (plan.mode === 'block') return { verdict: 'drop', violations: errors.map((e) => violationOf(e, field, 'blocked', schema.names)) };
   // omit: each error pinned to a top-level property removes it; one that is not (a required
   // property missing, a count, a combinator over the whole map) cannot be fixed by removal: flagged
   const omitted = new Set<string>();
   const violations = errors.map((e) => {
     const key = pinnedKey(e);
-    if (key === null || !Object.hasOwn(map, key)) return violationOf(e, field, 'flagged');
+    if (key === null || !Object.hasOwn(map, key)) return violationOf(e, field, 'flagged', schema.names);
     omitted.add(key);
-    return violationOf(e, field, 'omitted');
+    return violationOf(e, field, 'omitted', schema.names);
   });
   if (omitted.size === 0) return { verdict: 'keep', event, violations };
   const kept: JsonMap = {};
@@ -108,13 +108,20 @@ function pinnedKey(e: ErrorObject): string | null {
   return null;
 }
 
-function violationOf(e: ErrorObject, field: 'properties' | 'traits', action: ViolationAction): Violation {
+/**
+ * TRICKY: a key inside a property's value is part of that value (`{"emails": {"bob@x.example": 1}}`):
+ * below the top level, a path keeps array indices and the names the schema itself mentions, and
+ * shows any other key as `*`. Top-level keys are the event's map keys, which are stored as keys
+ * in `events` anyway.
+ */
+function violationOf(e: ErrorObject, field: 'properties' | 'traits', action: ViolationAction, names: ReadonlySet<string>): Violation {
   const p = e.params as Record<string, unknown>;
-  // the key the error names beyond its instance path (it is a key, never a value)
+  // the key the error names beyond its instance path
   const extra = ['missingProperty', 'additionalProperty', 'propertyName'].map((n) => p[n]).find((v): v is string => typeof v === 'string');
   const segments = e.instancePath === '' ? [] : e.instancePath.split('/').slice(1).map(unescapePointer);
   if (extra !== undefined) segments.push(extra);
-  const property = `/${field}${segments.map((s) => `/${pointerSegment(s.slice(0, MAX_SEGMENT_CHARS))}`).join('')}`.slice(0, MAX_PATH_CHARS);
+  const shown = segments.map((s, i) => (i === 0 || /^\d+$/.test(s) || names.has(s) ? s.slice(0, MAX_SEGMENT_CHARS) : '*'));
+  const property = `/${field}${shown.map((s) => `/${pointerSegment(s)}`).join('')}`.slice(0, MAX_PATH_CHARS);
   return { action, rule: e.schemaPath.slice(0, MAX_PATH_CHARS), keyword: e.keyword, property, reason: (e.message ?? e.keyword).slice(0, MAX_REASON_CHARS) };
 }
 
