@@ -41,6 +41,8 @@ export const ANALYST_TABLES: readonly string[] = Object.freeze([
   'dead_letters',
   'overwrite_requests',
   'audit_log',
+  // tracking plan violations (schemas/clickhouse/0013_violations.sql)
+  'violations',
   // the shipped views (schemas/clickhouse/0004_views.sql)
   'daily_active_users',
   'sessions',

@@ -38,6 +38,7 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
   pseudonym_key_shreds: 'cityHash64(tenant_id)',
   replaced_ids: 'cityHash64(tenant_id, id_hash)',
   history_translations: 'cityHash64(request_id)',
+  violations: 'cityHash64(tenant_id)',
 };
 
 /** Tables replicated to every node of the cluster instead of sharded (small, read locally). */

@@ -4,7 +4,7 @@
 --
 -- What it gives: the user `tracklane_analyst`, which
 --   * may SELECT the analyst tables and views only (events, identify_snapshots, users, accounts,
---     dead_letters, overwrite_requests, audit_log, the views of 0004_views.sql and
+--     dead_letters, overwrite_requests, audit_log, violations, the views of 0004_views.sql and
 --     events_with_traits of 0010_identify_snapshots.sql) — not the compactor's
 --     tables (overwrite_values, overwrite_join/keys/…, suppressions, …) or tracklane_migrations;
 --   * holds no other grant at all: no SOURCES (file, url, remote, s3, mysql, …), no dictGet, no
@@ -61,6 +61,7 @@ GRANT SELECT ON default.accounts TO tracklane_analyst_reader;
 GRANT SELECT ON default.dead_letters TO tracklane_analyst_reader;
 GRANT SELECT ON default.overwrite_requests TO tracklane_analyst_reader;
 GRANT SELECT ON default.audit_log TO tracklane_analyst_reader;
+GRANT SELECT ON default.violations TO tracklane_analyst_reader;
 GRANT SELECT ON default.daily_active_users TO tracklane_analyst_reader;
 GRANT SELECT ON default.sessions TO tracklane_analyst_reader;
 GRANT SELECT ON default.top_pages TO tracklane_analyst_reader;

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../libs/core/logger.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
+import { createMemoryPlanStore } from '../../libs/plans/plan-store.js';
 import { createMemoryTenantStore, type TenantStore } from '../../libs/tenants/tenant-store.js';
 import { createFailureLimiter } from './admin-auth.js';
 import type { AdminListener } from './admin-routes.js';
@@ -29,6 +30,10 @@ type Cred = keyof Creds;
 let tenants: TenantStore;
 let creds: Creds;
 const queries: { tenant: string | null; sql: string }[] = [];
+const plans = createMemoryPlanStore();
+const PLAN = { mode: 'flag', unplanned: 'allow', events: {} } as const;
+/** the plan route on acme, with a plan there first (GET and DELETE answer 404 without one) */
+const withPlan = async () => (await plans.put('acme', { ...PLAN, events: {} }, 1), '/v1/admin/tenants/acme/tracking-plan');
 
 function build(listener: AdminListener, maxFailures = 1_000_000, now?: () => number): FastifyInstance {
   return buildCollectorApp({
@@ -55,6 +60,7 @@ function build(listener: AdminListener, maxFailures = 1_000_000, now?: () => num
         storedIds: async (_t, _s, ids) => new Set(ids),
       },
       historyTranslation: { request: async () => undefined },
+      trackingPlans: { plans },
       exports: {
         source: { profiles: async () => [], accounts: async () => [], eventPages: async function* () {}, receipts: async () => [] },
         aliasesOf: () => [],
@@ -129,6 +135,9 @@ const ROUTES: Route[] = [
   { method: 'GET', url: () => '/v1/admin/tenants/acme/pseudonym-keys/1', need: 'admin', ok: 200 },
   // NOTE: version 1 is retired (beforeAll); the first allowed case shreds it, the others find it shredded: pending, as no keeper runs here
   { method: 'DELETE', url: () => '/v1/admin/tenants/acme/pseudonym-keys/1', body: { confirm: 1 }, need: 'admin', ok: 202 },
+  { method: 'PUT', url: () => '/v1/admin/tenants/acme/tracking-plan', body: PLAN, need: 'admin', ok: 200 },
+  { method: 'GET', url: withPlan, need: 'admin', ok: 200, name: '/v1/admin/tenants/acme/tracking-plan' },
+  { method: 'DELETE', url: withPlan, need: 'admin', ok: 204, name: '/v1/admin/tenants/acme/tracking-plan' },
 ];
 
 /** The specification, written out independently of the code under test. */

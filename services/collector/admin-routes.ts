@@ -17,6 +17,7 @@ import { registerOverwriteRoutes, type OverwriteDeps } from './overwrite-routes.
 import { registerPreferenceRoutes, type PreferenceDeps } from './preference-routes.js';
 import { registerPseudonymKeyRoutes, type PseudonymKeyDeps } from './pseudonym-key-routes.js';
 import { registerQueryRoutes, type AnalystQueries } from './query-routes.js';
+import { registerTrackingPlanRoutes, type TrackingPlanDeps } from './tracking-plan-routes.js';
 import { notFound, tenantIdParam } from './route-params.js';
 
 export type AdminListener = 'combined' | 'public' | 'admin';
@@ -38,6 +39,8 @@ export interface AdminDeps {
   pseudonymKeys?: Omit<PseudonymKeyDeps, 'tenants'>;
   /** per-user tracking preferences (trackUsage); the routes exist where the collector holds them */
   preferences?: Omit<PreferenceDeps, 'tenants'>;
+  /** tenants' tracking plans (issue 16 item 6); the routes exist where a plan store is given */
+  trackingPlans?: Omit<TrackingPlanDeps, 'tenants'>;
   /** where admin actions are recorded; absent: nowhere (a fleet collector without ClickHouse) */
   audit?: AuditLog;
   /** shared by every listener of one process, so the brake counts all of an address's failures */
@@ -138,5 +141,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps, liste
     registerPseudonymKeyRoutes(admin, { ...deps.pseudonymKeys, tenants: deps.tenants, now });
     if (deps.preferences) registerPreferenceRoutes(admin, { now, ...deps.preferences, tenants: deps.tenants });
     registerExportRoutes(admin, deps);
+    if (deps.trackingPlans) registerTrackingPlanRoutes(admin, { now, ...deps.trackingPlans, tenants: deps.tenants });
   });
 }

@@ -25,6 +25,8 @@ import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
 import { sendInChunks } from '../../libs/kafka/outputs.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/events/overwrite-command.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
+import { openRedisPlanStore } from '../../libs/plans/redis-plan-store.js';
+import { startTrackingPlans } from '../../libs/plans/tracking-plans.js';
 import { clickhouseSettings, fleetConfigSchema, fleetSubjectHash } from '../fleet/fleet-config.js';
 import { openFleetContext } from '../fleet/fleet-context.js';
 import { startupStep } from '../fleet/startup.js';
@@ -104,8 +106,11 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       : undefined;
   const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
   const counted = countIngest(kafkaIngest, ctx.metrics.registry);
+  // tracking plans (issue 16 item 6): in Redis; violations to ClickHouse when CLICKHOUSE_URL is set
+  const plans = await openRedisPlanStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger });
+  const trackingPlans = startTrackingPlans({ plans, clickhouse: analyst, registry: ctx.metrics.registry, logger });
 
-  const collection = await openFleetCollection(config, logger, { metrics: ctx.metrics.registry });
+  const collection = await openFleetCollection(config, logger, { metrics: ctx.metrics.registry, more: [trackingPlans.control] });
   const intake = collectorLimitsFrom(config);
   const appOptions: CollectorAppOptions = {
     logger,
@@ -136,6 +141,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
       maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
       failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
       ...(audit ? { audit } : {}),
+      trackingPlans: { plans },
       ...(overwrites ? { overwrites } : {}),
       ...(overwrites && translations ? { historyTranslation: { request: (r) => translations.writePending(r), ...(compactorSeen ? { compactorSeen } : {}) } } : {}),
       // NOTE: key versions change in the flags here; the compactor's keeper makes and destroys the keys
@@ -164,6 +170,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           // fastify's close() waits for in-flight requests, whose produce calls finish first
           { name: 'http', run: () => app.close() },
           { name: 'http-admin', run: () => adminApp.close() },
+          { name: 'tracking-plans', run: () => trackingPlans.stop() },
           { name: 'broker-retention', run: () => retention?.stop() },
           ...collection.stopSteps,
           ...ctx.stopSteps,

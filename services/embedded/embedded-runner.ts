@@ -45,6 +45,8 @@ import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { createClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 import { createSinkStage } from '../../libs/sink/sink-stage.js';
 import { openFileTenantStore } from '../../libs/tenants/file-tenant-store.js';
+import { openFilePlanStore } from '../../libs/plans/file-plan-store.js';
+import { startTrackingPlans } from '../../libs/plans/tracking-plans.js';
 import type { TenantStore } from '../../libs/tenants/tenant-store.js';
 import { createFailureLimiter } from '../collector/admin-auth.js';
 import { buildCollectorApp, type CollectorAppOptions } from '../collector/http-app.js';
@@ -175,6 +177,9 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     stack.push('clickhouse-exports', () => exportClient.close());
 
     const metrics = createPipelineMetrics('embedded');
+    // tracking plans (issue 16 item 6): violations written on the dimensions session, like the audit log
+    const trackingPlans = startTrackingPlans({ plans: await openFilePlanStore(join(dataDir, 'tracking-plans.json')), clickhouse: dimensions, registry: metrics.registry, logger });
+    stack.push('tracking-plans', () => trackingPlans.stop());
     const intakePipeline = createEmbeddedPipeline({
       // NOTE: the sink stage applies pending overwrites to events received before a request but
       // sunk after it, and drops those of suppressed users (the registry is in process: never stale)
@@ -189,7 +194,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // Collection controls (issue 16): cookieless ids on an in-process salt, tracking preferences in the data dir
     const preferences = await openFileTrackingPreferences(join(dataDir, 'tracking-preferences.json'), subjectHash);
     stack.push('tracking-preferences', () => preferences.close());
-    const collection = standardControls({ salts: memoryDailySalts(), preferences, metrics: metrics.registry });
+    const collection = standardControls({ salts: memoryDailySalts(), preferences, more: [trackingPlans.control], metrics: metrics.registry });
 
     const adminToken = config.TRACKLANE_ADMIN_TOKEN ?? (await ensureAdminToken(dataDir, logger));
     const intake = collectorLimitsFrom(config);
@@ -212,6 +217,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         analyst: { operatorQuery: analystQuery, tenantQuery },
         maxConcurrentQueriesPerKey: config.QUERY_MAX_CONCURRENT_PER_KEY,
         audit: createAuditLog({ client: dimensions, logger }),
+        trackingPlans: { plans: trackingPlans.plans },
         failures: createFailureLimiter({ maxFailures: config.AUTH_MAX_FAILURES }),
         overwrites: {
           submit: (c) => overwrites.submit(c),

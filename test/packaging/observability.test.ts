@@ -47,6 +47,9 @@ describe('metric names and labels', () => {
       'tracklane_dropped_total',
       'tracklane_events_in_total',
       'tracklane_events_out_total',
+      'tracklane_plan_retries_total',
+      'tracklane_plan_violation_rows_lost_total',
+      'tracklane_plan_violations_total',
       'tracklane_retries_total',
     ]);
   });

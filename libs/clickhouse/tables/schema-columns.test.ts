@@ -17,6 +17,7 @@ import { PSEUDONYM_KEY_COLUMNS, SHRED_COLUMNS } from './pseudonym-keys.js';
 import { SUPPRESSED_EVENTS_COLUMNS } from './suppressed-events.js';
 import { SUPPRESSION_COLUMNS } from './suppressions.js';
 import { USER_ROW_COLUMNS } from './users.js';
+import { VIOLATION_COLUMNS } from './violations.js';
 
 /** table → its columns, in the order the migrations create them, and those with a DEFAULT */
 function schemaColumns(): Map<string, { columns: string[]; defaulted: Set<string> }> {
@@ -60,6 +61,7 @@ describe('table modules and the migrations', () => {
     { table: 'pseudonym_keys', columns: PSEUDONYM_KEY_COLUMNS },
     { table: 'pseudonym_key_shreds', columns: SHRED_COLUMNS },
     { table: 'history_translations', columns: HISTORY_TRANSLATION_COLUMNS },
+    { table: 'violations', columns: VIOLATION_COLUMNS },
   ])('$table: the module writes every column but those ClickHouse fills in', ({ table, columns, filledIn = [] }) => {
     const found = schema.get(table);
     expect(found, table).toBeDefined();
