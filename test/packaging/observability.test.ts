@@ -38,6 +38,7 @@ describe('metric names and labels', () => {
   it('the code exports the metrics the dashboard and rules are built on', () => {
     expect([...exported.keys()].sort()).toEqual([
       'tracklane_batch_seconds',
+      'tracklane_collector_dropped_total',
       'tracklane_collector_events_total',
       'tracklane_compactor_receipts_total',
       'tracklane_compactor_rejected_commands_total',
