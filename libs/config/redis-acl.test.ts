@@ -34,7 +34,7 @@ describe('Redis ACL rules', () => {
 
   it('the collector writes the tenant registry and its collection controls\' keys, and only reads the compactor presence key', () => {
     const rules = redisAclRules('collector', scope);
-    expect(keysOf(rules, '~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', 'tracklane:writekey:*', 'tracklane:daily-salt:*', 'tracklane:tracking-off']);
+    expect(keysOf(rules, '~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', 'tracklane:writekey:*', 'tracklane:daily-salt:*', 'tracklane:tracking-off', 'tracklane:plans', 'tracklane:plans:versions', 'tracklane:plans:rev']);
     expect(keysOf(rules, '%R~')).toEqual(['tracklane:compactor-seen:']);
     expect(commandsOf(rules)).toEqual(expect.arrayContaining(['evalsha', 'eval', 'evalsha_ro', 'hset', 'publish', 'time', 'exists', 'subscribe']));
   });

@@ -64,6 +64,12 @@ const COLLECTION: Grant = {
   writeKeys: (s) => [`${literal(s.redisPrefix)}daily-salt:*`, `${literal(s.redisPrefix)}tracking-off`],
   channels: (s) => [`${literal(s.redisPrefix)}tracking-off`],
 };
+const TRACKING_PLANS: Grant = {
+  why: "tenants' tracking plans (libs/plans/redis-plan-store.ts): MULTI/EXEC of GET and HGETALL to load, EVAL of the put/remove scripts (HINCRBY, HSET, HDEL, INCR, PUBLISH), SUBSCRIBE to their changes",
+  commands: ['multi', 'exec', 'get', 'hgetall', 'eval', 'evalsha', 'hincrby', 'hset', 'hdel', 'incr', 'publish', 'subscribe'],
+  writeKeys: (s) => [`${literal(s.redisPrefix)}plans`, `${literal(s.redisPrefix)}plans:versions`, `${literal(s.redisPrefix)}plans:rev`],
+  channels: (s) => [`${literal(s.redisPrefix)}plans:changed`],
+};
 const keyStoreKeys = (s: RedisAclScope): string[] => [`${literal(s.redisPrefix)}pseudonym-keys:*`];
 const KEY_STORE_READ: Grant = {
   why: 'wrapped pseudonym keys (libs/privacy/key-stores.ts redisKeyStore): HGET of a version, opened with the master key',
@@ -89,7 +95,7 @@ const LEASE: Grant = {
  * compactor), written by the compactor's key keeper: the collector cannot even read them.
  */
 const GRANTS: Record<RedisService, readonly Grant[]> = {
-  collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ, COLLECTION],
+  collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ, COLLECTION, TRACKING_PLANS],
   enricher: [CONNECTION, TENANT_READ],
   anonymizer: [CONNECTION, TENANT_READ, KEY_STORE_READ],
   sink: [CONNECTION, TENANT_READ],

@@ -27,6 +27,8 @@ import { eventually } from '../support/poll.js';
 import { redisDailySalts, utcDay } from '../../libs/collection/daily-ids.js';
 import { openRedisTrackingPreferences } from '../../libs/collection/redis-tracking-preferences.js';
 import { subjectHasher } from '../../libs/privacy/subject-hash.js';
+import { openRedisPlanStore } from '../../libs/plans/redis-plan-store.js';
+import { trackingPlanSchema } from '../../libs/plans/plan-schema.js';
 
 const PREFIX = 'tracklane:';
 const TOPIC_PREFIX = 'itest.';
@@ -174,6 +176,15 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
     expect(await other.get(id, 'u1')).toMatchObject({ trackUsage: false });
     await eventually(() => other.tracked(id, 'u1') === false, 2_000, 'the change heard');
     await Promise.all([prefs.close(), other.close()]);
+
+    // tracking plans: put, seen by another collector, removed
+    const plans = await openRedisPlanStore({ redis: settings, keyPrefix: PREFIX, logger: createLogger({ level: 'silent' }) });
+    const otherPlans = await openRedisPlanStore({ redis: settings, keyPrefix: PREFIX, logger: createLogger({ level: 'silent' }) });
+    const plan = trackingPlanSchema.parse({ mode: 'flag', events: { 'Signed Up': { type: 'object' } } });
+    expect((await plans.put(id, plan, Date.now())).version).toBe(1);
+    await eventually(() => otherPlans.get(id)?.version === 1, 3_000, 'the plan seen by another collector');
+    expect(await otherPlans.remove(id)).toBe(true);
+    await Promise.all([plans.close(), otherPlans.close()]);
     expect(await denials(userOf('collector'))).toEqual([]);
   });
 
