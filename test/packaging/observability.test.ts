@@ -47,6 +47,9 @@ describe('metric names and labels', () => {
       'tracklane_dropped_total',
       'tracklane_events_in_total',
       'tracklane_events_out_total',
+      'tracklane_rate_limit_unavailable_total',
+      'tracklane_rate_limited_events_total',
+      'tracklane_rate_limited_requests_total',
       'tracklane_retries_total',
     ]);
   });
