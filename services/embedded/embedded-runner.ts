@@ -31,6 +31,7 @@ import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { userAliases } from '../../libs/privacy/subject-export.js';
 import { clickhouseExportSource } from '../../libs/privacy/subject-export-source.js';
 import { collectorLimitsFrom } from '../../libs/config/collector-limits.js';
+import { createMemoryRateLimits, rateLimitCounters } from '../../libs/collection/rate-limits.js';
 import { ConfigError, parseList, queryLimitsFrom } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
@@ -194,6 +195,8 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
         tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
         pipeline: intakePipeline,
         limits: intake.limits,
+        // NOTE: rate limits in process (one process takes every request); no hot-key rule: no partitions here
+        collection: { admission: createMemoryRateLimits({ counters: rateLimitCounters(metrics.registry), logger }), controls: [] },
       },
       admin: {
         adminToken,

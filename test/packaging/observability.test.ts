@@ -39,6 +39,7 @@ describe('metric names and labels', () => {
     expect([...exported.keys()].sort()).toEqual([
       'tracklane_batch_seconds',
       'tracklane_collector_events_total',
+      'tracklane_collector_overflowed_events_total',
       'tracklane_compactor_receipts_total',
       'tracklane_compactor_rejected_commands_total',
       'tracklane_consumer_lag',
