@@ -56,6 +56,7 @@ interface PhaseResult {
   name: string;
   targetRate: number;
   sentRate: number;
+  sendSeconds: number;
   loadBefore: number;
   pollPeriodMs: number;
   classes: Record<string, ClassResult>;
@@ -342,6 +343,7 @@ async function runPhase(a: {
     name: a.name,
     targetRate: a.rate,
     sentRate: (batches.length * BATCH) / sendSeconds,
+    sendSeconds,
     loadBefore,
     pollPeriodMs: periods.length > 0 ? periods.reduce((s, p) => s + p, 0) / periods.length : NaN,
     classes,
@@ -419,7 +421,9 @@ function report(r: {
     for (const [stage, l] of Object.entries(p.maxLag)) metrics[`${p.name}.maxLag.${stage}`] = l.lag;
     metrics[`${p.name}.rawBusiestPartitionPct`] = Math.round(p.rawMaxShare * 1000) / 10;
   }
-  metrics['limit.limited.admittedPerSec'] = Math.round((limit.classes['limited']?.okEvents ?? 0) / r.o.phaseSeconds);
+  // NOTE: a full bucket to start with: expect (burst + rate × seconds) ÷ seconds
+  metrics['limit.limited.admittedPerSec'] = Math.round((limit.classes['limited']?.okEvents ?? 0) / limit.sendSeconds);
+  metrics['limit.limited.expectedPerSec'] = Math.round((r.limitRate + r.limitRate * limit.sendSeconds) / limit.sendSeconds);
   metrics['limit.rateLimitPerSecond'] = r.limitRate;
   metrics['hot-on.overflowedEvents'] = r.overflowed;
   metrics['hot-off.overflowedEvents'] = r.overflowedOff;
@@ -432,6 +436,8 @@ function report(r: {
   const hotOffLags = hotOff.every((p) => p99(p, 'others') > P99_GOAL_MS || !complete(p, 'others'));
   const list = (ps: PhaseResult[]) => ps.map((p) => `${p99(p, 'others')}`).join(' / ');
   const busy = r.loadAtStart > 1.5;
+  // the check means something only if the fleet held the phase rate at all: the baseline within the goal
+  const baseOk = p99(base, 'others') <= P99_GOAL_MS && complete(base, 'others');
   return {
     name: 'Rate limits and hot keys on the fleet (issue 16 item 7, acceptance 5)',
     method:
@@ -448,10 +454,10 @@ function report(r: {
       `${r.loadAtStart.toFixed(2)}${busy ? ' (the machine was busy with other work: numbers are noisy)' : ''}.`,
     metrics,
     target:
-      `at ${Math.round(r.o.load * 100)} % of the max: base p99 ${p99(base, 'others')} ms (baseline); ` +
+      `at ${Math.round(r.o.load * 100)} % of the max: base p99 ${p99(base, 'others')} ms (baseline${baseOk ? '' : ': over the goal already — the fleet did not hold this rate during the phases (contention?), so the checks below cannot be judged'}); ` +
       `limited tenant gets 429s (${limit.classes['limited']?.limited ?? 0}) while A+B p99 ≤ ${P99_GOAL_MS} ms (${p99(limit, 'A+B')} ms) → ${limitOk ? 'met' : 'missed'}; ` +
       `a user with 20 % of events: other users' p99 ≤ ${P99_GOAL_MS} ms with the hot-key rule (${list(hotOn)} ms) → ${hotOnOk ? 'met' : 'missed'}, ` +
       `and above it without (${list(hotOff)} ms) → ${hotOffLags ? 'shown' : 'NOT shown: without the rule the others did not lag on this machine'}`,
-    passed: limitOk && hotOnOk && hotOffLags,
+    passed: baseOk && limitOk && hotOnOk && hotOffLags,
   };
 }
