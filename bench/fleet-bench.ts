@@ -64,7 +64,7 @@ export interface FleetBenchOptions {
 }
 
 type StageName = 'enrich' | 'anonymize' | 'sink';
-type ServiceEntry = 'collector' | 'enricher' | 'anonymizer' | 'sink' | 'passthrough';
+export type ServiceEntry = 'collector' | 'enricher' | 'anonymizer' | 'sink' | 'passthrough';
 
 interface StageSpec {
   name: StageName;
@@ -119,7 +119,7 @@ export async function benchFleet(opts: FleetBenchOptions = {}): Promise<BenchRep
 }
 
 /** The env's endpoints when all four are set, else whatever ensureServices() finds or starts. */
-async function resolveEndpoints(): Promise<{ endpoints: ServiceEndpoints; started: ServiceName[] }> {
+export async function resolveEndpoints(): Promise<{ endpoints: ServiceEndpoints; started: ServiceName[] }> {
   const e = process.env;
   let endpoints: ServiceEndpoints;
   let started: ServiceName[] = [];
@@ -476,14 +476,14 @@ async function benchEndToEnd(a: {
   }
 }
 
-function serialise(auth: string, batch: SegmentMessage[]): { auth: string; body: string; n: number }[] {
+export function serialise(auth: string, batch: SegmentMessage[]): { auth: string; body: string; n: number }[] {
   const body = JSON.stringify({ batch, sentAt: new Date().toISOString() });
   if (body.length <= MAX_REQUEST_BYTES || batch.length < 2) return [{ auth, body, n: batch.length }];
   const half = Math.ceil(batch.length / 2);
   return [...serialise(auth, batch.slice(0, half)), ...serialise(auth, batch.slice(half))];
 }
 
-async function post(url: string, b: { auth: string; body: string }): Promise<void> {
+export async function post(url: string, b: { auth: string; body: string }): Promise<void> {
   const res = await fetch(`${url}/v1/batch`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: b.auth }, body: b.body });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`batch failed with ${res.status}: ${text.slice(0, 300)}`);
@@ -613,7 +613,7 @@ async function measureLatency(a: {
   };
 }
 
-async function countRows(ch: ClickHouseClient, tenantIds: readonly string[], final: boolean): Promise<number> {
+export async function countRows(ch: ClickHouseClient, tenantIds: readonly string[], final: boolean): Promise<number> {
   const rs = await ch.query({
     query: `SELECT count() AS n FROM events${final ? ' FINAL' : ''} WHERE tenant_id IN (${tenantIds.map((t) => `'${t}'`).join(',')})`,
     format: 'JSONEachRow',
@@ -624,7 +624,7 @@ async function countRows(ch: ClickHouseClient, tenantIds: readonly string[], fin
 
 // ───────────────────────────── processes ─────────────────────────────
 
-interface Proc {
+export interface Proc {
   entry: ServiceEntry;
   pid: number;
   port: number;
@@ -634,7 +634,7 @@ interface Proc {
   stop(): Promise<void>;
 }
 
-async function startProcess(entry: ServiceEntry, label: string, env: Record<string, string>, opts: { waitReady: boolean; profile: boolean }): Promise<Proc> {
+export async function startProcess(entry: ServiceEntry, label: string, env: Record<string, string>, opts: { waitReady: boolean; profile: boolean }): Promise<Proc> {
   const port = await freePort();
   const script = entry === 'passthrough' ? 'bench/passthrough-worker.ts' : `services/${entry}/main.ts`;
   const nodeArgs: string[] = [];
@@ -670,7 +670,7 @@ async function startProcess(entry: ServiceEntry, label: string, env: Record<stri
   return proc;
 }
 
-function readStatusKb(pid: number, field: string): number {
+export function readStatusKb(pid: number, field: string): number {
   try {
     const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
     return m ? Number(m[1]) : NaN;
@@ -689,7 +689,7 @@ function readCpuSeconds(pid: number): number {
   }
 }
 
-function envNumber(name: string): number | undefined {
+export function envNumber(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);

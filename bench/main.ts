@@ -6,6 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import type { BenchReport } from './bench-types.js';
 import { benchAnonymize } from './anonymize-bench.js';
 import { benchCompactor } from './compactor-bench.js';
+import { benchControls } from './controls-bench.js';
 import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
 import { benchFleet } from './fleet-bench.js';
@@ -25,6 +26,7 @@ const suites: [string, () => Promise<BenchReport>][] = [
   ['compactor', () => benchCompactor()],
   ['scrub', benchScrub],
   ['kafka-tls', () => benchKafkaTls()],
+  ['controls', benchControls],
 ];
 
 const out = (s = '') => process.stdout.write(`${s}\n`);

@@ -1,5 +1,6 @@
 // The ACL rules as data; what they allow on a real server: test/services/redis-auth.integration.test.ts.
 import { describe, expect, it } from 'vitest';
+import { TAKE_SCRIPT } from '../collection/rate-limits.js';
 import { CREATE, KEYS_UPDATE, PATCH, SYNC } from '../tenants/redis-tenant-records.js';
 import { ConfigError } from './env.js';
 import { aclFileLine, aclPasswordHash, aclSetUserArgs, REDIS_SERVICES, redisAclMarkdown, redisAclRules } from './redis-acl.js';
@@ -32,9 +33,9 @@ describe('Redis ACL rules', () => {
     expect(reaching).toEqual(['anonymizer', 'compactor']);
   });
 
-  it('the collector writes the tenant registry and its collection controls\' keys, and only reads the compactor presence key', () => {
+  it('the collector writes the tenant registry, its collection controls\' keys and its rate-limit buckets, and only reads the compactor presence key', () => {
     const rules = redisAclRules('collector', scope);
-    expect(keysOf(rules, '~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', 'tracklane:writekey:*', 'tracklane:daily-salt:*', 'tracklane:tracking-off', 'tracklane:plans', 'tracklane:plans:versions', 'tracklane:plans:rev']);
+    expect(keysOf(rules, '~')).toEqual(['tracklane:tenant:*', 'tracklane:tenants', 'tracklane:rev', 'tracklane:writekey:*', 'tracklane:daily-salt:*', 'tracklane:tracking-off', 'tracklane:plans', 'tracklane:plans:versions', 'tracklane:plans:rev', 'tracklane:ratelimit:*']);
     expect(keysOf(rules, '%R~')).toEqual(['tracklane:compactor-seen:']);
     expect(commandsOf(rules)).toEqual(expect.arrayContaining(['evalsha', 'eval', 'evalsha_ro', 'hset', 'publish', 'time', 'exists', 'subscribe']));
   });
@@ -48,9 +49,12 @@ describe('Redis ACL rules', () => {
   });
 
   it('grants every command the tenant scripts call: all of them to the collector, the sync script\'s to every reader', () => {
-    const called = (script: { text: string }): string[] => [...script.text.matchAll(/redis\.call\('([A-Z]+)'/g)].map((m) => (m[1] ?? '').toLowerCase());
+    const calledIn = (text: string): string[] => [...text.matchAll(/redis\.call\('([A-Za-z]+)'/g)].map((m) => (m[1] ?? '').toLowerCase());
+    const called = (script: { text: string }): string[] => calledIn(script.text);
     const collector = commandsOf(redisAclRules('collector', scope));
     for (const script of [CREATE, PATCH, KEYS_UPDATE, SYNC]) expect(collector).toEqual(expect.arrayContaining(called(script)));
+    expect(collector).toEqual(expect.arrayContaining([...calledIn(TAKE_SCRIPT), 'evalsha', 'eval']));
+    expect(calledIn(TAKE_SCRIPT)).toEqual(['time', 'hmget', 'hset', 'pexpire']);
     expect(called(SYNC).length).toBeGreaterThan(2);
     for (const s of REDIS_SERVICES) expect(commandsOf(redisAclRules(s, scope))).toEqual(expect.arrayContaining([...called(SYNC), 'evalsha_ro', 'eval_ro', 'subscribe']));
     expect(SYNC.readOnly).toBe(true);

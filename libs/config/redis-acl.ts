@@ -81,6 +81,11 @@ const KEY_STORE_WRITE: Grant = {
   commands: ['hget', 'hsetnx', 'hdel'],
   writeKeys: keyStoreKeys,
 };
+const RATE_LIMITS: Grant = {
+  why: "per-tenant rate limits shared by the collectors (libs/collection/rate-limits.ts): EVALSHA/EVAL of the take script, which calls TIME, HMGET, HSET and PEXPIRE on a tenant's bucket",
+  commands: ['evalsha', 'eval', 'time', 'hmget', 'hset', 'pexpire'],
+  writeKeys: (s) => [`${literal(s.redisPrefix)}ratelimit:*`],
+};
 const LEASE: Grant = {
   why: 'the one-compactor lease (services/compactor/compactor-lock.ts): SET NX PX, EVAL of the renew/release scripts (GET, PEXPIRE, DEL)',
   commands: ['set', 'eval', 'get', 'pexpire', 'del'],
@@ -95,7 +100,7 @@ const LEASE: Grant = {
  * compactor), written by the compactor's key keeper: the collector cannot even read them.
  */
 const GRANTS: Record<RedisService, readonly Grant[]> = {
-  collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ, COLLECTION, TRACKING_PLANS],
+  collector: [CONNECTION, TENANT_READ, TENANT_WRITE, PRESENCE_READ, COLLECTION, TRACKING_PLANS, RATE_LIMITS],
   enricher: [CONNECTION, TENANT_READ],
   anonymizer: [CONNECTION, TENANT_READ, KEY_STORE_READ],
   sink: [CONNECTION, TENANT_READ],

@@ -1,12 +1,13 @@
 // The collector's pipeline in the fleet: raw events are produced to `tracklane.raw.v1`, keyed
 // by tenant:user so one user's events stay in order, with acks=all. `ingest` resolves only
 // after Kafka acknowledged every event; if it cannot, all of them are reported for a retry
-// (the collector answers 503) — never a 2xx for an unacknowledged event.
+// (the collector answers 503) — never a 2xx for an unacknowledged event. An event of a hot user
+// (`overflowed`, libs/collection/hot-keys.ts) gets a random key and the overflow header instead.
 import type { Producer } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
 import { partitionKey, type RawEvent } from '../events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../pipeline/ingest.js';
-import { sendInChunks } from './outputs.js';
+import { keyed, sendInChunks } from './outputs.js';
 
 export interface KafkaIngest extends IngestPipeline {
   close(): void;
@@ -17,7 +18,10 @@ export function createKafkaIngest(opts: {
   topic: string;
   encode: (e: RawEvent) => Buffer | Promise<Buffer>;
   logger: Logger;
+  /** whether an event is a hot user's, to be spread over every partition; default never */
+  overflowed?: (e: RawEvent) => boolean;
 }): KafkaIngest {
+  const overflowed = opts.overflowed ?? (() => false);
   let connected = true;
   let open = true;
   opts.producer.on(opts.producer.events.DISCONNECT, () => {
@@ -34,7 +38,7 @@ export function createKafkaIngest(opts: {
     },
     async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
       try {
-        const messages = await Promise.all(events.map(async (e) => ({ key: partitionKey(e), value: await opts.encode(e) })));
+        const messages = await Promise.all(events.map(async (e) => ({ ...keyed(partitionKey(e), overflowed(e)), value: await opts.encode(e) })));
         await sendInChunks(opts.producer, opts.topic, messages);
         connected = true;
         return { accepted: events.length, dropped: [], deadLettered: [], retry: [] };

@@ -1,6 +1,7 @@
 import type { Kafka, Message, Producer, ProducerRecord } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { connectProducer, sendInChunks } from './outputs.js';
+import type { ConsumedRecord } from './stage-worker.js';
+import { connectProducer, createTopicOutput, keyed, OVERFLOW_HEADER, sendInChunks } from './outputs.js';
 
 function recordingProducer(): { producer: Producer; sends: ProducerRecord[] } {
   const sends: ProducerRecord[] = [];
@@ -39,5 +40,31 @@ describe('connectProducer', () => {
     await connectProducer(kafka);
     expect(configs).toEqual([expect.objectContaining({ idempotent: false, maxInFlightRequests: 1, allowAutoTopicCreation: false })]);
     expect(connected).toBe(1);
+  });
+});
+
+describe('overflowed records', () => {
+  const record = (headers: Record<string, string>): ConsumedRecord => ({ topic: 'in', partition: 0, offset: '0', key: null, value: null, headers });
+
+  it('keyed: a user key, or a random key (never the user\'s) with the overflow header', () => {
+    expect(keyed('acme:u1', false)).toEqual({ key: 'acme:u1' });
+    const a = keyed('acme:u1', true);
+    const b = keyed('acme:u1', true);
+    expect(a.headers).toEqual({ [OVERFLOW_HEADER]: '1' });
+    expect(a.key).not.toBe('acme:u1');
+    expect(a.key).not.toBe(b.key);
+  });
+
+  it('a topic output keeps the header and gives an overflowed record a random key; other records keep the stage key', async () => {
+    const { producer, sends } = recordingProducer();
+    const out = createTopicOutput<string>({ producer, topic: 'next', encode: (v) => Buffer.from(v), key: (v) => `acme:${v}` });
+    await out.write([
+      { record: record({ [OVERFLOW_HEADER]: '1', other: 'x' }), value: 'hot' },
+      { record: record({}), value: 'calm' },
+    ]);
+    const [hot, calm] = sends.flatMap((s) => s.messages);
+    expect(hot?.headers).toEqual({ [OVERFLOW_HEADER]: '1' });
+    expect(hot?.key).not.toBe('acme:hot');
+    expect(calm).toEqual({ key: 'acme:calm', value: Buffer.from('calm') });
   });
 });

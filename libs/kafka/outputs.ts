@@ -3,6 +3,7 @@
 // failed record's own bytes (Confluent wire format, its original schema id), so a consumer that
 // decodes through the schema registry reads it with the schema it was written with; what went
 // wrong travels in `tl-*` headers. No value schema is registered for the DLQ topic.
+import { randomBytes } from 'node:crypto';
 import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { DeadLetter } from '../events/dead-letter.js';
 import type { ConsumedRecord, DeadLetterOutput, StageOutput } from './stage-worker.js';
@@ -62,6 +63,23 @@ function sizeOf(v: Message['value'] | Message['key']): number {
   return typeof v === 'string' ? Buffer.byteLength(v) : v.length;
 }
 
+/**
+ * Marks the records of an overflowed (hot) user (libs/collection/hot-keys.ts): the collector sets
+ * it on the raw record, and every stage output keeps it and gives the next record a random key
+ * instead of tenant:user, so the user's events spread over all partitions on every hop.
+ */
+export const OVERFLOW_HEADER = 'tracklane-overflow';
+
+/** A partition key that lands anywhere (murmur2 of random bytes): never a user's. */
+export function overflowKey(): string {
+  return `~${randomBytes(8).toString('hex')}`;
+}
+
+/** The key and headers of a record for `userKey`, overflowed or not. */
+export function keyed(userKey: string, overflowed: boolean): Pick<Message, 'key' | 'headers'> {
+  return overflowed ? { key: overflowKey(), headers: { [OVERFLOW_HEADER]: '1' } } : { key: userKey };
+}
+
 export function createTopicOutput<Out>(opts: {
   producer: Producer;
   topic: string;
@@ -71,7 +89,7 @@ export function createTopicOutput<Out>(opts: {
   return {
     async write(items) {
       const messages: Message[] = await Promise.all(
-        items.map(async ({ value }) => ({ key: opts.key(value), value: await opts.encode(value) })),
+        items.map(async ({ record, value }) => ({ ...keyed(opts.key(value), record.headers[OVERFLOW_HEADER] === '1'), value: await opts.encode(value) })),
       );
       await sendInChunks(opts.producer, opts.topic, messages);
     },

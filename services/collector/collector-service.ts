@@ -22,6 +22,8 @@ import { readBrokerRetention, topicRetentionFrom } from '../../libs/kafka/topic-
 import { storedSubjectIds } from '../../libs/compactor/stored-subjects.js';
 import { createTranslationReceipts } from '../../libs/compactor/translation-receipts.js';
 import { createKafkaIngest } from '../../libs/kafka/kafka-ingest.js';
+import { createHotKeyRule } from '../../libs/collection/hot-keys.js';
+import { createRedisRateLimits, rateLimitCounters } from '../../libs/collection/rate-limits.js';
 import { sendInChunks } from '../../libs/kafka/outputs.js';
 import type { OverwriteCommand, OverwriteSubject } from '../../libs/events/overwrite-command.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
@@ -49,6 +51,13 @@ export const collectorConfigSchema = withCollectorLimitsChecked(
     COMPACTOR_URL: envOptionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     /** request and event sizes, events per batch, trusted proxies (libs/config/collector-limits.ts) */
     ...collectorLimitsShape,
+    /**
+     * hot keys (libs/collection/hot-keys.ts): events a second one user may send through this
+     * collector before its events get random partition keys; 0 turns the rule off
+     */
+    COLLECTOR_HOT_KEY_EVENTS_PER_SECOND: z.coerce.number().int().min(0).default(50),
+    /** events a user's hot-key bucket holds when full; default twice the rate */
+    COLLECTOR_HOT_KEY_BURST: z.coerce.number().int().min(1).optional(),
   }),
 );
 export type CollectorConfig = z.infer<typeof collectorConfigSchema>;
@@ -104,13 +113,25 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           ...(compactorSeen ? { compactorSeen } : {}),
         }
       : undefined;
-  const kafkaIngest = createKafkaIngest({ producer: ctx.producer, topic: ctx.topics.raw, encode: (e) => ctx.codec.encodeRaw(e), logger });
+  const hotKeys = hotKeyRule(config, ctx.metrics.registry);
+  const kafkaIngest = createKafkaIngest({
+    producer: ctx.producer,
+    topic: ctx.topics.raw,
+    encode: (e) => ctx.codec.encodeRaw(e),
+    logger,
+    ...(hotKeys ? { overflowed: (e) => hotKeys.overflowed(e, Date.now()) } : {}),
+  });
+  // Per-tenant rate limits, one bucket per tenant shared by every replica. NOTE: a client of its
+  // own that fails fast (no offline queue, 250 ms): an unreadable Redis admits, never hangs intake.
+  const limitsRedis = openRedis(config, 'rate-limits', { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250 });
+  limitsRedis.on('error', () => undefined);
+  const admission = createRedisRateLimits({ redis: limitsRedis, prefix: config.TRACKLANE_REDIS_PREFIX, counters: rateLimitCounters(ctx.metrics.registry), logger });
   const counted = countIngest(kafkaIngest, ctx.metrics.registry);
   // tracking plans (issue 16 item 6): in Redis; violations to ClickHouse when CLICKHOUSE_URL is set
   const plans = await openRedisPlanStore({ redis: config, keyPrefix: config.TRACKLANE_REDIS_PREFIX, logger });
   const trackingPlans = startTrackingPlans({ plans, clickhouse: analyst, registry: ctx.metrics.registry, logger });
 
-  const collection = await openFleetCollection(config, logger, { metrics: ctx.metrics.registry, more: [trackingPlans.control] });
+  const collection = await openFleetCollection(config, logger, { metrics: ctx.metrics.registry, admission, more: [trackingPlans.control] });
   const intake = collectorLimitsFrom(config);
   const appOptions: CollectorAppOptions = {
     logger,
@@ -177,6 +198,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
           { name: 'clickhouse', run: () => analyst?.close() },
           { name: 'clickhouse-analyst', run: () => analystSql?.close() },
           { name: 'redis-presence', run: () => (presenceRedis ? closeRedis(presenceRedis) : undefined) },
+          { name: 'redis-rate-limits', run: () => closeRedis(limitsRedis) },
         ],
         logger,
       )),
@@ -185,6 +207,16 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
 
 function noClickHouse(): Error {
   return Object.assign(new Error('no ClickHouse configured for queries (set CLICKHOUSE_URL)'), { status: 409, code: 'no_clickhouse' });
+}
+
+function hotKeyRule(config: CollectorConfig, registry: Registry) {
+  if (config.COLLECTOR_HOT_KEY_EVENTS_PER_SECOND === 0) return null;
+  const overflowed = new Counter({ name: 'tracklane_collector_overflowed_events_total', help: "events of hot users produced with a random partition key (hot-key rule)", registers: [registry] });
+  return createHotKeyRule({
+    eventsPerSecond: config.COLLECTOR_HOT_KEY_EVENTS_PER_SECOND,
+    burst: config.COLLECTOR_HOT_KEY_BURST ?? 2 * config.COLLECTOR_HOT_KEY_EVENTS_PER_SECOND,
+    onOverflow: () => overflowed.inc(),
+  });
 }
 
 function countIngest(inner: IngestPipeline, registry: Registry): IngestPipeline {

@@ -31,6 +31,7 @@ import { createAuditLog } from '../../libs/audit/audit-log.js';
 import { userAliases } from '../../libs/privacy/subject-export.js';
 import { clickhouseExportSource } from '../../libs/privacy/subject-export-source.js';
 import { collectorLimitsFrom } from '../../libs/config/collector-limits.js';
+import { createMemoryRateLimits, rateLimitCounters } from '../../libs/collection/rate-limits.js';
 import { ConfigError, parseList, queryLimitsFrom } from '../../libs/config/env.js';
 import { safeErrorFields } from '../../libs/core/errors.js';
 import type { Logger } from '../../libs/core/logger.js';
@@ -194,7 +195,14 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
     // Collection controls (issue 16): cookieless ids on an in-process salt, tracking preferences in the data dir
     const preferences = await openFileTrackingPreferences(join(dataDir, 'tracking-preferences.json'), subjectHash);
     stack.push('tracking-preferences', () => preferences.close());
-    const collection = standardControls({ salts: memoryDailySalts(), preferences, more: [trackingPlans.control], metrics: metrics.registry });
+    const collection = standardControls({
+      salts: memoryDailySalts(),
+      preferences,
+      // NOTE: rate limits in process (one process takes every request); no hot-key rule: no partitions here
+      admission: createMemoryRateLimits({ counters: rateLimitCounters(metrics.registry), logger }),
+      more: [trackingPlans.control],
+      metrics: metrics.registry,
+    });
 
     const adminToken = config.TRACKLANE_ADMIN_TOKEN ?? (await ensureAdminToken(dataDir, logger));
     const intake = collectorLimitsFrom(config);

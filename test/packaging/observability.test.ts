@@ -40,6 +40,7 @@ describe('metric names and labels', () => {
       'tracklane_batch_seconds',
       'tracklane_collector_dropped_total',
       'tracklane_collector_events_total',
+      'tracklane_collector_overflowed_events_total',
       'tracklane_compactor_receipts_total',
       'tracklane_compactor_rejected_commands_total',
       'tracklane_consumer_lag',
@@ -51,6 +52,9 @@ describe('metric names and labels', () => {
       'tracklane_plan_retries_total',
       'tracklane_plan_violation_rows_lost_total',
       'tracklane_plan_violations_total',
+      'tracklane_rate_limit_unavailable_total',
+      'tracklane_rate_limited_events_total',
+      'tracklane_rate_limited_requests_total',
       'tracklane_retries_total',
     ]);
   });

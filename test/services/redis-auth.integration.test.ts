@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { createRedisRateLimits, rateLimitKey } from '../../libs/collection/rate-limits.js';
 import { createCompactorLock } from '../../services/compactor/compactor-lock.js';
 import { announcePresence, compactorPresenceKey, presenceCheck } from '../../services/compactor/compactor-presence.js';
 import { aclSetUserArgs, REDIS_SERVICES, redisAclRules, type RedisService } from '../../libs/config/redis-acl.js';
@@ -185,6 +186,14 @@ describe('Redis with a password, TLS and the per-service ACL users', () => {
     await eventually(() => otherPlans.get(id)?.version === 1, 3_000, 'the plan seen by another collector');
     expect(await otherPlans.remove(id)).toBe(true);
     await Promise.all([plans.close(), otherPlans.close()]);
+
+    // the shared rate limit: the take script (cold cache: EVALSHA, then EVAL) refuses the second request
+    await admin.script('FLUSH');
+    const limits = createRedisRateLimits({ redis: client(settings, 'rate-limits'), prefix: PREFIX });
+    const limited = { ...created.tenant, flags: { ...created.tenant.flags, rateLimitPerSecond: 5 } };
+    expect(await limits.admit(limited, 5, Date.now())).toEqual({ admitted: true });
+    expect(await limits.admit(limited, 5, Date.now())).toEqual({ admitted: false, retryAfterSeconds: 1 });
+    expect(await admin.pttl(rateLimitKey(PREFIX, id))).toBeGreaterThan(0);
     expect(await denials(userOf('collector'))).toEqual([]);
   });
 
