@@ -3,39 +3,24 @@
 // `violations`, and that no violation row (nor any table, where the plan omitted or blocked it)
 // holds an offending value.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toNumber } from '../../libs/clickhouse/client.js';
-import { createLogger } from '../../libs/core/logger.js';
-import { embeddedConfigSchema } from '../../services/embedded/config.js';
-import { startEmbedded, type EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import type { EmbeddedServer } from '../../services/embedded/embedded-runner.js';
+import { startInProcessEmbedded, type InProcessEmbedded } from '../support/in-process-embedded.js';
 import { grepEveryColumn } from '../support/grep-tables.js';
 import { eventually } from '../support/poll.js';
 
+let e2e: InProcessEmbedded;
 let server: EmbeddedServer;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tracklane-plans-'));
-  const config = embeddedConfigSchema.parse({ PORT: '0', TRACKLANE_DATA_DIR: dataDir, TRACKLANE_ADMIN_TOKEN: randomBytes(24).toString('base64url') });
-  server = await startEmbedded(config, createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  e2e = await startInProcessEmbedded();
+  server = e2e.server;
 }, 120_000);
 
-afterAll(async () => {
-  await server?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => e2e?.stop());
 
-async function admin(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${server.adminToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const admin = (method: string, path: string, body?: unknown) => e2e.admin(method, path, body);
 
 const rows = async <T = Record<string, unknown>>(sql: string): Promise<T[]> => (await server.analystQuery(sql)) as T[];
 
