@@ -5,6 +5,9 @@
 // fleet keeps them in Redis so every collector replica draws from one bucket per tenant. While
 // Redis cannot be read the fleet admits and counts that: a limit protects capacity, and turning
 // a Redis outage into an ingestion outage would lose more than it protects.
+// NOTE: not rate-limiter-flexible: its Redis limiter is a fixed window (a tenant gets twice its
+// limit around a window's edge, and the wait it reports is the window's end, not the time until
+// enough tokens are back); the bucket here is one short script with the in-process arithmetic.
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
