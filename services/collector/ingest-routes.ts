@@ -104,11 +104,11 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): vo
       return reply.code(503).header('retry-after', '1').send({ success: false, error: 'unavailable', message: 'pipeline is not ready' });
     }
     const verdicts = await applyControls(collection.controls, tenant, collected, receivedAt);
-    for (const d of verdicts.dropped) collection.onDrop?.(tenant.tenantId, d.reason);
-    // NOTE: a control that derives ids (cookieless mode) may have left one without: never stored
+    // NOTE: an event still without any id (no control derived one) is never stored as such
+    const unidentified = verdicts.kept.filter((c) => c.event.user_id === null && c.event.anonymous_id === null).length;
     const events = verdicts.kept.map((c) => c.event).filter((e) => e.user_id !== null || e.anonymous_id !== null);
-    const outcome = verdicts.retry.length === 0 && events.length > 0 ? await deps.pipeline.ingest(events) : { accepted: 0, dropped: [], deadLettered: [], retry: [] };
-    const retry = verdicts.retry.length + outcome.retry.length;
+    const outcome = verdicts.retry.length === 0 && unidentified === 0 && events.length > 0 ? await deps.pipeline.ingest(events) : { accepted: 0, dropped: [], deadLettered: [], retry: [] };
+    const retry = verdicts.retry.length + unidentified + outcome.retry.length;
     const dropped = verdicts.dropped.length + outcome.dropped.length;
     if (retry > 0) {
       // NOTE: siblings already stored are harmless on a retry: event ids are deduplicated.
@@ -118,6 +118,8 @@ export function registerIngestRoutes(app: FastifyInstance, deps: IngestDeps): vo
         message: `${retry} event(s) could not be processed now; retry the request`,
       });
     }
+    // NOTE: counted once the request is answered 2xx: a retried request's drops are counted when it lands
+    for (const d of verdicts.dropped) collection.onDrop?.(tenant.tenantId, d.reason);
     // NOTE: counts only: a reason (e.g. that a user is suppressed) is not for the sender's eyes
     return reply.code(200).send({
       success: true,

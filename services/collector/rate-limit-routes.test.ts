@@ -5,53 +5,24 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createMemoryRateLimits } from '../../libs/collection/rate-limits.js';
-import { createLogger } from '../../libs/core/logger.js';
 import type { RawEvent } from '../../libs/events/envelope.js';
-import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import { createMemoryTenantStore, type TenantStore } from '../../libs/tenants/tenant-store.js';
-import { buildCollectorApp } from './http-app.js';
+import { ingestApp, type IngestApp } from '../../test/support/ingest-app.js';
 
 let app: FastifyInstance;
 let tenants: TenantStore;
 let clock = 1_000_000;
-const ingested: RawEvent[] = [];
+let ingested: RawEvent[];
+let send: IngestApp['batch'];
 const keys: Record<string, string> = {};
 
-const pipeline: IngestPipeline = {
-  ready: () => true,
-  async ingest(events) {
-    ingested.push(...events);
-    return { accepted: events.length, dropped: [], deadLettered: [], retry: [] };
-  },
-};
-
-const batch = (tenant: string, n: number) =>
-  app.inject({
-    method: 'POST',
-    url: '/v1/batch',
-    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${keys[tenant]}:`).toString('base64')}` },
-    payload: JSON.stringify({ batch: Array.from({ length: n }, (_, i) => ({ type: 'track', event: 'e', userId: `u${i}` })) }),
-  });
+const batch = (tenant: string, n: number) => send(keys[tenant] ?? '', Array.from({ length: n }, (_, i) => ({ type: 'track', event: 'e', userId: `u${i}` })));
 
 beforeEach(async () => {
-  ingested.length = 0;
   tenants = createMemoryTenantStore();
   for (const t of ['limited', 'free']) keys[t] = (await tenants.createTenant(t)).writeKey ?? '';
   await tenants.patchFlags('limited', { rateLimitPerSecond: 10, rateLimitBurst: 20 }, clock);
-  app = buildCollectorApp({
-    logger: createLogger({ level: 'silent' }),
-    maxRequestBytes: 500 * 1024,
-    trustProxy: false,
-    ingest: {
-      tenantByWriteKey: (k) => tenants.tenantByWriteKey(k),
-      pipeline,
-      limits: { maxEventBytes: 32 * 1024, maxBatchEvents: 500, maxFutureMs: 60_000 },
-      collection: { admission: createMemoryRateLimits(), controls: [] },
-      now: () => clock,
-    },
-    admin: { adminToken: 'admin-token-0123456789', tenants, canAnonymize: true, analyst: { operatorQuery: async () => [], tenantQuery: async () => [] } },
-  });
-  await app.ready();
+  ({ app, ingested, batch: send } = await ingestApp({ tenants, collection: { admission: createMemoryRateLimits(), controls: [] }, now: () => clock }));
 });
 
 afterEach(() => app.close());
