@@ -28,7 +28,7 @@ import { eventually } from '../test/support/poll.js';
 import { clickhouseLogin } from '../test/support/services.js';
 import { makeStoredKeys } from '../test/support/stored-key-ring.js';
 import type { BenchReport } from './bench-types.js';
-import { countRows, envNumber, post, resolveEndpoints, serialise, startProcess, type Proc } from './fleet-bench.js';
+import { countRows, envNumber, pollVisibility, post, resolveEndpoints, serialise, startProcess, type Proc, type SentBatch } from './fleet-bench.js';
 
 const P99_GOAL_MS = 2_000;
 const POLL_MS = 100;
@@ -239,46 +239,15 @@ async function runPhase(a: {
 }): Promise<PhaseResult> {
   const loadBefore = loadavg()[0] ?? NaN;
   const endsBefore = await a.rawEnds();
-  interface Sent {
+  interface Sent extends SentBatch {
     klass: string;
-    n: number;
-    sentAt: number;
-    okAt?: number;
     status?: number;
-    seen: number;
-    sightings: [number, number][];
   }
   const batches: Sent[] = [];
   const total = Math.max(1, Math.round((a.rate * a.seconds) / BATCH));
   const intervalMs = (1000 * BATCH) / a.rate;
   let stop = false;
-  const pollTimes: number[] = [];
-  const names = a.pollTenants.map((t) => `'${t}'`).join(',');
-  const poller = (async () => {
-    while (!stop) {
-      const started = Date.now();
-      const open = batches.filter((b) => b.seen < b.n);
-      if (open.length > 0) {
-        const since = Math.min(...open.map((b) => b.sentAt)) - 1_000;
-        const rs = await a.clickhouse.query({
-          query:
-            `SELECT toUInt32(splitByChar('.', event_id)[2]) AS b, uniqExact(event_id) AS n FROM events ` +
-            `WHERE tenant_id IN (${names}) AND received_at >= fromUnixTimestamp64Milli(toInt64(${since})) AND startsWith(event_id, '${a.tag}.') GROUP BY b`,
-          format: 'JSONEachRow',
-        });
-        for (const row of await rs.json<{ b: number | string; n: number | string }>()) {
-          const s = batches[Number(row.b)];
-          const n = Number(row.n);
-          if (s && n > s.seen) {
-            s.sightings.push([started, n - s.seen]);
-            s.seen = n;
-          }
-        }
-        pollTimes.push(started);
-      }
-      await sleep(Math.max(0, POLL_MS - (Date.now() - started)));
-    }
-  })();
+  const poller = pollVisibility({ clickhouse: a.clickhouse, tenantIds: a.pollTenants, tag: a.tag, batches });
   const maxLag: PhaseResult['maxLag'] = {};
   const lagSampler = (async () => {
     while (!stop) {
@@ -320,7 +289,7 @@ async function runPhase(a: {
     // reported as events not seen
   }
   stop = true;
-  await Promise.all([poller, lagSampler]);
+  await Promise.all([poller.stop(), lagSampler]);
   const endsAfter = await a.rawEnds();
   const written = [...endsAfter].map(([p, end]) => end - (endsBefore.get(p) ?? 0));
   const rawMaxShare = Math.max(...written) / Math.max(1, written.reduce((x, y) => x + y, 0));
@@ -344,7 +313,7 @@ async function runPhase(a: {
       max: lat[lat.length - 1] ?? NaN,
     };
   }
-  const periods = pollTimes.slice(1).map((t, i) => t - (pollTimes[i] as number));
+  const periods = poller.pollTimes.slice(1).map((t, i) => t - (poller.pollTimes[i] as number));
   const result: PhaseResult = {
     name: a.name,
     targetRate: a.rate,

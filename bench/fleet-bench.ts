@@ -512,49 +512,11 @@ async function measureLatency(a: {
   const byTenant = a.tenantIds.map((t) => ({ t, msgs: pool.batches.filter((b) => b.tenant === t).flatMap((b) => b.messages) }));
   const totalBatches = Math.max(1, Math.round((a.rate * o.latencySeconds) / o.latencyBatch));
   const intervalMs = (1000 * o.latencyBatch) / a.rate;
-  interface Sent {
-    n: number;
-    sentAt: number;
-    okAt?: number;
-    seen: number;
-    /** [poll time, events first seen then] */
-    sightings: [number, number][];
-  }
-  const batches: Sent[] = [];
+  const batches: SentBatch[] = [];
   let failed = 0;
   let inFlight = 0;
 
-  // ClickHouse poller
-  let stopPolling = false;
-  const pollTimes: number[] = [];
-  const names = a.tenantIds.map((t) => `'${t}'`).join(',');
-  const poller = (async () => {
-    while (!stopPolling) {
-      const started = Date.now();
-      const open = batches.filter((b) => b.seen < b.n);
-      if (open.length > 0) {
-        // NOTE: the window starts a second before the oldest incomplete batch was sent (received_at
-        // is stamped by the collector on this machine's clock), so each poll reads only recent rows.
-        const since = Math.min(...open.map((b) => b.sentAt)) - 1_000;
-        const rs = await a.clickhouse.query({
-          query:
-            `SELECT toUInt32(splitByChar('.', event_id)[2]) AS b, uniqExact(event_id) AS n FROM events ` +
-            `WHERE tenant_id IN (${names}) AND received_at >= fromUnixTimestamp64Milli(toInt64(${since})) AND startsWith(event_id, '${tag}.') GROUP BY b`,
-          format: 'JSONEachRow',
-        });
-        for (const row of await rs.json<{ b: number | string; n: number | string }>()) {
-          const s = batches[Number(row.b)];
-          const n = Number(row.n);
-          if (s && n > s.seen) {
-            s.sightings.push([started, n - s.seen]);
-            s.seen = n;
-          }
-        }
-        pollTimes.push(started);
-      }
-      await sleep(Math.max(0, POLL_MS - (Date.now() - started)));
-    }
-  })();
+  const poller = pollVisibility({ clickhouse: a.clickhouse, tenantIds: a.tenantIds, tag, batches });
 
   const tStart = performance.now();
   const sends: Promise<void>[] = [];
@@ -564,7 +526,7 @@ async function measureLatency(a: {
     const src = byTenant[k % byTenant.length] as { t: string; msgs: SegmentMessage[] };
     const from = (Math.floor(k / byTenant.length) * o.latencyBatch) % Math.max(1, src.msgs.length - o.latencyBatch);
     const batch = src.msgs.slice(from, from + o.latencyBatch).map((m, i) => ({ ...m, messageId: `${tag}.${k}.${i}` }));
-    const s: Sent = { n: batch.length, sentAt: Date.now(), seen: 0, sightings: [] };
+    const s: SentBatch = { n: batch.length, sentAt: Date.now(), seen: 0, sightings: [] };
     batches.push(s);
     inFlight++;
     sends.push(
@@ -588,8 +550,7 @@ async function measureLatency(a: {
   } catch {
     // reported below as events not seen
   }
-  stopPolling = true;
-  await poller;
+  await poller.stop();
 
   const lat: number[] = [];
   for (const b of batches) {
@@ -598,7 +559,7 @@ async function measureLatency(a: {
   }
   lat.sort((x, y) => x - y);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.max(0, Math.ceil(p * lat.length) - 1))] ?? NaN;
-  const periods = pollTimes.slice(1).map((t, i) => t - (pollTimes[i] as number));
+  const periods = poller.pollTimes.slice(1).map((t, i) => t - (poller.pollTimes[i] as number));
   const events = batches.reduce((s, b) => s + b.n, 0);
   return {
     targetRate: a.rate,
@@ -767,4 +728,59 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   process.stdout.write(`${r.name}\nmethod: ${r.method}\n`);
   for (const [k, v] of Object.entries(r.metrics)) process.stdout.write(`  ${k.padEnd(28)} ${v.toLocaleString('en')}\n`);
   process.stdout.write(`target: ${r.target} → ${r.passed ? 'MET' : 'MISSED'}\n`);
+}
+
+/** A batch a latency phase sent, and when its events were first seen in ClickHouse. */
+export interface SentBatch {
+  n: number;
+  sentAt: number;
+  okAt?: number;
+  seen: number;
+  /** [poll time, events first seen then] */
+  sightings: [number, number][];
+}
+
+/**
+ * Polls ClickHouse every POLL_MS for the rows of `batches` (event ids `<tag>.<batch index>.…`),
+ * noting when each batch's events first became visible, until stopped.
+ */
+export function pollVisibility(a: { clickhouse: ClickHouseClient; tenantIds: readonly string[]; tag: string; batches: readonly SentBatch[] }): { pollTimes: number[]; stop(): Promise<void> } {
+  let stopped = false;
+  const pollTimes: number[] = [];
+  const names = a.tenantIds.map((t) => `'${t}'`).join(',');
+  const { batches, tag } = a;
+  const running = (async () => {
+    while (!stopped) {
+      const started = Date.now();
+      const open = batches.filter((b) => b.seen < b.n);
+      if (open.length > 0) {
+        // NOTE: the window starts a second before the oldest incomplete batch was sent (received_at
+        // is stamped by the collector on this machine's clock), so each poll reads only recent rows.
+        const since = Math.min(...open.map((b) => b.sentAt)) - 1_000;
+        const rs = await a.clickhouse.query({
+          query:
+            `SELECT toUInt32(splitByChar('.', event_id)[2]) AS b, uniqExact(event_id) AS n FROM events ` +
+            `WHERE tenant_id IN (${names}) AND received_at >= fromUnixTimestamp64Milli(toInt64(${since})) AND startsWith(event_id, '${tag}.') GROUP BY b`,
+          format: 'JSONEachRow',
+        });
+        for (const row of await rs.json<{ b: number | string; n: number | string }>()) {
+          const s = batches[Number(row.b)];
+          const n = Number(row.n);
+          if (s && n > s.seen) {
+            s.sightings.push([started, n - s.seen]);
+            s.seen = n;
+          }
+        }
+        pollTimes.push(started);
+      }
+      await sleep(Math.max(0, POLL_MS - (Date.now() - started)));
+    }
+  })();
+  return {
+    pollTimes,
+    stop: async () => {
+      stopped = true;
+      await running;
+    },
+  };
 }
