@@ -63,26 +63,28 @@ export interface FleetBenchOptions {
   partitions?: number;
 }
 
-type StageName = 'enrich' | 'anonymize' | 'sink';
+export type StageName = 'enrich' | 'anonymize' | 'sink';
 export type ServiceEntry = 'collector' | 'enricher' | 'anonymizer' | 'sink' | 'passthrough';
 
-interface StageSpec {
+export interface StageSpec {
   name: StageName;
   service: 'enricher' | 'anonymizer' | 'sink';
   input: keyof Pick<TopicNames, 'raw' | 'enriched' | 'clean'>;
 }
-const STAGES: readonly StageSpec[] = [
+export const STAGES: readonly StageSpec[] = [
   { name: 'enrich', service: 'enricher', input: 'raw' },
   { name: 'anonymize', service: 'anonymizer', input: 'enriched' },
   { name: 'sink', service: 'sink', input: 'clean' },
 ];
 
-interface Drain {
+export interface Drain {
   eventsPerSec: number;
   /** records counted (from the first observed commit to the end) and the time they took */
   records: number;
   seconds: number;
   cpuCores: number;
+  /** CPU over the same window of each watched process (drainOnce's watchPids), in order */
+  watchedCores: number[];
   peakRssMb: number;
 }
 
@@ -143,50 +145,70 @@ export async function resolveEndpoints(): Promise<{ endpoints: ServiceEndpoints;
   return { endpoints, started };
 }
 
-type Opts = Required<FleetBenchOptions>;
+export type Opts = Required<FleetBenchOptions>;
 
-async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
-  const runId = randomBytes(3).toString('hex');
-  const logger = createLogger({ level: 'warn', name: 'fleet-bench' });
-  const masterKey = `base64:${randomBytes(32).toString('base64')}`;
-  const redisPrefix = `tl-bench-${runId}:`;
-  const baseEnv: Record<string, string> = {
+/** The environment every worker process of a bench run gets (the fleet's configuration). */
+export function fleetBaseEnv(ep: ServiceEndpoints, a: { redisPrefix: string; masterKey: string; partitions: number }): Record<string, string> {
+  return {
     KAFKA_BROKERS: ep.kafkaBrokers,
     SCHEMA_REGISTRY_URL: ep.schemaRegistryUrl,
     REDIS_URL: ep.redisUrl,
     CLICKHOUSE_URL: ep.clickhouseUrl,
     CLICKHOUSE_USER: clickhouseLogin().username,
     CLICKHOUSE_PASSWORD: clickhouseLogin().password,
-    TRACKLANE_REDIS_PREFIX: redisPrefix,
-    KAFKA_PARTITIONS: String(o.partitions),
-    TRACKLANE_MASTER_KEY: masterKey,
+    TRACKLANE_REDIS_PREFIX: a.redisPrefix,
+    KAFKA_PARTITIONS: String(a.partitions),
+    TRACKLANE_MASTER_KEY: a.masterKey,
     TRACKLANE_ID_HASH_KEY: `base64:${randomBytes(32).toString('base64')}`,
     TRACKLANE_ADMIN_TOKEN: randomBytes(18).toString('base64url'),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
   };
+}
+
+/**
+ * Creates each pair of tenants — the first in clear (ipPolicy full), the second anonymizing with
+ * geo_then_mask, the mix the embedded benchmark uses — makes their stored pseudonym keys (one
+ * keeper pass: no compactor runs in a bench) and waits out the ~2 s propagation window that
+ * anonymizeSince is stamped ahead, so no event of theirs is stamped before it. Returns the write keys.
+ */
+export async function prepareBenchTenants(a: {
+  tenants: RedisTenantStore;
+  tenantPairs: readonly (readonly string[])[];
+  redisUrl: string;
+  redisPrefix: string;
+  masterKey: string;
+  logger: ReturnType<typeof createLogger>;
+}): Promise<Record<string, string>> {
+  const writeKeys: Record<string, string> = {};
+  for (const pair of a.tenantPairs) {
+    for (const id of pair) writeKeys[id] = (await a.tenants.createTenant(id)).writeKey ?? '';
+    await a.tenants.patchFlags(pair[1] as string, { anonymizeIdentity: true, ipPolicy: 'geo_then_mask' }, Date.now());
+  }
+  await makeStoredKeys({ redisUrl: a.redisUrl, redisPrefix: a.redisPrefix, masterKey: a.masterKey, tenants: () => a.tenants.list(), logger: a.logger });
+  await sleep(2_500);
+  return writeKeys;
+}
+
+async function runBench(ep: ServiceEndpoints, o: Opts): Promise<BenchReport> {
+  const runId = randomBytes(3).toString('hex');
+  const logger = createLogger({ level: 'warn', name: 'fleet-bench' });
+  const masterKey = `base64:${randomBytes(32).toString('base64')}`;
+  const redisPrefix = `tl-bench-${runId}:`;
+  const baseEnv = fleetBaseEnv(ep, { redisPrefix, masterKey, partitions: o.partitions });
   const kafka = createKafka({ brokers: ep.kafkaBrokers.split(',').map((b) => b.trim()), clientId: 'tracklane-fleet-bench', logger });
   const admin = kafka.admin();
   await admin.connect();
   const tenants = await openRedisTenantStore({ redis: ep.redisUrl, keyPrefix: redisPrefix, logger });
   const clickhouse = createClickHouse({ url: ep.clickhouseUrl, ...clickhouseLogin(), logger });
   try {
-    // Tenants: per phase one clear tenant (ipPolicy full) and one anonymizing with geo_then_mask,
-    // the mix the embedded benchmark uses. anonymizeSince is stamped ~2 s ahead (the
-    // propagation window), so wait it out before any event of these tenants is stamped.
+    // per phase a pair of tenants: one in clear, one anonymizing (prepareBenchTenants)
     const t = {
       stage: [`fb${runId}-sa`, `fb${runId}-sb`],
       e2e: [`fb${runId}-ea`, `fb${runId}-eb`],
       lat: [`fb${runId}-la`, `fb${runId}-lb`],
     };
-    const writeKeys: Record<string, string> = {};
-    for (const pair of Object.values(t)) {
-      for (const id of pair) writeKeys[id] = (await tenants.createTenant(id)).writeKey ?? '';
-      await tenants.patchFlags(pair[1] as string, { anonymizeIdentity: true, ipPolicy: 'geo_then_mask' }, Date.now());
-    }
-    // NOTE: no compactor runs here: one keeper pass makes the tenants' stored pseudonym keys in Redis
-    await makeStoredKeys({ redisUrl: ep.redisUrl, redisPrefix, masterKey, tenants: () => tenants.list(), logger });
-    await sleep(2_500);
+    const writeKeys = await prepareBenchTenants({ tenants, tenantPairs: Object.values(t), redisUrl: ep.redisUrl, redisPrefix, masterKey, logger });
 
     const stageResults = await benchStages({ kafka, admin, tenants, baseEnv, masterKey, tenantIds: t.stage, runId, o, ep });
     const fleet = await benchEndToEnd({ kafka, admin, clickhouse, baseEnv, writeKeys, tenantIds: t, runId, o });
@@ -267,8 +289,8 @@ async function benchStages(a: {
  * So each stage's input is exactly what the stage before it would have written, without making
  * one stage's measurement wait on another's.
  */
-async function buildStageInputs(
-  a: { tenants: RedisTenantStore; masterKey: string; tenantIds: string[]; o: Opts; ep: ServiceEndpoints; runId: string },
+export async function buildStageInputs(
+  a: { tenants: RedisTenantStore; masterKey: string; tenantIds: string[]; o: Pick<Opts, 'stageEvents'>; ep: ServiceEndpoints },
   prefixes: Record<StageName, string>,
 ): Promise<Record<StageSpec['input'], Message[]>> {
   const registry = new SchemaRegistry({ host: a.ep.schemaRegistryUrl });
@@ -328,7 +350,7 @@ async function untilSettled<T>(run: () => Result<T>): Promise<Result<T>> {
   }
 }
 
-async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
+export async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
   // NOTE: a member that did not leave cleanly keeps the group non-empty until its session times out.
   await eventually(
     async () => {
@@ -344,38 +366,91 @@ async function deleteGroup(admin: Admin, groupId: string): Promise<void> {
 
 /**
  * Starts one worker process on a group with no committed offsets and times it draining `total`
- * records: from the first poll that sees a committed offset to the first poll that sees every
- * partition committed up to its end offset (polled every 100 ms; process start-up, group join and
- * the first batch are outside the window, the same for both sides).
+ * records (timeDrain, from `start`). `watchPids` (e.g. the ClickHouse gateway, the broker) get their
+ * CPU over the same window in `watchedCores`.
  */
-async function drainOnce(admin: Admin, entry: ServiceEntry, label: string, env: Record<string, string>, groupId: string, topic: string, total: number): Promise<Drain> {
+export async function drainOnce(
+  admin: Admin,
+  entry: ServiceEntry,
+  label: string,
+  env: Record<string, string>,
+  groupId: string,
+  topic: string,
+  total: number,
+  more: { watchPids?: readonly number[]; start?: 'commit' | 'stable' } = {},
+): Promise<Drain> {
   const proc = await startProcess(entry, label, env, { waitReady: false, profile: profiled(entry) });
   try {
-    const deadline = Date.now() + 300_000;
-    let first: { t: number; committed: number; cpu: number } | undefined;
-    for (;;) {
-      if (proc.exitCode() !== null) throw new Error(`${label} exited with ${proc.exitCode()} while draining:\n${proc.output()}`);
-      const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const now = performance.now();
-      const committed = (offsets[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-      if (!first && committed > 0) first = { t: now, committed, cpu: readCpuSeconds(proc.pid) };
-      if (committed >= total) {
-        if (!first || first.committed >= total) throw new Error(`${label}: drained within one poll; use more records`);
-        const seconds = (now - first.t) / 1000;
-        const records = total - first.committed;
-        return {
-          eventsPerSec: records / seconds,
-          records,
-          seconds,
-          cpuCores: (readCpuSeconds(proc.pid) - first.cpu) / seconds,
-          peakRssMb: readStatusKb(proc.pid, 'VmHWM') / 1024,
-        };
-      }
-      if (Date.now() > deadline) throw new Error(`${label}: ${committed}/${total} committed after 300 s:\n${proc.output()}`);
-      await sleep(POLL_MS);
-    }
+    return await timeDrain(admin, {
+      label,
+      groupId,
+      topic,
+      total,
+      pids: [proc.pid, ...(more.watchPids ?? [])],
+      start: more.start ?? 'commit',
+      check: () => {
+        if (proc.exitCode() !== null) throw new Error(`${label} exited with ${proc.exitCode()} while draining:\n${proc.output()}`);
+      },
+      context: () => proc.output(),
+    });
   } finally {
     await proc.stop();
+  }
+}
+
+/**
+ * Times a consumer group draining `total` records of `topic`, to the first poll (every 100 ms) that
+ * sees every partition committed up to its end offset. From (`start`): 'commit' (default) the first
+ * poll that sees a committed offset — start-up, group join and the first batch are outside the
+ * window; 'stable' the first poll that sees the group Stable with a member (nothing committed yet) —
+ * for a consumer that commits in few large blocks (ClickHouse's Kafka engine). CPU and peak RSS are
+ * of `pids[0]`; the other pids' CPU is in `watchedCores`.
+ */
+export async function timeDrain(
+  admin: Admin,
+  a: {
+    label: string;
+    groupId: string;
+    topic: string;
+    total: number;
+    pids: readonly number[];
+    start?: 'commit' | 'stable';
+    check?: () => void;
+    context?: () => string;
+  },
+): Promise<Drain> {
+  const deadline = Date.now() + 300_000;
+  const cpuOf = () => a.pids.map(readCpuSeconds);
+  let first: { t: number; committed: number; cpu: number[] } | undefined;
+  while (a.start === 'stable' && !first) {
+    a.check?.();
+    const [group] = (await admin.describeGroups([a.groupId])).groups;
+    if (group?.state === 'Stable' && group.members.length > 0) first = { t: performance.now(), committed: 0, cpu: cpuOf() };
+    else if (Date.now() > deadline) throw new Error(`${a.label}: group ${a.groupId} not stable after 300 s:\n${a.context?.() ?? ''}`);
+    else await sleep(POLL_MS / 2);
+  }
+  for (;;) {
+    a.check?.();
+    const offsets = await admin.fetchOffsets({ groupId: a.groupId, topics: [a.topic] });
+    const now = performance.now();
+    const committed = (offsets[0]?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+    if (!first && committed > 0) first = { t: now, committed, cpu: cpuOf() };
+    if (committed >= a.total) {
+      if (!first || first.committed >= a.total) throw new Error(`${a.label}: drained within one poll; use more records`);
+      const seconds = (now - first.t) / 1000;
+      const records = a.total - first.committed;
+      const cores = cpuOf().map((c, i) => (c - (first?.cpu[i] ?? NaN)) / seconds);
+      return {
+        eventsPerSec: records / seconds,
+        records,
+        seconds,
+        cpuCores: cores[0] ?? NaN,
+        watchedCores: cores.slice(1),
+        peakRssMb: readStatusKb(a.pids[0] ?? -1, 'VmHWM') / 1024,
+      };
+    }
+    if (Date.now() > deadline) throw new Error(`${a.label}: ${committed}/${a.total} committed after 300 s:\n${a.context?.() ?? ''}`);
+    await sleep(POLL_MS);
   }
 }
 
@@ -641,7 +716,7 @@ export function readStatusKb(pid: number, field: string): number {
 }
 
 /** user + system CPU seconds of a process, all threads (/proc/<pid>/stat fields 14 and 15) */
-function readCpuSeconds(pid: number): number {
+export function readCpuSeconds(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) / 100;

@@ -11,6 +11,7 @@ import { benchEndToEnd } from './e2e-bench.js';
 import { benchEnrich } from './enrich-bench.js';
 import { benchFleet } from './fleet-bench.js';
 import { benchKafkaTls } from './kafka-tls-bench.js';
+import { benchPeers } from './peers-bench.js';
 import { benchPipeline } from './pipeline-bench.js';
 import { benchScrub } from './scrub-bench.js';
 import { benchSink } from './sink-bench.js';
@@ -23,6 +24,7 @@ const suites: [string, () => Promise<BenchReport>][] = [
   ['sink', benchSink],
   ['e2e', () => benchEndToEnd()],
   ['fleet', benchFleet],
+  ['peers', () => benchPeers()],
   ['compactor', () => benchCompactor()],
   ['scrub', benchScrub],
   ['kafka-tls', () => benchKafkaTls()],
