@@ -1,6 +1,7 @@
-// The baseline of bench/fleet-bench.ts: a no-op stage worker that consumes one of the fleet's
-// topics with the same runner, consumer settings, codec and producer as the real services, and
-// produces every record decoded-then-re-encoded, unchanged, to a scratch topic.
+// The baseline of bench/fleet-bench.ts: a no-op stage worker that consumes records of one event
+// each (the v1 shape) with the same runner, consumer settings, codec and producer as the real
+// services, and produces every record decoded-then-re-encoded, unchanged, one per event, to a
+// scratch topic: "a one-event-per-record KafkaJS consume-and-produce passthrough".
 // Run as its own process: `node --import tsx bench/passthrough-worker.ts` with the fleet env
 // plus PASSTHROUGH_KIND, PASSTHROUGH_GROUP and PASSTHROUGH_OUTPUT_TOPIC.
 import { z } from 'zod';
@@ -18,6 +19,8 @@ const passthroughConfigSchema = fleetConfigSchema.extend({
   /** which record kind (and so which input topic and codec) to pass through */
   PASSTHROUGH_KIND: z.enum(['raw', 'enriched', 'clean']),
   PASSTHROUGH_GROUP: z.string().min(1, 'PASSTHROUGH_GROUP names the consumer group'),
+  /** the topic to read (default: the kind's own topic); its records hold one event each */
+  PASSTHROUGH_INPUT_TOPIC: z.string().min(1).optional(),
   PASSTHROUGH_OUTPUT_TOPIC: z.string().min(1, 'PASSTHROUGH_OUTPUT_TOPIC names the scratch topic'),
 });
 type PassthroughConfig = z.infer<typeof passthroughConfigSchema>;
@@ -33,11 +36,11 @@ async function startPassthrough(config: PassthroughConfig, logger: Logger): Prom
   const { codec, topics } = ctx;
   switch (config.PASSTHROUGH_KIND) {
     case 'raw':
-      return run(ctx, config, { inputTopic: topics.raw, decode: (b) => codec.decodeRaw(b), encode: (e) => codec.encodeRaw(e) });
+      return run(ctx, config, { inputTopic: config.PASSTHROUGH_INPUT_TOPIC ?? topics.raw, decode: (b) => codec.decodeRaw(b), encode: (e) => codec.encodeRaw(e) });
     case 'enriched':
-      return run(ctx, config, { inputTopic: topics.enriched, decode: (b) => codec.decodeEnriched(b), encode: (e) => codec.encodeEnriched(e) });
+      return run(ctx, config, { inputTopic: config.PASSTHROUGH_INPUT_TOPIC ?? topics.enriched, decode: (b) => codec.decodeEnriched(b), encode: (e) => codec.encodeEnriched(e) });
     case 'clean':
-      return run(ctx, config, { inputTopic: topics.clean, decode: (b) => codec.decodeClean(b), encode: (e) => codec.encodeClean(e) });
+      return run(ctx, config, { inputTopic: config.PASSTHROUGH_INPUT_TOPIC ?? topics.clean, decode: (b) => codec.decodeClean(b), encode: (e) => codec.encodeClean(e) });
   }
 }
 

@@ -10,12 +10,12 @@
 // `npx tsx bench/peers-bench.ts` or `npm run bench -- peers` (PEERS_BENCH_EVENTS, PEERS_BENCH_ROUNDS).
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import type { Admin } from 'kafkajs';
+import type { Admin, Message } from 'kafkajs';
 import { createClickHouse, type ClickHouseClient } from '../libs/clickhouse/client.js';
 import { EVENT_COLUMNS } from '../libs/clickhouse/tables/events.js';
 import { createLogger } from '../libs/core/logger.js';
 import { createKafka } from '../libs/kafka/kafka-client.js';
-import { connectProducer, sendInChunks } from '../libs/kafka/outputs.js';
+import { connectProducer, DEFAULT_EVENTS_PER_RECORD, sendInChunks } from '../libs/kafka/outputs.js';
 import { ensureTopics, topicNames } from '../libs/kafka/topics.js';
 import { openRedisTenantStore } from '../libs/tenants/redis-tenant-store.js';
 import { readState } from '../scripts/services/state.js';
@@ -141,18 +141,32 @@ async function run(ep: ServiceEndpoints, o: { events: number; rounds: number }):
   const peerTables: string[] = [];
   try {
     await prepareBenchTenants({ tenants, tenantPairs: [tenantIds], redisUrl: ep.redisUrl, redisPrefix, masterKey, logger });
-    const inputs = await buildStageInputs({ tenants, masterKey, tenantIds, o: { stageEvents: o.events }, ep }, { enrich: prefix, anonymize: prefix, sink: prefix });
-    const messages = inputs.clean;
+    const inputs = await buildStageInputs({ tenants, masterKey, tenantIds, o: { stageEvents: o.events }, ep }, { enrich: prefix, anonymize: prefix, sink: prefix }, {
+      partitions: PARTITIONS,
+      eventsPerRecord: DEFAULT_EVENTS_PER_RECORD,
+    });
+    // NOTE: the sink reads the clean topic as the anonymizer writes it (records of many events); the
+    // engine reads the same events as one Avro record each, its native format, from a topic of its own
+    const peerTopic = `${prefix}bench.one-per-record.v1`;
     await ensureTopics(kafka, topics, { partitions: PARTITIONS });
+    await ensureTopics(kafka, [peerTopic], { partitions: PARTITIONS });
     const producer = await connectProducer(kafka);
+    const fill = async (topic: string, messages: Message[]) => {
+      for (let i = 0; i < messages.length; i += 20_000) await sendInChunks(producer, topic, messages.slice(i, i + 20_000));
+      const n = (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high) - Number(p.low), 0);
+      if (n !== messages.length) throw new Error(`${topic} holds ${n} records, expected ${messages.length}`);
+      return n;
+    };
+    let sinkRecords: number;
     try {
-      for (let i = 0; i < messages.length; i += 20_000) await sendInChunks(producer, topics.clean, messages.slice(i, i + 20_000));
+      sinkRecords = await fill(topics.clean, inputs.many.clean);
+      await fill(peerTopic, inputs.one.clean);
     } finally {
       await producer.disconnect();
     }
-    const total = (await admin.fetchTopicOffsets(topics.clean)).reduce((s, p) => s + Number(p.high) - Number(p.low), 0);
-    if (total !== messages.length) throw new Error(`${topics.clean} holds ${total} records, expected ${messages.length}`);
-    log(`pre-filled ${topics.clean} with ${total} clean records (${PARTITIONS} partitions)`);
+    const total = inputs.events;
+    const eventsPerRecord = total / sinkRecords;
+    log(`pre-filled ${topics.clean} with ${sinkRecords} records of many (${eventsPerRecord.toFixed(1)} events each) and ${peerTopic} with ${total} of one (${PARTITIONS} partitions)`);
 
     const state = await readState();
     const gatewayPid = state.services.clickhouse?.pid ?? -1;
@@ -167,14 +181,14 @@ async function run(ep: ServiceEndpoints, o: { events: number; rounds: number }):
         if (side === 'sink') {
           const groupId = `${prefix}tracklane-sink`;
           await deleteGroup(admin, groupId);
-          const d = await drainOnce(admin, 'sink', `peers-sink-r${r}`, env, groupId, topics.clean, total, { watchPids: [gatewayPid, brokerPid], start: 'stable' });
+          const d = await drainOnce(admin, 'sink', `peers-sink-r${r}`, env, groupId, topics.clean, sinkRecords, { watchPids: [gatewayPid, brokerPid], start: 'stable', eventsPerRecord });
           sink.push(d);
           log(`r${r}: sink                   ${describe(d)}`);
         } else {
           const table = `peer_events_${runId}_${side}_r${r}`;
           peerTables.push(table);
           const groupId = `${prefix}peer-kafka-engine-${side}-r${r}`;
-          const d = await drainKafkaEngine({ admin, clickhouse, ep, topic: topics.clean, groupId, table, total, gatewayPid, brokerPid, flushMs: ENGINE_VARIANTS[side] });
+          const d = await drainKafkaEngine({ admin, clickhouse, ep, topic: peerTopic, groupId, table, total, gatewayPid, brokerPid, flushMs: ENGINE_VARIANTS[side] });
           engine[side].push(d);
           log(`r${r}: Kafka engine ${side.padEnd(9)} ${describe(d)}`);
         }
@@ -303,11 +317,13 @@ function report(o: { events: number; rounds: number }, total: number, sink: Drai
     method:
       `One run against the real Kafka, Apicurio registry and chDB ClickHouse gateway. ${total.toLocaleString('en')} realistic clean ` +
       `records (demo traffic through the collector's normalizeAll and the real enrich and anonymize stages, 2 tenants, one anonymizing; ` +
-      `Confluent-framed Avro, the clean topic's own format) pre-filled once into a ${PARTITIONS}-partition topic. ` +
-      `(a) services/sink, one process, drains it on a group with no commits (events + identify_snapshots + users/accounts merge); ` +
+      `Confluent-framed Avro) pre-filled once into two ${PARTITIONS}-partition topics: as the anonymizer writes them (records of many, ` +
+      `grouped by partition per ${DEFAULT_EVENTS_PER_RECORD} events of a tenant) and one per record (the engine's native format). ` +
+      `(a) services/sink, one process, drains the first on a group with no commits (events + identify_snapshots + users/accounts merge; ` +
+      `events/s = records/s × events per record); ` +
       `(b) in the gateway's chDB, a Kafka engine table (kafka_format AvroConfluent against the same registry, one consumer) ` +
       `and a materialized view mapping each record to the same events row (event-rows.ts) into CREATE TABLE … AS events, ` +
-      `on a group of its own; once at the engine's defaults and once with kafka_flush_interval_ms 1000. ` +
+      `reading the second on a group of its own; once at the engine's defaults and once with kafka_flush_interval_ms 1000. ` +
       `All timed alike (the engine commits once per block of up to a million rows, so a first commit is no start mark): ` +
       `from the first poll (every 50–100 ms) that sees the group Stable with a member to the first that sees every end offset committed; ` +
       `alternating ${o.rounds}×, best of each; ratio = sink ÷ the faster engine variant. CPU: the sink = its process + the gateway ` +

@@ -69,6 +69,46 @@ export function avroType(kind: RecordKind): avro.Type {
   return type;
 }
 
+/**
+ * The record kinds whose records may hold many events (`<Name>Batch`, see batchSchema), and
+ * the kinds they hold.
+ */
+export const BATCH_KINDS = ['raw', 'enriched', 'clean'] as const;
+export type BatchKind = (typeof BATCH_KINDS)[number];
+
+const batchSchemaCache = new Map<BatchKind, AvroRecordSchema>();
+const batchTypeCache = new Map<BatchKind, avro.Type>();
+
+/**
+ * The schema of a record of many events of one kind, derived from its .avsc (never written out:
+ * the event schema stays the one contract): `<Name>Batch { events: array<Name> }` in the same
+ * namespace. Registered under `<topic>-<namespace>.<Name>Batch` (TopicRecordNameStrategy), next to
+ * the event schema under `<topic>-value`; see schemas/avro/README.md "Records of many events".
+ */
+export function batchSchema(kind: BatchKind): AvroRecordSchema {
+  const cached = batchSchemaCache.get(kind);
+  if (cached) return cached;
+  const one = loadAvroSchema(kind);
+  const schema: AvroRecordSchema = {
+    type: 'record',
+    name: `${one.name}Batch`,
+    namespace: one.namespace ?? AVRO_NAMESPACE,
+    doc: `Many ${one.name} records of one partition, in the order they were received (one Kafka record).`,
+    fields: [{ name: 'events', type: { type: 'array', items: one } }],
+  };
+  batchSchemaCache.set(kind, schema);
+  return schema;
+}
+
+/** The avsc Type of batchSchema(kind) (cached). */
+export function batchAvroType(kind: BatchKind): avro.Type {
+  const cached = batchTypeCache.get(kind);
+  if (cached) return cached;
+  const type = buildAvroType(batchSchema(kind));
+  batchTypeCache.set(kind, type);
+  return type;
+}
+
 /** Builds a Type from any record schema with our options (for evolved or foreign schemas). */
 export function buildAvroType(schema: AvroRecordSchema): avro.Type {
   // NOTE: a fresh registry per Type: named records (Geo, PageContext, …) recur across files.

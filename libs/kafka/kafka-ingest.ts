@@ -1,5 +1,6 @@
-// The collector's pipeline in the fleet: raw events are produced to `tracklane.raw.v1`, keyed
-// by tenant:user so one user's events stay in order, with acks=all. `ingest` resolves only
+// The collector's pipeline in the fleet: raw events are produced to `tracklane.raw.v1` with
+// acks=all, a request's events grouped into records of many by the partition their tenant:user key
+// lands on (or one record each, keyed, with eventsPerRecord 1), so one user's events stay in order. `ingest` resolves only
 // after Kafka acknowledged every event; if it cannot, all of them are reported for a retry
 // (the collector answers 503) — never a 2xx for an unacknowledged event. An event of a hot user
 // (`overflowed`, libs/collection/hot-keys.ts) gets a random key and the overflow header instead.
@@ -7,7 +8,7 @@ import type { Producer } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
 import { partitionKey, type RawEvent } from '../events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../pipeline/ingest.js';
-import { keyed, sendInChunks } from './outputs.js';
+import { groupByPartition, keyed, messagesOf, sendInChunks, type ManyPerRecord } from './outputs.js';
 
 export interface KafkaIngest extends IngestPipeline {
   close(): void;
@@ -20,8 +21,19 @@ export function createKafkaIngest(opts: {
   logger: Logger;
   /** whether an event is a hot user's, to be spread over every partition; default never */
   overflowed?: (e: RawEvent) => boolean;
+  /** write records of many events (unless eventsPerRecord is 1); default one event per record */
+  many?: ManyPerRecord<RawEvent>;
 }): KafkaIngest {
   const overflowed = opts.overflowed ?? (() => false);
+  const many = opts.many && opts.many.eventsPerRecord > 1 ? opts.many : undefined;
+  const messagesFor = async (events: readonly RawEvent[]) => {
+    if (!many) return Promise.all(events.map(async (e) => ({ ...keyed(partitionKey(e), overflowed(e)), value: await opts.encode(e) })));
+    const groups = groupByPartition(
+      events.map((e) => ({ value: e, overflowed: overflowed(e) })),
+      { partitions: many.partitions, eventsPerRecord: many.eventsPerRecord, key: partitionKey },
+    );
+    return messagesOf(groups, many.encode);
+  };
   let connected = true;
   let open = true;
   opts.producer.on(opts.producer.events.DISCONNECT, () => {
@@ -38,8 +50,7 @@ export function createKafkaIngest(opts: {
     },
     async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
       try {
-        const messages = await Promise.all(events.map(async (e) => ({ ...keyed(partitionKey(e), overflowed(e)), value: await opts.encode(e) })));
-        await sendInChunks(opts.producer, opts.topic, messages);
+        await sendInChunks(opts.producer, opts.topic, await messagesFor(events));
         connected = true;
         return { accepted: events.length, dropped: [], deadLettered: [], retry: [] };
       } catch (err) {

@@ -3,7 +3,7 @@
 import avro from 'avsc';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { rawEventSchema } from '../events/envelope.js';
-import { avroType, buildAvroType, loadAvroSchema, RECORD_KINDS, type AvroRecordSchema, type RecordKind } from './avro-schemas.js';
+import { avroType, batchAvroType, buildAvroType, loadAvroSchema, RECORD_KINDS, type AvroRecordSchema, type RecordKind } from './avro-schemas.js';
 import {
   createRecordCodec,
   SchemaRegistryUnavailableError,
@@ -117,12 +117,91 @@ describe('record codec', () => {
     await codec.init();
   });
 
-  it('registers one schema per topic under <topic>-value, once however often init is called', async () => {
+  it('registers one schema per topic under <topic>-value and one per batch kind under <topic>-<batch record name>, once however often init is called', async () => {
     await Promise.all([codec.init(), codec.init()]);
-    expect(reg.registrations.sort()).toEqual(
-      ['clean.v1-value', 'enriched.v1-value', 'overwrites.v1-value', 'raw.v1-value'],
-    );
-    expect(new Set(Object.values(codec.schemaIds())).size).toBe(4);
+    expect(reg.registrations.sort()).toEqual([
+      'clean.v1-dev.tracklane.v1.CleanEventBatch',
+      'clean.v1-value',
+      'enriched.v1-dev.tracklane.v1.EnrichedEventBatch',
+      'enriched.v1-value',
+      'overwrites.v1-value',
+      'raw.v1-dev.tracklane.v1.RawEventBatch',
+      'raw.v1-value',
+    ]);
+    expect(new Set([...Object.values(codec.schemaIds()), ...Object.values(codec.batchSchemaIds())]).size).toBe(7);
+    expect(codec.batchSubjects()).toEqual({
+      raw: 'raw.v1-dev.tracklane.v1.RawEventBatch',
+      enriched: 'enriched.v1-dev.tracklane.v1.EnrichedEventBatch',
+      clean: 'clean.v1-dev.tracklane.v1.CleanEventBatch',
+    });
+  });
+
+  describe('records of many events', () => {
+    const withHeader = (id: number, body: Buffer) => {
+      const h = Buffer.alloc(5);
+      h.writeInt32BE(id, 1);
+      return Buffer.concat([h, body]);
+    };
+
+    it('decode*Record(encode*Batch(xs)) gives every event in order, each also readable as a record of its own', async () => {
+      const events = [fx.cleanFull, fx.cleanNullParts, fx.cleanMinimal];
+      const buf = codec.encodeCleanBatch(events);
+      expect(buf.readInt32BE(1)).toBe(codec.batchSchemaIds().clean);
+      const res = await codec.decodeCleanRecord(buf);
+      if (!res.ok) throw new Error(res.error);
+      expect(res.value.map((i) => i.ok && i.value)).toStrictEqual(events);
+      for (const [i, item] of res.value.entries()) {
+        expect(await codec.decodeClean(item.bytes())).toStrictEqual({ ok: true, value: events[i], schemaId: codec.schemaIds().clean });
+      }
+      const raw = await codec.decodeRawRecord(codec.encodeRawBatch([fx.rawFull, fx.rawMinimal]));
+      expect(raw.ok && raw.value.map((i) => i.ok && i.value)).toStrictEqual([fx.rawFull, fx.rawMinimal]);
+      const enriched = await codec.decodeEnrichedRecord(codec.encodeEnrichedBatch([fx.enrichedMinimal]));
+      expect(enriched.ok && enriched.value.map((i) => i.ok && i.value)).toStrictEqual([fx.enrichedMinimal]);
+    });
+
+    it('reads a v1 record of one event as one item whose bytes are the record itself', async () => {
+      const buf = codec.encodeEnriched(fx.enrichedFull);
+      const res = await codec.decodeEnrichedRecord(buf);
+      if (!res.ok) throw new Error(res.error);
+      expect(res.value).toHaveLength(1);
+      expect(res.value[0]?.ok && res.value[0].value).toStrictEqual(fx.enrichedFull);
+      expect(res.value[0]?.bytes()).toBe(buf);
+    });
+
+    it('an event zod rejects fails alone; its neighbours are read and its bytes carry it alone', async () => {
+      const bad = { ...fx.cleanFull, event_id: 'bad-1', type: 'teleport' };
+      const body = batchAvroType('clean').toBuffer({ events: [fx.cleanMinimal, bad, fx.cleanFull] });
+      const res = await codec.decodeCleanRecord(withHeader(codec.batchSchemaIds().clean, body));
+      if (!res.ok) throw new Error(res.error);
+      expect(res.value.map((i) => i.ok)).toEqual([true, false, true]);
+      const failed = res.value[1];
+      expect(failed && !failed.ok && failed.error).toMatch(/invalid clean record: type:/);
+      const alone = await codec.decodeClean(failed?.bytes() as Buffer);
+      expect(!alone.ok && alone.error).toMatch(/invalid clean record: type:/);
+      expect(avroType('clean').fromBuffer((failed?.bytes() as Buffer).subarray(5))).toMatchObject({ event_id: 'bad-1' });
+    });
+
+    it('a v1 record zod rejects is refused as a whole, as before', async () => {
+      const res = await codec.decodeCleanRecord(withHeader(codec.schemaIds().clean, avroType('clean').toBuffer({ ...fx.cleanFull, type: 'teleport' })));
+      expect(!res.ok && res.error).toMatch(/invalid clean record: type:/);
+    });
+
+    it('an empty record of many is read as no events; a malformed one is refused as a whole', async () => {
+      expect(await codec.decodeRawRecord(codec.encodeRawBatch([]))).toStrictEqual({ ok: true, value: [], schemaId: codec.batchSchemaIds().raw });
+      const truncated = codec.encodeRawBatch([fx.rawFull, fx.rawFull]);
+      const res = await codec.decodeRawRecord(truncated.subarray(0, truncated.length - 40));
+      expect(!res.ok && res.error).toMatch(/malformed Avro body/);
+    });
+
+    it('the one-event decoders refuse a record of many, naming the decoder that reads it', async () => {
+      const res = await codec.decodeRaw(codec.encodeRawBatch([fx.rawFull]));
+      expect(!res.ok && res.error).toMatch(/record of many events; read it with decodeRawRecord/);
+    });
+
+    it('a record of many of another kind is refused by name', async () => {
+      const res = await codec.decodeCleanRecord(codec.encodeRawBatch([fx.rawFull]));
+      expect(!res.ok && res.error).toMatch(/is dev\.tracklane\.v1\.RawEventBatch, expected dev\.tracklane\.v1\.CleanEvent or dev\.tracklane\.v1\.CleanEventBatch/);
+    });
   });
 
   it('refuses to encode before init', () => {

@@ -11,7 +11,8 @@ import {
   type EnrichedEvent,
   type RawEvent,
 } from '../events/envelope.js';
-import { avroType, loadAvroSchema, RECORD_KINDS, type RecordKind } from './avro-schemas.js';
+import { avroType, batchAvroType, batchSchema, BATCH_KINDS, loadAvroSchema, RECORD_KINDS, type BatchKind, type RecordKind } from './avro-schemas.js';
+import type { DecodedEvent } from './stage-worker.js';
 import { overwriteRecordSchema, type OverwriteRecord } from './record-types.js';
 
 /** An undecodable record is an expected outcome (it goes to the DLQ), so decode returns it. */
@@ -50,12 +51,29 @@ export interface RecordCodec {
   /** The schema id each kind is written with (after init). */
   schemaIds(): Readonly<Record<RecordKind, number>>;
   subjects(): Readonly<Record<RecordKind, string>>;
+  /** The schema id records of many events (`<Name>Batch`) are written with, and their subjects. */
+  batchSchemaIds(): Readonly<Record<BatchKind, number>>;
+  batchSubjects(): Readonly<Record<BatchKind, string>>;
+  /** one event per record (the v1 shape; dead letters always are) */
   encodeRaw(e: RawEvent): Buffer;
+  /** a record of one event only: refuses a record of many (use decodeRawRecord) */
   decodeRaw(buf: Buffer): Promise<DecodeResult<RawEvent>>;
+  /** many events in one record (`RawEventBatch`), in order */
+  encodeRawBatch(events: readonly RawEvent[]): Buffer;
+  /**
+   * The events of a record of either shape. A record that cannot be read at all is not ok; in a
+   * record of many, an event that fails validation is a failed item (with its bytes as a record
+   * of its own, for the DLQ) and the others are read.
+   */
+  decodeRawRecord(buf: Buffer): Promise<DecodeResult<DecodedEvent<RawEvent>[]>>;
   encodeEnriched(e: EnrichedEvent): Buffer;
   decodeEnriched(buf: Buffer): Promise<DecodeResult<EnrichedEvent>>;
+  encodeEnrichedBatch(events: readonly EnrichedEvent[]): Buffer;
+  decodeEnrichedRecord(buf: Buffer): Promise<DecodeResult<DecodedEvent<EnrichedEvent>[]>>;
   encodeClean(e: CleanEvent): Buffer;
   decodeClean(buf: Buffer): Promise<DecodeResult<CleanEvent>>;
+  encodeCleanBatch(events: readonly CleanEvent[]): Buffer;
+  decodeCleanRecord(buf: Buffer): Promise<DecodeResult<DecodedEvent<CleanEvent>[]>>;
   /** NOTE: a sealed record (libs/compactor/overwrite-cipher.ts): the codec never sees a clear id */
   encodeOverwrite(c: OverwriteRecord): Buffer;
   decodeOverwrite(buf: Buffer): Promise<DecodeResult<OverwriteRecord>>;
@@ -81,6 +99,15 @@ const ZOD_SCHEMAS: Record<RecordKind, z.ZodType> = {
   overwrite: overwriteRecordSchema,
 };
 
+/**
+ * `<topic>-<namespace>.<Name>Batch` (Confluent's TopicRecordNameStrategy) per batch kind: the
+ * records of many events share the topic with the v1 records of one, under a subject of their own.
+ */
+export function batchSubjectsFor(topics: RecordTopics): Record<BatchKind, string> {
+  const name = (k: BatchKind) => `${batchSchema(k).namespace}.${batchSchema(k).name}`;
+  return { raw: `${topics.raw}-${name('raw')}`, enriched: `${topics.enriched}-${name('enriched')}`, clean: `${topics.clean}-${name('clean')}` };
+}
+
 /** `<topic>-value` (Confluent's TopicNameStrategy) per record kind. */
 export function subjectsFor(topics: RecordTopics): Record<RecordKind, string> {
   return {
@@ -93,7 +120,9 @@ export function subjectsFor(topics: RecordTopics): Record<RecordKind, string> {
 
 // NOTE: a cached writer id resolves to either "same schema" (no resolver), a resolver into
 // our reader schema, or a permanent reason why records written with it cannot be read.
-type WriterEntry = { kind: 'same' } | { kind: 'resolve'; resolver: avro.Resolver } | { kind: 'bad'; error: string };
+// A writer is of one of two shapes: one event (the kind's own record) or many (`<Name>Batch`).
+type Shape = 'one' | 'many';
+type WriterEntry = { kind: 'same'; shape: Shape } | { kind: 'resolve'; shape: Shape; resolver: avro.Resolver } | { kind: 'bad'; error: string };
 const MAX_BAD_IDS = 1024;
 const INIT_RETRIES = 5;
 
@@ -108,6 +137,8 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
     [opts.topics.overwrites, 'overwrite'],
   ]);
   const ids = new Map<RecordKind, number>();
+  const batchIds = new Map<BatchKind, number>();
+  const batchSubjects = batchSubjectsFor(opts.topics);
   const writers = new Map<RecordKind, Map<number, WriterEntry>>(RECORD_KINDS.map((k) => [k, new Map()]));
   const pendingWriters = new Map<string, Promise<WriterEntry>>();
   let initPromise: Promise<void> | undefined;
@@ -115,18 +146,27 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
   let scratch = Buffer.allocUnsafe(16 * 1024);
 
   async function registerOne(kind: RecordKind): Promise<void> {
-    const subject = subjects[kind];
-    const schema = { type: SchemaType.AVRO, schema: JSON.stringify(loadAvroSchema(kind)) } as const;
+    const id = await register(subjects[kind], loadAvroSchema(kind));
+    ids.set(kind, id);
+    // NOTE: our own schema under its own id decodes without a resolver.
+    writers.get(kind)?.set(id, { kind: 'same', shape: 'one' });
+  }
+
+  async function registerBatch(kind: BatchKind): Promise<void> {
+    const id = await register(batchSubjects[kind], batchSchema(kind));
+    batchIds.set(kind, id);
+    writers.get(kind)?.set(id, { kind: 'same', shape: 'many' });
+  }
+
+  async function register(subject: string, avsc: object): Promise<number> {
+    const schema = { type: SchemaType.AVRO, schema: JSON.stringify(avsc) } as const;
     for (let attempt = 0; ; attempt++) {
       try {
         // NOTE: the client reads /config/{subject}: 404 (new subject) → it registers, then sets
         // BACKWARD; an existing subject must already be BACKWARD or it refuses. Registering a
         // schema the subject already holds returns its id, so every replica may call this.
         const { id } = await registry.register(schema, { subject, compatibility: COMPATIBILITY.BACKWARD });
-        ids.set(kind, id);
-        // NOTE: our own schema under its own id decodes without a resolver.
-        writers.get(kind)?.set(id, { kind: 'same' });
-        return;
+        return id;
       } catch (err) {
         // TRICKY: Apicurio races two ways when replicas register a new subject at once: the
         // loser of the artifact creation gets 409 "already exists" (retrying finds the
@@ -159,9 +199,21 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
     return id;
   }
 
+  function batchIdOf(kind: BatchKind): number {
+    const id = batchIds.get(kind);
+    if (id === undefined) throw new Error(`record codec: init() has not completed (no schema id for ${kind} batches)`);
+    return id;
+  }
+
   function encode(kind: RecordKind, value: unknown): Buffer {
-    const id = idOf(kind);
-    const type = avroType(kind);
+    return encodeWith(kind, idOf(kind), avroType(kind), value);
+  }
+
+  function encodeBatch(kind: BatchKind, events: readonly unknown[]): Buffer {
+    return encodeWith(kind, batchIdOf(kind), batchAvroType(kind), { events });
+  }
+
+  function encodeWith(kind: RecordKind, id: number, type: avro.Type, value: unknown): Buffer {
     let end: number;
     try {
       end = type.encode(value, scratch, WIRE_HEADER_BYTES);
@@ -191,7 +243,6 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
 
   async function resolveWriter(kind: RecordKind, id: number): Promise<WriterEntry> {
     const cache = writers.get(kind);
-    const reader = avroType(kind);
     let writer: unknown;
     try {
       writer = await registry.getSchema(id);
@@ -202,16 +253,20 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
       return remember(cache, id, { kind: 'bad', error: `unknown schema id ${id}` });
     }
     let entry: WriterEntry;
+    const one = avroType(kind);
+    const many = isBatchKind(kind) ? batchAvroType(kind) : undefined;
+    const shape: Shape | undefined = !(writer instanceof avro.Type) ? undefined : writer.name === one.name ? 'one' : many && writer.name === many.name ? 'many' : undefined;
+    const reader = shape === 'many' && many ? many : one;
     if (!(writer instanceof avro.Type)) {
       entry = { kind: 'bad', error: `schema id ${id} is not an Avro schema` };
-    } else if (writer.name !== reader.name) {
+    } else if (shape === undefined) {
       // NOTE: e.g. a clean event on the raw topic; avsc would refuse too, less readably.
-      entry = { kind: 'bad', error: `schema id ${id} is ${writer.name ?? 'unnamed'}, expected ${reader.name ?? kind}` };
+      entry = { kind: 'bad', error: `schema id ${id} is ${writer.name ?? 'unnamed'}, expected ${one.name ?? kind}${many ? ` or ${many.name}` : ''}` };
     } else if (writer.equals(reader)) {
-      entry = { kind: 'same' };
+      entry = { kind: 'same', shape };
     } else {
       try {
-        entry = { kind: 'resolve', resolver: reader.createResolver(writer) };
+        entry = { kind: 'resolve', shape, resolver: reader.createResolver(writer) };
       } catch (err) {
         entry = { kind: 'bad', error: `schema id ${id} cannot be read as ${reader.name ?? kind}: ${errorText(err)}` };
       }
@@ -219,36 +274,67 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
     return remember(cache, id, entry);
   }
 
-  async function decode<T>(kind: RecordKind, buf: Buffer): Promise<DecodeResult<T>> {
+  /** the wire header's schema id and its writer, or why the record cannot be read */
+  async function readHeader(kind: RecordKind, buf: Buffer): Promise<{ ok: true; id: number; entry: Exclude<WriterEntry, { kind: 'bad' }> } | { ok: false; error: string }> {
     if (!Buffer.isBuffer(buf)) return { ok: false, error: 'not a buffer' };
     if (buf.length < WIRE_HEADER_BYTES) return { ok: false, error: `truncated: ${buf.length} bytes, no wire header` };
     if (buf[0] !== MAGIC_BYTE) return { ok: false, error: `unknown magic byte ${buf[0] ?? -1}` };
     const id = buf.readInt32BE(1);
     const entry = writers.get(kind)?.get(id) ?? (await writerEntry(kind, id));
     if (entry.kind === 'bad') return { ok: false, error: entry.error };
-    let value: unknown;
+    return { ok: true, id, entry };
+  }
+
+  function body(kind: RecordKind, buf: Buffer, id: number, entry: Exclude<WriterEntry, { kind: 'bad' }>): { ok: true; value: unknown } | { ok: false; error: string } {
+    const type = entry.shape === 'many' && isBatchKind(kind) ? batchAvroType(kind) : avroType(kind);
     try {
-      value = avroType(kind).fromBuffer(
-        buf.subarray(WIRE_HEADER_BYTES),
-        entry.kind === 'resolve' ? entry.resolver : undefined,
-      );
+      return { ok: true, value: type.fromBuffer(buf.subarray(WIRE_HEADER_BYTES), entry.kind === 'resolve' ? entry.resolver : undefined) };
     } catch (err) {
       return { ok: false, error: `malformed Avro body (schema id ${id}): ${errorText(err)}` };
     }
-    if (validate) {
-      const parsed = ZOD_SCHEMAS[kind].safeParse(value);
-      if (!parsed.success) {
-        const first = parsed.error.issues[0];
-        return { ok: false, error: `invalid ${kind} record: ${first ? `${first.path.join('.')}: ${first.message}` : 'rejected'}` };
-      }
-      return { ok: true, value: parsed.data as T, schemaId: id };
+  }
+
+  function check<T>(kind: RecordKind, value: unknown): { ok: true; value: T } | { ok: false; error: string } {
+    if (!validate) return { ok: true, value: value as T };
+    const parsed = ZOD_SCHEMAS[kind].safeParse(value);
+    if (parsed.success) return { ok: true, value: parsed.data as T };
+    const first = parsed.error.issues[0];
+    return { ok: false, error: `invalid ${kind} record: ${first ? `${first.path.join('.')}: ${first.message}` : 'rejected'}` };
+  }
+
+  async function decode<T>(kind: RecordKind, buf: Buffer): Promise<DecodeResult<T>> {
+    const head = await readHeader(kind, buf);
+    if (!head.ok) return head;
+    if (head.entry.shape === 'many') return { ok: false, error: `schema id ${head.id} is a record of many events; read it with decode${kind[0]?.toUpperCase()}${kind.slice(1)}Record` };
+    const read = body(kind, buf, head.id, head.entry);
+    if (!read.ok) return read;
+    const checked = check<T>(kind, read.value);
+    return checked.ok ? { ...checked, schemaId: head.id } : checked;
+  }
+
+  async function decodeRecord<T>(kind: BatchKind, buf: Buffer): Promise<DecodeResult<DecodedEvent<T>[]>> {
+    const head = await readHeader(kind, buf);
+    if (!head.ok) return head;
+    const read = body(kind, buf, head.id, head.entry);
+    if (!read.ok) return read;
+    if (head.entry.shape === 'one') {
+      // NOTE: a record of one event keeps v1's meaning: if it is invalid, the record is
+      const checked = check<T>(kind, read.value);
+      return checked.ok ? { ok: true, value: [{ ok: true, value: checked.value, bytes: () => buf }], schemaId: head.id } : checked;
     }
-    return { ok: true, value: value as T, schemaId: id };
+    const events = (read.value as { events: unknown[] }).events;
+    const items = events.map((e): DecodedEvent<T> => {
+      const checked = check<T>(kind, e);
+      // NOTE: a dead letter carries the event as a record of its own (replayable like any v1 record)
+      const bytes = () => encode(kind, e);
+      return checked.ok ? { ok: true, value: checked.value, bytes } : { ok: false, error: checked.error, bytes };
+    });
+    return { ok: true, value: items, schemaId: head.id };
   }
 
   return {
     init() {
-      initPromise ??= Promise.all(RECORD_KINDS.map(registerOne)).then(
+      initPromise ??= Promise.all([...RECORD_KINDS.map(registerOne), ...BATCH_KINDS.map(registerBatch)]).then(
         () => undefined,
         (err: unknown) => {
           // NOTE: forget the failure so a caller's retry registers again.
@@ -262,12 +348,22 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
       return Object.fromEntries(RECORD_KINDS.map((k) => [k, idOf(k)])) as Record<RecordKind, number>;
     },
     subjects: () => subjects,
+    batchSchemaIds() {
+      return Object.fromEntries(BATCH_KINDS.map((k) => [k, batchIdOf(k)])) as Record<BatchKind, number>;
+    },
+    batchSubjects: () => batchSubjects,
     encodeRaw: (e) => encode('raw', e),
     decodeRaw: (b) => decode<RawEvent>('raw', b),
+    encodeRawBatch: (es) => encodeBatch('raw', es),
+    decodeRawRecord: (b) => decodeRecord<RawEvent>('raw', b),
     encodeEnriched: (e) => encode('enriched', e),
     decodeEnriched: (b) => decode<EnrichedEvent>('enriched', b),
+    encodeEnrichedBatch: (es) => encodeBatch('enriched', es),
+    decodeEnrichedRecord: (b) => decodeRecord<EnrichedEvent>('enriched', b),
     encodeClean: (e) => encode('clean', e),
     decodeClean: (b) => decode<CleanEvent>('clean', b),
+    encodeCleanBatch: (es) => encodeBatch('clean', es),
+    decodeCleanRecord: (b) => decodeRecord<CleanEvent>('clean', b),
     encodeOverwrite: (c) => encode('overwrite', c),
     decodeOverwrite: (b) => decode<OverwriteRecord>('overwrite', b),
     decoderOf(topic) {
@@ -275,6 +371,10 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
       return kind === undefined ? undefined : (b) => decode<unknown>(kind, b);
     },
   };
+}
+
+function isBatchKind(kind: RecordKind): kind is BatchKind {
+  return (BATCH_KINDS as readonly string[]).includes(kind);
 }
 
 function remember(cache: Map<number, WriterEntry> | undefined, id: number, entry: WriterEntry): WriterEntry {

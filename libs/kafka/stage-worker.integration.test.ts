@@ -1,7 +1,9 @@
 // The stage runner against the real broker: a consumer that KafkaJS gives up on
 // (a non-retriable error: it disconnects the consumer and will not start it again) is rebuilt in
 // process — it rejoins the group and resumes from the committed offsets — instead of ending the
-// worker; nothing is lost or skipped, and onFatal is never called for it.
+// worker; nothing is lost or skipped, and onFatal is never called for it. And records of many
+// events: each event is run, routed and dead-lettered on its own, in order, and a record is
+// committed only once all of its events were handed on.
 import { randomBytes } from 'node:crypto';
 import * as kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,8 +11,9 @@ import { kafkaBrokerList, serviceEndpoints } from '../../test/support/services.j
 import { createLogger } from '../core/logger.js';
 import { eventually } from '../../test/support/poll.js';
 import { createKafka } from './kafka-client.js';
-import { createStageWorker, type ConsumedRecord } from './stage-worker.js';
-import { passStage, pipeline } from '../pipeline/pipeline.js';
+import { createStageWorker, type ConsumedRecord, type DecodedEvent, type RecordDeadLetter } from './stage-worker.js';
+import { passStage, pipeline, stage } from '../pipeline/pipeline.js';
+import { dlq, ok, retry } from '../core/result.js';
 import { ensureTopics } from './topics.js';
 import { createPipelineMetrics } from '../pipeline/metrics.js';
 
@@ -80,4 +83,67 @@ describe('stage worker: a consumer KafkaJS gives up on', () => {
       await worker.stop();
     }
   }, 120_000);
+});
+
+describe('stage worker: records of many events', () => {
+  it('runs every event on its own: a bad event and a dead-lettered one go to the DLQ alone, a retried one waits in place, the rest in order', async () => {
+    const topic = `swm${randomBytes(4).toString('hex')}.in`;
+    const groupId = `${topic}-group`;
+    await ensureTopics(kafka, [topic], { partitions: 1 });
+    const producer = kafka.producer();
+    await producer.connect();
+    // a "record of many" here is a JSON array; "!…" cannot be decoded, "poison" is dead-lettered by
+    // the stage, "slow" asks for a retry twice
+    const records = [['a1', 'a2', '!bad', 'a3'], ['b1'], ['c1', 'poison', 'slow', 'c2']];
+    await producer.send({ topic, messages: records.map((r) => ({ value: JSON.stringify(r) })) });
+    await producer.disconnect();
+
+    const written: string[] = [];
+    const letters: RecordDeadLetter[] = [];
+    let slowTries = 0;
+    const worker = createStageWorker<string, string>({
+      name: 'test-many',
+      kafka,
+      groupId,
+      inputTopic: topic,
+      decode: {
+        record: async (value) => ({
+          ok: true,
+          value: (JSON.parse(value.toString()) as string[]).map((e): DecodedEvent<string> =>
+            e.startsWith('!') ? { ok: false, error: 'cannot read', bytes: () => Buffer.from(e) } : { ok: true, value: e, bytes: () => Buffer.from(e) },
+          ),
+        }),
+      },
+      pipeline: pipeline(
+        stage<string, string>('test', (e) => {
+          if (e === 'poison') return dlq('poisoned');
+          if (e === 'slow' && ++slowTries <= 2) return retry('not yet');
+          return ok(e.toUpperCase());
+        }),
+      ),
+      describe: (e) => ({ tenantId: 't', eventId: e }),
+      output: { write: async (items: readonly { record: ConsumedRecord; value: string }[]) => void written.push(...items.map((i) => i.value)) },
+      deadLetters: { write: async (ls) => void letters.push(...ls) },
+      metrics: createPipelineMetrics('stage-worker-many-test'),
+      logger: createLogger({ level: 'silent' }),
+      retryInitialMs: 20,
+    });
+    await worker.start();
+    try {
+      await eventually(
+        async () => (await admin.fetchOffsets({ groupId, topics: [topic] })).flatMap((t) => t.partitions).reduce((n, p) => n + Number(p.offset), 0) === 3,
+        30_000,
+        'all three records committed',
+      );
+      expect(written).toEqual(['A1', 'A2', 'A3', 'B1', 'C1', 'SLOW', 'C2']);
+      expect(slowTries).toBe(3);
+      expect(letters.map((l) => [l.record.value?.toString(), l.letter.stage, l.letter.reason])).toEqual([
+        ['!bad', 'decode', 'event cannot be decoded'],
+        ['poison', 'test', 'poisoned'],
+      ]);
+      expect(letters.map((l) => l.record.offset)).toEqual(['0', '2']);
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
 });

@@ -24,6 +24,12 @@ export interface ConsumedRecord {
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
+/**
+ * One event of a record that holds many (libs/kafka/record-codec.ts decode*Record): read, or
+ * refused on its own. `bytes` is the event as a record of its own, what its dead letter carries.
+ */
+export type DecodedEvent<T> = { ok: true; value: T; bytes: () => Buffer } | { ok: false; error: string; bytes: () => Buffer };
+
 /** A dead letter and the record it came from (the DLQ topic carries the record's own bytes). */
 export interface RecordDeadLetter {
   record: ConsumedRecord;
@@ -45,8 +51,13 @@ export interface StageWorkerOptions<In, Out> {
   kafka: Kafka;
   groupId: string;
   inputTopic: string;
-  /** the record is passed too, for inputs whose meaning is in the headers (dead letters) */
-  decode: (value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<In>>;
+  /**
+   * A record → its input: a function for records of one input each; `{ record }` for records that
+   * may hold many events (each is run, routed and dead-lettered on its own, in order; the record is
+   * committed once all of them were handed on). The record is passed too, for inputs whose meaning
+   * is in the headers (dead letters).
+   */
+  decode: ((value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<In>>) | { record: (value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<DecodedEvent<In>[]>> };
   /** the stages each decoded record runs through; results are counted per stage (result-handler.ts) */
   pipeline: Pipeline<In, Out>;
   /** ids for the dead_letters row when a decoded record fails */
@@ -89,6 +100,8 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
   let rebuilding: Promise<void> | undefined;
   const stopSignal = new AbortController();
   const results = createResultHandler({ stages: opts.pipeline.stages, metrics: opts.metrics });
+  const decodeRecord: (value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<DecodedEvent<In>[]>> =
+    typeof opts.decode === 'function' ? oneInputPerRecord(opts.decode) : opts.decode.record;
 
   function newConsumer(): Consumer {
     const c = opts.kafka.consumer({
@@ -196,38 +209,49 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
         lastDone = record.offset;
         continue;
       }
-      const decoded = await opts.decode(record.value, record);
+      const decoded = await decodeRecord(record.value, record);
       if (!decoded.ok) {
         letters.push({ record, letter: results.unreadable(record.value, 'record cannot be decoded', decoded.error) });
         lastDone = record.offset;
         continue;
       }
-      const ids = opts.describe(decoded.value);
-      let retriedAt: string | undefined;
-      for (let attempt = 1; ; attempt++) {
-        const ran = opts.pipeline.run(decoded.value);
-        const routed = results.route(ran instanceof Promise ? await ran : ran, ids, retriedAt === undefined ? undefined : { attempt, retriedAt });
-        if (routed.kind === 'ok') {
-          pending.push({ record, value: routed.value });
-          break;
+      for (const item of decoded.value) {
+        if (!item.ok) {
+          const bytes = item.bytes();
+          letters.push({ record: { ...record, value: bytes }, letter: results.unreadable(bytes, 'event cannot be decoded', item.error) });
+          continue;
         }
-        if (routed.kind === 'drop') break;
-        if (routed.kind === 'dlq') {
-          letters.push({ record, letter: routed.letter });
-          break;
+        const input = item.value;
+        const ids = opts.describe(input);
+        let retriedAt: string | undefined;
+        for (let attempt = 1; ; attempt++) {
+          const ran = opts.pipeline.run(input);
+          const routed = results.route(ran instanceof Promise ? await ran : ran, ids, retriedAt === undefined ? undefined : { attempt, retriedAt });
+          if (routed.kind === 'ok') {
+            pending.push({ record, value: routed.value });
+            break;
+          }
+          if (routed.kind === 'drop') break;
+          if (routed.kind === 'dlq') {
+            // NOTE: the letter carries this event only (a record of its own), never its neighbours
+            letters.push({ record: { ...record, value: item.bytes() }, letter: routed.letter });
+            break;
+          }
+          retriedAt = routed.stage;
+          // retry: hand on and commit what is done so far, then wait and try this event again.
+          // TRICKY: order per partition is kept by never moving past an event that asked for a
+          // retry; a stop while paused leaves its record uncommitted, so the next owner gets it
+          // again (the record's events handed on before it are then handed on twice: idempotent
+          // downstream, by event id).
+          await handOnAndCommit(lastDone);
+          if (!isRunning() || isStale()) {
+            timer();
+            return;
+          }
+          if (attempt === 1 || attempt % 50 === 0) log.warn({ reason: routed.reason, attempts: attempt, topic, partition }, 'stage asked for a retry; pausing partition');
+          await sleep(Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempt - 1, 10)));
+          await heartbeat();
         }
-        retriedAt = routed.stage;
-        // retry: hand on and commit what is done so far, then wait and try this record again.
-        // TRICKY: order per partition is kept by never moving past a record that asked for a
-        // retry; a stop while paused leaves it uncommitted, so the next owner gets it again.
-        await handOnAndCommit(lastDone);
-        if (!isRunning() || isStale()) {
-          timer();
-          return;
-        }
-        if (attempt === 1 || attempt % 50 === 0) log.warn({ reason: routed.reason, attempts: attempt, topic, partition }, 'stage asked for a retry; pausing partition');
-        await sleep(Math.min(retryMaxMs, retryInitialMs * 2 ** Math.min(attempt - 1, 10)));
-        await heartbeat();
       }
       lastDone = record.offset;
     }
@@ -257,6 +281,13 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
       })();
       return stopping;
     },
+  };
+}
+
+function oneInputPerRecord<In>(decode: (value: Buffer, record: ConsumedRecord) => Promise<DecodeResult<In>>) {
+  return async (value: Buffer, record: ConsumedRecord): Promise<DecodeResult<DecodedEvent<In>[]>> => {
+    const d = await decode(value, record);
+    return d.ok ? { ok: true, value: [{ ok: true, value: d.value, bytes: () => value }] } : d;
   };
 }
 

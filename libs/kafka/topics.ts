@@ -116,6 +116,18 @@ export async function ensureTopics(kafka: Kafka, topics: TopicNames | readonly s
   }
 }
 
+/** The partition count of each topic (which must exist), from the cluster's metadata. */
+export async function topicPartitions(kafka: Kafka, topics: readonly string[]): Promise<Record<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+    return Object.fromEntries(found.map((t) => [t.name, t.partitions.length]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Kafka's reason when createTopics failed on a topic config (INVALID_CONFIG, POLICY_VIOLATION). */
 function refusedConfig(err: unknown): string | undefined {
   const parts = [err, ...((err as { errors?: unknown[] }).errors ?? [])] as { type?: string; message?: string }[];

@@ -54,7 +54,7 @@ export interface OptedIn {
 }
 
 export interface TopicCheck {
-  /** records read below the sampled offsets */
+  /** events read below the sampled offsets (a record that cannot be read counts as one) */
   checked: number;
   /** event ids below a committed offset and not stored (at most 1000 listed) */
   ahead: string[];
@@ -92,15 +92,21 @@ export async function checkCleanTopic(opts: {
           const limit = opts.upTo.get(batch.partition) ?? 0n;
           for (const m of batch.messages) {
             if (BigInt(m.offset) >= limit) break;
-            checked++;
-            const d = m.value ? await codec.decodeClean(m.value) : undefined;
-            if (!d?.ok) continue;
-            const e = d.value;
-            const ids = byTenant.get(e.tenant_id) ?? [];
-            ids.push(e.event_id);
-            byTenant.set(e.tenant_id, ids);
-            const o = opts.optedIn.find((t) => t.tenantId === e.tenant_id);
-            if (o && e.received_at >= o.since && (!e.identity_anonymized || (e.user_id !== null && o.isClear(e.user_id)))) clearOnTopic.push(e.event_id);
+            const d = m.value ? await codec.decodeCleanRecord(m.value) : undefined;
+            if (!d?.ok) {
+              checked++;
+              continue;
+            }
+            for (const item of d.value) {
+              checked++;
+              if (!item.ok) continue;
+              const e = item.value;
+              const ids = byTenant.get(e.tenant_id) ?? [];
+              ids.push(e.event_id);
+              byTenant.set(e.tenant_id, ids);
+              const o = opts.optedIn.find((t) => t.tenantId === e.tenant_id);
+              if (o && e.received_at >= o.since && (!e.identity_anonymized || (e.user_id !== null && o.isClear(e.user_id)))) clearOnTopic.push(e.event_id);
+            }
           }
           if (BigInt(batch.lastOffset()) + 1n >= limit) pending.delete(batch.partition);
           if (pending.size === 0) finish();

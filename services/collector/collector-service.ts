@@ -118,6 +118,7 @@ export async function startCollector(config: CollectorConfig, logger: Logger): P
     producer: ctx.producer,
     topic: ctx.topics.raw,
     encode: (e) => ctx.codec.encodeRaw(e),
+    many: { partitions: ctx.partitions.raw, eventsPerRecord: config.KAFKA_EVENTS_PER_RECORD, encode: (es) => ctx.codec.encodeRawBatch(es) },
     logger,
     ...(hotKeys ? { overflowed: (e) => hotKeys.overflowed(e, Date.now()) } : {}),
   });

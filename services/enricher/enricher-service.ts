@@ -1,4 +1,5 @@
-// Enricher: tracklane.raw.v1 → enrich (geo, company, UA, account, URL scrub) → tracklane.enriched.v1.
+// Enricher: tracklane.raw.v1 → enrich (geo, company, UA, account, URL scrub) → tracklane.enriched.v1
+// (records of many events in, each event on its own, records of many out).
 import { z } from 'zod';
 import { envOptionalString, parseList } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
@@ -30,10 +31,16 @@ export async function startEnricher(config: EnricherConfig, logger: Logger): Pro
     kafka: ctx.kafka,
     groupId: groupId(config, 'enricher'),
     inputTopic: ctx.topics.raw,
-    decode: (b) => ctx.codec.decodeRaw(b),
+    decode: { record: (b) => ctx.codec.decodeRawRecord(b) },
     pipeline: pipeline(stage('enrich', enricher.stage)),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
-    output: createTopicOutput<EnrichedEvent>({ producer: ctx.producer, topic: ctx.topics.enriched, encode: (e) => ctx.codec.encodeEnriched(e), key: partitionKey }),
+    output: createTopicOutput<EnrichedEvent>({
+      producer: ctx.producer,
+      topic: ctx.topics.enriched,
+      encode: (e) => ctx.codec.encodeEnriched(e),
+      key: partitionKey,
+      many: { partitions: ctx.partitions.enriched, eventsPerRecord: config.KAFKA_EVENTS_PER_RECORD, encode: (es) => ctx.codec.encodeEnrichedBatch(es) },
+    }),
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
     metrics: ctx.metrics,
     logger,

@@ -23,6 +23,12 @@ export const fleetConfigSchema = z.object({
   /** prepended to every topic name and consumer group, so test runs can share a broker */
   TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"').default(''),
   KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(256).default(6),
+  /**
+   * events per record on the raw, enriched and clean topics, grouped by partition (README "Records
+   * of many events"); 1 writes one event per record, the v1 shape, for a rollout while workers
+   * that read only that still run
+   */
+  KAFKA_EVENTS_PER_RECORD: z.coerce.number().int().min(1).max(10_000).default(500),
   /** copies of every topic Tracklane creates (3 in production: one broker may fail); never above the broker count */
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(16).default(1),
   /** TLS and SASL to the brokers (libs/kafka/kafka-security.ts); checked together at start */

@@ -13,7 +13,7 @@ import { connectProducer } from '../../libs/kafka/outputs.js';
 import { createRecordCodec, type RecordCodec } from '../../libs/kafka/record-codec.js';
 import { createSchemaRegistry, registryClientOptions, registryTransportProblem } from '../../libs/kafka/registry-client.js';
 import { topicRetentionFrom, type TopicRetention } from '../../libs/kafka/topic-retention.js';
-import { ensureTopics, topicNames, type TopicNames } from '../../libs/kafka/topics.js';
+import { ensureTopics, topicNames, topicPartitions, type TopicNames } from '../../libs/kafka/topics.js';
 import { createPipelineMetrics, type PipelineMetrics } from '../../libs/pipeline/metrics.js';
 import { openRedisTenantStore, type RedisTenantStore } from '../../libs/tenants/redis-tenant-store.js';
 import type { FleetConfig } from './fleet-config.js';
@@ -26,6 +26,8 @@ export interface FleetContext {
   kafka: Kafka;
   topics: TopicNames;
   codec: RecordCodec;
+  /** partitions of the event topics, read at start (records of many are grouped by partition) */
+  partitions: Record<'raw' | 'enriched' | 'clean', number>;
   producer: Producer;
   tenants: RedisTenantStore;
   metrics: PipelineMetrics;
@@ -61,6 +63,8 @@ async function openOnce(
     await step('kafka', () =>
       ensureTopics(kafka, topics, { partitions: config.KAFKA_PARTITIONS, replicationFactor: config.KAFKA_REPLICATION_FACTOR, retention: settings.retention, logger }),
     );
+    const counts = await step('kafka', () => topicPartitions(kafka, [topics.raw, topics.enriched, topics.clean]));
+    const partitions = { raw: counts[topics.raw] ?? config.KAFKA_PARTITIONS, enriched: counts[topics.enriched] ?? config.KAFKA_PARTITIONS, clean: counts[topics.clean] ?? config.KAFKA_PARTITIONS };
 
     const codec = createRecordCodec({ registry: createSchemaRegistry(settings.registryOptions), topics, registryUrl: config.SCHEMA_REGISTRY_URL });
     // NOTE: the registry client hides why a request failed (TLS errors become "status 400"): ask directly
@@ -76,7 +80,7 @@ async function openOnce(
     opened.push('producer', () => producer.disconnect());
 
     starting = false;
-    return { service, config, logger, kafka, topics, codec, producer, tenants, metrics: createPipelineMetrics(service), stopSteps: opened.steps() };
+    return { service, config, logger, kafka, topics, codec, partitions, producer, tenants, metrics: createPipelineMetrics(service), stopSteps: opened.steps() };
   } catch (err) {
     await opened.close(logger);
     throw err;

@@ -59,7 +59,7 @@ export async function startSink(config: SinkConfig, logger: Logger): Promise<Run
     kafka: ctx.kafka,
     groupId: groupId(config, 'sink'),
     inputTopic: ctx.topics.clean,
-    decode: (b) => ctx.codec.decodeClean(b),
+    decode: { record: (b) => ctx.codec.decodeCleanRecord(b) },
     // fail closed, like the anonymizer: no event is written under a registry that may be stale
     pipeline: pipeline(createSinkStage(registry, registryFresh)),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),

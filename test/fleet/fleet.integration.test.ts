@@ -413,10 +413,14 @@ describe('fleet: flags in Redis (check 4)', () => {
     await consumer.run({
       eachMessage: async ({ message }) => {
         if (!message.value) return;
-        const d = await codec.decodeClean(message.value);
+        const d = await codec.decodeCleanRecord(message.value);
         if (!d.ok) return;
-        records++;
-        if (d.value.tenant_id === t.id && d.value.received_at >= since && (!d.value.identity_anonymized || (d.value.user_id ?? '').startsWith('steady-'))) leakedOnTopic++;
+        for (const item of d.value) {
+          if (!item.ok) continue;
+          const e = item.value;
+          records++;
+          if (e.tenant_id === t.id && e.received_at >= since && (!e.identity_anonymized || (e.user_id ?? '').startsWith('steady-'))) leakedOnTopic++;
+        }
       },
     });
     await eventually(async () => records >= load.accepted.length, 60_000, 'the clean topic read back');
