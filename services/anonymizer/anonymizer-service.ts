@@ -9,12 +9,12 @@ import { redisKeyStore } from '../../libs/privacy/key-stores.js';
 import { keyWrapper } from '../../libs/privacy/key-wrap.js';
 import { createStoredKeys, storedKeySource } from '../../libs/privacy/stored-keys.js';
 import type { Logger } from '../../libs/core/logger.js';
-import { partitionKey, type CleanEvent } from '../../libs/events/envelope.js';
-import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
+import type { CleanEvent } from '../../libs/events/envelope.js';
+import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
-import { openFleetContext } from '../fleet/fleet-context.js';
+import { eventTopicOutput, openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const anonymizerConfigSchema = fleetConfigSchema.extend({
@@ -42,13 +42,7 @@ export async function startAnonymizer(config: AnonymizerConfig, logger: Logger):
     // Flags unknown (Redis down, stale cache) → the stage answers retry → the partition pauses.
     pipeline: pipeline(stage('anonymize', createAnonymizeStage({ flags: ctx.tenants, keys }))),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
-    output: createTopicOutput<CleanEvent>({
-      producer: ctx.producer,
-      topic: ctx.topics.clean,
-      encode: (e) => ctx.codec.encodeClean(e),
-      key: partitionKey,
-      many: { partitions: ctx.partitions.clean, eventsPerRecord: config.KAFKA_EVENTS_PER_RECORD, encode: (es) => ctx.codec.encodeCleanBatch(es) },
-    }),
+    output: eventTopicOutput<CleanEvent>(ctx, 'clean', { one: (e) => ctx.codec.encodeClean(e), many: (es) => ctx.codec.encodeCleanBatch(es) }),
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
     metrics: ctx.metrics,
     logger,

@@ -3,13 +3,13 @@
 import { z } from 'zod';
 import { envOptionalString, parseList } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
-import { partitionKey, type EnrichedEvent } from '../../libs/events/envelope.js';
+import type { EnrichedEvent } from '../../libs/events/envelope.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
-import { createDeadLetterOutput, createTopicOutput } from '../../libs/kafka/outputs.js';
+import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
 import { fleetConfigSchema, groupId } from '../fleet/fleet-config.js';
-import { openFleetContext } from '../fleet/fleet-context.js';
+import { eventTopicOutput, openFleetContext } from '../fleet/fleet-context.js';
 import { exitOnFatal, runningService, type RunningService } from '../fleet/running-service.js';
 
 export const enricherConfigSchema = fleetConfigSchema.extend({
@@ -34,13 +34,7 @@ export async function startEnricher(config: EnricherConfig, logger: Logger): Pro
     decode: { record: (b) => ctx.codec.decodeRawRecord(b) },
     pipeline: pipeline(stage('enrich', enricher.stage)),
     describe: (e) => ({ tenantId: e.tenant_id, eventId: e.event_id }),
-    output: createTopicOutput<EnrichedEvent>({
-      producer: ctx.producer,
-      topic: ctx.topics.enriched,
-      encode: (e) => ctx.codec.encodeEnriched(e),
-      key: partitionKey,
-      many: { partitions: ctx.partitions.enriched, eventsPerRecord: config.KAFKA_EVENTS_PER_RECORD, encode: (es) => ctx.codec.encodeEnrichedBatch(es) },
-    }),
+    output: eventTopicOutput<EnrichedEvent>(ctx, 'enriched', { one: (e) => ctx.codec.encodeEnriched(e), many: (es) => ctx.codec.encodeEnrichedBatch(es) }),
     deadLetters: createDeadLetterOutput({ producer: ctx.producer, topic: ctx.topics.dlq }),
     metrics: ctx.metrics,
     logger,

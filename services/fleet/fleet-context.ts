@@ -9,9 +9,11 @@ import { createStopStack, type StopStep } from '../../libs/core/stop-stack.js';
 import { redisOptionsFrom } from '../../libs/config/redis-connection.js';
 import { createKafka } from '../../libs/kafka/kafka-client.js';
 import { kafkaSecurityFrom } from '../../libs/kafka/kafka-security.js';
-import { connectProducer } from '../../libs/kafka/outputs.js';
+import { partitionKey } from '../../libs/events/envelope.js';
+import { connectProducer, createTopicOutput } from '../../libs/kafka/outputs.js';
 import { createRecordCodec, type RecordCodec } from '../../libs/kafka/record-codec.js';
 import { createSchemaRegistry, registryClientOptions, registryTransportProblem } from '../../libs/kafka/registry-client.js';
+import type { StageOutput } from '../../libs/kafka/stage-worker.js';
 import { topicRetentionFrom, type TopicRetention } from '../../libs/kafka/topic-retention.js';
 import { ensureTopics, topicNames, topicPartitions, type TopicNames } from '../../libs/kafka/topics.js';
 import { createPipelineMetrics, type PipelineMetrics } from '../../libs/pipeline/metrics.js';
@@ -33,6 +35,24 @@ export interface FleetContext {
   metrics: PipelineMetrics;
   /** closes what the context opened (run after the service's own stop steps) */
   stopSteps: StopStep[];
+}
+
+/**
+ * A stage's output to the next event topic: records of many events grouped by partition
+ * (KAFKA_EVENTS_PER_RECORD; 1: one event per record, keyed), produced with the context's producer.
+ */
+export function eventTopicOutput<T extends { tenant_id: string; user_id: string | null; anonymous_id: string | null }>(
+  ctx: FleetContext,
+  kind: 'enriched' | 'clean',
+  encode: { one: (e: T) => Buffer; many: (es: readonly T[]) => Buffer },
+): StageOutput<T> {
+  return createTopicOutput<T>({
+    producer: ctx.producer,
+    topic: ctx.topics[kind],
+    encode: encode.one,
+    key: partitionKey,
+    many: { partitions: ctx.partitions[kind], eventsPerRecord: ctx.config.KAFKA_EVENTS_PER_RECORD, encode: encode.many },
+  });
 }
 
 export function openFleetContext(service: string, config: FleetConfig, logger: Logger): Promise<FleetContext> {
