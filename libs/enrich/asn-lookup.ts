@@ -205,8 +205,6 @@ class CsvLoader {
 
   /** Adds every well-formed row of one CSV file; malformed lines are skipped. */
   addCsv(buf: Buffer): void {
-    // NOTE: the in-place comparison only pays within a file; dropping it releases the last file's bytes.
-    this.lastOrgByAsn.clear();
     const len = buf.length;
     let pos = 0;
     while (pos < len) {
@@ -269,10 +267,9 @@ class CsvLoader {
 const NONE = Object.freeze({ none: true });
 
 async function openCsv(paths: readonly string[]): Promise<{ resolve: (address: string, family: 4 | 6) => IpOrg | null; v4: number; v6: number; orgs: number }> {
+  const files = await Promise.all(paths.map((p) => readFile(p)));
   const loader = new CsvLoader();
-  // NOTE: one file at a time, so only one file's bytes are held at once (the loader keeps no
-  // reference to a file's buffer once the next one is parsed): a lower start-up peak RSS.
-  for (const p of paths) loader.addCsv(await readFile(p));
+  for (const file of files) loader.addCsv(file);
   const { v4, v6 } = loader.tables();
   const orgs = loader.orgs;
   const g = new Uint16Array(8);
