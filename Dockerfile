@@ -39,10 +39,12 @@ WORKDIR /app
 # NOTE: one port for every service in a container (the per-service defaults 9101–9104 exist
 # for running several on one host); HOST 0.0.0.0 so probes and Prometheus reach it.
 # NODE_OPTIONS: the V8 heap sized for a worker (measured with bench/fleet-bench.ts, which starts its
-# workers with these same flags). A heap limit ≤ 512 MB makes V8 grow the old generation by
-# ~1.3× its live size after a full GC instead of up to 4× (what it does with the default limit on
-# a large host); the young generation 2 × 4 MB instead of 2 × 16 MB. Under load a worker's live heap
-# stays ≤ ~130 MB, a third of the limit. Peak RSS under the bench: ≈ 390–510 MB → ≤ ~250 MB.
+# workers with these same flags). With a small heap limit V8 lets the old generation grow less
+# past its live size between full GCs (its heap controller caps the growing factor at ~1.3–1.4 for
+# 256–512 MB, at 4 for the multi-GB default of a large host); the young generation is 2 × 4 MB
+# instead of 2 × 16 MB. Under load a worker's heap in use stays ≤ ~130 MB, a third of the limit.
+# Measured peak RSS under the bench: ≈ 300–510 MB → ≤ ~225 MB per worker; the price is CPU (more
+# full GCs: ≈ 1.5× CPU per drained record in the bench's drains).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
