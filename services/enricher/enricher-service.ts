@@ -5,6 +5,7 @@ import { envOptionalString, parseList } from '../../libs/config/env.js';
 import type { Logger } from '../../libs/core/logger.js';
 import type { EnrichedEvent } from '../../libs/events/envelope.js';
 import { createEnricher } from '../../libs/enrich/enrich-stage.js';
+import { defaultGeoCacheDirs } from '../../libs/enrich/geo-lookup.js';
 import { createDeadLetterOutput } from '../../libs/kafka/outputs.js';
 import { createStageWorker } from '../../libs/kafka/stage-worker.js';
 import { pipeline, stage } from '../../libs/pipeline/pipeline.js';
@@ -15,6 +16,12 @@ import { exitOnFatal, runningService, type RunningService } from '../fleet/runni
 export const enricherConfigSchema = fleetConfigSchema.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(9101),
   GEOIP_DB: envOptionalString,
+  /**
+   * Directories (comma-separated, searched in order, before the OS temp dir) for the compact form of
+   * the GEOIP_DB files; it is built into the first writable one when none holds it. The image
+   * ships it prebuilt for the bundled data in /app/geo-cache.
+   */
+  GEOIP_CACHE_DIR: envOptionalString,
   ASN_DB: envOptionalString,
 });
 export type EnricherConfig = z.infer<typeof enricherConfigSchema>;
@@ -24,8 +31,11 @@ export async function startEnricher(config: EnricherConfig, logger: Logger): Pro
   const enricher = await createEnricher({
     flags: ctx.tenants,
     geoPaths: config.GEOIP_DB ? parseList(config.GEOIP_DB) : undefined,
+    geoCacheDirs: config.GEOIP_CACHE_DIR ? [...parseList(config.GEOIP_CACHE_DIR), ...defaultGeoCacheDirs()] : undefined,
     asnPaths: config.ASN_DB ? parseList(config.ASN_DB) : undefined,
   });
+  const geo = enricher.geo.stats;
+  logger.info({ geo: { mode: geo.mode, loadMs: geo.loadMs, files: geo.files }, asnLoadMs: enricher.asn.stats.loadMs }, 'geo and ASN data open');
   const worker = createStageWorker({
     name: 'enrich',
     kafka: ctx.kafka,

@@ -1,0 +1,417 @@
+// Compact, file-backed form of a MaxMind-format city database: the search tree flattened into sorted
+// range tables of (start, location) and the records normalised to Geo and deduplicated, read with
+// positional reads so that only a small index and the string table sit in the process's memory.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import type { Reader, Response } from 'maxmind';
+import type { Geo } from '../events/envelope.js';
+import { formatIpv4, formatIpv6 } from './ip-address.js';
+
+/** Bumped whenever the file layout or the meaning of a record changes: old files are then rebuilt. */
+export const GEO_COMPACT_VERSION = 1;
+const MAGIC = 'TLGEO\0\0\x01';
+/** entries per block: one positional read of ≤ 5 KB per lookup */
+const BLOCK = 256;
+const V4_ENTRY = 8; // start u32, loc u32
+const V6_ENTRY = 20; // start as 4 × u32 (most significant first), loc u32
+const LOC_ENTRY = 32; // country, region, city, timezone (string ids, NONE_STR for null), lat f64, lon f64 (NaN for null)
+const NONE_STR = 0xffffffff;
+
+interface Section {
+  offset: number;
+  length: number;
+}
+
+interface CompactHeader {
+  version: number;
+  v4: { count: number; entries: Section; index: Section };
+  v6: { count: number; entries: Section; index: Section };
+  locs: { count: number; entries: Section };
+  strings: { count: number; offsets: Section; blob: Section };
+}
+
+// ── build (runs where the whole mmdb may be held: a child process, see geo-compact-cache.ts) ──
+
+/** A growable little-endian byte buffer. */
+class Bytes {
+  buf = Buffer.allocUnsafe(1 << 20);
+  length = 0;
+  reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const bigger = Buffer.allocUnsafe(size);
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+  u32(v: number): void {
+    this.reserve(4);
+    this.buf.writeUInt32LE(v >>> 0, this.length);
+    this.length += 4;
+  }
+  f64(v: number): void {
+    this.reserve(8);
+    this.buf.writeDoubleLE(v, this.length);
+    this.length += 8;
+  }
+  bytes(b: Buffer): void {
+    this.reserve(b.length);
+    b.copy(this.buf, this.length);
+    this.length += b.length;
+  }
+  view(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+function nodeReader(db: Buffer, recordSize: number): { left(n: number): number; right(n: number): number } {
+  switch (recordSize) {
+    case 24:
+      return { left: (n) => db.readUIntBE(n * 6, 3), right: (n) => db.readUIntBE(n * 6 + 3, 3) };
+    case 28:
+      return {
+        left: (n) => (((db[n * 7 + 3] as number) & 0xf0) << 20) | db.readUIntBE(n * 7, 3),
+        right: (n) => (((db[n * 7 + 3] as number) & 0x0f) << 24) | db.readUIntBE(n * 7 + 4, 3),
+      };
+    case 32:
+      return { left: (n) => db.readUInt32BE(n * 8), right: (n) => db.readUInt32BE(n * 8 + 4) };
+    default:
+      throw new Error(`unsupported mmdb record size ${recordSize}`);
+  }
+}
+
+/**
+ * Writes the compact form of `reader` (opened on `db`) to `outPath`, atomically (temp file, rename).
+ * Every distinct tree leaf is resolved once through the reader's public `get()` at the first address
+ * it covers and normalised with `normalize`, so the tables answer exactly what `get()` + `normalize` do.
+ */
+export function buildGeoCompact(db: Buffer, reader: Reader<Response>, normalize: (record: unknown) => Geo | null, outPath: string): { v4: number; v6: number; locs: number } {
+  const { nodeCount, recordSize, ipVersion } = reader.metadata;
+  const node = nodeReader(db, recordSize);
+  const strings = new Map<string, number>();
+  const stringList: string[] = [];
+  const locs = new Bytes();
+  const locByKey = new Map<string, number>();
+  let locCount = 1; // 0 = no geo
+  for (let i = 0; i < LOC_ENTRY / 4; i++) locs.u32(0);
+
+  const sid = (s: string | null): number => {
+    if (s === null) return NONE_STR;
+    let i = strings.get(s);
+    if (i === undefined) {
+      i = stringList.length;
+      stringList.push(s);
+      strings.set(s, i);
+    }
+    return i;
+  };
+  const locOf = (geo: Geo | null): number => {
+    if (geo === null) return 0;
+    const key = JSON.stringify([geo.country, geo.region, geo.city, geo.timezone, geo.lat, geo.lon]);
+    let i = locByKey.get(key);
+    if (i === undefined) {
+      i = locCount++;
+      locByKey.set(key, i);
+      locs.u32(sid(geo.country));
+      locs.u32(sid(geo.region));
+      locs.u32(sid(geo.city));
+      locs.u32(sid(geo.timezone));
+      locs.f64(geo.lat ?? Number.NaN);
+      locs.f64(geo.lon ?? Number.NaN);
+    }
+    return i;
+  };
+
+  /**
+   * Depth-first, left first, over the subtree at `root` for `bits`-bit addresses: leaves come out in
+   * address order and cover the whole space, so a table of starts (ends implied) is exact. `start`
+   * holds the current leaf's first address as 4 × u32, most significant word first.
+   */
+  function flatten(root: number, bits: 32 | 128, emit: (start: Uint32Array, loc: number) => void): void {
+    const start = new Uint32Array(4);
+    const locByRecord = new Map<number, number>();
+    let lastLoc = -1;
+    const leaf = (record: number, depth: number): void => {
+      let loc = locByRecord.get(record);
+      if (loc === undefined) {
+        // == nodeCount: no data; < nodeCount at full depth: a malformed tree, which mmdb-lib answers null
+        if (record <= nodeCount) loc = 0;
+        else loc = locOf(normalize(reader.get(bits === 32 ? formatIpv4(start[3] as number) : formatIpv6(words16(start)))));
+        locByRecord.set(record, loc);
+      }
+      if (loc !== lastLoc) emit(start, loc);
+      lastLoc = loc;
+      // start += 2^(bits - depth), with carry across the words
+      const bit = bits - depth;
+      let word = 3 - (bit >>> 5);
+      let add = 2 ** (bit & 31);
+      while (word >= 0 && add > 0) {
+        const sum = (start[word] as number) + add;
+        start[word] = sum >>> 0;
+        add = sum > 0xffffffff ? 1 : 0;
+        word--;
+      }
+    };
+    // (record, depth) pairs; a record ≥ nodeCount, or any record at full depth, is a leaf
+    const stackRecord = new Float64Array(bits + 2);
+    const stackDepth = new Uint8Array(bits + 2);
+    let sp = 0;
+    stackRecord[sp] = root;
+    stackDepth[sp++] = 0;
+    while (sp > 0) {
+      const record = stackRecord[--sp] as number;
+      const depth = stackDepth[sp] as number;
+      if (record >= nodeCount || depth === bits) {
+        leaf(record, depth);
+        continue;
+      }
+      // right first, so the left subtree (lower addresses) comes out first
+      stackRecord[sp] = node.right(record);
+      stackDepth[sp++] = depth + 1;
+      stackRecord[sp] = node.left(record);
+      stackDepth[sp++] = depth + 1;
+    }
+  }
+
+  const v4 = new Bytes();
+  const v6 = new Bytes();
+  let v4Count = 0;
+  let v6Count = 0;
+  // NOTE: IPv4 in an IPv6 tree is looked up from the node 96 zero bits down (as mmdb-lib does);
+  // an IPv4 tree never answers IPv6 (geo-lookup.ts does not ask it).
+  let v4Root = 0;
+  if (ipVersion === 6) {
+    for (let i = 0; i < 96 && v4Root < nodeCount; i++) v4Root = node.left(v4Root);
+  }
+  flatten(v4Root, 32, (start, loc) => {
+    v4.u32(start[3] as number);
+    v4.u32(loc);
+    v4Count++;
+  });
+  if (ipVersion === 6) {
+    flatten(0, 128, (start, loc) => {
+      for (let w = 0; w < 4; w++) v6.u32(start[w] as number);
+      v6.u32(loc);
+      v6Count++;
+    });
+  }
+
+  const strOffsets = new Bytes();
+  const blob = new Bytes();
+  for (const s of stringList) {
+    strOffsets.u32(blob.length);
+    blob.bytes(Buffer.from(s, 'utf8'));
+  }
+  strOffsets.u32(blob.length);
+
+  const index = (entries: Bytes, count: number, entrySize: number, startWords: number): Bytes => {
+    const out = new Bytes();
+    for (let i = 0; i < count; i += BLOCK) for (let w = 0; w < startWords; w++) out.u32(entries.buf.readUInt32LE(i * entrySize + w * 4));
+    return out;
+  };
+  const v4Index = index(v4, v4Count, V4_ENTRY, 1);
+  const v6Index = index(v6, v6Count, V6_ENTRY, 4);
+
+  const parts: Buffer[] = [v4.view(), v4Index.view(), v6.view(), v6Index.view(), locs.view(), strOffsets.view(), blob.view()];
+  const headerSpace = 4096;
+  const sections: Section[] = [];
+  let offset = headerSpace;
+  for (const p of parts) {
+    sections.push({ offset, length: p.length });
+    offset += p.length + ((8 - (p.length % 8)) % 8);
+  }
+  const s = (i: number): Section => sections[i] as Section;
+  const header: CompactHeader = {
+    version: GEO_COMPACT_VERSION,
+    v4: { count: v4Count, entries: s(0), index: s(1) },
+    v6: { count: v6Count, entries: s(2), index: s(3) },
+    locs: { count: locCount, entries: s(4) },
+    strings: { count: stringList.length, offsets: s(5), blob: s(6) },
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  if (json.length + 12 > headerSpace) throw new Error('geo compact header too large');
+  const head = Buffer.alloc(headerSpace);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(json.length, 8);
+  json.copy(head, 12);
+
+  const tmp = `${outPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, head, 0, head.length, 0);
+    parts.forEach((p, i) => writeSync(fd, p, 0, p.length, s(i).offset));
+    closeSync(fd);
+    renameSync(tmp, outPath);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  return { v4: v4Count, v6: v6Count, locs: locCount - 1 };
+}
+
+function words16(w: Uint32Array): number[] {
+  const g: number[] = [];
+  for (let i = 0; i < 4; i++) g.push((w[i] as number) >>> 16, (w[i] as number) & 0xffff);
+  return g;
+}
+
+// ── read ──────────────────────────────────────────────────────────────────────────────────────
+
+export interface GeoCompactFile {
+  /** Geo for an IPv4 address as u32, or null */
+  lookup4(v: number): Geo | null;
+  /** Geo for an IPv6 address as 4 × u32 (most significant first), or null; null too when the file holds no IPv6 */
+  lookup6(w: ArrayLike<number>): Geo | null;
+  readonly counts: { readonly v4: number; readonly v6: number; readonly locs: number };
+  /** bytes held in memory (index and string table) */
+  readonly residentBytes: number;
+  close(): void;
+}
+
+function readAt(fd: number, offset: number, length: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, b, done, length - done, offset + done);
+    if (n === 0) throw new Error('geo compact file truncated');
+    done += n;
+  }
+  return b;
+}
+
+/** Opens a compact file; throws when it is not one of this version (the caller rebuilds it). */
+export function openGeoCompact(path: string): GeoCompactFile {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = readAt(fd, 0, Math.min(4096, size));
+    if (head.toString('latin1', 0, 8) !== MAGIC) throw new Error(`${path}: not a compact geo file`);
+    const header = JSON.parse(head.toString('utf8', 12, 12 + head.readUInt32LE(8))) as CompactHeader;
+    if (header.version !== GEO_COMPACT_VERSION) throw new Error(`${path}: compact geo version ${header.version}, want ${GEO_COMPACT_VERSION}`);
+    const last = header.strings.blob;
+    if (last.offset + last.length > size) throw new Error(`${path}: truncated`);
+    return compactReader(fd, header);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+function u32s(b: Buffer): Uint32Array {
+  // NOTE: copied into an aligned array (a Buffer's offset in its pool need not be a multiple of 4).
+  const out = new Uint32Array(b.length / 4);
+  for (let i = 0; i < out.length; i++) out[i] = b.readUInt32LE(i * 4);
+  return out;
+}
+
+function compactReader(fd: number, h: CompactHeader): GeoCompactFile {
+  const v4Index = u32s(readAt(fd, h.v4.index.offset, h.v4.index.length));
+  const v6Index = u32s(readAt(fd, h.v6.index.offset, h.v6.index.length));
+  const strOffsets = u32s(readAt(fd, h.strings.offsets.offset, h.strings.offsets.length));
+  const blob = readAt(fd, h.strings.blob.offset, h.strings.blob.length);
+  const block = Buffer.allocUnsafe(BLOCK * V6_ENTRY);
+  const loc = Buffer.allocUnsafe(LOC_ENTRY);
+  const strCache = new Map<number, string>();
+  let closed = false;
+
+  const read = (into: Buffer, length: number, offset: number): void => {
+    if (closed) throw new Error('geo lookup closed');
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, into, done, length - done, offset + done);
+      if (n === 0) throw new Error('geo compact file truncated');
+      done += n;
+    }
+  };
+  const str = (id: number): string | null => {
+    if (id === NONE_STR) return null;
+    let s = strCache.get(id);
+    if (s === undefined) {
+      s = blob.toString('utf8', strOffsets[id] as number, strOffsets[id + 1] as number);
+      // NOTE: countries and regions repeat; keep the few hundred most common decoded, cities are not kept
+      if (strCache.size < 4096) strCache.set(id, s);
+    }
+    return s;
+  };
+  const geoAt = (i: number): Geo | null => {
+    if (i === 0) return null;
+    read(loc, LOC_ENTRY, h.locs.entries.offset + i * LOC_ENTRY);
+    const lat = loc.readDoubleLE(16);
+    const lon = loc.readDoubleLE(24);
+    return Object.freeze({
+      country: str(loc.readUInt32LE(0)),
+      region: str(loc.readUInt32LE(4)),
+      city: str(loc.readUInt32LE(8)),
+      lat: Number.isNaN(lat) ? null : lat,
+      lon: Number.isNaN(lon) ? null : lon,
+      timezone: str(loc.readUInt32LE(12)),
+    });
+  };
+  /** compares the 4-word key at b[off] with w: <0, 0, >0 */
+  const cmp6 = (src: Uint32Array | Buffer, at: number, w: ArrayLike<number>, fromBuffer: boolean): number => {
+    for (let k = 0; k < 4; k++) {
+      const a = fromBuffer ? (src as Buffer).readUInt32LE(at + k * 4) : ((src as Uint32Array)[at + k] as number);
+      const b = w[k] as number;
+      if (a !== b) return a < b ? -1 : 1;
+    }
+    return 0;
+  };
+
+  return {
+    counts: { v4: h.v4.count, v6: h.v6.count, locs: h.locs.count - 1 },
+    residentBytes: v4Index.byteLength + v6Index.byteLength + strOffsets.byteLength + blob.length,
+    lookup4(v) {
+      if (h.v4.count === 0) return null;
+      // last block whose first start ≤ v (the first start is 0: the table covers the whole space)
+      let lo = 0;
+      let hi = v4Index.length - 1;
+      while (lo < hi) {
+        const m = (lo + hi + 1) >>> 1;
+        if ((v4Index[m] as number) <= v) lo = m;
+        else hi = m - 1;
+      }
+      const first = lo * BLOCK;
+      const n = Math.min(BLOCK, h.v4.count - first);
+      read(block, n * V4_ENTRY, h.v4.entries.offset + first * V4_ENTRY);
+      let a = 0;
+      let b = n - 1;
+      while (a < b) {
+        const m = (a + b + 1) >>> 1;
+        if (block.readUInt32LE(m * V4_ENTRY) <= v) a = m;
+        else b = m - 1;
+      }
+      return geoAt(block.readUInt32LE(a * V4_ENTRY + 4));
+    },
+    lookup6(w) {
+      if (h.v6.count === 0) return null;
+      let lo = 0;
+      let hi = v6Index.length / 4 - 1;
+      while (lo < hi) {
+        const m = (lo + hi + 1) >>> 1;
+        if (cmp6(v6Index, m * 4, w, false) <= 0) lo = m;
+        else hi = m - 1;
+      }
+      const first = lo * BLOCK;
+      const n = Math.min(BLOCK, h.v6.count - first);
+      read(block, n * V6_ENTRY, h.v6.entries.offset + first * V6_ENTRY);
+      let a = 0;
+      let b = n - 1;
+      while (a < b) {
+        const m = (a + b + 1) >>> 1;
+        if (cmp6(block, m * V6_ENTRY, w, true) <= 0) a = m;
+        else b = m - 1;
+      }
+      return geoAt(block.readUInt32LE(a * V6_ENTRY + 16));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      closeSync(fd);
+    },
+  };
+}
