@@ -33,7 +33,8 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
   const port = 18_000 + Math.floor(Math.random() * 2000);
   const url = `http://127.0.0.1:${port}`;
 
-  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.bench", profiles the server.
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.bench", profiles the server;
+  // BENCH_SERVER_LOG_LEVEL=debug shows its flushes (sink flush: rows, ms).
   const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
   const child = spawnTsx(join(ROOT, 'services/cli/main.ts'), ['start'], {
     cwd: ROOT,
@@ -46,7 +47,7 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
       TRACKLANE_DATA_DIR: dataDir,
       TRACKLANE_ADMIN_TOKEN: adminToken,
       TRACKLANE_MASTER_KEY: `base64:${randomBytes(32).toString('base64')}`,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env['BENCH_SERVER_LOG_LEVEL'] ?? 'warn',
     },
   });
   const pid = child.pid;
