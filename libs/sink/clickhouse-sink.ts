@@ -159,13 +159,16 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     // only once the events insert succeeded: if it fails, the retry below writes each write's
     // dimension rows only after its own events are stored, so a rejected write never leaves
     // users/accounts rows behind.
-    const dims = writeDimensions(batch.items, events);
+    let dimsMs = 0;
+    const dims = writeDimensions(batch.items, events).then(() => {
+      dimsMs = performance.now() - started;
+    });
     // NOTE: both settle before anything is decided, so a retry never overlaps this insert.
     const [eventsResult, dimsResult] = await Promise.allSettled([events, dims]);
     const failure = eventsResult.status === 'rejected' ? eventsResult : dimsResult.status === 'rejected' ? dimsResult : undefined;
     if (!failure) {
       stats.eventRows += rows;
-      logger.debug({ batch: batch.id, rows, ms: Math.round(performance.now() - started), eventsMs: Math.round(eventsMs) }, 'sink flush');
+      logger.debug({ batch: batch.id, rows, ms: Math.round(performance.now() - started), eventsMs: Math.round(eventsMs), dimsMs: Math.round(dimsMs) }, 'sink flush');
       return new Map();
     }
     const err: unknown = failure.reason;
