@@ -125,7 +125,7 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
         `= ${stored} checks nothing was lost; peak RSS = VmHWM of the server process (RSS before load ${Math.round((rssBefore ?? 0) / 1024)} MB). ` +
         `Baseline, same run, same engine: once the server has exited, this process opens chDB (the same chdb build) on the server's own data dir, ` +
         `reads back the ${raw.rows} stored events rows (FINAL, times as ms numbers like the sink sends them) as JSONCompactEachRow tuples, ` +
-        `and inserts them with @clickhouse/client insert(format JSONCompactEachRow) into a fresh copy of the events table (CREATE TABLE … AS events, merges on), ` +
+        `and inserts them with @clickhouse/client insert(format JSONCompactEachRow) into a fresh copy of the events table (CREATE TABLE … AS events, its merges on; merges of the tables the server wrote stopped), ` +
         `sequential batches of ${raw.batch}, timed from the first insert to the last; ratio = end-to-end events/s ÷ raw rows/s. ` +
         `The raw side stores the events rows only; the end-to-end side also parses, validates, enriches, anonymizes and writes trait snapshots and users/accounts.`,
       metrics: {
@@ -163,6 +163,8 @@ async function rawInsertBaseline(chdbDir: string, batch: number): Promise<{ rows
       clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
     });
     const tuples = await rs.json<unknown[]>();
+    // NOTE: merges of what the server wrote would otherwise run during the timed inserts
+    for (const t of ['events', 'identify_snapshots', 'users', 'accounts']) await client.command({ query: `SYSTEM STOP MERGES ${t}` });
     await client.command({ query: 'DROP TABLE IF EXISTS events_raw_baseline' });
     await client.command({ query: 'CREATE TABLE events_raw_baseline AS events' });
     // warm-up outside the timed window, on a table of its own
