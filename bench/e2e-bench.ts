@@ -17,6 +17,8 @@ import type { SegmentMessage } from '../services/demo/segment-types.js';
 import { generateTraffic } from '../services/demo/traffic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** rows per raw baseline insert: the sink's default flush (SINK_MAX_ROWS) */
+const RAW_BATCH = 5000;
 
 export interface E2eBenchOptions {
   events?: number;
@@ -113,7 +115,7 @@ export async function benchEndToEnd(opts: E2eBenchOptions = {}): Promise<BenchRe
     const eventsPerSec = sent / seconds;
     // NOTE: chDB allows one process per data dir: the server is stopped before this process opens it
     await child.stop();
-    const raw = await rawInsertBaseline(join(dataDir, 'clickhouse'), batchSize * 10);
+    const raw = await rawInsertBaseline(join(dataDir, 'clickhouse'), RAW_BATCH);
     if (raw.rows !== stored) throw new Error(`raw baseline inserted ${raw.rows} rows, expected ${stored}`);
     const ratio = eventsPerSec / raw.rowsPerSec;
     return {
