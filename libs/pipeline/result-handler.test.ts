@@ -87,4 +87,27 @@ describe('result handler', () => {
     handler.handedOn(0, [letter]);
     expect(await counts(metrics)).toEqual({ first: { events_in: 1, dead_letters: 1 } });
   });
+
+  it('counts a batch as route() does, once committed, and each commit only what came since the last', async () => {
+    const one = setup();
+    const many = setup();
+    const batch = many.handler.batch();
+    for (const n of [0, 1, 2, 3, 0, 4]) {
+      expect(batch.route(runOf(n) as Awaited<ReturnType<typeof runOf>>, ids)).toEqual(one.route(n));
+    }
+    expect(await counts(many.metrics)).toEqual({});
+    batch.commit();
+    expect(await counts(many.metrics)).toEqual(await counts(one.metrics));
+    batch.commit();
+    expect(await counts(many.metrics)).toEqual(await counts(one.metrics));
+    batch.route(runOf(3) as Awaited<ReturnType<typeof runOf>>, ids, { attempt: 2, retriedAt: 'judge' });
+    one.route(3, { attempt: 2, retriedAt: 'judge' });
+    batch.commit();
+    expect(await counts(many.metrics)).toEqual(await counts(one.metrics));
+    expect((await counts(many.metrics))['judge']).toEqual({ events_in: 6, dropped: 1, retries: 2 });
+  });
 });
+
+const judgeOf = stage('judge', (n: number): Result<number> => (n === 1 ? drop('one') : n === 2 ? dlq('two', new TypeError('bad')) : n === 3 ? retry('three') : ok(n)));
+const pipelineOf = pipeline(stage('first', (n: number): Result<number> => ok(n))).then(judgeOf);
+const runOf = (n: number) => pipelineOf.run(n);

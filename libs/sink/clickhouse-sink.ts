@@ -8,11 +8,12 @@ import { safeErrorFields } from '../core/errors.js';
 import type { CleanEvent } from '../events/envelope.js';
 import type { DeadLetter } from '../events/dead-letter.js';
 import { insertDeadLetters, toDeadLetterRow } from '../clickhouse/tables/dead-letters.js';
-import { insertEventTuples, type EventTuple } from '../clickhouse/tables/events.js';
-import { insertIdentifySnapshotTuples, type IdentifySnapshotTuple } from '../clickhouse/tables/identify-snapshots.js';
+import type { EventTuple } from '../clickhouse/tables/events.js';
+import type { IdentifySnapshotTuple } from '../clickhouse/tables/identify-snapshots.js';
 import { createDimensionStore } from './dimension-store.js';
 import { toAccountPatch, toEventTuple, toSnapshotTuple, toUserPatch, type AccountPatch, type UserPatch } from './event-rows.js';
 import { createGroupCommit, type FlushBatch, type PartFailures } from './group-commit.js';
+import { tupleInserts } from './tuple-insert.js';
 
 export interface ClickHouseSinkOptions {
   client: ClickHouseClient;
@@ -109,6 +110,7 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     deadLetterRows: 0,
     maxFlushRows: 0,
   };
+  const inserts = tupleInserts(client);
   const dimensions = createDimensionStore({ client: opts.dimensionClient ?? client, tables, now });
   const commits = createGroupCommit<SinkRow>({
     maxItems: opts.maxRows ?? 5000,
@@ -128,8 +130,8 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     const snapshots = rows.flatMap((r) => (r.snapshot ? [r.snapshot] : []));
     // NOTE: both settle before this rejects, so a retry never overlaps either insert
     const settled = await Promise.allSettled([
-      insertEventTuples(client, rows.map((r) => r.event), { table: tables.events, liftPartitionLimit }),
-      insertIdentifySnapshotTuples(client, snapshots, { table: tables.snapshots, liftPartitionLimit }),
+      inserts.events(rows.map((r) => r.event), { table: tables.events, liftPartitionLimit }),
+      inserts.snapshots(snapshots, { table: tables.snapshots, liftPartitionLimit }),
     ]);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
     stats.snapshotRows += snapshots.length;
@@ -148,20 +150,25 @@ export function createClickHouseSink(opts: ClickHouseSinkOptions): ClickHouseSin
     stats.maxFlushRows = Math.max(stats.maxFlushRows, rows);
     const started = performance.now();
     let eventsStored = false;
+    let eventsMs = 0;
     const events = insertEvents(batch.items).then(() => {
       eventsStored = true;
+      eventsMs = performance.now() - started;
     });
     // TRICKY: the users/accounts reads overlap the events insert, but their rows are inserted
     // only once the events insert succeeded: if it fails, the retry below writes each write's
     // dimension rows only after its own events are stored, so a rejected write never leaves
     // users/accounts rows behind.
-    const dims = writeDimensions(batch.items, events);
+    let dimsMs = 0;
+    const dims = writeDimensions(batch.items, events).then(() => {
+      dimsMs = performance.now() - started;
+    });
     // NOTE: both settle before anything is decided, so a retry never overlaps this insert.
     const [eventsResult, dimsResult] = await Promise.allSettled([events, dims]);
     const failure = eventsResult.status === 'rejected' ? eventsResult : dimsResult.status === 'rejected' ? dimsResult : undefined;
     if (!failure) {
       stats.eventRows += rows;
-      logger.debug({ batch: batch.id, rows, ms: Math.round(performance.now() - started) }, 'sink flush');
+      logger.debug({ batch: batch.id, rows, ms: Math.round(performance.now() - started), eventsMs: Math.round(eventsMs), dimsMs: Math.round(dimsMs) }, 'sink flush');
       return new Map();
     }
     const err: unknown = failure.reason;

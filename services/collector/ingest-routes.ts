@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventType, RawEvent } from '../../libs/events/envelope.js';
 import { eventBytesOver, normalizeMessage, type RequestFacts } from '../../libs/events/normalize.js';
-import { describeIssues, segmentMessageSchema } from '../../libs/events/segment-message.js';
+import { describeIssues, isValidSegmentMessage, segmentMessageSchema, type SegmentMessage } from '../../libs/events/segment-message.js';
 import { applyControls, NO_CONTROLS, type CollectedEvent, type CollectionControls, type ConsentPreferences } from '../../libs/collection/controls.js';
 import type { IngestPipeline } from '../../libs/pipeline/ingest.js';
 import type { Tenant } from '../../libs/tenants/tenant-store.js';
@@ -163,12 +163,19 @@ export function collectAll(
   return { events, errors };
 
   function normalizeOne(msg: unknown, index: number, messageId: string | null): void {
-    const parsed = segmentMessageSchema.safeParse(msg);
-    if (!parsed.success) {
-      errors.push({ index, messageId, error: describeIssues(parsed.error) });
-      return;
+    // NOTE: the schema only for messages the allocation-free check does not accept (it words the errors)
+    let message: SegmentMessage;
+    if (isValidSegmentMessage(msg)) {
+      message = msg;
+    } else {
+      const parsed = segmentMessageSchema.safeParse(msg);
+      if (!parsed.success) {
+        errors.push({ index, messageId, error: describeIssues(parsed.error) });
+        return;
+      }
+      message = parsed.data;
     }
-    const r = normalizeMessage(parsed.data, facts, opts);
+    const r = normalizeMessage(message, facts, opts);
     if (!r.ok) {
       errors.push({ index, messageId, error: r.error });
       return;
@@ -178,7 +185,7 @@ export function collectAll(
       errors.push({ index, messageId, error: `event is ${bytes} bytes; the limit is ${limits.maxEventBytes}` });
       return;
     }
-    events.push({ event: r.event, consent: consentOf(parsed.data.context) });
+    events.push({ event: r.event, consent: consentOf(message.context) });
   }
 }
 

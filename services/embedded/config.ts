@@ -29,6 +29,8 @@ export const embeddedConfigSchema = withCollectorLimitsChecked(
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SINK_MAX_ROWS: z.coerce.number().int().min(1).default(5000),
     SINK_MAX_AGE_MS: z.coerce.number().int().min(1).default(50),
+    /** sink flushes in flight at once (group commits: each request's answer waits for its flush) */
+    SINK_MAX_CONCURRENT_FLUSHES: z.coerce.number().int().min(1).default(2),
     /** request and event sizes, events per batch, trusted proxies (libs/config/collector-limits.ts) */
     ...collectorLimitsShape,
     MIGRATE_ON_START: envBoolean(true),

@@ -8,7 +8,7 @@ import type { DeadLetter } from '../../libs/events/dead-letter.js';
 import type { CleanEvent, RawEvent } from '../../libs/events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../../libs/pipeline/ingest.js';
 import type { PipelineMetrics } from '../../libs/pipeline/metrics.js';
-import type { Pipeline } from '../../libs/pipeline/pipeline.js';
+import type { Pipeline, PipelineResult } from '../../libs/pipeline/pipeline.js';
 import { createResultHandler } from '../../libs/pipeline/result-handler.js';
 import type { ClickHouseSink } from '../../libs/sink/clickhouse-sink.js';
 
@@ -41,9 +41,18 @@ export function createEmbeddedPipeline(deps: EmbeddedPipelineDeps): EmbeddedPipe
       const clean: CleanEvent[] = [];
       const letters: DeadLetter[] = [];
       const outcome: IngestOutcome = { accepted: 0, dropped: [], deadLettered: [], retry: [] };
-      for (const event of events) {
-        const ran = deps.stages.run(event);
-        const routed = results.route(ran instanceof Promise ? await ran : ran, { tenantId: event.tenant_id, eventId: event.event_id });
+      // NOTE: counted per request, not per event (see ResultHandler.batch)
+      const routing = results.batch();
+      try {
+        for (const event of events) {
+          const ran = deps.stages.run(event);
+          route(event, ran instanceof Promise ? await ran : ran);
+        }
+      } finally {
+        routing.commit();
+      }
+      function route(event: RawEvent, ran: PipelineResult<CleanEvent>): void {
+        const routed = routing.route(ran, { tenantId: event.tenant_id, eventId: event.event_id });
         const eventId = event.event_id;
         switch (routed.kind) {
           case 'ok':

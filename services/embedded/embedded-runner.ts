@@ -127,6 +127,7 @@ export async function startEmbedded(config: EmbeddedConfig, logger: Logger): Pro
       dimensionClient: dimensions,
       maxRows: config.SINK_MAX_ROWS,
       maxAgeMs: config.SINK_MAX_AGE_MS,
+      maxConcurrentFlushes: config.SINK_MAX_CONCURRENT_FLUSHES,
       logger,
     });
     stack.push('sink', () => sink.stop());
