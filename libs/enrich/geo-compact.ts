@@ -368,44 +368,18 @@ function compactReader(fd: number, h: CompactHeader): GeoCompactFile {
     lookup4(v) {
       if (h.v4.count === 0) return null;
       // last block whose first start ≤ v (the first start is 0: the table covers the whole space)
-      let lo = 0;
-      let hi = v4Index.length - 1;
-      while (lo < hi) {
-        const m = (lo + hi + 1) >>> 1;
-        if ((v4Index[m] as number) <= v) lo = m;
-        else hi = m - 1;
-      }
-      const first = lo * BLOCK;
+      const first = lastAtMost(v4Index.length, (m) => (v4Index[m] as number) <= v) * BLOCK;
       const n = Math.min(BLOCK, h.v4.count - first);
       read(block, n * V4_ENTRY, h.v4.entries.offset + first * V4_ENTRY);
-      let a = 0;
-      let b = n - 1;
-      while (a < b) {
-        const m = (a + b + 1) >>> 1;
-        if (block.readUInt32LE(m * V4_ENTRY) <= v) a = m;
-        else b = m - 1;
-      }
+      const a = lastAtMost(n, (m) => block.readUInt32LE(m * V4_ENTRY) <= v);
       return geoAt(block.readUInt32LE(a * V4_ENTRY + 4));
     },
     lookup6(w) {
       if (h.v6.count === 0) return null;
-      let lo = 0;
-      let hi = v6Index.length / 4 - 1;
-      while (lo < hi) {
-        const m = (lo + hi + 1) >>> 1;
-        if (cmp6(v6Index, m * 4, w, false) <= 0) lo = m;
-        else hi = m - 1;
-      }
-      const first = lo * BLOCK;
+      const first = lastAtMost(v6Index.length / 4, (m) => cmp6(v6Index, m * 4, w, false) <= 0) * BLOCK;
       const n = Math.min(BLOCK, h.v6.count - first);
       read(block, n * V6_ENTRY, h.v6.entries.offset + first * V6_ENTRY);
-      let a = 0;
-      let b = n - 1;
-      while (a < b) {
-        const m = (a + b + 1) >>> 1;
-        if (cmp6(block, m * V6_ENTRY, w, true) <= 0) a = m;
-        else b = m - 1;
-      }
+      const a = lastAtMost(n, (m) => cmp6(block, m * V6_ENTRY, w, true) <= 0);
       return geoAt(block.readUInt32LE(a * V6_ENTRY + 16));
     },
     close() {
@@ -414,4 +388,16 @@ function compactReader(fd: number, h: CompactHeader): GeoCompactFile {
       closeSync(fd);
     },
   };
+}
+
+/** The last index in [0, n) for which `atMost` holds, given it holds for index 0 and is monotone (true … false). */
+function lastAtMost(n: number, atMost: (i: number) => boolean): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const m = (lo + hi + 1) >>> 1;
+    if (atMost(m)) lo = m;
+    else hi = m - 1;
+  }
+  return lo;
 }
