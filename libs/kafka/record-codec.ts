@@ -1,7 +1,7 @@
 // Encodes and decodes Tracklane's Kafka records in the Confluent wire format (magic byte 0,
 // 4-byte big-endian schema id, Avro body) against a Confluent-compatible schema registry.
 import avro from 'avsc';
-import { COMPATIBILITY, SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { z } from 'zod';
 import {
   cleanEventSchema,
@@ -14,6 +14,7 @@ import {
 import { avroType, batchAvroType, batchSchema, BATCH_KINDS, loadAvroSchema, RECORD_KINDS, type BatchKind, type RecordKind } from './avro-schemas.js';
 import type { DecodedEvent } from './stage-worker.js';
 import { overwriteRecordSchema, type OverwriteRecord } from './record-types.js';
+import { errorText, httpStatus, registerBackward } from './schema-registration.js';
 
 /** An undecodable record is an expected outcome (it goes to the DLQ), so decode returns it. */
 export type DecodeResult<T> = { ok: true; value: T; schemaId: number } | { ok: false; error: string };
@@ -124,7 +125,6 @@ export function subjectsFor(topics: RecordTopics): Record<RecordKind, string> {
 type Shape = 'one' | 'many';
 type WriterEntry = { kind: 'same'; shape: Shape } | { kind: 'resolve'; shape: Shape; resolver: avro.Resolver } | { kind: 'bad'; error: string };
 const MAX_BAD_IDS = 1024;
-const INIT_RETRIES = 5;
 
 export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
   const { registry } = opts;
@@ -146,51 +146,16 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
   let scratch = Buffer.allocUnsafe(16 * 1024);
 
   async function registerOne(kind: RecordKind): Promise<void> {
-    const id = await register(subjects[kind], loadAvroSchema(kind));
+    const id = await registerBackward(registry, subjects[kind], loadAvroSchema(kind), opts.registryUrl);
     ids.set(kind, id);
     // NOTE: our own schema under its own id decodes without a resolver.
     writers.get(kind)?.set(id, { kind: 'same', shape: 'one' });
   }
 
   async function registerBatch(kind: BatchKind): Promise<void> {
-    const id = await register(batchSubjects[kind], batchSchema(kind));
+    const id = await registerBackward(registry, batchSubjects[kind], batchSchema(kind), opts.registryUrl);
     batchIds.set(kind, id);
     writers.get(kind)?.set(id, { kind: 'same', shape: 'many' });
-  }
-
-  async function register(subject: string, avsc: object): Promise<number> {
-    const schema = { type: SchemaType.AVRO, schema: JSON.stringify(avsc) } as const;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        // NOTE: the client reads /config/{subject}: 404 (new subject) → it registers, then sets
-        // BACKWARD; an existing subject must already be BACKWARD or it refuses. Registering a
-        // schema the subject already holds returns its id, so every replica may call this.
-        const { id } = await registry.register(schema, { subject, compatibility: COMPATIBILITY.BACKWARD });
-        return id;
-      } catch (err) {
-        // TRICKY: Apicurio races two ways when replicas register a new subject at once: the
-        // loser of the artifact creation gets 409 "already exists" (retrying finds the
-        // schema), and a subject that exists without a rule reads as NONE (Confluent: 404),
-        // i.e. between another replica's first registration and its PUT of BACKWARD — or
-        // forever if that replica died in between, which we then repair ourselves. Any other
-        // level was set on purpose: fail loudly.
-        const lostCreateRace = httpStatus(err) === 409 && /already exists/i.test(errorText(err));
-        const level = refusedLevel(err);
-        if (!lostCreateRace && level !== 'NONE') throw err;
-        if (attempt >= INIT_RETRIES) {
-          if (lostCreateRace) throw err;
-          throw new Error(
-            `schema registry: subject ${subject} exists with compatibility NONE; set it to BACKWARD ` +
-              `(PUT /config/${subject}) or give the codec registryUrl to repair it`,
-          );
-        }
-        if (lostCreateRace || attempt < INIT_RETRIES - 1 || !opts.registryUrl) {
-          await sleep(50 * 2 ** attempt);
-          continue;
-        }
-        await putBackward(opts.registryUrl, subject);
-      }
-    }
   }
 
   function idOf(kind: RecordKind): number {
@@ -318,7 +283,7 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
     const read = body(kind, buf, head.id, head.entry);
     if (!read.ok) return read;
     if (head.entry.shape === 'one') {
-      // NOTE: a record of one event keeps v1's meaning: if it is invalid, the record is
+      // NOTE: a record of one event keeps v1's meaning: if its event is invalid, the record is refused
       const checked = check<T>(kind, read.value);
       return checked.ok ? { ok: true, value: [{ ok: true, value: checked.value, bytes: () => buf }], schemaId: head.id } : checked;
     }
@@ -387,36 +352,8 @@ function remember(cache: Map<number, WriterEntry> | undefined, id: number, entry
   return entry;
 }
 
-/** The level the client refused to register under (its error says `(BACKWARD != NONE)`). */
-function refusedLevel(err: unknown): string | undefined {
-  // NOTE: the error class is not exported from the package root; its name is set though.
-  if (!(err instanceof Error) || err.name !== 'ConfluentSchemaRegistryCompatibilityError') return undefined;
-  return /!= ([A-Z_]+)\)/.exec(err.message)?.[1];
-}
-
-async function putBackward(baseUrl: string, subject: string): Promise<void> {
-  const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/config/${encodeURIComponent(subject)}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ compatibility: COMPATIBILITY.BACKWARD }),
-  });
-  if (!res.ok) throw new Error(`schema registry: cannot set BACKWARD on ${subject}: HTTP ${res.status} ${await res.text()}`);
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 function invalidPaths(type: avro.Type, value: unknown): string {
   const paths: string[] = [];
   type.isValid(value, { errorHook: (path) => paths.push(path.join('.') || '(root)') });
   return paths.length ? `invalid field(s) ${paths.slice(0, 5).join(', ')}` : '';
-}
-
-function httpStatus(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number'
-    ? err.status
-    : undefined;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
