@@ -8,7 +8,7 @@ import type { Producer } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
 import { partitionKey, type RawEvent } from '../events/envelope.js';
 import type { IngestOutcome, IngestPipeline } from '../pipeline/ingest.js';
-import { groupByPartition, keyed, messagesOf, sendInChunks, type ManyPerRecord } from './outputs.js';
+import { eventMessages, sendInChunks, type ManyPerRecord } from './outputs.js';
 
 export interface KafkaIngest extends IngestPipeline {
   close(): void;
@@ -25,15 +25,6 @@ export function createKafkaIngest(opts: {
   many?: ManyPerRecord<RawEvent>;
 }): KafkaIngest {
   const overflowed = opts.overflowed ?? (() => false);
-  const many = opts.many && opts.many.eventsPerRecord > 1 ? opts.many : undefined;
-  const messagesFor = async (events: readonly RawEvent[]) => {
-    if (!many) return Promise.all(events.map(async (e) => ({ ...keyed(partitionKey(e), overflowed(e)), value: await opts.encode(e) })));
-    const groups = groupByPartition(
-      events.map((e) => ({ value: e, overflowed: overflowed(e) })),
-      { partitions: many.partitions, eventsPerRecord: many.eventsPerRecord, key: partitionKey },
-    );
-    return messagesOf(groups, many.encode);
-  };
   let connected = true;
   let open = true;
   opts.producer.on(opts.producer.events.DISCONNECT, () => {
@@ -50,7 +41,11 @@ export function createKafkaIngest(opts: {
     },
     async ingest(events: readonly RawEvent[]): Promise<IngestOutcome> {
       try {
-        await sendInChunks(opts.producer, opts.topic, await messagesFor(events));
+        const messages = await eventMessages(
+          events.map((e) => ({ value: e, overflowed: overflowed(e) })),
+          { key: partitionKey, encode: opts.encode, many: opts.many },
+        );
+        await sendInChunks(opts.producer, opts.topic, messages);
         connected = true;
         return { accepted: events.length, dropped: [], deadLettered: [], retry: [] };
       } catch (err) {

@@ -169,6 +169,20 @@ export function messagesOf<T>(groups: readonly RecordGroup<T>[], encode: (values
   return out;
 }
 
+/**
+ * The messages of events to one topic: records of many grouped by partition (`many`, unless its
+ * eventsPerRecord is 1), else one record per event keyed by `key` (an overflowed one: a random key).
+ */
+export async function eventMessages<T>(
+  items: readonly { value: T; overflowed: boolean }[],
+  a: { key: (value: T) => string; encode: (value: T) => Buffer | Promise<Buffer>; many?: ManyPerRecord<T> | undefined },
+): Promise<Message[]> {
+  if (a.many && a.many.eventsPerRecord > 1) {
+    return messagesOf(groupByPartition(items, { partitions: a.many.partitions, eventsPerRecord: a.many.eventsPerRecord, key: a.key }), a.many.encode);
+  }
+  return Promise.all(items.map(async ({ value, overflowed }) => ({ ...keyed(a.key(value), overflowed), value: await a.encode(value) })));
+}
+
 export function createTopicOutput<Out>(opts: {
   producer: Producer;
   topic: string;
@@ -177,19 +191,10 @@ export function createTopicOutput<Out>(opts: {
   /** write records of many events (unless eventsPerRecord is 1); default one event per record */
   many?: ManyPerRecord<Out>;
 }): StageOutput<Out> {
-  const many = opts.many && opts.many.eventsPerRecord > 1 ? opts.many : undefined;
   return {
     async write(items) {
-      if (many) {
-        const overflowedItems = items.map(({ record, value }) => ({ value, overflowed: record.headers[OVERFLOW_HEADER] === '1' }));
-        const groups = groupByPartition(overflowedItems, { partitions: many.partitions, eventsPerRecord: many.eventsPerRecord, key: opts.key });
-        await sendInChunks(opts.producer, opts.topic, messagesOf(groups, many.encode));
-        return;
-      }
-      const messages: Message[] = await Promise.all(
-        items.map(async ({ record, value }) => ({ ...keyed(opts.key(value), record.headers[OVERFLOW_HEADER] === '1'), value: await opts.encode(value) })),
-      );
-      await sendInChunks(opts.producer, opts.topic, messages);
+      const events = items.map(({ record, value }) => ({ value, overflowed: record.headers[OVERFLOW_HEADER] === '1' }));
+      await sendInChunks(opts.producer, opts.topic, await eventMessages(events, opts));
     },
   };
 }
