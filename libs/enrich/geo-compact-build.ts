@@ -4,7 +4,7 @@
 // enricher's peak RSS; geo-compact-cache.ts starts it and waits for it.
 import { readFile } from 'node:fs/promises';
 import { Reader, type Response } from 'maxmind';
-import { buildGeoCompact } from './geo-compact.js';
+import { buildGeoCompact } from './geo-compact-writer.js';
 import { normalizeGeoRecord } from './geo-lookup.js';
 
 async function main(): Promise<void> {
