@@ -109,12 +109,23 @@ describe('memory tenant store', () => {
     expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 40))?.anonymizeSince).toBe(40);
   });
 
-  it('stamps anonymizeSince no earlier than the store clock when the patch runs', async () => {
+  it('stamps anonymizeSince after the store clock\'s current millisecond when the patch runs', async () => {
     let clock = 100;
     const store = createMemoryTenantStore({ now: () => clock });
     await store.createTenant('acme');
     clock = 500; // the patch was asked at 200 but runs when the clock says 500
-    expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 200))?.anonymizeSince).toBe(500);
+    // NOTE: 501, not 500: an event received at 500 may have read the flags before the patch
+    expect((await store.patchFlags('acme', { anonymizeIdentity: true }, 200))?.anonymizeSince).toBe(501);
+  });
+
+  it('never lets an event of the flip\'s millisecond that read the old flags count as received after it', async () => {
+    const store = createMemoryTenantStore({ now: () => 700 });
+    await store.createTenant('acme');
+    const receivedAt = 700; // stamped and its flags read (off) in the millisecond of the flip…
+    expect(store.get('acme')?.anonymizeIdentity).toBe(false);
+    const flags = await store.patchFlags('acme', { anonymizeIdentity: true }, 700);
+    // …so it is outside the forward window: passing it in clear is what the stamp promises
+    expect(receivedAt).toBeLessThan(flags?.anonymizeSince ?? 0);
   });
 
   it('makes new flags visible before the persist resolves, and rolls back if it fails', async () => {

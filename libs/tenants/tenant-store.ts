@@ -228,7 +228,10 @@ export function createTenantStoreCore(initial: readonly Tenant[], opts: TenantSt
         // they become visible in the same synchronous step, before the (slow, fsync'd)
         // persist; a failed persist rolls them back. Publishing early is safe in the
         // fail-closed direction and at worst briefly early in the other.
-        const stamp = Math.max(now, clock());
+        // TRICKY: strictly after the clock's current millisecond: an event stamped in this very
+        // millisecond may already have read the old flags (the pipeline can take a whole request
+        // within one ms), and `received_at >= anonymizeSince` must never meet a clear id.
+        const stamp = Math.max(now, clock() + 1);
         // NOTE: re-validated so a bad combination can never reach the file and make it unloadable.
         const flags = tenantFlagsSchema.parse(applyFlagsPatch(current.flags, parsed, stamp));
         const tenant = freezeTenant({ ...current, flags });
