@@ -11,6 +11,7 @@ import {
   type EnrichedEvent,
   type RawEvent,
 } from '../events/envelope.js';
+import { isValidCleanEvent, isValidEnrichedEvent, isValidRawEvent } from '../events/envelope-check.js';
 import { avroType, batchAvroType, batchSchema, BATCH_KINDS, loadAvroSchema, RECORD_KINDS, type BatchKind, type RecordKind } from './avro-schemas.js';
 import type { DecodedEvent } from './stage-worker.js';
 import { overwriteRecordSchema, type OverwriteRecord } from './record-types.js';
@@ -92,6 +93,17 @@ export class SchemaRegistryUnavailableError extends Error {
 
 export const WIRE_HEADER_BYTES = 5;
 const MAGIC_BYTE = 0;
+
+/**
+ * The allocation-free check tried before the schema (events/envelope-check.ts): a record it
+ * accepts is used as avsc decoded it; the schema (which copies) judges the rest and words the
+ * error. Overwrite records are rare: the schema only.
+ */
+const FAST_CHECKS: Partial<Record<RecordKind, (v: unknown) => boolean>> = {
+  raw: isValidRawEvent,
+  enriched: isValidEnrichedEvent,
+  clean: isValidCleanEvent,
+};
 
 const ZOD_SCHEMAS: Record<RecordKind, z.ZodType> = {
   raw: rawEventSchema,
@@ -260,7 +272,7 @@ export function createRecordCodec(opts: RecordCodecOptions): RecordCodec {
   }
 
   function check<T>(kind: RecordKind, value: unknown): { ok: true; value: T } | { ok: false; error: string } {
-    if (!validate) return { ok: true, value: value as T };
+    if (!validate || FAST_CHECKS[kind]?.(value) === true) return { ok: true, value: value as T };
     const parsed = ZOD_SCHEMAS[kind].safeParse(value);
     if (parsed.success) return { ok: true, value: parsed.data as T };
     const first = parsed.error.issues[0];

@@ -168,12 +168,15 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
     const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
     const { topic, partition } = batch;
     const timer = opts.metrics.batchSeconds.startTimer({ stage: opts.name });
+    // NOTE: counted per Kafka batch, added to the metrics whenever it hands on (see ResultHandler.batch)
+    const routing = results.batch();
     let pending: { record: ConsumedRecord; value: Out }[] = [];
     let letters: RecordDeadLetter[] = [];
     let lastDone: string | undefined;
 
     // Writes what is pending, then commits up to and including `upTo`.
     const handOnAndCommit = async (upTo: string | undefined) => {
+      routing.commit();
       if (upTo === undefined) return;
       const [outs, dls] = [pending, letters];
       pending = [];
@@ -226,7 +229,7 @@ export function createStageWorker<In, Out>(opts: StageWorkerOptions<In, Out>): S
         let retriedAt: string | undefined;
         for (let attempt = 1; ; attempt++) {
           const ran = opts.pipeline.run(input);
-          const routed = results.route(ran instanceof Promise ? await ran : ran, ids, retriedAt === undefined ? undefined : { attempt, retriedAt });
+          const routed = routing.route(ran instanceof Promise ? await ran : ran, ids, retriedAt === undefined ? undefined : { attempt, retriedAt });
           if (routed.kind === 'ok') {
             pending.push({ record, value: routed.value });
             break;
