@@ -28,7 +28,7 @@ beforeEach(async () => {
     receipts: async () => [],
   };
   // NOTE: as http-app.ts: ids are path parameters of up to 128 characters, URL-encoded
-  app = Fastify({ maxParamLength: 512 });
+  app = Fastify({ routerOptions: { maxParamLength: 512 } });
   // NOTE: the operator, as the admin plugin's authentication would set it (admin-auth.ts); its audit hook reads auditDetails at the end
   app.decorateRequest('principal', null);
   app.decorateRequest('auditDetails', null);

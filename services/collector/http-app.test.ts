@@ -234,6 +234,13 @@ describe('admin API', () => {
     expect(pipeline.events[0]?.tenant_id).toBe('globex');
   });
 
+  it('routes a path parameter of 128 characters URL-encoded (384 in the URL), not 414 as the router default would', async () => {
+    const id = '%41'.repeat(128);
+    const res = await admin('GET', `/v1/admin/tenants/${id}/flags`);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'bad_request' });
+  });
+
   it('rejects a bad tenant id', async () => {
     expect((await admin('PUT', '/v1/admin/tenants/Bad%20Id')).statusCode).toBe(400);
   });

@@ -34,7 +34,7 @@ export function buildCollectorApp(opts: CollectorAppOptions): FastifyInstance {
     bodyLimit: opts.maxRequestBytes,
     trustProxy: opts.trustProxy,
     // NOTE: user and account ids (≤ 128 characters, URL-encoded up to 3×) are path parameters
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // Segment SDKs retry on 5xx; a slow ClickHouse flush must not be cut short by a timeout.
     requestTimeout: 120_000,
     // NOTE: request ids name admin actions in the audit log: unique across replicas and restarts.

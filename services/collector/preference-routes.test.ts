@@ -24,7 +24,7 @@ beforeEach(async () => {
   audited = null;
   const tenants = createMemoryTenantStore();
   await tenants.createTenant('acme');
-  app = Fastify({ maxParamLength: 512 });
+  app = Fastify({ routerOptions: { maxParamLength: 512 } });
   app.decorateRequest('principal', null);
   app.decorateRequest('auditDetails', null);
   app.addHook('onRequest', async (req) => {

@@ -30,7 +30,7 @@ export function compactorExportApp(opts: CompactorExportAppOptions): FastifyInst
   const { logger } = opts;
   // NOTE: as the collector's app: ids are path parameters (≤ 128 characters, URL-encoded up to 3×);
   // request ids name the export in the audit log
-  const app = fastify({ logger: false, maxParamLength: 512, genReqId: () => randomUUID() });
+  const app = fastify({ logger: false, routerOptions: { maxParamLength: 512 }, genReqId: () => randomUUID() });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'bad_request', message: err.message });
     logger.error({ ...safeErrorFields(err), route: req.routeOptions.url }, 'export request failed');
