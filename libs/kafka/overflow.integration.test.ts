@@ -31,7 +31,11 @@ interface Seen {
   event: RawEvent;
 }
 
-/** Reads `count` records of `topic` from the beginning. */
+/**
+ * Reads `topic` from the beginning until `count` distinct events are seen; every copy is kept.
+ * NOTE: delivery is at least once: a rebalance of the stage's group (or of this reader's) hands a
+ * record on again, so an event may be seen more than once — its copies are checked like the rest.
+ */
 async function readAll(topic: string, count: number): Promise<Seen[]> {
   const seen: Seen[] = [];
   const consumer = kafka.consumer({ groupId: `${topic}-reader`, maxWaitTimeInMs: 100 });
@@ -48,7 +52,7 @@ async function readAll(topic: string, count: number): Promise<Seen[]> {
     },
   });
   try {
-    await eventually(async () => seen.length >= count, 60_000, `${count} records on ${topic}`);
+    await eventually(async () => new Set(seen.map((s) => s.event.event_id)).size >= count, 60_000, `${count} events on ${topic}`);
   } finally {
     await consumer.disconnect();
   }
@@ -88,8 +92,9 @@ describe('hot-key overflow across hops', () => {
         const seen = await readAll(topic, 80);
         const hot = seen.filter((s) => s.event.user_id === 'hot');
         const calm = seen.filter((s) => s.event.user_id === 'calm');
-        expect(hot).toHaveLength(60);
-        expect(calm).toHaveLength(20);
+        const ids = (xs: Seen[]) => new Set(xs.map((s) => s.event.event_id)).size;
+        expect(ids(hot)).toBe(60);
+        expect(ids(calm)).toBe(20);
         for (const s of hot) {
           expect(s.overflow, topic).toBe('1');
           expect(s.key).not.toBe(`${run}:hot`);
@@ -97,14 +102,15 @@ describe('hot-key overflow across hops', () => {
         }
         // 60 random keys over 6 partitions: all on one would be a 6 × (1/6)^60 chance
         expect(new Set(hot.map((s) => s.partition)).size).toBeGreaterThan(1);
-        expect(new Set(hot.map((s) => s.key)).size).toBe(60);
+        // a random key per record: at least one per event (a copy handed on again gets a new one)
+        expect(new Set(hot.map((s) => s.key)).size).toBeGreaterThanOrEqual(60);
         for (const s of calm) {
           expect(s.overflow).toBeUndefined();
           expect(s.key).toBe(`${run}:calm`);
         }
         expect(new Set(calm.map((s) => s.partition)).size).toBe(1);
-        // one partition keeps the normal user's order
-        expect(calm.map((s) => s.event.event_id)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`));
+        // one partition keeps the normal user's order (a redelivery repeats a run of it: first copies in order)
+        expect([...new Set(calm.map((s) => s.event.event_id))]).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`));
       }
     } finally {
       await worker.stop();
